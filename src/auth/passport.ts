@@ -1,0 +1,48 @@
+// A private Passport instance (never the global one) with the local strategy. The session
+// holds only the user id; each request loads the user, so a deleted user is logged out.
+import { Passport } from "passport";
+import { Strategy as LocalStrategy } from "passport-local";
+import type { User, UserStore } from "../stores/users.js";
+import { dummyHash, verifyPassword } from "./passwords.js";
+
+declare global {
+  namespace Express {
+    interface User {
+      id: string;
+      username: string;
+    }
+  }
+}
+
+/** Checks a username and password; an unknown user costs one argon2 verify like a known one. */
+export async function checkCredentials(
+  users: UserStore,
+  username: string,
+  password: string,
+): Promise<User | undefined> {
+  const user = /^[A-Za-z0-9_.-]{3,32}$/.test(username)
+    ? await users.byUsername(username)
+    : undefined;
+  const ok = await verifyPassword(user?.hash ?? (await dummyHash()), password);
+  return ok && user ? user : undefined;
+}
+
+export function createPassport(users: UserStore): InstanceType<typeof Passport> {
+  const passport = new Passport();
+  passport.use(
+    new LocalStrategy({ session: true }, (username, password, done) => {
+      checkCredentials(users, username, password).then(
+        (user) => done(null, user ? { id: user.id, username: user.username } : false),
+        (err: unknown) => done(err),
+      );
+    }),
+  );
+  passport.serializeUser((user, done) => done(null, user.id));
+  passport.deserializeUser((id: string, done) => {
+    users.byId(id).then(
+      (user) => done(null, user ? { id: user.id, username: user.username } : false),
+      (err: unknown) => done(err),
+    );
+  });
+  return passport;
+}

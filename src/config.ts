@@ -1,0 +1,131 @@
+// Validates the environment once, up front, into a frozen typed object.
+// Every problem is reported at once, one line per variable, and never as a stack trace.
+import { z } from "zod";
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  /** Unset: a private redis-server is started (never in production). */
+  readonly redisUrl: string | undefined;
+  /** First signs, all verify. Unset outside production: generated and kept under dataDir. */
+  readonly sessionSecrets: readonly string[] | undefined;
+  /** Unset: the server's own origin, derived once it listens. */
+  readonly allowedOrigins: readonly string[] | undefined;
+  readonly sessionIdleSeconds: number;
+  readonly sessionAbsoluteSeconds: number;
+  /** Lifetime of a session that only holds a CSRF token (SPEC: within 15 minutes). */
+  readonly anonymousSessionSeconds: number;
+  readonly trustProxy: number | false;
+  readonly production: boolean;
+  readonly logLevel: string;
+  readonly dataDir: string;
+}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+const intIn = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, `must be a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const list = z
+  .string()
+  .transform((s) =>
+    s
+      .split(",")
+      .map((p) => p.trim())
+      .filter((p) => p.length > 0),
+  )
+  .pipe(z.array(z.string()).min(1, "must list at least one value"));
+
+const origin = z.string().refine((o) => {
+  try {
+    const u = new URL(o);
+    return (u.protocol === "http:" || u.protocol === "https:") && u.origin === o;
+  } catch {
+    return false;
+  }
+}, "must be origins like https://chat.example.com (scheme, host and optional port; no path, no trailing slash)");
+
+const schema = z.object({
+  PORT: intIn(0, 65535).default(3000),
+  HOST: z.string().trim().min(1, "must not be empty").default("127.0.0.1"),
+  REDIS_URL: z
+    .string()
+    .trim()
+    .refine((u) => /^rediss?:\/\//.test(u), "must start with redis:// or rediss://")
+    .optional(),
+  SESSION_SECRET: list
+    .pipe(z.array(z.string().min(32, "each secret must be at least 32 characters long")))
+    .optional(),
+  ALLOWED_ORIGINS: list.pipe(z.array(origin)).optional(),
+  SESSION_IDLE_SECONDS: intIn(1, 31_536_000).default(1800),
+  SESSION_ABSOLUTE_SECONDS: intIn(1, 31_536_000).default(43_200),
+  SESSION_ANONYMOUS_SECONDS: intIn(1, 900).default(900),
+  TRUST_PROXY: z
+    .string()
+    .trim()
+    .refine((v) => v === "false" || /^\d+$/.test(v), "must be a whole number of hops or false")
+    .transform((v) => (v === "false" ? (false as const) : Number(v)))
+    .default(false),
+  NODE_ENV: z.string().optional(),
+  LOG_LEVEL: z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(", ")}`).default("info"),
+  PARLEY_DATA_DIR: z.string().trim().min(1).default("./data"),
+});
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(problems.join("\n"));
+    this.name = "ConfigError";
+  }
+}
+
+/** Parses an environment; throws ConfigError listing every problem, one line each. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  // Empty strings count as unset, as a shell `VAR=` usually means.
+  const cleaned = Object.fromEntries(
+    Object.entries(env).filter(([, v]) => v !== undefined && v !== ""),
+  );
+  const parsed = schema.safeParse(cleaned);
+  const problems: string[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const name = String(issue.path[0] ?? "configuration");
+      const value = cleaned[name];
+      const shown = name === "SESSION_SECRET" || value === undefined ? "" : ` (got "${value}")`;
+      problems.push(`${name} ${issue.message}${shown}`);
+    }
+    throw new ConfigError(problems);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === "production";
+  if (production && e.REDIS_URL === undefined) {
+    problems.push("REDIS_URL is required when NODE_ENV=production");
+  }
+  if (production && e.SESSION_SECRET === undefined) {
+    problems.push("SESSION_SECRET is required when NODE_ENV=production");
+  }
+  if (e.SESSION_ABSOLUTE_SECONDS < e.SESSION_IDLE_SECONDS) {
+    problems.push(
+      `SESSION_ABSOLUTE_SECONDS must not be shorter than SESSION_IDLE_SECONDS (got "${e.SESSION_ABSOLUTE_SECONDS}")`,
+    );
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze({
+    port: e.PORT,
+    host: e.HOST,
+    redisUrl: e.REDIS_URL,
+    sessionSecrets: e.SESSION_SECRET ? Object.freeze([...e.SESSION_SECRET]) : undefined,
+    allowedOrigins: e.ALLOWED_ORIGINS ? Object.freeze([...e.ALLOWED_ORIGINS]) : undefined,
+    sessionIdleSeconds: e.SESSION_IDLE_SECONDS,
+    sessionAbsoluteSeconds: e.SESSION_ABSOLUTE_SECONDS,
+    anonymousSessionSeconds: e.SESSION_ANONYMOUS_SECONDS,
+    trustProxy: e.TRUST_PROXY,
+    production,
+    logLevel: e.LOG_LEVEL,
+    dataDir: e.PARLEY_DATA_DIR,
+  });
+}

@@ -1,0 +1,172 @@
+// Builds the Express app from its dependencies. Order matters: headers, health probes (no
+// session), static files, body, Origin check, session, Passport, CSRF, routes, errors.
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { csrfSync } from "csrf-sync";
+import express, {
+  type ErrorRequestHandler,
+  type Request,
+  type RequestHandler,
+  type Response,
+} from "express";
+import helmet from "helmet";
+import { isRedisUnavailable, REDIS_COMMAND_TIMEOUT_MS } from "../redis.js";
+import { accountRoutes } from "./account-routes.js";
+import { authRoutes } from "./auth-routes.js";
+import type { HttpContext } from "./context.js";
+import { HttpError, httpErrors } from "./errors.js";
+import { loginLifecycle } from "./login-session.js";
+import { originCheck } from "./origin.js";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+/** Works from src/ (tsx) and from dist/src/ (built). */
+const projectRoot = path.basename(ROOT) === "dist" ? path.dirname(ROOT) : ROOT;
+
+export function createApp(ctx: HttpContext, sessionMiddleware: RequestHandler): express.Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("trust proxy", ctx.trustProxy);
+  app.set("view engine", "ejs");
+  app.set("views", path.join(projectRoot, "views"));
+
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: {
+          defaultSrc: ["'self'"],
+          scriptSrc: ["'self'"],
+          scriptSrcAttr: ["'none'"],
+          styleSrc: ["'self'"],
+          imgSrc: ["'self'", "data:"],
+          fontSrc: ["'self'"],
+          connectSrc: ["'self'"],
+          objectSrc: ["'none'"],
+          baseUri: ["'none'"],
+          frameAncestors: ["'none'"],
+          formAction: ["'self'"],
+          ...(ctx.production ? { upgradeInsecureRequests: [] } : {}),
+        },
+      },
+      strictTransportSecurity: ctx.production
+        ? { maxAge: 31_536_000, includeSubDomains: true }
+        : false,
+    }),
+  );
+
+  app.get("/healthz", (_req, res) => {
+    res.type("text/plain").send("ok");
+  });
+  app.get("/readyz", async (_req, res) => {
+    try {
+      await ctx.redis.ping();
+      res.type("text/plain").send("ready");
+    } catch {
+      res.status(503).type("text/plain").send("redis unavailable");
+    }
+  });
+
+  app.use(
+    "/static",
+    express.static(path.join(projectRoot, "public"), { index: false, maxAge: "1h" }),
+  );
+
+  app.use(express.urlencoded({ extended: false, limit: "16kb", parameterLimit: 20 }));
+  app.use(originCheck(ctx.allowedOrigins));
+  app.use(withDeadline(sessionMiddleware));
+  app.use(ctx.passport.initialize());
+  app.use(ctx.passport.session());
+  app.use(loginLifecycle(ctx));
+
+  const { csrfSynchronisedProtection, generateToken } = csrfSync({
+    getTokenFromRequest: (req) =>
+      typeof req.body?._csrf === "string" ? (req.body._csrf as string) : undefined,
+  });
+  app.use(csrfSynchronisedProtection);
+  const csrfToken = (req: Request) => generateToken(req);
+
+  app.use(authRoutes(ctx, csrfToken));
+  app.use(accountRoutes(ctx, csrfToken));
+
+  app.use((_req, _res, next) => next(httpErrors.notFound()));
+  app.use(errorHandler(ctx));
+  return app;
+}
+
+/** A session lookup that Redis cannot answer in time fails the request (503), never hangs it. */
+function withDeadline(mw: RequestHandler): RequestHandler {
+  return (req, res, next) => {
+    let done = false;
+    const timer = setTimeout(() => {
+      if (done) return;
+      done = true;
+      next(httpErrors.unavailable());
+    }, REDIS_COMMAND_TIMEOUT_MS + 500);
+    mw(req, res, (err?: unknown) => {
+      clearTimeout(timer);
+      if (done) return;
+      done = true;
+      next(err);
+    });
+  };
+}
+
+function classify(err: unknown, ctx: HttpContext): HttpError {
+  if (err instanceof HttpError) return err;
+  if (isRedisUnavailable(err, ctx.redis)) return httpErrors.unavailable();
+  if (err && typeof err === "object") {
+    const e = err as { status?: unknown; code?: unknown; expose?: unknown; message?: unknown };
+    if (e.code === "EBADCSRFTOKEN") return httpErrors.csrf();
+    if (typeof e.status === "number" && e.status >= 400 && e.status < 500) {
+      const message =
+        e.status === 413 ? "That request is too large." : "That request could not be understood.";
+      return new HttpError(e.status, e.status === 413 ? "too_large" : "bad_request", message);
+    }
+  }
+  return new HttpError(500, "internal", "Something went wrong on our side.");
+}
+
+function errorHandler(ctx: HttpContext): ErrorRequestHandler {
+  return (err: unknown, req: Request, res: Response, next) => {
+    const e = classify(err, ctx);
+    if (e.status >= 500) {
+      const detail = err instanceof Error ? { name: err.name, message: err.message } : {};
+      ctx.logger.error(
+        {
+          event: "http_error",
+          status: e.status,
+          code: e.code,
+          method: req.method,
+          path: req.path,
+          ...detail,
+        },
+        "request failed",
+      );
+    } else if (e.code === "csrf" || e.code === "forbidden_origin") {
+      ctx.logger.warn(
+        {
+          event: e.code === "csrf" ? "csrf_failed" : "origin_refused",
+          method: req.method,
+          path: req.path,
+        },
+        "state-changing request refused",
+      );
+    }
+    if (res.headersSent) return next(err);
+    res.status(e.status);
+    if (e.status === 503) res.set("Retry-After", "5");
+    res.set("Cache-Control", "no-store");
+    if (req.accepts(["html", "json"]) === "json") {
+      res.json({ ok: false, error: { code: e.code, message: e.message } });
+      return;
+    }
+    res.render(
+      "error",
+      { title: `Error ${e.status}`, status: e.status, message: e.message, user: undefined },
+      (renderErr: Error | null, html?: string) => {
+        if (renderErr || html === undefined) res.type("text/plain").send(e.message);
+        else res.send(html);
+      },
+    );
+  };
+}

@@ -1,0 +1,24 @@
+// What the HTTP routes need, passed in (no module-level singletons).
+import type { Passport } from "passport";
+import type { LoginLimiter } from "../auth/login-limiter.js";
+import type { Revocation } from "../auth/revocation.js";
+import type { Logger } from "../logger.js";
+import type { Redis } from "../redis.js";
+import type { SessionIndex } from "../stores/session-index.js";
+import type { UserStore } from "../stores/users.js";
+
+export interface HttpContext {
+  readonly production: boolean;
+  readonly trustProxy: number | false;
+  readonly redis: Redis;
+  readonly users: UserStore;
+  readonly sessionIndex: SessionIndex;
+  readonly revocation: Revocation;
+  readonly limiter: LoginLimiter;
+  readonly passport: InstanceType<typeof Passport>;
+  readonly logger: Logger;
+  readonly now: () => number;
+  readonly absoluteSeconds: number;
+  /** Origins allowed to post forms and open sockets; known once the server listens. */
+  readonly allowedOrigins: () => ReadonlySet<string>;
+}

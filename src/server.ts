@@ -1,0 +1,110 @@
+// Builds the whole service from its dependencies and starts listening. Nothing here reads
+// process.env or exits: main.ts does that, and tests call createServer directly, several
+// instances per process if they like.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { LoginLimiter } from "./auth/login-limiter.js";
+import { createPassport } from "./auth/passport.js";
+import { dummyHash } from "./auth/passwords.js";
+import { Revocation } from "./auth/revocation.js";
+import { createSessionMiddleware } from "./auth/session.js";
+import type { Config } from "./config.js";
+import { createApp } from "./http/app.js";
+import type { HttpContext } from "./http/context.js";
+import type { Logger } from "./logger.js";
+import { connectRedis, type Redis } from "./redis.js";
+import { SessionIndex } from "./stores/session-index.js";
+import { UserStore } from "./stores/users.js";
+
+/** Config with the parts main.ts resolves (a Redis to use, secrets to sign with). */
+export interface RuntimeConfig extends Config {
+  readonly redisUrl: string;
+  readonly sessionSecrets: readonly string[];
+}
+
+export interface ParleyServer {
+  readonly url: string;
+  readonly port: number;
+  readonly redis: Redis;
+  close(): Promise<void>;
+}
+
+export interface ServerDeps {
+  config: RuntimeConfig;
+  logger: Logger;
+  now?: () => number;
+}
+
+export function defaultOrigins(host: string, port: number): string[] {
+  const hosts = new Set([host.includes(":") ? `[${host}]` : host]);
+  if (["127.0.0.1", "localhost", "0.0.0.0", "::", "::1"].includes(host)) {
+    hosts.add("localhost");
+    hosts.add("127.0.0.1");
+  }
+  return [...hosts].map((h) => `http://${h}:${port}`);
+}
+
+export async function createServer({
+  config,
+  logger,
+  now = Date.now,
+}: ServerDeps): Promise<ParleyServer> {
+  const redis = await connectRedis(config.redisUrl, logger);
+  const users = new UserStore(redis);
+  const sessionIndex = new SessionIndex(redis, config.sessionAbsoluteSeconds);
+  const revocation = new Revocation(redis, sessionIndex);
+  let origins: ReadonlySet<string> = new Set(config.allowedOrigins ?? []);
+  const ctx: HttpContext = {
+    production: config.production,
+    trustProxy: config.trustProxy,
+    redis,
+    users,
+    sessionIndex,
+    revocation,
+    limiter: new LoginLimiter(redis),
+    passport: createPassport(users),
+    logger,
+    now,
+    absoluteSeconds: config.sessionAbsoluteSeconds,
+    allowedOrigins: () => origins,
+  };
+  const { middleware: sessionMiddleware } = createSessionMiddleware(redis, {
+    secrets: config.sessionSecrets,
+    production: config.production,
+    idleSeconds: config.sessionIdleSeconds,
+    absoluteSeconds: config.sessionAbsoluteSeconds,
+    anonymousSeconds: config.anonymousSessionSeconds,
+    now,
+  });
+  await dummyHash(); // computed once up front so the first unknown-user login is not faster
+  const app = createApp(ctx, sessionMiddleware);
+  const server = http.createServer(app);
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.port, config.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  if (!config.allowedOrigins) origins = new Set(defaultOrigins(config.host, port));
+  const shownHost = config.host.includes(":") ? `[${config.host}]` : config.host;
+  const url = `http://${shownHost === "0.0.0.0" ? "127.0.0.1" : shownHost}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), 2000).unref();
+      });
+      if (redis.isOpen) await redis.close().catch(() => redis.destroy());
+    })();
+    return closing;
+  };
+  return { url, port, redis, close };
+}

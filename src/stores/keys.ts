@@ -1,0 +1,17 @@
+// Every Redis key parley uses, in one place, so stores never build keys by hand.
+const P = "parley:";
+
+export const keys = {
+  /** express-session data (connect-redis prefix). */
+  sessionPrefix: `${P}sess:`,
+  session: (sid: string) => `${P}sess:${sid}`,
+  /** Hash: user id -> fields id, username, hash, createdAt. */
+  user: (id: string) => `${P}user:${id}`,
+  /** String: lower-cased username -> user id; SET NX makes names unique. */
+  username: (name: string) => `${P}username:${name.toLowerCase()}`,
+  /** Hash: opaque session handle -> session id, for one user's logins. */
+  userSessions: (userId: string) => `${P}user-sessions:${userId}`,
+  /** rate-limiter-flexible key prefixes. */
+  loginFailsByUserAndIp: `${P}rl:login-user-ip`,
+  loginFailsByIp: `${P}rl:login-ip`,
+} as const;

@@ -1,0 +1,73 @@
+// Each user's logins, addressed by opaque handles. The session data itself (created, last
+// active, address, agent) lives in the express-session record; this index only maps a
+// non-secret handle to the session id. Entries whose session expired by TTL are pruned
+// whenever the index is read, so the list never shows a login that no longer exists.
+import type { Redis } from "../redis.js";
+import { keys } from "./keys.js";
+
+/** The fields parley keeps in every logged-in session record. */
+export interface LoginInfo {
+  handle: string;
+  createdAt: number;
+  lastActive: number;
+  ip: string;
+  userAgent: string;
+}
+
+export interface ActiveLogin extends LoginInfo {
+  sid: string;
+}
+
+interface StoredSession {
+  passport?: { user?: string };
+  login?: LoginInfo;
+}
+
+export class SessionIndex {
+  constructor(
+    private readonly redis: Redis,
+    private readonly absoluteSeconds: number,
+  ) {}
+
+  async add(userId: string, handle: string, sid: string): Promise<void> {
+    const key = keys.userSessions(userId);
+    // The index lives as long as the newest login can: every entry is bounded by that.
+    await this.redis.multi().hSet(key, handle, sid).expire(key, this.absoluteSeconds).exec();
+  }
+
+  async remove(userId: string, handles: readonly string[]): Promise<void> {
+    if (handles.length > 0) await this.redis.hDel(keys.userSessions(userId), [...handles]);
+  }
+
+  async sidFor(userId: string, handle: string): Promise<string | undefined> {
+    return (await this.redis.hGet(keys.userSessions(userId), handle)) ?? undefined;
+  }
+
+  /** The user's live logins, newest first; dead entries are removed on the way. */
+  async list(userId: string): Promise<ActiveLogin[]> {
+    const entries = Object.entries(await this.redis.hGetAll(keys.userSessions(userId)));
+    if (entries.length === 0) return [];
+    const raw = await this.redis.mGet(entries.map(([, sid]) => keys.session(sid)));
+    const live: ActiveLogin[] = [];
+    const dead: string[] = [];
+    entries.forEach(([handle, sid], i) => {
+      const parsed = parseSession(raw[i] ?? null);
+      if (parsed?.passport?.user === userId && parsed.login?.handle === handle) {
+        live.push({ ...parsed.login, sid });
+      } else {
+        dead.push(handle);
+      }
+    });
+    await this.remove(userId, dead);
+    return live.sort((a, b) => b.createdAt - a.createdAt);
+  }
+}
+
+function parseSession(raw: string | null): StoredSession | undefined {
+  if (!raw) return undefined;
+  try {
+    return JSON.parse(raw) as StoredSession;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,58 @@
+// Starts a parley instance in-process on port 0 against the test run's private Redis.
+import { randomBytes } from "node:crypto";
+import { Writable } from "node:stream";
+import { loadConfig } from "../../src/config.js";
+import { createLogger, type Logger } from "../../src/logger.js";
+import { createServer, type ParleyServer } from "../../src/server.js";
+
+export function testRedisUrl(): string {
+  const url = process.env.PARLEY_TEST_REDIS_URL;
+  if (!url) throw new Error("PARLEY_TEST_REDIS_URL is not set: run the tests through mocha");
+  return url;
+}
+
+export interface TestParley extends ParleyServer {
+  /** Every log line the instance wrote, parsed. */
+  readonly logs: Record<string, unknown>[];
+  /** Every log line as the raw text pino wrote. */
+  readonly rawLogs: string[];
+}
+
+export interface StartOptions {
+  /** Environment variables as SPEC §1 names them (PORT defaults to 0). */
+  env?: Record<string, string>;
+  now?: () => number;
+  redisUrl?: string;
+}
+
+/** A unique, valid username for one test. */
+export function uniqueName(prefix = "u"): string {
+  return `${prefix}_${randomBytes(5).toString("hex")}`;
+}
+
+export async function startParley(opts: StartOptions = {}): Promise<TestParley> {
+  const config = loadConfig({ PORT: "0", LOG_LEVEL: "debug", ...opts.env });
+  const rawLogs: string[] = [];
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString("utf8").split("\n")) {
+        if (!line) continue;
+        rawLogs.push(line);
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      }
+      cb();
+    },
+  });
+  const logger: Logger = createLogger(config.logLevel, sink);
+  const server = await createServer({
+    config: {
+      ...config,
+      redisUrl: opts.redisUrl ?? testRedisUrl(),
+      sessionSecrets: config.sessionSecrets ?? ["test-secret-0123456789abcdefghijklmnopqrstuvwxyz"],
+    },
+    logger,
+    ...(opts.now ? { now: opts.now } : {}),
+  });
+  return Object.assign(server, { logs, rawLogs });
+}
