@@ -12,7 +12,9 @@ import type { Config } from "./config.js";
 import { createApp } from "./http/app.js";
 import type { HttpContext } from "./http/context.js";
 import type { Logger } from "./logger.js";
+import { createRealtime, type Realtime } from "./realtime/realtime.js";
 import { connectRedis, type Redis } from "./redis.js";
+import { MessageStore } from "./stores/messages.js";
 import { SessionIndex } from "./stores/session-index.js";
 import { UserStore } from "./stores/users.js";
 
@@ -26,6 +28,7 @@ export interface ParleyServer {
   readonly url: string;
   readonly port: number;
   readonly redis: Redis;
+  readonly realtime: Realtime;
   close(): Promise<void>;
 }
 
@@ -33,6 +36,10 @@ export interface ServerDeps {
   config: RuntimeConfig;
   logger: Logger;
   now?: () => number;
+  /** How often sockets of sessions that expired in Redis are looked for (ms, <= 30 s). */
+  sweepIntervalMs?: number;
+  /** Messages kept per room. */
+  messageCap?: number;
 }
 
 export function defaultOrigins(host: string, port: number): string[] {
@@ -48,6 +55,8 @@ export async function createServer({
   config,
   logger,
   now = Date.now,
+  sweepIntervalMs = 10_000,
+  messageCap = 10_000,
 }: ServerDeps): Promise<ParleyServer> {
   const redis = await connectRedis(config.redisUrl, logger);
   const users = new UserStore(redis);
@@ -81,6 +90,21 @@ export async function createServer({
   const server = http.createServer(app);
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
+  const realtime = await createRealtime({
+    httpServer: server,
+    redis,
+    users,
+    messages: new MessageStore(redis, messageCap),
+    revocation,
+    sessionMiddleware,
+    passportMiddlewares: [ctx.passport.initialize(), ctx.passport.session()],
+    allowedOrigins: ctx.allowedOrigins,
+    logger,
+    now,
+    idleSeconds: config.sessionIdleSeconds,
+    absoluteSeconds: config.sessionAbsoluteSeconds,
+    sweepIntervalMs,
+  });
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -97,6 +121,7 @@ export async function createServer({
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
+      await realtime.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
@@ -106,5 +131,5 @@ export async function createServer({
     })();
     return closing;
   };
-  return { url, port, redis, close };
+  return { url, port, redis, realtime, close };
 }

@@ -11,7 +11,10 @@ export const keys = {
   username: (name: string) => `${P}username:${name.toLowerCase()}`,
   /** Hash: opaque session handle -> session id, for one user's logins. */
   userSessions: (userId: string) => `${P}user-sessions:${userId}`,
+  /** Stream of a room's messages, capped. */
+  roomMessages: (room: string) => `${P}room:${room}:messages`,
   /** rate-limiter-flexible key prefixes. */
   loginFailsByUserAndIp: `${P}rl:login-user-ip`,
   loginFailsByIp: `${P}rl:login-ip`,
+  messageSendsByUser: `${P}rl:message-send`,
 } as const;

@@ -1,0 +1,221 @@
+// The Socket.IO server: cookie-authenticated handshakes, a session check before every event,
+// revocation that reaches sockets on every process, and a sweep for sessions that expired
+// while their sockets sat idle.
+import type http from "node:http";
+import type { IncomingMessage } from "node:http";
+import { createAdapter } from "@socket.io/redis-adapter";
+import type { RequestHandler } from "express";
+import { RateLimiterRedis } from "rate-limiter-flexible";
+import { Server } from "socket.io";
+import type { Revocation } from "../auth/revocation.js";
+import type { Logger } from "../logger.js";
+import type { Redis } from "../redis.js";
+import { keys } from "../stores/keys.js";
+import type { MessageStore } from "../stores/messages.js";
+import type { UserStore } from "../stores/users.js";
+import { dispatch } from "./dispatch.js";
+import {
+  type ClientToServerEvents,
+  type InterServerEvents,
+  type RevokedReason,
+  type ServerToClientEvents,
+  type SocketData,
+  sessionRoom,
+  userRoom,
+} from "./events.js";
+import { SessionGuard } from "./guard.js";
+import { announcePresence, createHandlers, type ParleyIo } from "./handlers.js";
+import { engineMiddleware, type ScreenedRequest, screenUpgrades } from "./handshake.js";
+
+export const MAX_PACKET_BYTES = 16 * 1024;
+export const MESSAGE_SENDS_PER_10S = 20;
+
+export interface RealtimeDeps {
+  httpServer: http.Server;
+  redis: Redis;
+  users: UserStore;
+  messages: MessageStore;
+  revocation: Revocation;
+  sessionMiddleware: RequestHandler;
+  passportMiddlewares: readonly RequestHandler[];
+  allowedOrigins: () => ReadonlySet<string>;
+  logger: Logger;
+  now: () => number;
+  idleSeconds: number;
+  absoluteSeconds: number;
+  /** How often idle sockets' sessions are re-checked (SPEC: expiry noticed within 30 s). */
+  sweepIntervalMs: number;
+}
+
+export interface Realtime {
+  io: ParleyIo;
+  guard: SessionGuard;
+  /** Tells sockets the server is going away, then closes them and the adapter's clients. */
+  close(): Promise<void>;
+}
+
+/** The adapter's publisher must never throw an unhandled rejection while Redis is down. */
+function safePublisher(pub: Redis, logger: Logger): Redis {
+  return new Proxy(pub, {
+    get(target, prop, receiver) {
+      if (prop === "publish") {
+        return (channel: string, message: string | Buffer) =>
+          target.publish(channel, message).catch((err: Error) => {
+            logger.debug({ event: "adapter_publish_failed", err: err.message });
+            return 0;
+          });
+      }
+      const value: unknown = Reflect.get(target, prop, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
+  const io: ParleyIo = new Server<
+    ClientToServerEvents,
+    ServerToClientEvents,
+    InterServerEvents,
+    SocketData
+  >(d.httpServer, {
+    path: "/socket.io/",
+    transports: ["polling", "websocket"],
+    serveClient: false,
+    maxHttpBufferSize: MAX_PACKET_BYTES,
+    allowEIO3: false,
+  });
+
+  // Pub/sub adapter: lowest latency for revocations and broadcasts, nothing stored per
+  // message; the streams adapter's replay is only useful with connection state recovery,
+  // which parley leaves off so every reconnect re-runs the handshake checks.
+  const pub = d.redis.duplicate();
+  const sub = d.redis.duplicate();
+  pub.on("error", () => undefined);
+  sub.on("error", () => undefined);
+  await Promise.all([pub.connect(), sub.connect()]);
+  io.adapter(createAdapter(safePublisher(pub as Redis, d.logger), sub, { requestsTimeout: 2000 }));
+
+  const bindings = new Map<string, string>();
+  const screenDeps = {
+    sessionMiddleware: d.sessionMiddleware,
+    passportMiddlewares: d.passportMiddlewares,
+    allowedOrigins: d.allowedOrigins,
+    bindings,
+    logger: d.logger,
+  };
+  io.engine.use(engineMiddleware(screenDeps));
+  screenUpgrades(d.httpServer, screenDeps, (req: IncomingMessage) =>
+    (req.url ?? "").startsWith("/socket.io/"),
+  );
+  io.engine.on(
+    "connection",
+    (raw: { id: string; request: ScreenedRequest; once: (e: string, f: () => void) => void }) => {
+      if (raw.request.sessionID) bindings.set(raw.id, raw.request.sessionID);
+      raw.once("close", () => bindings.delete(raw.id));
+    },
+  );
+
+  const guard = new SessionGuard(d.redis, {
+    idleSeconds: d.idleSeconds,
+    absoluteSeconds: d.absoluteSeconds,
+    now: d.now,
+  });
+  const sendLimiter = new RateLimiterRedis({
+    storeClient: d.redis,
+    useRedisPackage: true,
+    rejectIfRedisNotReady: true,
+    keyPrefix: keys.messageSendsByUser,
+    points: MESSAGE_SENDS_PER_10S,
+    duration: 10,
+  });
+  const handlers = createHandlers({
+    io,
+    users: d.users,
+    messages: d.messages,
+    now: d.now,
+  });
+
+  // Connecting to the namespace re-checks the login in Redis.
+  io.use((socket, next) => {
+    const req = socket.request as ScreenedRequest;
+    const sid = req.sessionID;
+    const user = req.user;
+    // Keep only ids: the session object of the first request is not held for the socket's life.
+    req.session = undefined;
+    req.user = undefined;
+    if (!sid || !user) return next(new Error("unauthorized"));
+    guard.check(sid, user.id).then((verdict) => {
+      if (verdict !== "ok") return next(new Error(verdict));
+      socket.data = { sid, userId: user.id, username: user.username };
+      next();
+    });
+  });
+
+  io.on("connection", (socket) => {
+    void socket.join([sessionRoom(socket.data.sid), userRoom(socket.data.userId)]);
+    socket.use((packet, _next) => {
+      void dispatch({ guard, handlers, sendLimiter, logger: d.logger }, socket, packet);
+    });
+    socket.on("disconnecting", () => {
+      const rooms = [...socket.rooms].filter(
+        (r) => !r.startsWith("session:") && !r.startsWith("user:") && r !== socket.id,
+      );
+      socket.once("disconnect", () => {
+        for (const room of rooms) void announcePresence(io, room).catch(() => undefined);
+        if (io.sockets.adapter.rooms.get(sessionRoom(socket.data.sid)) === undefined) {
+          guard.forget(socket.data.sid);
+        }
+      });
+    });
+  });
+
+  const disconnectLocal = (sids: readonly string[], reason: RevokedReason) => {
+    const rooms = sids.map(sessionRoom);
+    if (rooms.length === 0) return;
+    io.local.to(rooms).emit("session:revoked", { reason });
+    io.local.in(rooms).disconnectSockets(true);
+  };
+  d.revocation.onRevoke((sids, reason) => {
+    disconnectLocal(sids, reason);
+    io.serverSideEmit("sessions:revoked", [...sids], reason);
+  });
+  io.on("sessions:revoked", (sids, reason) => disconnectLocal(sids, reason));
+
+  // Sessions that expired while their sockets were idle: one pipelined EXISTS per distinct
+  // session every sweep, not a timer or round trip per socket.
+  const sweep = async () => {
+    const sids = new Set<string>();
+    for (const s of io.of("/").sockets.values()) sids.add(s.data.sid);
+    if (sids.size === 0) return;
+    const list = [...sids];
+    try {
+      const exists = await Promise.all(list.map((sid) => d.redis.exists(keys.session(sid))));
+      const gone = list.filter((_, i) => exists[i] === 0);
+      if (gone.length > 0) {
+        d.logger.info(
+          { event: "sessions_expired", count: gone.length },
+          "disconnecting expired sessions",
+        );
+        disconnectLocal(gone, "expired");
+      }
+    } catch {
+      // Redis down: events are refused by the guard anyway; try again next sweep.
+    }
+  };
+  const sweepTimer = setInterval(() => void sweep(), d.sweepIntervalMs);
+  sweepTimer.unref();
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      clearInterval(sweepTimer);
+      io.local.emit("server:shutdown", {});
+      await new Promise<void>((resolve) => setTimeout(resolve, 50));
+      io.local.disconnectSockets(true);
+      await new Promise<void>((resolve) => io.engine.close() && resolve());
+      await Promise.allSettled([pub.close(), sub.close()]);
+    })();
+    return closing;
+  };
+  return { io, guard, close };
+}

@@ -1,0 +1,45 @@
+// Runtime schemas for every client event payload (STYLE #4): a payload is parsed into a typed
+// value or answered with `invalid`. z.object drops unknown keys, so nothing a client adds
+// (`user`, `id`, `__proto__`, …) is ever merged into server objects.
+import { z } from "zod";
+import { STREAM_ID_RE } from "../stores/messages.js";
+
+export const PUBLIC_ROOM_RE = /^[a-z0-9][a-z0-9-]{0,31}$/;
+const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
+export const DM_ROOM_RE = new RegExp(`^dm:(${UUID}):(${UUID})$`);
+
+const room = z.string().max(100);
+
+export const schemas = {
+  "room:join": z.object({ room }),
+  "room:leave": z.object({ room }),
+  "message:send": z.object({
+    room,
+    text: z
+      .string()
+      .max(4000)
+      .transform((t) => t.trim())
+      .refine((t) => t.length >= 1 && [...t].length <= 2000, "text must be 1–2000 characters"),
+  }),
+  "message:history": z.object({
+    room,
+    before: z.string().regex(STREAM_ID_RE).optional(),
+    limit: z.number().int().min(1).max(100).optional(),
+  }),
+  typing: z.object({ room }),
+  "dm:open": z.object({ username: z.string().max(64) }),
+  ping: z.object({}),
+} as const;
+
+/** The direct-message room of two users: the same name whoever opens it. */
+export function dmRoom(a: string, b: string): string {
+  return a < b ? `dm:${a}:${b}` : `dm:${b}:${a}`;
+}
+
+/** Whether `userId` may use `room`: public rooms are open; a DM room admits its two users. */
+export function roomAccess(room: string, userId: string): "ok" | "invalid" | "forbidden" {
+  if (PUBLIC_ROOM_RE.test(room)) return "ok";
+  const m = DM_ROOM_RE.exec(room);
+  if (!m || !m[1] || !m[2] || m[1] >= m[2]) return "invalid";
+  return m[1] === userId || m[2] === userId ? "ok" : "forbidden";
+}

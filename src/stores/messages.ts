@@ -1,0 +1,50 @@
+// Room messages in Redis Streams: XADD (capped, approximately, at `cap` per room) before the
+// sender's ack, so an acked message survives a restart of the app. The stream id is the
+// message id: unique within the room and ordered as the room received messages.
+
+import type { Member, Message } from "../realtime/events.js";
+import type { Redis } from "../redis.js";
+import { keys } from "./keys.js";
+
+export const STREAM_ID_RE = /^\d{1,16}-\d{1,16}$/;
+
+export class MessageStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly cap: number,
+  ) {}
+
+  async append(room: string, user: Member, text: string, ts: number): Promise<Message> {
+    const id = await this.redis.xAdd(
+      keys.roomMessages(room),
+      "*",
+      { u: user.id, n: user.username, t: text, ts: String(ts) },
+      { TRIM: { strategy: "MAXLEN", strategyModifier: "~", threshold: this.cap } },
+    );
+    return { id, room, user, text, ts };
+  }
+
+  /** Up to `limit` messages before `before` (exclusive), or the newest; oldest first. */
+  async page(room: string, limit: number, before?: string): Promise<Message[]> {
+    const entries = await this.redis.xRevRange(
+      keys.roomMessages(room),
+      before ? `(${before}` : "+",
+      "-",
+      { COUNT: limit },
+    );
+    const out: Message[] = [];
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const e = entries[i];
+      if (!e) continue;
+      const f = e.message as Record<string, string | undefined>;
+      out.push({
+        id: e.id,
+        room,
+        user: { id: f.u ?? "", username: f.n ?? "" },
+        text: f.t ?? "",
+        ts: Number(f.ts ?? 0),
+      });
+    }
+    return out;
+  }
+}
