@@ -1,10 +1,11 @@
 // Ending logins: the one place that destroys session records and tells whoever listens
 // (the realtime layer) which sessions ended, so their sockets can be disconnected.
+import type { RevokedReason } from "../realtime/events.js";
 import type { Redis } from "../redis.js";
 import { keys } from "../stores/keys.js";
 import type { SessionIndex } from "../stores/session-index.js";
 
-export type RevocationReason = "logout" | "revoked" | "password_changed" | "expired";
+export type RevocationReason = RevokedReason;
 
 export type RevocationListener = (sids: readonly string[], reason: RevocationReason) => void;
 

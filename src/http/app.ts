@@ -48,6 +48,9 @@ export function createApp(ctx: HttpContext, sessionMiddleware: RequestHandler): 
           ...(ctx.production ? { upgradeInsecureRequests: [] } : {}),
         },
       },
+      // Not helmet's default no-referrer: with it Chromium sends `Origin: null` on same-origin
+      // form posts, which the Origin check must refuse.
+      referrerPolicy: { policy: "same-origin" },
       strictTransportSecurity: ctx.production
         ? { maxAge: 31_536_000, includeSubDomains: true }
         : false,

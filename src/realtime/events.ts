@@ -61,9 +61,8 @@ export type ClientToServerEvents = {
   ) => void;
 };
 
-import type { RevocationReason } from "../auth/revocation.js";
-
-export type RevokedReason = RevocationReason;
+/** Why a session ended: logout, a revoke from /sessions, a password change, or expiry. */
+export type RevokedReason = "logout" | "revoked" | "password_changed" | "expired";
 
 export interface ServerToClientEvents {
   message: (message: Message) => void;

@@ -1,0 +1,586 @@
+// The chat page's client: one Socket.IO connection authenticated by the page's session
+// cookie, speaking the event contract in src/realtime/events.ts. Everything users typed is
+// rendered with textContent, never as HTML.
+import { io, type Socket } from "socket.io-client";
+import type {
+  AckResult,
+  ClientEventMap,
+  ClientEventName,
+  ClientToServerEvents,
+  Member,
+  Message,
+  RevokedReason,
+  ServerToClientEvents,
+} from "../src/realtime/events.js";
+
+type ChatSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+interface RoomState {
+  name: string;
+  label: string;
+  kind: "room" | "dm";
+  joined: boolean;
+  messages: Message[];
+  ids: Set<string>;
+  members: Member[];
+  unread: number;
+  oldestLoaded: boolean;
+}
+
+const HISTORY_PAGE = 50;
+const TYPING_SHOW_MS = 3000;
+const TYPING_SEND_EVERY_MS = 2000;
+
+function el<T extends HTMLElement>(id: string): T {
+  const found = document.getElementById(id);
+  if (!found) throw new Error(`#${id} missing`);
+  return found as T;
+}
+
+const root = el<HTMLDivElement>("chat");
+const me: Member = { id: root.dataset.userId ?? "", username: root.dataset.username ?? "" };
+const ui = {
+  status: el<HTMLDivElement>("status"),
+  rooms: el<HTMLUListElement>("rooms"),
+  dms: el<HTMLUListElement>("dms"),
+  joinForm: el<HTMLFormElement>("join-form"),
+  joinInput: el<HTMLInputElement>("join-room"),
+  joinError: el<HTMLParagraphElement>("join-error"),
+  dmForm: el<HTMLFormElement>("dm-form"),
+  dmInput: el<HTMLInputElement>("dm-user"),
+  dmError: el<HTMLParagraphElement>("dm-error"),
+  title: el<HTMLHeadingElement>("room-title"),
+  members: el<HTMLParagraphElement>("members"),
+  scroller: el<HTMLDivElement>("messages"),
+  loadOlder: el<HTMLButtonElement>("load-older"),
+  list: el<HTMLOListElement>("message-list"),
+  empty: el<HTMLParagraphElement>("empty"),
+  typing: el<HTMLParagraphElement>("typing"),
+  composer: el<HTMLFormElement>("composer"),
+  text: el<HTMLTextAreaElement>("text"),
+  send: el<HTMLButtonElement>("send"),
+  sendError: el<HTMLParagraphElement>("send-error"),
+  signedOut: el<HTMLDivElement>("signed-out"),
+  signedOutReason: el<HTMLParagraphElement>("signed-out-reason"),
+};
+
+const rooms = new Map<string, RoomState>();
+let current: string | undefined;
+let signedOut = false;
+let lastTypingSent = 0;
+const typingTimers = new Map<string, ReturnType<typeof setTimeout>>();
+const typingNames = new Map<string, Map<string, string>>();
+const STORAGE_KEY = `parley:rooms:${me.id}`;
+
+const socket: ChatSocket = io({
+  path: "/socket.io/",
+  transports: ["websocket", "polling"],
+  withCredentials: true,
+});
+
+function call<E extends ClientEventName>(
+  event: E,
+  payload: ClientEventMap[E]["payload"],
+): Promise<AckResult<ClientEventMap[E]["result"]>> {
+  const timed = socket.timeout(8000) as unknown as {
+    emitWithAck(
+      e: E,
+      p: ClientEventMap[E]["payload"],
+    ): Promise<AckResult<ClientEventMap[E]["result"]>>;
+  };
+  return timed.emitWithAck(event, payload).catch(() => ({
+    ok: false as const,
+    error: { code: "unavailable" as const, message: "No answer from the server. Try again." },
+  }));
+}
+
+// ---- connection state ----------------------------------------------------------------
+
+type ConnState = "connecting" | "connected" | "reconnecting" | "signed-out";
+function setStatus(state: ConnState, text: string): void {
+  ui.status.dataset.state = state;
+  ui.status.textContent = text;
+  const usable = state === "connected" && current !== undefined;
+  ui.text.disabled = !usable;
+  ui.send.disabled = !usable;
+}
+
+const REASONS: Record<RevokedReason, string> = {
+  logout: "You logged out in another tab or window.",
+  revoked: "This session was ended from your sessions page.",
+  password_changed: "Your password was changed, which signed out this session.",
+  expired: "Your session expired.",
+};
+
+function showSignedOut(reason: string): void {
+  if (signedOut) return;
+  signedOut = true;
+  socket.io.opts.reconnection = false;
+  socket.disconnect();
+  setStatus("signed-out", "Signed out");
+  ui.signedOutReason.textContent = reason;
+  ui.signedOut.hidden = false;
+  ui.signedOut.querySelector("a")?.focus();
+}
+
+socket.on("connect", () => {
+  setStatus("connected", "Connected");
+  // Re-join after a reconnect: the server forgets a socket's rooms when it closes.
+  const names = [...rooms.values()].filter((r) => r.joined).map((r) => r.name);
+  for (const name of names) void join(name, { focus: false, quiet: true });
+});
+socket.on("disconnect", (reason) => {
+  if (signedOut) return;
+  if (reason === "io server disconnect") {
+    // The server closed us without a revocation notice: check whether we are still logged in.
+    void checkLogin();
+    return;
+  }
+  setStatus("reconnecting", "Reconnecting…");
+});
+socket.on("connect_error", (err) => {
+  if (signedOut) return;
+  if (err.message === "unauthorized" || /401|403/.test(err.message)) {
+    void checkLogin();
+  } else {
+    setStatus("reconnecting", "Reconnecting…");
+  }
+});
+socket.on("session:revoked", ({ reason }) => showSignedOut(REASONS[reason] ?? REASONS.expired));
+socket.on("server:shutdown", () => setStatus("reconnecting", "Server restarting… reconnecting"));
+
+/** A refused handshake is an HTTP 401: ask the page itself whether the login still exists. */
+async function checkLogin(): Promise<void> {
+  try {
+    const res = await fetch("/chat", { redirect: "manual", credentials: "same-origin" });
+    if (res.type === "opaqueredirect" || res.status === 303 || res.status === 401) {
+      showSignedOut(REASONS.expired);
+      return;
+    }
+  } catch {
+    // network trouble: keep trying to reconnect
+  }
+  setStatus("reconnecting", "Reconnecting…");
+  if (!socket.connected && !signedOut) setTimeout(() => socket.connect(), 1000);
+}
+
+// ---- rooms ---------------------------------------------------------------------------
+
+function roomState(name: string, label: string, kind: "room" | "dm"): RoomState {
+  let r = rooms.get(name);
+  if (!r) {
+    r = {
+      name,
+      label,
+      kind,
+      joined: false,
+      messages: [],
+      ids: new Set(),
+      members: [],
+      unread: 0,
+      oldestLoaded: false,
+    };
+    rooms.set(name, r);
+  }
+  return r;
+}
+
+function saveRooms(): void {
+  const list = [...rooms.values()]
+    .filter((r) => r.joined)
+    .map((r) => ({ name: r.name, label: r.label, kind: r.kind }));
+  try {
+    localStorage.setItem(STORAGE_KEY, JSON.stringify({ list, current }));
+  } catch {
+    // storage may be unavailable (private mode): rooms are then per page load
+  }
+}
+
+function renderRoomLists(): void {
+  for (const [list, kind] of [
+    [ui.rooms, "room"],
+    [ui.dms, "dm"],
+  ] as const) {
+    list.replaceChildren();
+    for (const r of rooms.values()) {
+      if (r.kind !== kind || !r.joined) continue;
+      const li = document.createElement("li");
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "room-button";
+      b.dataset.room = r.name;
+      if (r.name === current) b.setAttribute("aria-current", "true");
+      const name = document.createElement("span");
+      name.className = "room-name";
+      name.textContent = kind === "room" ? `# ${r.label}` : `@ ${r.label}`;
+      b.append(name);
+      if (r.unread > 0) {
+        const badge = document.createElement("span");
+        badge.className = "unread";
+        badge.textContent = String(r.unread);
+        badge.setAttribute("aria-label", `${r.unread} unread`);
+        b.append(badge);
+      }
+      b.addEventListener("click", () => select(r.name));
+      li.append(b);
+      list.append(li);
+    }
+    if (list.children.length === 0) {
+      const li = document.createElement("li");
+      li.className = "hint";
+      li.textContent = kind === "room" ? "No rooms yet." : "No conversations yet.";
+      list.append(li);
+    }
+  }
+}
+
+async function join(
+  name: string,
+  opts: { focus: boolean; quiet?: boolean; label?: string; kind?: "room" | "dm" },
+): Promise<boolean> {
+  const kind = opts.kind ?? (name.startsWith("dm:") ? "dm" : "room");
+  const existing = rooms.get(name);
+  const r = roomState(name, opts.label ?? existing?.label ?? name, kind);
+  const res = await call("room:join", { room: name });
+  if (!res.ok) {
+    if (!opts.quiet) showError(kind === "dm" ? ui.dmError : ui.joinError, res.error.message);
+    if (!existing?.joined) rooms.delete(name);
+    return false;
+  }
+  r.joined = true;
+  r.members = res.members;
+  for (const m of res.history) addMessage(r, m, { history: true });
+  if (res.history.length < HISTORY_PAGE) r.oldestLoaded = true;
+  saveRooms();
+  if (opts.focus || current === undefined) select(name);
+  else if (name === current) {
+    renderMembers(r);
+    renderMessages(r);
+    renderRoomLists();
+  } else renderRoomLists();
+  return true;
+}
+
+function select(name: string): void {
+  const r = rooms.get(name);
+  if (!r) return;
+  current = name;
+  r.unread = 0;
+  ui.title.textContent = r.kind === "room" ? `# ${r.label}` : `@ ${r.label}`;
+  document.title = `${r.kind === "room" ? `#${r.label}` : `@${r.label}`} · parley`;
+  renderMembers(r);
+  renderMessages(r);
+  renderTyping();
+  renderRoomLists();
+  saveRooms();
+  setStatus(
+    socket.connected ? "connected" : "reconnecting",
+    socket.connected ? "Connected" : "Reconnecting…",
+  );
+  ui.text.focus();
+}
+
+function renderMembers(r: RoomState): void {
+  if (r.members.length === 0) {
+    ui.members.textContent = "";
+    return;
+  }
+  const names = r.members.map((m) => (m.id === me.id ? `${m.username} (you)` : m.username));
+  ui.members.textContent = `Here now: ${names.join(", ")}`;
+}
+
+// ---- messages ------------------------------------------------------------------------
+
+const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+const dayFmt = new Intl.DateTimeFormat(undefined, {
+  weekday: "short",
+  month: "short",
+  day: "numeric",
+});
+
+function addMessage(
+  r: RoomState,
+  m: Message,
+  opts: { history?: boolean; prepend?: boolean } = {},
+): boolean {
+  if (r.ids.has(m.id)) return false;
+  r.ids.add(m.id);
+  if (opts.prepend) r.messages.unshift(m);
+  else {
+    r.messages.push(m);
+    // Keep the stream order even when an ack and a broadcast arrive out of order.
+    r.messages.sort((a, b) => compareIds(a.id, b.id));
+  }
+  if (!opts.history && r.name !== current && m.user.id !== me.id) r.unread++;
+  return true;
+}
+
+function compareIds(a: string, b: string): number {
+  const [am = "0", as = "0"] = a.split("-");
+  const [bm = "0", bs = "0"] = b.split("-");
+  return Number(am) - Number(bm) || Number(as) - Number(bs);
+}
+
+function messageItem(m: Message, prev: Message | undefined): HTMLLIElement {
+  const li = document.createElement("li");
+  li.className = "message";
+  if (m.user.id === me.id) li.classList.add("mine");
+  const grouped = prev && prev.user.id === m.user.id && m.ts - prev.ts < 5 * 60_000;
+  if (grouped) li.classList.add("grouped");
+  else {
+    const head = document.createElement("div");
+    head.className = "message-head";
+    const who = document.createElement("span");
+    who.className = "author";
+    who.textContent = m.user.id === me.id ? `${m.user.username} (you)` : m.user.username;
+    const when = document.createElement("time");
+    const d = new Date(m.ts);
+    when.dateTime = d.toISOString();
+    const today = new Date().toDateString() === d.toDateString();
+    when.textContent = today ? timeFmt.format(d) : `${dayFmt.format(d)} ${timeFmt.format(d)}`;
+    when.title = d.toLocaleString();
+    head.append(who, when);
+    li.append(head);
+  }
+  const body = document.createElement("p");
+  body.className = "text";
+  body.textContent = m.text;
+  li.append(body);
+  return li;
+}
+
+function renderMessages(r: RoomState): void {
+  ui.list.replaceChildren();
+  let prev: Message | undefined;
+  for (const m of r.messages) {
+    ui.list.append(messageItem(m, prev));
+    prev = m;
+  }
+  ui.empty.hidden = r.messages.length > 0;
+  ui.empty.textContent = "No messages yet. Say hello!";
+  ui.loadOlder.hidden = r.oldestLoaded || r.messages.length === 0;
+  ui.scroller.scrollTop = ui.scroller.scrollHeight;
+}
+
+function appendToView(r: RoomState, m: Message): void {
+  const nearBottom =
+    ui.scroller.scrollHeight - ui.scroller.scrollTop - ui.scroller.clientHeight < 80;
+  const idx = r.messages.indexOf(m);
+  if (idx !== r.messages.length - 1) {
+    renderMessages(r);
+    return;
+  }
+  ui.list.append(messageItem(m, r.messages[idx - 1]));
+  ui.empty.hidden = true;
+  if (nearBottom || m.user.id === me.id) ui.scroller.scrollTop = ui.scroller.scrollHeight;
+}
+
+let loadingOlder = false;
+async function loadOlder(): Promise<void> {
+  const r = current ? rooms.get(current) : undefined;
+  const oldest = r?.messages[0];
+  if (!r || !oldest || r.oldestLoaded || loadingOlder) return;
+  loadingOlder = true;
+  const res = await call("message:history", {
+    room: r.name,
+    before: oldest.id,
+    limit: HISTORY_PAGE,
+  });
+  loadingOlder = false;
+  if (!res.ok) return;
+  if (res.messages.length < HISTORY_PAGE) r.oldestLoaded = true;
+  const before = ui.scroller.scrollHeight;
+  for (let i = res.messages.length - 1; i >= 0; i--) {
+    const m = res.messages[i];
+    if (m) addMessage(r, m, { history: true, prepend: true });
+  }
+  if (r.name !== current) return;
+  renderMessages(r);
+  ui.scroller.scrollTop = ui.scroller.scrollHeight - before;
+}
+
+socket.on("message", (m) => {
+  let r = rooms.get(m.room);
+  if (!r) {
+    if (!m.room.startsWith("dm:")) return;
+    // Someone opened a direct message with us: show it and join the room.
+    r = roomState(m.room, m.user.username, "dm");
+    void join(m.room, { focus: false, quiet: true, label: m.user.username, kind: "dm" });
+  }
+  if (!addMessage(r, m)) return;
+  clearTyping(m.room, m.user.id);
+  if (m.room === current) appendToView(r, m);
+  else renderRoomLists();
+});
+
+socket.on("presence", ({ room, members }) => {
+  const r = rooms.get(room);
+  if (!r) return;
+  r.members = members;
+  if (room === current) renderMembers(r);
+});
+
+// ---- typing --------------------------------------------------------------------------
+
+function renderTyping(): void {
+  const names = current ? [...(typingNames.get(current)?.values() ?? [])] : [];
+  ui.typing.textContent =
+    names.length === 0
+      ? ""
+      : names.length === 1
+        ? `${names[0]} is typing…`
+        : `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]} are typing…`;
+}
+
+function clearTyping(room: string, userId: string): void {
+  typingNames.get(room)?.delete(userId);
+  const key = `${room}|${userId}`;
+  const t = typingTimers.get(key);
+  if (t) clearTimeout(t);
+  typingTimers.delete(key);
+  if (room === current) renderTyping();
+}
+
+socket.on("typing", ({ room, user }) => {
+  if (user.id === me.id) return;
+  let names = typingNames.get(room);
+  if (!names) {
+    names = new Map();
+    typingNames.set(room, names);
+  }
+  names.set(user.id, user.username);
+  const key = `${room}|${user.id}`;
+  const old = typingTimers.get(key);
+  if (old) clearTimeout(old);
+  typingTimers.set(
+    key,
+    setTimeout(() => clearTyping(room, user.id), TYPING_SHOW_MS),
+  );
+  if (room === current) renderTyping();
+});
+
+// ---- forms ---------------------------------------------------------------------------
+
+function showError(target: HTMLElement, message: string): void {
+  target.textContent = message;
+  target.hidden = false;
+}
+function clearError(target: HTMLElement): void {
+  target.textContent = "";
+  target.hidden = true;
+}
+
+ui.joinForm.addEventListener("submit", (e) => {
+  e.preventDefault();
+  clearError(ui.joinError);
+  const name = ui.joinInput.value.trim().toLowerCase();
+  if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(name)) {
+    showError(ui.joinError, "Room names use lowercase letters, digits and dashes (up to 32).");
+    return;
+  }
+  void join(name, { focus: true }).then((ok) => {
+    if (ok) ui.joinInput.value = "";
+  });
+});
+
+ui.dmForm.addEventListener("submit", (e) => {
+  e.preventDefault();
+  clearError(ui.dmError);
+  const username = ui.dmInput.value.trim();
+  if (!username) return;
+  void call("dm:open", { username }).then(async (res) => {
+    if (!res.ok) {
+      const msg =
+        res.error.code === "not_found"
+          ? `There is no user called “${username}”.`
+          : res.error.code === "invalid"
+            ? "That is you. Pick someone else."
+            : res.error.message;
+      showError(ui.dmError, msg);
+      return;
+    }
+    if (await join(res.room, { focus: true, label: username, kind: "dm" })) ui.dmInput.value = "";
+  });
+});
+
+async function sendCurrent(): Promise<void> {
+  clearError(ui.sendError);
+  const r = current ? rooms.get(current) : undefined;
+  const text = ui.text.value.trim();
+  if (!r || !text) return;
+  if ([...text].length > 2000) {
+    showError(ui.sendError, "Messages can be at most 2000 characters.");
+    return;
+  }
+  ui.send.disabled = true;
+  const res = await call("message:send", { room: r.name, text });
+  ui.send.disabled = !socket.connected;
+  if (!res.ok) {
+    const msg =
+      res.error.code === "rate_limited"
+        ? "You are sending messages too fast. Wait a few seconds."
+        : res.error.code === "unavailable"
+          ? "The message was not sent: the server is unavailable. Try again."
+          : res.error.message;
+    showError(ui.sendError, msg);
+    return;
+  }
+  ui.text.value = "";
+  autosize();
+  if (addMessage(r, res.message) && r.name === current) appendToView(r, res.message);
+}
+
+ui.composer.addEventListener("submit", (e) => {
+  e.preventDefault();
+  void sendCurrent();
+});
+
+ui.text.addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+    e.preventDefault();
+    void sendCurrent();
+  }
+});
+
+function autosize(): void {
+  ui.text.rows = Math.min(6, Math.max(1, ui.text.value.split("\n").length));
+}
+
+ui.text.addEventListener("input", () => {
+  autosize();
+  const now = Date.now();
+  if (current && ui.text.value.trim() && now - lastTypingSent > TYPING_SEND_EVERY_MS) {
+    lastTypingSent = now;
+    socket.emit("typing", { room: current });
+  }
+});
+
+ui.loadOlder.addEventListener("click", () => void loadOlder());
+ui.scroller.addEventListener("scroll", () => {
+  if (ui.scroller.scrollTop < 40) void loadOlder();
+});
+
+// ---- start ---------------------------------------------------------------------------
+
+function restore(): void {
+  let saved: { list?: { name: string; label: string; kind: "room" | "dm" }[]; current?: string } =
+    {};
+  try {
+    saved = JSON.parse(localStorage.getItem(STORAGE_KEY) ?? "{}") as typeof saved;
+  } catch {
+    saved = {};
+  }
+  for (const r of saved.list ?? []) {
+    if (typeof r?.name === "string" && typeof r.label === "string") {
+      const state = roomState(r.name, r.label, r.kind === "dm" ? "dm" : "room");
+      state.joined = true;
+    }
+  }
+  if (rooms.size === 0) roomState("lobby", "lobby", "room").joined = true;
+  current = saved.current && rooms.has(saved.current) ? saved.current : rooms.keys().next().value;
+  renderRoomLists();
+  if (current) select(current);
+}
+
+restore();
+setStatus("connecting", "Connecting…");
