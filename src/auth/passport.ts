@@ -4,6 +4,7 @@ import { Passport } from "passport";
 import { Strategy as LocalStrategy } from "passport-local";
 import type { User, UserStore } from "../stores/users.js";
 import { dummyHash, verifyPassword } from "./passwords.js";
+import { USERNAME_RE } from "./validation.js";
 
 declare global {
   namespace Express {
@@ -20,9 +21,7 @@ export async function checkCredentials(
   username: string,
   password: string,
 ): Promise<User | undefined> {
-  const user = /^[A-Za-z0-9_.-]{3,32}$/.test(username)
-    ? await users.byUsername(username)
-    : undefined;
+  const user = USERNAME_RE.test(username) ? await users.byUsername(username) : undefined;
   const ok = await verifyPassword(user?.hash ?? (await dummyHash()), password);
   return ok && user ? user : undefined;
 }

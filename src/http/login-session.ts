@@ -51,7 +51,11 @@ export function loginLifecycle(ctx: HttpContext) {
     const now = ctx.now();
     if (now >= login.createdAt + ctx.absoluteSeconds * 1000) {
       const sid = req.sessionID;
-      await destroySession(req);
+      // Regenerate rather than destroy: the old record is deleted, and the rest of this
+      // request (CSRF, the login page) still has an (anonymous) session to work with.
+      await new Promise<void>((resolve, reject) =>
+        req.session.regenerate((err: unknown) => (err ? reject(err) : resolve())),
+      );
       ctx.revocation.notify([sid], "expired");
       req.user = undefined;
       return next();
