@@ -19,6 +19,9 @@ export interface Config {
   readonly production: boolean;
   readonly logLevel: string;
   readonly dataDir: string;
+  /** Admin listener for GET /metrics; unset: no metrics endpoint. */
+  readonly metricsPort: number | undefined;
+  readonly metricsHost: string;
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -74,6 +77,8 @@ const schema = z.object({
   NODE_ENV: z.string().optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(", ")}`).default("info"),
   PARLEY_DATA_DIR: z.string().trim().min(1).default("./data"),
+  METRICS_PORT: intIn(0, 65535).optional(),
+  METRICS_HOST: z.string().trim().min(1, "must not be empty").default("127.0.0.1"),
 });
 
 export class ConfigError extends Error {
@@ -127,5 +132,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     production,
     logLevel: e.LOG_LEVEL,
     dataDir: e.PARLEY_DATA_DIR,
+    metricsPort: e.METRICS_PORT,
+    metricsHost: e.METRICS_HOST,
   });
 }

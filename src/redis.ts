@@ -9,7 +9,12 @@ export type Redis = RedisClientType;
 /** How long any single Redis command may take before it is failed (ms). */
 export const REDIS_COMMAND_TIMEOUT_MS = 2000;
 
-export async function connectRedis(url: string, logger: Logger, name = "main"): Promise<Redis> {
+export async function connectRedis(
+  url: string,
+  logger: Logger,
+  name = "main",
+  onError: () => void = () => undefined,
+): Promise<Redis> {
   const client: Redis = createClient({
     url,
     disableOfflineQueue: true,
@@ -27,6 +32,7 @@ export async function connectRedis(url: string, logger: Logger, name = "main"): 
     up = true;
   });
   client.on("error", (err: Error) => {
+    onError();
     if (up) logger.error({ event: "redis_down", client: name, err: err.message }, "redis lost");
     up = false;
   });

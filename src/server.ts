@@ -12,6 +12,7 @@ import type { Config } from "./config.js";
 import { createApp } from "./http/app.js";
 import type { HttpContext } from "./http/context.js";
 import type { Logger } from "./logger.js";
+import { Metrics } from "./metrics.js";
 import { createRealtime, type Realtime } from "./realtime/realtime.js";
 import { connectRedis, type Redis } from "./redis.js";
 import { MessageStore } from "./stores/messages.js";
@@ -29,6 +30,9 @@ export interface ParleyServer {
   readonly port: number;
   readonly redis: Redis;
   readonly realtime: Realtime;
+  readonly metrics: Metrics;
+  /** http://host:port of the admin listener serving GET /metrics, when METRICS_PORT is set. */
+  readonly metricsUrl: string | undefined;
   close(): Promise<void>;
 }
 
@@ -40,6 +44,8 @@ export interface ServerDeps {
   sweepIntervalMs?: number;
   /** Messages kept per room. */
   messageCap?: number;
+  /** false: do not listen (a cluster worker gets its connections from the primary). */
+  listen?: boolean;
 }
 
 export function defaultOrigins(host: string, port: number): string[] {
@@ -57,8 +63,12 @@ export async function createServer({
   now = Date.now,
   sweepIntervalMs = 10_000,
   messageCap = 10_000,
+  listen = true,
 }: ServerDeps): Promise<ParleyServer> {
-  const redis = await connectRedis(config.redisUrl, logger);
+  const metrics = new Metrics();
+  const redis = await connectRedis(config.redisUrl, logger, "main", () =>
+    metrics.redisErrors.inc(),
+  );
   const users = new UserStore(redis);
   const sessionIndex = new SessionIndex(redis, config.sessionAbsoluteSeconds);
   const revocation = new Revocation(redis, sessionIndex);
@@ -73,6 +83,7 @@ export async function createServer({
     limiter: new LoginLimiter(redis),
     passport: createPassport(users),
     logger,
+    metrics,
     now,
     absoluteSeconds: config.sessionAbsoluteSeconds,
     allowedOrigins: () => origins,
@@ -100,28 +111,41 @@ export async function createServer({
     passportMiddlewares: [ctx.passport.initialize(), ctx.passport.session()],
     allowedOrigins: ctx.allowedOrigins,
     logger,
+    metrics,
     now,
     idleSeconds: config.sessionIdleSeconds,
     absoluteSeconds: config.sessionAbsoluteSeconds,
     sweepIntervalMs,
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(config.port, config.host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = listen ? await listenOn(server, config.port, config.host) : config.port;
   if (!config.allowedOrigins) origins = new Set(defaultOrigins(config.host, port));
   const shownHost = config.host.includes(":") ? `[${config.host}]` : config.host;
   const url = `http://${shownHost === "0.0.0.0" ? "127.0.0.1" : shownHost}:${port}`;
+
+  // Metrics live on their own listener so the public port never exposes them.
+  let admin: http.Server | undefined;
+  let metricsUrl: string | undefined;
+  if (config.metricsPort !== undefined) {
+    admin = http.createServer((req, res) => {
+      if (req.method !== "GET" || req.url?.split("?")[0] !== "/metrics") {
+        res.writeHead(404, { "content-type": "text/plain" }).end("not found");
+        return;
+      }
+      metrics.registry.metrics().then(
+        (text) => res.writeHead(200, { "content-type": metrics.registry.contentType }).end(text),
+        () => res.writeHead(500, { "content-type": "text/plain" }).end("metrics failed"),
+      );
+    });
+    const adminPort = await listenOn(admin, config.metricsPort, config.metricsHost);
+    metricsUrl = `http://${config.metricsHost}:${adminPort}`;
+  }
 
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       await realtime.close();
+      admin?.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
@@ -131,5 +155,15 @@ export async function createServer({
     })();
     return closing;
   };
-  return { url, port, redis, realtime, close };
+  return { url, port, redis, realtime, metrics, metricsUrl, close };
+}
+
+function listenOn(server: http.Server, port: number, host: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
 }

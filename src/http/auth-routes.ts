@@ -69,6 +69,7 @@ export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router 
     const wait = await ctx.limiter.retryAfter(username, ip);
     if (wait > 0) {
       ctx.logger.warn({ event: "login_locked", ip }, "login attempt while locked out");
+      ctx.metrics.logins.inc({ outcome: "locked" });
       res.set("Retry-After", String(wait));
       return loginPage(req, res, 429, {
         error: `Too many failed attempts. Try again in ${Math.ceil(wait / 60)} minute(s).`,
@@ -77,10 +78,12 @@ export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router 
     }
     const user = await checkCredentials(ctx.users, username, password);
     if (!user) {
+      ctx.metrics.logins.inc({ outcome: "failure" });
       await ctx.limiter.recordFailure(username, ip);
       ctx.logger.warn({ event: "login_failed", ip }, "login failed");
       return loginPage(req, res, 401, { error: FAILED_LOGIN, values });
     }
+    ctx.metrics.logins.inc({ outcome: "success" });
     await ctx.limiter.recordSuccess(username, ip);
     await startLogin(ctx, req, user);
     ctx.logger.info({ event: "login", userId: user.id, ip }, "logged in");

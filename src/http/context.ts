@@ -3,6 +3,7 @@ import type { Passport } from "passport";
 import type { LoginLimiter } from "../auth/login-limiter.js";
 import type { Revocation } from "../auth/revocation.js";
 import type { Logger } from "../logger.js";
+import type { Metrics } from "../metrics.js";
 import type { Redis } from "../redis.js";
 import type { SessionIndex } from "../stores/session-index.js";
 import type { UserStore } from "../stores/users.js";
@@ -17,6 +18,7 @@ export interface HttpContext {
   readonly limiter: LoginLimiter;
   readonly passport: InstanceType<typeof Passport>;
   readonly logger: Logger;
+  readonly metrics: Metrics;
   readonly now: () => number;
   readonly absoluteSeconds: number;
   /** Origins allowed to post forms and open sockets; known once the server listens. */

@@ -14,6 +14,8 @@ export interface DispatchDeps {
   handlers: Handlers;
   sendLimiter: RateLimiterRedis;
   logger: Logger;
+  /** Told every event's outcome ("ok" or the error code) and its guard time in seconds. */
+  observe?: (outcome: string, guardSeconds: number) => void;
 }
 
 const MESSAGES: Record<ErrorCode, string> = {
@@ -44,11 +46,20 @@ export async function dispatch(
   const last = args[args.length - 1];
   const ack = typeof last === "function" ? (last as (r: unknown) => void) : undefined;
   const payload = args[0];
+  const arrived = performance.now();
+  let guardSeconds = 0;
   const reply = (r: unknown) => {
+    d.observe?.(
+      (r as { ok?: boolean; error?: { code?: string } }).ok
+        ? "ok"
+        : ((r as AckError).error?.code ?? "invalid"),
+      guardSeconds,
+    );
     if (ack) ack(r);
   };
 
   const verdict = await d.guard.check(socket.data.sid, socket.data.userId);
+  guardSeconds = (performance.now() - arrived) / 1000;
   if (verdict === "unauthorized") {
     reply(fail("unauthorized"));
     socket.emit("session:revoked", { reason: "expired" });

@@ -35,6 +35,8 @@ export interface GuardOptions {
   idleSeconds: number;
   absoluteSeconds: number;
   now: () => number;
+  /** Called once per batched Redis read, with the number of checks it answered. */
+  onRoundTrip?: (checks: number) => void;
 }
 
 export class SessionGuard {
@@ -77,6 +79,7 @@ export class SessionGuard {
     this.scheduled = false;
     const sids = [...new Set(batch.map((p) => p.sid))];
     this.roundTrips++;
+    this.o.onRoundTrip?.(batch.length);
     this.redis.mGet(sids.map(keys.session)).then(
       (values) => {
         const now = this.o.now();

@@ -29,6 +29,7 @@ export interface ScreenDeps {
   /** engine.io sid -> express session id of the request that opened it. */
   bindings: ReadonlyMap<string, string>;
   logger: Logger;
+  onRefused?: (status: number) => void;
 }
 
 type Verdict = { status: 0 } | { status: 401 | 403 | 503; reason: string };
@@ -110,6 +111,7 @@ export function engineMiddleware(d: ScreenDeps) {
     screen(d, req, res).then(
       (v) => {
         if (v.status === 0) return next();
+        d.onRefused?.(v.status);
         d.logger.warn(
           { event: "handshake_refused", status: v.status, reason: v.reason, transport: "polling" },
           "engine.io request refused",
@@ -154,6 +156,7 @@ export function screenUpgrades(
           for (const l of engineListeners) l.call(server, req, socket, head);
           return;
         }
+        d.onRefused?.(v.status);
         d.logger.warn(
           {
             event: "handshake_refused",

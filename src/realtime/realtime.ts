@@ -9,6 +9,7 @@ import { RateLimiterRedis } from "rate-limiter-flexible";
 import { Server } from "socket.io";
 import type { Revocation } from "../auth/revocation.js";
 import type { Logger } from "../logger.js";
+import type { Metrics } from "../metrics.js";
 import type { Redis } from "../redis.js";
 import { keys } from "../stores/keys.js";
 import type { MessageStore } from "../stores/messages.js";
@@ -40,6 +41,7 @@ export interface RealtimeDeps {
   passportMiddlewares: readonly RequestHandler[];
   allowedOrigins: () => ReadonlySet<string>;
   logger: Logger;
+  metrics: Metrics;
   now: () => number;
   idleSeconds: number;
   absoluteSeconds: number;
@@ -102,6 +104,7 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
     allowedOrigins: d.allowedOrigins,
     bindings,
     logger: d.logger,
+    onRefused: (status: number) => d.metrics.handshakesRefused.inc({ status: String(status) }),
   };
   io.engine.use(engineMiddleware(screenDeps));
   screenUpgrades(d.httpServer, screenDeps, (req: IncomingMessage) =>
@@ -119,6 +122,10 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
     idleSeconds: d.idleSeconds,
     absoluteSeconds: d.absoluteSeconds,
     now: d.now,
+    onRoundTrip: (checks) => {
+      d.metrics.guardRoundTrips.inc();
+      d.metrics.guardChecks.inc(checks);
+    },
   });
   const sendLimiter = new RateLimiterRedis({
     storeClient: d.redis,
@@ -151,10 +158,22 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
     });
   });
 
+  const dispatchDeps = {
+    guard,
+    handlers,
+    sendLimiter,
+    logger: d.logger,
+    observe: (outcome: string, guardSeconds: number) => {
+      d.metrics.events.inc({ outcome });
+      d.metrics.guardSeconds.observe(guardSeconds);
+    },
+  };
   io.on("connection", (socket) => {
+    d.metrics.connectedSockets.inc();
+    socket.once("disconnect", () => d.metrics.connectedSockets.dec());
     void socket.join([sessionRoom(socket.data.sid), userRoom(socket.data.userId)]);
     socket.use((packet, _next) => {
-      void dispatch({ guard, handlers, sendLimiter, logger: d.logger }, socket, packet);
+      void dispatch(dispatchDeps, socket, packet);
     });
     socket.on("disconnecting", () => {
       const rooms = [...socket.rooms].filter(

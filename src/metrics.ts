@@ -1,0 +1,64 @@
+// Prometheus metrics (prom-client), one registry per parley instance (no global default
+// registry, so several instances can live in one test process). Served on the admin listener
+// only (METRICS_PORT), never on the public port.
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly connectedSockets = new Gauge({
+    name: "parley_connected_sockets",
+    help: "Socket.IO sockets connected to this process",
+    registers: [this.registry],
+  });
+
+  readonly events = new Counter({
+    name: "parley_socket_events_total",
+    help: "Socket events by outcome: ok, or the refusal code",
+    labelNames: ["outcome"] as const,
+    registers: [this.registry],
+  });
+
+  readonly guardSeconds = new Histogram({
+    name: "parley_guard_seconds",
+    help: "Time from an event's arrival to its session check's verdict",
+    buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2],
+    registers: [this.registry],
+  });
+
+  readonly guardChecks = new Counter({
+    name: "parley_guard_checks_total",
+    help: "Session checks made by the per-event guard",
+    registers: [this.registry],
+  });
+
+  readonly guardRoundTrips = new Counter({
+    name: "parley_guard_redis_round_trips_total",
+    help: "Redis round trips made by the guard (batched reads); divide by checks for trips per event",
+    registers: [this.registry],
+  });
+
+  readonly logins = new Counter({
+    name: "parley_logins_total",
+    help: "Login attempts by outcome",
+    labelNames: ["outcome"] as const,
+    registers: [this.registry],
+  });
+
+  readonly handshakesRefused = new Counter({
+    name: "parley_handshakes_refused_total",
+    help: "engine.io requests and upgrades refused, by HTTP status",
+    labelNames: ["status"] as const,
+    registers: [this.registry],
+  });
+
+  readonly redisErrors = new Counter({
+    name: "parley_redis_errors_total",
+    help: "Redis client errors (connection losses, timeouts)",
+    registers: [this.registry],
+  });
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+}
