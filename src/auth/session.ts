@@ -32,7 +32,8 @@ export const cookieName = (production: boolean) =>
  */
 export function sessionTtl(sess: SessionData, o: SessionOptions): number {
   if (!sess.passport?.user || !sess.login) return o.anonymousSeconds;
-  const left = Math.floor((sess.login.createdAt + o.absoluteSeconds * 1000 - o.now()) / 1000);
+  // Rounded up to whole seconds (Redis EX); the exact deadline is enforced in-process too.
+  const left = Math.ceil((sess.login.createdAt + o.absoluteSeconds * 1000 - o.now()) / 1000);
   return Math.min(o.idleSeconds, left);
 }
 

@@ -117,7 +117,7 @@ export class SessionGuard {
     if (now >= deadline) return undefined;
     if (now - s.touchedAt >= this.touchEveryMs) {
       s.touchedAt = now;
-      const ttl = Math.min(this.o.idleSeconds, Math.floor((deadline - now) / 1000));
+      const ttl = Math.min(this.o.idleSeconds, Math.ceil((deadline - now) / 1000));
       // EXPIRE on a key that was deleted meanwhile is a no-op: activity never revives a login.
       if (ttl > 0) this.redis.expire(keys.session(sid), ttl).catch(() => undefined);
     }
