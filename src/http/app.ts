@@ -76,6 +76,9 @@ export function createApp(ctx: HttpContext, sessionMiddleware: RequestHandler): 
 
   app.use(express.urlencoded({ extended: false, limit: "16kb", parameterLimit: 20 }));
   app.use(originCheck(ctx.allowedOrigins));
+  // Fail closed and fast: with Redis disconnected no page can be served correctly (an
+  // anonymous form's session could not be saved), so answer 503 without trying.
+  app.use((_req, _res, next) => next(ctx.redis.isReady ? undefined : httpErrors.unavailable()));
   app.use(withDeadline(sessionMiddleware));
   app.use(ctx.passport.initialize());
   app.use(ctx.passport.session());

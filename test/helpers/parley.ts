@@ -23,6 +23,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   now?: () => number;
   redisUrl?: string;
+  sweepIntervalMs?: number;
+  messageCap?: number;
 }
 
 /** A unique, valid username for one test. */
@@ -53,6 +55,8 @@ export async function startParley(opts: StartOptions = {}): Promise<TestParley> 
     },
     logger,
     ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.sweepIntervalMs ? { sweepIntervalMs: opts.sweepIntervalMs } : {}),
+    ...(opts.messageCap ? { messageCap: opts.messageCap } : {}),
   });
   return Object.assign(server, { logs, rawLogs });
 }

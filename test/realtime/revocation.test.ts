@@ -1,0 +1,174 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { expect } from "chai";
+import type { Message } from "../../src/realtime/events.js";
+import { keys } from "../../src/stores/keys.js";
+import { Browser, sidFromCookie } from "../helpers/http.js";
+import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
+import { redisClient, type TestRedis } from "../helpers/redis.js";
+import { type ClientSocket, call, connect, once } from "../helpers/socket.js";
+
+const PASSWORD = "correct horse battery";
+
+describe("ending a login reaches its sockets", () => {
+  let parley: TestParley;
+  let redis: TestRedis;
+  const sockets: ClientSocket[] = [];
+  before(async () => {
+    parley = await startParley({ sweepIntervalMs: 300 });
+    redis = await redisClient();
+  });
+  afterEach(() => {
+    for (const s of sockets.splice(0)) s.close();
+  });
+  after(async () => {
+    await redis?.close();
+    await parley?.close();
+  });
+
+  async function open(b: Browser): Promise<ClientSocket> {
+    const s = await connect(parley.url, b);
+    sockets.push(s);
+    return s;
+  }
+
+  /** Resolves with the time the socket saw session:revoked and then disconnect. */
+  function revokedWithin(s: ClientSocket, ms: number) {
+    return Promise.all([
+      once<{ reason: string }>(s, "session:revoked", ms),
+      once(s, "disconnect", ms),
+    ]);
+  }
+
+  it("logout in one tab disconnects the same login's socket in another tab within 1 s", async () => {
+    const tab = new Browser(parley.url);
+    await tab.register(uniqueName(), PASSWORD);
+    const socket = await open(tab);
+    const gone = revokedWithin(socket, 1000);
+    const _csrf = await tab.csrf("/chat");
+    await tab.post("/logout", { _csrf });
+    const [revoked] = await gone;
+    expect(revoked.reason).to.equal("logout");
+  });
+
+  it("never delivers a message sent right after logout", async () => {
+    const a = new Browser(parley.url);
+    const b = new Browser(parley.url);
+    await a.register(uniqueName("a"), PASSWORD);
+    await b.register(uniqueName("b"), PASSWORD);
+    const room = `r-${Date.now().toString(36)}`;
+    const sa = await open(a);
+    const sb = await open(b);
+    await call(sa, "room:join", { room });
+    await call(sb, "room:join", { room });
+    const received: Message[] = [];
+    sb.on("message", (m) => received.push(m));
+    const _csrf = await a.csrf("/chat");
+    await a.post("/logout", { _csrf });
+    const late = call(sa, "message:send", { room, text: "after logout" }, 1000).catch(
+      () => undefined,
+    );
+    const ack = await late;
+    if (ack) expect(ack).to.deep.include({ ok: false });
+    await sleep(300); // give a wrongly delivered message time to arrive
+    expect(received.map((m) => m.text)).to.not.include("after logout");
+    const history = await call(sb, "message:history", { room });
+    expect(history.ok && history.messages.map((m) => m.text)).to.not.include("after logout");
+  });
+
+  it("a revoke from /sessions disconnects that login's sockets", async () => {
+    const name = uniqueName();
+    const laptop = new Browser(parley.url, { "user-agent": "Laptop" });
+    const phone = new Browser(parley.url, { "user-agent": "Phone" });
+    await laptop.register(name, PASSWORD);
+    await phone.login(name, PASSWORD);
+    const phoneSocket = await open(phone);
+    const laptopSocket = await open(laptop);
+    const gone = revokedWithin(phoneSocket, 1000);
+    const page = await laptop.get("/sessions");
+    const handle = (/action="\/sessions\/([^/"]+)\/revoke"/.exec(page.body) ?? [])[1];
+    const _csrf = (/name="_csrf" value="([^"]+)"/.exec(page.body) ?? [])[1] ?? "";
+    expect((await laptop.post(`/sessions/${handle}/revoke`, { _csrf })).status).to.equal(303);
+    const [revoked] = await gone;
+    expect(revoked.reason).to.equal("revoked");
+    expect(laptopSocket.connected).to.equal(true);
+    expect((await call(laptopSocket, "ping", {})).ok).to.equal(true);
+  });
+
+  it("a password change disconnects the other logins' sockets and keeps this one's", async () => {
+    const name = uniqueName();
+    const laptop = new Browser(parley.url);
+    const phone = new Browser(parley.url);
+    await laptop.register(name, PASSWORD);
+    await phone.login(name, PASSWORD);
+    const phoneSocket = await open(phone);
+    const laptopSocket = await open(laptop);
+    const gone = revokedWithin(phoneSocket, 1000);
+    const _csrf = await laptop.csrf("/account");
+    const res = await laptop.post("/account/password", {
+      current: PASSWORD,
+      password: "a new password",
+      _csrf,
+    });
+    expect(res.status).to.equal(303);
+    const [revoked] = await gone;
+    expect(revoked.reason).to.equal("password_changed");
+    expect((await call(laptopSocket, "ping", {})).ok).to.equal(true);
+  });
+
+  it("checks every event: a session deleted in Redis is refused, told and disconnected, and nothing is stored", async () => {
+    const b = new Browser(parley.url);
+    await b.register(uniqueName(), PASSWORD);
+    const socket = await open(b);
+    const room = `g-${Date.now().toString(36)}`;
+    await call(socket, "room:join", { room });
+    await redis.del(keys.session(sidFromCookie(b.cookies.get("parley.sid")) ?? ""));
+    const told = once<{ reason: string }>(socket, "session:revoked", 1000);
+    const gone = once(socket, "disconnect", 1000);
+    const ack = await call(socket, "message:send", { room, text: "should not be stored" });
+    expect(ack).to.deep.equal({
+      ok: false,
+      error: { code: "unauthorized", message: "your session has ended: log in again" },
+    });
+    await told;
+    await gone;
+    expect(await redis.xLen(keys.roomMessages(room))).to.equal(0);
+  });
+
+  it("disconnects an idle socket whose session expired in Redis", async () => {
+    const b = new Browser(parley.url);
+    await b.register(uniqueName(), PASSWORD);
+    const socket = await open(b);
+    const gone = revokedWithin(socket, 2000);
+    await redis.pExpire(keys.session(sidFromCookie(b.cookies.get("parley.sid")) ?? ""), 100);
+    const [revoked] = await gone;
+    expect(revoked.reason).to.equal("expired");
+  });
+});
+
+describe("socket activity and the idle timeout", () => {
+  it("keeps an active socket's session alive past the idle timeout, never past the absolute lifetime", async () => {
+    const parley = await startParley({
+      env: { SESSION_IDLE_SECONDS: "2", SESSION_ABSOLUTE_SECONDS: "5" },
+      sweepIntervalMs: 300,
+    });
+    const b = new Browser(parley.url);
+    const socket = await connect(parley.url, b).catch(() => undefined);
+    expect(socket).to.equal(undefined);
+    try {
+      await b.register(uniqueName(), PASSWORD);
+      const s = await connect(parley.url, b);
+      const started = Date.now();
+      const gone = once<{ reason: string }>(s, "session:revoked", 8000);
+      // Ping through the idle timeout (2 s) for 3.5 s: activity must keep the login alive.
+      while (Date.now() - started < 3500) {
+        expect((await call(s, "ping", {})).ok, `at ${Date.now() - started} ms`).to.equal(true);
+        await sleep(150);
+      }
+      await gone; // ... but not past the absolute lifetime (5 s)
+      expect(Date.now() - started).to.be.within(4000, 7000);
+      s.close();
+    } finally {
+      await parley.close();
+    }
+  });
+});
