@@ -39,7 +39,7 @@ export function dmRoom(a: string, b: string): string {
 /** Whether `userId` may use `room`: public rooms are open; a DM room admits its two users. */
 export function roomAccess(room: string, userId: string): "ok" | "invalid" | "forbidden" {
   if (PUBLIC_ROOM_RE.test(room)) return "ok";
-  const m = DM_ROOM_RE.exec(room);
-  if (!m || !m[1] || !m[2] || m[1] >= m[2]) return "invalid";
-  return m[1] === userId || m[2] === userId ? "ok" : "forbidden";
+  const [, a, b] = DM_ROOM_RE.exec(room) ?? [];
+  if (!a || !b || a >= b) return "invalid";
+  return a === userId || b === userId ? "ok" : "forbidden";
 }
