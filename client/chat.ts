@@ -286,7 +286,8 @@ function renderMembers(r: RoomState): void {
     return;
   }
   const names = r.members.map((m) => (m.id === me.id ? `${m.username} (you)` : m.username));
-  ui.members.textContent = `Here now: ${names.join(", ")}`;
+  ui.members.textContent = `${names.length} here: ${names.join(", ")}`;
+  ui.members.title = names.join(", ");
 }
 
 // ---- messages ------------------------------------------------------------------------

@@ -1,0 +1,61 @@
+// Debian's Chromium driven by playwright-core (never a downloaded browser), with every
+// console error, page error and CSP violation recorded so tests can assert there were none.
+import { existsSync } from "node:fs";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+
+const CANDIDATES = [process.env.CHROMIUM_PATH, "/usr/bin/chromium", "/usr/bin/chromium-browser"];
+
+export function chromiumPath(): string {
+  const found = CANDIDATES.find(
+    (p): p is string => typeof p === "string" && p !== "" && existsSync(p),
+  );
+  if (!found) {
+    throw new Error(
+      "Chromium was not found (looked at CHROMIUM_PATH, /usr/bin/chromium, /usr/bin/chromium-browser). " +
+        "Install it (Debian/Ubuntu: apt-get install chromium) or set CHROMIUM_PATH.",
+    );
+  }
+  return found;
+}
+
+export async function launch(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: chromiumPath(),
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}
+
+/** Problems seen by any page of the contexts made here: console errors, crashes, CSP. */
+export class Problems {
+  readonly list: string[] = [];
+
+  async context(
+    browser: Browser,
+    viewport = { width: 1200, height: 760 },
+  ): Promise<BrowserContext> {
+    const ctx = await browser.newContext({ viewport });
+    await ctx.addInitScript(() => {
+      document.addEventListener("securitypolicyviolation", (e) => {
+        // biome-ignore lint/suspicious/noConsole: runs in the page, reporting to the test
+        console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`);
+      });
+    });
+    ctx.on("page", (page) => this.watch(page));
+    return ctx;
+  }
+
+  private watch(page: Page): void {
+    page.on("console", (m) => {
+      if (m.type() === "error") this.list.push(`console: ${m.text()} (${m.location().url})`);
+    });
+    page.on("pageerror", (e) => this.list.push(`page error: ${e.message}`));
+  }
+}
