@@ -527,6 +527,8 @@ async function sendCurrent(): Promise<void> {
     return;
   }
   ui.text.value = "";
+  // Receivers clear our typing notice when the message arrives: announce the next one at once.
+  lastTypingSent = 0;
   autosize();
   if (addMessage(r, res.message) && r.name === current) appendToView(r, res.message);
 }
