@@ -131,7 +131,12 @@ describe("the pages in Chromium", function () {
     await second.waitForSelector("#signed-out:not([hidden])", { timeout: 2000 });
     expect(await second.getAttribute("#status", "data-state")).to.equal("signed-out");
     expect(await second.textContent("#signed-out-reason")).to.include("logged out");
-    expect(parley.realtime.io.of("/").sockets.size).to.be.a("number");
+    // ... and its socket is closed on the server.
+    const userId = await second.getAttribute("#chat", "data-user-id");
+    const open = [...parley.realtime.io.of("/").sockets.values()].filter(
+      (s) => s.data.userId === userId,
+    );
+    expect(open).to.have.length(0);
     await second.screenshot({ path: `${SHOTS}/signed-out.png` });
   });
 

@@ -11,7 +11,7 @@ export class Browser {
   readonly cookies = new Map<string, string>();
 
   constructor(
-    readonly baseUrl: string,
+    public baseUrl: string,
     private readonly extraHeaders: Record<string, string> = {},
   ) {}
 

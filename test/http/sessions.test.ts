@@ -188,3 +188,34 @@ describe("session lifetime", () => {
     }
   });
 });
+
+describe("SESSION_SECRET rotation", () => {
+  it("verifies cookies signed by any listed secret and signs with the first", async () => {
+    const oldSecret = "o".repeat(40);
+    const newSecret = "n".repeat(40);
+    const b = new Browser("http://placeholder");
+    const first = await startParley({ env: { SESSION_SECRET: oldSecret } });
+    try {
+      b.baseUrl = first.url;
+      await b.register(uniqueName("rot"), PASSWORD);
+    } finally {
+      await first.close();
+    }
+    const signedByOld = b.cookies.get("parley.sid");
+    const rotated = await startParley({ env: { SESSION_SECRET: `${newSecret},${oldSecret}` } });
+    try {
+      b.baseUrl = rotated.url;
+      expect((await b.get("/chat")).status).to.equal(200);
+      expect(b.cookies.get("parley.sid")).to.not.equal(signedByOld);
+    } finally {
+      await rotated.close();
+    }
+    const onlyOther = await startParley({ env: { SESSION_SECRET: "x".repeat(40) } });
+    try {
+      b.baseUrl = onlyOther.url;
+      expect((await b.get("/chat")).status).to.equal(303);
+    } finally {
+      await onlyOther.close();
+    }
+  });
+});

@@ -1,7 +1,9 @@
 import { expect } from "chai";
-import { Browser } from "../helpers/http.js";
+import { keys } from "../../src/stores/keys.js";
+import { Browser, sidFromCookie } from "../helpers/http.js";
 import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
-import { poll, pollingHandshake, upgradeStatusLine } from "../helpers/raw.js";
+import { poll, pollingHandshake, rawWebSocket, upgradeStatusLine } from "../helpers/raw.js";
+import { redisClient } from "../helpers/redis.js";
 import { connect } from "../helpers/socket.js";
 
 const PASSWORD = "correct horse battery";
@@ -120,5 +122,39 @@ describe("opening a socket", () => {
       });
       socket.close();
     });
+  });
+});
+
+describe("connecting to the namespace", () => {
+  it("re-checks the login: a session ended after the upgrade gets connect_error `unauthorized`", async () => {
+    const parley = await startParley();
+    const redis = await redisClient();
+    try {
+      const b = new Browser(parley.url);
+      await b.register(uniqueName(), PASSWORD);
+      const ws = await rawWebSocket(parley.url, { cookie: b.cookieHeader() });
+      const frames: string[] = [];
+      const refused = new Promise<string>((resolve, reject) => {
+        const t = setTimeout(
+          () => reject(new Error(`no refusal; got ${frames.join(" | ")}`)),
+          3000,
+        );
+        ws.on("message", (data) => {
+          const f = String(data);
+          frames.push(f);
+          if (f.startsWith("44")) {
+            clearTimeout(t);
+            resolve(f);
+          }
+        });
+      });
+      await redis.del(keys.session(sidFromCookie(b.cookies.get("parley.sid")) ?? ""));
+      ws.send("40");
+      expect(JSON.parse((await refused).slice(2))).to.deep.equal({ message: "unauthorized" });
+      ws.close();
+    } finally {
+      await redis.close();
+      await parley.close();
+    }
   });
 });

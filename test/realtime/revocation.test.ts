@@ -172,3 +172,32 @@ describe("socket activity and the idle timeout", () => {
     }
   });
 });
+
+describe("the per-event check under load", () => {
+  it("shares one Redis read among events that arrive together, still checking each one", async () => {
+    const parley = await startParley();
+    const sockets: ClientSocket[] = [];
+    try {
+      for (let i = 0; i < 5; i++) {
+        const b = new Browser(parley.url);
+        await b.register(uniqueName("load"), PASSWORD);
+        sockets.push(await connect(parley.url, b));
+      }
+      const guard = parley.realtime.guard;
+      const [checks, trips] = [guard.checks, guard.roundTrips];
+      const acks = await Promise.all(
+        sockets.flatMap((s) => Array.from({ length: 40 }, () => call(s, "ping", {}))),
+      );
+      expect(acks.every((a) => a.ok)).to.equal(true);
+      const madeChecks = guard.checks - checks;
+      const madeTrips = guard.roundTrips - trips;
+      expect(madeChecks).to.equal(200);
+      expect(madeTrips)
+        .to.be.greaterThan(0)
+        .and.below(madeChecks / 4);
+    } finally {
+      for (const s of sockets) s.close();
+      await parley.close();
+    }
+  });
+});

@@ -1,0 +1,91 @@
+import { expect } from "chai";
+import { ConfigError, loadConfig } from "../src/config.js";
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.problems];
+    throw err;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("loadConfig", () => {
+  it("has the SPEC's defaults and returns a frozen object", () => {
+    const c = loadConfig({});
+    expect(c).to.deep.include({
+      port: 3000,
+      host: "127.0.0.1",
+      redisUrl: undefined,
+      sessionSecrets: undefined,
+      allowedOrigins: undefined,
+      sessionIdleSeconds: 1800,
+      sessionAbsoluteSeconds: 43_200,
+      trustProxy: false,
+      production: false,
+      logLevel: "info",
+    });
+    expect(Object.isFrozen(c)).to.equal(true);
+  });
+
+  it("parses every variable", () => {
+    const c = loadConfig({
+      PORT: "8080",
+      HOST: "0.0.0.0",
+      REDIS_URL: "redis://127.0.0.1:6380",
+      SESSION_SECRET: `${"n".repeat(32)}, ${"o".repeat(32)}`,
+      ALLOWED_ORIGINS: "https://chat.example.com,http://localhost:8080",
+      SESSION_IDLE_SECONDS: "60",
+      SESSION_ABSOLUTE_SECONDS: "120",
+      TRUST_PROXY: "2",
+      NODE_ENV: "production",
+      LOG_LEVEL: "warn",
+    });
+    expect(c.sessionSecrets).to.deep.equal(["n".repeat(32), "o".repeat(32)]);
+    expect(c.allowedOrigins).to.deep.equal(["https://chat.example.com", "http://localhost:8080"]);
+    expect(c).to.deep.include({ port: 8080, trustProxy: 2, production: true, logLevel: "warn" });
+  });
+
+  for (const [name, value] of [
+    ["PORT", "abc"],
+    ["PORT", "70000"],
+    ["REDIS_URL", "http://localhost"],
+    ["ALLOWED_ORIGINS", "https://a.example/path"],
+    ["ALLOWED_ORIGINS", "null"],
+    ["TRUST_PROXY", "yes"],
+    ["LOG_LEVEL", "loud"],
+    ["SESSION_IDLE_SECONDS", "0"],
+    ["SESSION_ABSOLUTE_SECONDS", "-5"],
+    ["SESSION_SECRET", "too-short"],
+  ] as const) {
+    it(`names ${name} when it is ${JSON.stringify(value)}`, () => {
+      const p = problems({ [name]: value });
+      expect(p).to.have.length(1);
+      expect(p[0]).to.match(new RegExp(`^${name} `));
+    });
+  }
+
+  it("reports every problem at once, one line each", () => {
+    const p = problems({ PORT: "x", LOG_LEVEL: "loud", TRUST_PROXY: "maybe" });
+    expect(p).to.have.length(3);
+    expect(p.join("\n")).to.include("PORT").and.include("LOG_LEVEL").and.include("TRUST_PROXY");
+  });
+
+  it("requires REDIS_URL and SESSION_SECRET in production", () => {
+    const p = problems({ NODE_ENV: "production" });
+    expect(p.some((l) => l.startsWith("REDIS_URL"))).to.equal(true);
+    expect(p.some((l) => l.startsWith("SESSION_SECRET"))).to.equal(true);
+  });
+
+  it("refuses an absolute lifetime shorter than the idle timeout", () => {
+    expect(problems({ SESSION_IDLE_SECONDS: "100", SESSION_ABSOLUTE_SECONDS: "50" })[0]).to.match(
+      /^SESSION_ABSOLUTE_SECONDS/,
+    );
+  });
+
+  it("never repeats a secret in its error text", () => {
+    const secret = "this-secret-is-too-short";
+    expect(problems({ SESSION_SECRET: secret }).join("\n")).to.not.include(secret);
+  });
+});

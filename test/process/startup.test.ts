@@ -1,0 +1,135 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, symlinkSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { expect } from "chai";
+import { freePort } from "../../src/redis-server.js";
+import { testRedisUrl } from "../helpers/parley.js";
+
+interface Run {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+const children: ChildProcess[] = [];
+
+function run(env: Record<string, string>): Run {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.push(child);
+  let out = "";
+  let err = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on("data", (d: Buffer) => {
+    err += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code) => resolve(code)),
+  );
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+async function waitFor(check: () => boolean, ms: number, what: string): Promise<void> {
+  const until = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, "127.0.0.1");
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
+describe("starting parley (src/main.ts)", function () {
+  this.timeout(30_000);
+  afterEach(() => {
+    for (const c of children.splice(0)) if (c.exitCode === null) c.kill("SIGKILL");
+  });
+
+  const dataDir = () => mkdtempSync(path.join(os.tmpdir(), "parley-start-"));
+
+  it("stops on a bad configuration with exit 1 and one line per problem, no stack trace", async () => {
+    const r = run({ PORT: "abc", LOG_LEVEL: "loud", PARLEY_DATA_DIR: dataDir() });
+    expect(await r.exited).to.equal(1);
+    const lines = r.stderr().trim().split("\n");
+    expect(lines).to.have.length(2);
+    expect(lines[0]).to.match(/^parley: PORT /);
+    expect(lines[1]).to.match(/^parley: LOG_LEVEL /);
+    expect(r.stderr()).to.not.match(/\n\s+at /);
+  });
+
+  it("requires REDIS_URL and SESSION_SECRET in production", async () => {
+    const r = run({ NODE_ENV: "production", PARLEY_DATA_DIR: dataDir() });
+    expect(await r.exited).to.equal(1);
+    expect(r.stderr()).to.include("REDIS_URL").and.include("SESSION_SECRET");
+  });
+
+  it("says how to install redis-server when it is missing and no REDIS_URL is set", async () => {
+    // A PATH with node and nothing else (node and redis-server often share /usr/bin).
+    const bin = dataDir();
+    symlinkSync(process.execPath, path.join(bin, "node"));
+    const r = run({ PATH: bin, PARLEY_DATA_DIR: dataDir() });
+    expect(await r.exited).to.equal(1);
+    expect(r.stderr()).to.match(/redis-server was not found on PATH/);
+    expect(r.stderr()).to.include("apt-get install redis-server");
+  });
+
+  it("without REDIS_URL starts a private redis-server, serves, and stops it all on SIGTERM", async () => {
+    const dir = dataDir();
+    const port = await freePort();
+    const r = run({ PORT: String(port), PARLEY_DATA_DIR: dir });
+    await waitFor(() => r.stdout().includes('"event":"listening"'), 20_000, "listening");
+    const redisUrl = /"event":"private_redis","url":"redis:\/\/127\.0\.0\.1:(\d+)"/.exec(
+      r.stdout(),
+    );
+    const redisPort = Number(redisUrl?.[1]);
+    expect(redisPort).to.be.greaterThan(0);
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).to.equal(200);
+    expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).to.equal(200);
+    expect(existsSync(path.join(dir, "redis", "appendonlydir"))).to.equal(true);
+    expect(readFileSync(path.join(dir, "session-secret"), "utf8").trim().length).to.be.at.least(32);
+    const started = Date.now();
+    r.child.kill("SIGTERM");
+    expect(await r.exited).to.equal(0);
+    expect(Date.now() - started).to.be.below(10_000);
+    expect(await portOpen(redisPort)).to.equal(false);
+  });
+
+  it("uses REDIS_URL when it is set, starting no Redis of its own", async () => {
+    const port = await freePort();
+    const r = run({ PORT: String(port), REDIS_URL: testRedisUrl(), PARLEY_DATA_DIR: dataDir() });
+    await waitFor(() => r.stdout().includes('"event":"listening"'), 20_000, "listening");
+    expect(r.stdout()).to.not.include("private_redis");
+    expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).to.equal(200);
+    r.child.kill("SIGTERM");
+    expect(await r.exited).to.equal(0);
+  });
+
+  it("names PORT when the port is taken", async () => {
+    const blocker = net.createServer().listen(0, "127.0.0.1");
+    await new Promise((r) => blocker.once("listening", r));
+    const port = (blocker.address() as net.AddressInfo).port;
+    try {
+      const r = run({ PORT: String(port), REDIS_URL: testRedisUrl(), PARLEY_DATA_DIR: dataDir() });
+      expect(await r.exited).to.equal(1);
+      expect(r.stderr()).to.match(/^parley: PORT \d+ is already in use/);
+    } finally {
+      blocker.close();
+    }
+  });
+});
