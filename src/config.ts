@@ -22,6 +22,8 @@ export interface Config {
   /** Admin listener for GET /metrics; unset: no metrics endpoint. */
   readonly metricsPort: number | undefined;
   readonly metricsHost: string;
+  /** Workers for `--cluster` mode; unset: one per core. */
+  readonly workers: number | undefined;
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -79,6 +81,7 @@ const schema = z.object({
   PARLEY_DATA_DIR: z.string().trim().min(1).default("./data"),
   METRICS_PORT: intIn(0, 65535).optional(),
   METRICS_HOST: z.string().trim().min(1, "must not be empty").default("127.0.0.1"),
+  PARLEY_WORKERS: intIn(1, 64).optional(),
 });
 
 export class ConfigError extends Error {
@@ -134,5 +137,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     dataDir: e.PARLEY_DATA_DIR,
     metricsPort: e.METRICS_PORT,
     metricsHost: e.METRICS_HOST,
+    workers: e.PARLEY_WORKERS,
   });
 }

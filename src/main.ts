@@ -1,19 +1,50 @@
 // The process entry point: the only place that reads process.env, listens, handles signals
 // and exits. Configuration problems end start-up with one line per problem and exit code 1.
+// `--cluster` runs one worker per core behind a sticky primary (see cluster.ts).
+import cluster from "node:cluster";
+import os from "node:os";
 import path from "node:path";
-import { ConfigError, loadConfig } from "./config.js";
-import { createLogger } from "./logger.js";
+import { startPrimary, startWorker } from "./cluster.js";
+import { type Config, ConfigError, loadConfig } from "./config.js";
+import { createLogger, type Logger } from "./logger.js";
 import { type PrivateRedis, RedisServerMissingError, startRedisServer } from "./redis-server.js";
 import { loadOrCreateSecret } from "./secrets.js";
-import { createServer, type ParleyServer } from "./server.js";
+import { createServer, type RuntimeConfig } from "./server.js";
 
 function fail(message: string): never {
   process.stderr.write(`parley: ${message}\n`);
   process.exit(1);
 }
 
+/** What every exit path must stop, in order. */
+type Stopper = () => Promise<void>;
+
+function onSignals(logger: Logger, stop: Stopper): void {
+  let stopping = false;
+  const handler = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ event: "shutdown", signal }, "shutting down");
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on("SIGTERM", () => handler("SIGTERM"));
+  process.on("SIGINT", () => handler("SIGINT"));
+}
+
+function startFailure(err: unknown, config: Config, redisUrl: string): never {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === "EADDRINUSE") fail(`PORT ${config.port} is already in use on ${config.host}`);
+  if (e.code === "ECONNREFUSED") fail(`REDIS_URL: cannot connect to ${redisUrl}`);
+  fail(`could not start: ${e.message}`);
+}
+
 async function main(): Promise<void> {
-  let config: ReturnType<typeof loadConfig>;
+  let config: Config;
   try {
     config = loadConfig(process.env);
   } catch (err) {
@@ -21,6 +52,16 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
+
+  if (cluster.isWorker) {
+    // The primary resolved REDIS_URL and SESSION_SECRET for us.
+    const runtime = config as RuntimeConfig;
+    const worker = await startWorker(runtime, logger).catch((err: unknown) =>
+      startFailure(err, config, runtime.redisUrl),
+    );
+    onSignals(logger, () => worker.close());
+    return;
+  }
 
   let privateRedis: PrivateRedis | undefined;
   let redisUrl = config.redisUrl;
@@ -37,34 +78,38 @@ async function main(): Promise<void> {
     redisUrl = privateRedis.url;
     logger.info({ event: "private_redis", url: redisUrl }, "started a private redis-server");
   }
-  const sessionSecrets = config.sessionSecrets ?? [loadOrCreateSecret(config.dataDir)];
+  const runtime: RuntimeConfig = {
+    ...config,
+    redisUrl,
+    sessionSecrets: config.sessionSecrets ?? [loadOrCreateSecret(config.dataDir)],
+  };
 
-  let server: ParleyServer;
-  try {
-    server = await createServer({ config: { ...config, redisUrl, sessionSecrets }, logger });
-  } catch (err) {
-    await privateRedis?.stop();
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === "EADDRINUSE") fail(`PORT ${config.port} is already in use on ${config.host}`);
-    if (e.code === "ECONNREFUSED") fail(`REDIS_URL: cannot connect to ${redisUrl}`);
-    fail(`could not start: ${e.message}`);
+  if (process.argv.includes("--cluster")) {
+    const workers = config.workers ?? os.availableParallelism();
+    const primary = await startPrimary(runtime, workers, logger).catch(async (err: unknown) => {
+      await privateRedis?.stop();
+      return startFailure(err, config, runtime.redisUrl);
+    });
+    logger.info(
+      { event: "listening", url: primary.url, workers },
+      `parley is listening on ${primary.url} with ${workers} workers`,
+    );
+    onSignals(logger, async () => {
+      await primary.close();
+      await privateRedis?.stop();
+    });
+    return;
   }
-  logger.info({ event: "listening", url: server.url }, `parley is listening on ${server.url}`);
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ event: "shutdown", signal }, "shutting down");
-    const force = setTimeout(() => process.exit(1), 10_000);
-    force.unref();
+  const server = await createServer({ config: runtime, logger }).catch(async (err: unknown) => {
+    await privateRedis?.stop();
+    return startFailure(err, config, runtime.redisUrl);
+  });
+  logger.info({ event: "listening", url: server.url }, `parley is listening on ${server.url}`);
+  onSignals(logger, async () => {
     await server.close();
     await privateRedis?.stop();
-    clearTimeout(force);
-    process.exit(0);
-  };
-  process.on("SIGTERM", () => void stop("SIGTERM"));
-  process.on("SIGINT", () => void stop("SIGINT"));
+  });
 }
 
 main().catch((err: unknown) => fail(err instanceof Error ? err.message : String(err)));

@@ -144,13 +144,16 @@ export async function createServer({
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
+      // Stop accepting connections first, then drain sockets (in-flight acks finish), then
+      // close what is left and Redis last.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
       await realtime.close();
       admin?.close();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-        setTimeout(() => server.closeAllConnections(), 2000).unref();
-      });
+      const force = setTimeout(() => server.closeAllConnections(), 2000);
+      force.unref();
+      await closed;
+      clearTimeout(force);
       if (redis.isOpen) await redis.close().catch(() => redis.destroy());
     })();
     return closing;

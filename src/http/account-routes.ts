@@ -42,7 +42,7 @@ export function accountRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Rout
     if (!user) throw httpErrors.notFound();
     const others = (await ctx.sessionIndex.list(user.id)).filter((l) => l.sid !== req.sessionID);
     await ctx.revocation.endLogins(user.id, others, "revoked");
-    ctx.logger.info({ event: "sessions_revoked", userId: user.id, count: others.length });
+    req.log.info({ event: "sessions_revoked", userId: user.id, count: others.length });
     res.redirect(303, "/sessions");
   });
 
@@ -56,7 +56,7 @@ export function accountRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Rout
       throw httpErrors.badRequest("This is the session you are using: log out to end it.");
     }
     await ctx.revocation.endLogins(user.id, [{ handle, sid }], "revoked");
-    ctx.logger.info({ event: "sessions_revoked", userId: user.id, count: 1 });
+    req.log.info({ event: "sessions_revoked", userId: user.id, count: 1 });
     res.redirect(303, "/sessions");
   });
 
@@ -75,13 +75,13 @@ export function accountRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Rout
     if (!parsed.success) return page(400, fieldErrors(parsed.error));
     const stored = await ctx.users.byId(user.id);
     if (!stored || !(await verifyPassword(stored.hash, parsed.data.current))) {
-      ctx.logger.warn({ event: "password_change_failed", userId: user.id });
+      req.log.warn({ event: "password_change_failed", userId: user.id });
       return page(400, { current: "That is not your current password." });
     }
     await ctx.users.setHash(user.id, await hashPassword(parsed.data.password));
     const others = (await ctx.sessionIndex.list(user.id)).filter((l) => l.sid !== req.sessionID);
     await ctx.revocation.endLogins(user.id, others, "password_changed");
-    ctx.logger.info({ event: "password_changed", userId: user.id, endedLogins: others.length });
+    req.log.info({ event: "password_changed", userId: user.id, endedLogins: others.length });
     req.session.flash = "Your password was changed. Every other session was signed out.";
     res.redirect(303, "/account");
   });

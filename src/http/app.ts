@@ -1,5 +1,6 @@
 // Builds the Express app from its dependencies. Order matters: headers, health probes (no
 // session), static files, body, Origin check, session, Passport, CSRF, routes, errors.
+import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { csrfSync } from "csrf-sync";
@@ -10,6 +11,7 @@ import express, {
   type Response,
 } from "express";
 import helmet from "helmet";
+import { pinoHttp } from "pino-http";
 import { isRedisUnavailable, REDIS_COMMAND_TIMEOUT_MS } from "../redis.js";
 import { accountRoutes } from "./account-routes.js";
 import { authRoutes } from "./auth-routes.js";
@@ -54,6 +56,32 @@ export function createApp(ctx: HttpContext, sessionMiddleware: RequestHandler): 
       strictTransportSecurity: ctx.production
         ? { maxAge: 31_536_000, includeSubDomains: true }
         : false,
+    }),
+  );
+
+  // One log line per request with a request id (taken from a sane X-Request-Id or made up);
+  // route logs go through req.log and carry it too. Only method, path (no query) and status
+  // are logged: never headers, so never cookies.
+  app.use(
+    pinoHttp({
+      logger: ctx.logger,
+      genReqId: (req, res) => {
+        const given = req.headers["x-request-id"];
+        const id = typeof given === "string" && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
+        res.setHeader("X-Request-Id", id);
+        return id;
+      },
+      serializers: {
+        req: (req: { id: unknown; method: string; url: string }) => ({
+          id: req.id,
+          method: req.method,
+          path: req.url.split("?")[0],
+        }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+      customLogLevel: (_req, res, err) =>
+        err || res.statusCode >= 500 ? "error" : res.statusCode >= 400 ? "info" : "debug",
+      autoLogging: { ignore: (req) => req.url === "/healthz" || req.url === "/readyz" },
     }),
   );
 
@@ -137,7 +165,7 @@ function errorHandler(ctx: HttpContext): ErrorRequestHandler {
     const e = classify(err, ctx);
     if (e.status >= 500) {
       const detail = err instanceof Error ? { name: err.name, message: err.message } : {};
-      ctx.logger.error(
+      req.log.error(
         {
           event: "http_error",
           status: e.status,
@@ -149,7 +177,7 @@ function errorHandler(ctx: HttpContext): ErrorRequestHandler {
         "request failed",
       );
     } else if (e.code === "csrf" || e.code === "forbidden_origin") {
-      ctx.logger.warn(
+      req.log.warn(
         {
           event: e.code === "csrf" ? "csrf_failed" : "origin_refused",
           method: req.method,

@@ -49,7 +49,7 @@ export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router 
       });
     }
     await startLogin(ctx, req, user);
-    ctx.logger.info({ event: "register", userId: user.id }, "account created");
+    req.log.info({ event: "register", userId: user.id }, "account created");
     res.redirect(303, "/chat");
   });
 
@@ -68,7 +68,7 @@ export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router 
     const values = { username, next: safeNext(next) ?? "" };
     const wait = await ctx.limiter.retryAfter(username, ip);
     if (wait > 0) {
-      ctx.logger.warn({ event: "login_locked", ip }, "login attempt while locked out");
+      req.log.warn({ event: "login_locked", ip }, "login attempt while locked out");
       ctx.metrics.logins.inc({ outcome: "locked" });
       res.set("Retry-After", String(wait));
       return loginPage(req, res, 429, {
@@ -80,13 +80,13 @@ export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router 
     if (!user) {
       ctx.metrics.logins.inc({ outcome: "failure" });
       await ctx.limiter.recordFailure(username, ip);
-      ctx.logger.warn({ event: "login_failed", ip }, "login failed");
+      req.log.warn({ event: "login_failed", ip }, "login failed");
       return loginPage(req, res, 401, { error: FAILED_LOGIN, values });
     }
     ctx.metrics.logins.inc({ outcome: "success" });
     await ctx.limiter.recordSuccess(username, ip);
     await startLogin(ctx, req, user);
-    ctx.logger.info({ event: "login", userId: user.id, ip }, "logged in");
+    req.log.info({ event: "login", userId: user.id, ip }, "logged in");
     res.redirect(303, safeNext(next) ?? "/chat");
   });
 
@@ -99,7 +99,7 @@ export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router 
       await destroySession(req);
       if (userId && handle) await ctx.sessionIndex.remove(userId, [handle]);
       ctx.revocation.notify([sid], "logout");
-      if (userId) ctx.logger.info({ event: "logout", userId }, "logged out");
+      if (userId) req.log.info({ event: "logout", userId }, "logged out");
     }
     res.clearCookie(cookieName(ctx.production), {
       path: "/",

@@ -16,6 +16,10 @@ export interface DispatchDeps {
   logger: Logger;
   /** Told every event's outcome ("ok" or the error code) and its guard time in seconds. */
   observe?: (outcome: string, guardSeconds: number) => void;
+  /** Events being handled now (shutdown waits for them). */
+  inFlight: number;
+  /** Shutting down: new events are refused with `unavailable`. */
+  draining: boolean;
 }
 
 const MESSAGES: Record<ErrorCode, string> = {
@@ -37,14 +41,33 @@ function isEvent(name: unknown): name is ClientEventName {
   return typeof name === "string" && Object.hasOwn(schemas, name);
 }
 
+function ackOf(packet: unknown[]): ((r: unknown) => void) | undefined {
+  const last = packet[packet.length - 1];
+  return packet.length > 1 && typeof last === "function"
+    ? (last as (r: unknown) => void)
+    : undefined;
+}
+
 export async function dispatch(
   d: DispatchDeps,
   socket: ParleySocket,
   packet: unknown[],
 ): Promise<void> {
+  if (d.draining) {
+    ackOf(packet)?.(fail("unavailable", "the server is shutting down: reconnect shortly"));
+    return;
+  }
+  d.inFlight++;
+  try {
+    await handle(d, socket, packet);
+  } finally {
+    d.inFlight--;
+  }
+}
+
+async function handle(d: DispatchDeps, socket: ParleySocket, packet: unknown[]): Promise<void> {
   const [event, ...args] = packet;
-  const last = args[args.length - 1];
-  const ack = typeof last === "function" ? (last as (r: unknown) => void) : undefined;
+  const ack = ackOf(packet);
   const payload = args[0];
   const arrived = performance.now();
   let guardSeconds = 0;

@@ -14,7 +14,7 @@ import type { Redis } from "../redis.js";
 import { keys } from "../stores/keys.js";
 import type { MessageStore } from "../stores/messages.js";
 import type { UserStore } from "../stores/users.js";
-import { dispatch } from "./dispatch.js";
+import { type DispatchDeps, dispatch } from "./dispatch.js";
 import {
   type ClientToServerEvents,
   type InterServerEvents,
@@ -158,11 +158,13 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
     });
   });
 
-  const dispatchDeps = {
+  const dispatchDeps: DispatchDeps = {
     guard,
     handlers,
     sendLimiter,
     logger: d.logger,
+    inFlight: 0,
+    draining: false,
     observe: (outcome: string, guardSeconds: number) => {
       d.metrics.events.inc({ outcome });
       d.metrics.guardSeconds.observe(guardSeconds);
@@ -224,12 +226,19 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
   const sweepTimer = setInterval(() => void sweep(), d.sweepIntervalMs);
   sweepTimer.unref();
 
+  // Shutdown: tell every socket, refuse new events, let the ones already running finish
+  // (their acks are sent), then close the connections.
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       clearInterval(sweepTimer);
+      dispatchDeps.draining = true;
       io.local.emit("server:shutdown", {});
-      await new Promise<void>((resolve) => setTimeout(resolve, 50));
+      const until = Date.now() + 5000;
+      while (dispatchDeps.inFlight > 0 && Date.now() < until) {
+        await new Promise<void>((resolve) => setTimeout(resolve, 10));
+      }
+      await new Promise<void>((resolve) => setTimeout(resolve, 50)); // flush the last acks
       io.local.disconnectSockets(true);
       await new Promise<void>((resolve) => io.engine.close() && resolve());
       await Promise.allSettled([pub.close(), sub.close()]);
