@@ -70,3 +70,48 @@ describe("bad traffic closes only its own connection", () => {
     });
   }
 });
+
+describe("floods affect only the offender", () => {
+  let parley: TestParley;
+  let bystander: ClientSocket;
+  let offender: Browser;
+  before(async () => {
+    parley = await startParley();
+    const b = new Browser(parley.url);
+    await b.register(uniqueName("calm"), "correct horse battery");
+    bystander = await connect(parley.url, b);
+    await call(bystander, "room:join", { room: "calm" });
+    offender = new Browser(parley.url);
+    await offender.register(uniqueName("flood"), "correct horse battery");
+  });
+  after(async () => {
+    bystander?.close();
+    await parley?.close();
+  });
+
+  it("keeps others chatting while one socket sends 1000 events in a second", async () => {
+    const s = await connect(parley.url, offender);
+    try {
+      const flood = Array.from({ length: 1000 }, () => call(s, "ping", {}, 10_000));
+      const started = Date.now();
+      const mine = await call(bystander, "message:send", { room: "calm", text: "still fine" });
+      expect(mine.ok).to.equal(true);
+      expect(Date.now() - started).to.be.below(2000);
+      const results = await Promise.all(flood);
+      expect(results.every((r) => r.ok)).to.equal(true);
+    } finally {
+      s.close();
+    }
+  });
+
+  it("keeps others chatting through a thousand handshakes from one address", async () => {
+    const storm = Array.from({ length: 1000 }, () =>
+      fetch(`${parley.url}/socket.io/?EIO=4&transport=polling`).then((r) => r.status),
+    );
+    const mine = await call(bystander, "message:send", { room: "calm", text: "during the storm" });
+    expect(mine.ok).to.equal(true);
+    const statuses = await Promise.all(storm);
+    expect(statuses.every((st) => st === 401)).to.equal(true);
+    expect(parley.realtime.io.engine.clientsCount).to.equal(1);
+  });
+});
