@@ -24,6 +24,8 @@ export interface Config {
   readonly metricsHost: string;
   /** Workers for `--cluster` mode; unset: one per core. */
   readonly workers: number | undefined;
+  /** How often sockets of sessions that expired while idle are looked for. */
+  readonly sweepSeconds: number;
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -82,6 +84,7 @@ const schema = z.object({
   METRICS_PORT: intIn(0, 65535).optional(),
   METRICS_HOST: z.string().trim().min(1, "must not be empty").default("127.0.0.1"),
   PARLEY_WORKERS: intIn(1, 64).optional(),
+  SESSION_SWEEP_SECONDS: intIn(1, 30).default(10),
 });
 
 export class ConfigError extends Error {
@@ -138,5 +141,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     metricsPort: e.METRICS_PORT,
     metricsHost: e.METRICS_HOST,
     workers: e.PARLEY_WORKERS,
+    sweepSeconds: e.SESSION_SWEEP_SECONDS,
   });
 }

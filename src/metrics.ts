@@ -52,6 +52,24 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly sweeps = new Counter({
+    name: "parley_sweeps_total",
+    help: "Idle-expiry sweeps run",
+    registers: [this.registry],
+  });
+
+  readonly sweepSessions = new Counter({
+    name: "parley_sweep_sessions_total",
+    help: "Sessions checked by idle-expiry sweeps (one pipelined EXISTS each)",
+    registers: [this.registry],
+  });
+
+  readonly sweepCpuSeconds = new Counter({
+    name: "parley_sweep_cpu_seconds_total",
+    help: "Process CPU time spent while sweeps ran",
+    registers: [this.registry],
+  });
+
   readonly redisErrors = new Counter({
     name: "parley_redis_errors_total",
     help: "Redis client errors (connection losses, timeouts)",

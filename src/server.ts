@@ -61,7 +61,7 @@ export async function createServer({
   config,
   logger,
   now = Date.now,
-  sweepIntervalMs = 10_000,
+  sweepIntervalMs = config.sweepSeconds * 1000,
   messageCap = 10_000,
   listen = true,
 }: ServerDeps): Promise<ParleyServer> {

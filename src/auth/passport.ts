@@ -37,9 +37,21 @@ export function createPassport(users: UserStore): InstanceType<typeof Passport> 
     }),
   );
   passport.serializeUser((user, done) => done(null, user.id));
+  // Usernames never change and users are never deleted, so id -> username is cached per
+  // process (bounded): loading the login of a request or handshake costs no extra Redis trip
+  // once the user was seen. The session itself is always read from Redis.
+  const known = new Map<string, Express.User>();
   passport.deserializeUser((id: string, done) => {
+    const cached = known.get(id);
+    if (cached) return done(null, cached);
     users.byId(id).then(
-      (user) => done(null, user ? { id: user.id, username: user.username } : false),
+      (user) => {
+        if (!user) return done(null, false);
+        const u = { id: user.id, username: user.username };
+        if (known.size >= 50_000) known.delete(known.keys().next().value as string);
+        known.set(id, u);
+        done(null, u);
+      },
       (err: unknown) => done(err),
     );
   });

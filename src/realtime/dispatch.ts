@@ -2,10 +2,13 @@
 // handler; every outcome answers the ack (when given) with { ok: true, … } or
 // { ok: false, error: { code, message } }. Events are taken in arrival order because each
 // socket's checks resolve in the order their batched reads were sent.
+//
+// This is the hot path: it allocates as little as it can per event (no promise unless the
+// handler itself is asynchronous), and only reads the clock when metrics want it.
 import type { RateLimiterRedis } from "rate-limiter-flexible";
 import type { Logger } from "../logger.js";
 import type { AckError, ClientEventName, ErrorCode } from "./events.js";
-import type { SessionGuard } from "./guard.js";
+import type { CheckResult, SessionGuard } from "./guard.js";
 import { EventError, type Handlers, type ParleySocket } from "./handlers.js";
 import { schemas } from "./schemas.js";
 
@@ -22,6 +25,9 @@ export interface DispatchDeps {
   draining: boolean;
 }
 
+type Ack = (r: unknown) => void;
+type AnyHandler = (s: ParleySocket, p: unknown) => unknown;
+
 const MESSAGES: Record<ErrorCode, string> = {
   unauthorized: "your session has ended: log in again",
   unavailable: "parley cannot reach its session store: try again shortly",
@@ -33,94 +39,96 @@ const MESSAGES: Record<ErrorCode, string> = {
   unknown_event: "unknown event",
 };
 
-function fail(code: ErrorCode, message = MESSAGES[code]): AckError {
-  return { ok: false, error: { code, message } };
+// Error answers without a custom message never change: build each once.
+const FIXED: Record<ErrorCode, AckError> = Object.fromEntries(
+  Object.entries(MESSAGES).map(([code, message]) => [
+    code,
+    { ok: false, error: { code, message } },
+  ]),
+) as Record<ErrorCode, AckError>;
+
+function fail(code: ErrorCode, message?: string): AckError {
+  return message === undefined ? FIXED[code] : { ok: false, error: { code, message } };
 }
 
 function isEvent(name: unknown): name is ClientEventName {
   return typeof name === "string" && Object.hasOwn(schemas, name);
 }
 
-function ackOf(packet: unknown[]): ((r: unknown) => void) | undefined {
-  const last = packet[packet.length - 1];
-  return packet.length > 1 && typeof last === "function"
-    ? (last as (r: unknown) => void)
-    : undefined;
+function isPromise(v: unknown): v is Promise<unknown> {
+  return typeof (v as { then?: unknown } | null)?.then === "function";
 }
 
-export async function dispatch(
-  d: DispatchDeps,
-  socket: ParleySocket,
-  packet: unknown[],
-): Promise<void> {
+export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[]): void {
+  const n = packet.length;
+  const last = packet[n - 1];
+  const ack = n > 1 && typeof last === "function" ? (last as Ack) : undefined;
   if (d.draining) {
-    ackOf(packet)?.(fail("unavailable", "the server is shutting down: reconnect shortly"));
+    ack?.(fail("unavailable", "the server is shutting down: reconnect shortly"));
     return;
   }
-  d.inFlight++;
-  try {
-    await handle(d, socket, packet);
-  } finally {
-    d.inFlight--;
-  }
-}
-
-async function handle(d: DispatchDeps, socket: ParleySocket, packet: unknown[]): Promise<void> {
-  const [event, ...args] = packet;
-  const ack = ackOf(packet);
-  const payload = args[0];
-  const arrived = performance.now();
+  const event = packet[0];
+  const payload = ack && n === 2 ? undefined : packet[1];
+  const arrived = d.observe ? performance.now() : 0;
   let guardSeconds = 0;
+  d.inFlight++;
+
   const reply = (r: unknown) => {
-    d.observe?.(
-      (r as { ok?: boolean; error?: { code?: string } }).ok
-        ? "ok"
-        : ((r as AckError).error?.code ?? "invalid"),
-      guardSeconds,
-    );
-    if (ack) ack(r);
+    d.inFlight--;
+    if (d.observe) {
+      const err = (r as AckError).error;
+      d.observe(err ? err.code : "ok", guardSeconds);
+    }
+    ack?.(r);
   };
 
-  const verdict = await d.guard.check(socket.data.sid, socket.data.userId);
-  guardSeconds = (performance.now() - arrived) / 1000;
-  if (verdict === "unauthorized") {
-    reply(fail("unauthorized"));
-    socket.emit("session:revoked", { reason: "expired" });
-    socket.disconnect(true);
-    return;
-  }
-  if (verdict === "unavailable") return reply(fail("unavailable"));
-  if (!socket.connected) return reply(fail("unauthorized"));
-
-  if (!isEvent(event)) return reply(fail("unknown_event"));
-  try {
-    if (event === "message:send") {
-      const limited = await d.sendLimiter.consume(socket.data.userId).then(
-        () => false,
-        (rej: unknown) => {
-          if (rej instanceof Error) throw rej; // Redis error: fail closed below
-          return true;
-        },
-      );
-      if (limited) return reply(fail("rate_limited"));
-    }
-    const parsed = schemas[event].safeParse(payload);
-    if (!parsed.success) {
-      return reply(fail("invalid", parsed.error.issues[0]?.message ?? MESSAGES.invalid));
-    }
-    // The schema and the handler are chosen by the same key.
-    const handler = d.handlers[event] as (s: ParleySocket, p: unknown) => unknown;
-    reply(await handler(socket, parsed.data));
-  } catch (err) {
+  const failed = (err: unknown) => {
     if (err instanceof EventError) return reply(fail(err.code, err.message));
     d.logger.warn(
       {
         event: "socket_event_failed",
-        name: event,
+        name: String(event),
         err: err instanceof Error ? err.message : String(err),
       },
       "event failed",
     );
     reply(fail("unavailable"));
-  }
+  };
+
+  const run = () => {
+    if (!isEvent(event)) return reply(fail("unknown_event"));
+    const parsed = schemas[event].safeParse(payload);
+    if (!parsed.success) return reply(fail("invalid", parsed.error.issues[0]?.message));
+    try {
+      // The schema and the handler are chosen by the same key.
+      const result = (d.handlers[event] as AnyHandler)(socket, parsed.data);
+      if (isPromise(result)) result.then(reply, failed);
+      else reply(result);
+    } catch (err) {
+      failed(err);
+    }
+  };
+
+  d.guard.check(socket.data.sid, socket.data.userId, (verdict: CheckResult) => {
+    if (d.observe) guardSeconds = (performance.now() - arrived) / 1000;
+    if (verdict === "unauthorized" || !socket.connected) {
+      reply(fail("unauthorized"));
+      if (socket.connected) {
+        socket.emit("session:revoked", { reason: "expired" });
+        socket.disconnect(true);
+      }
+      return;
+    }
+    if (verdict === "unavailable") return reply(fail("unavailable"));
+    // Every message:send counts against the sender's limit, accepted or not.
+    if (event === "message:send") {
+      d.sendLimiter.consume(socket.data.userId).then(run, (rej: unknown) => {
+        if (rej instanceof Error)
+          reply(fail("unavailable")); // Redis error: fail closed
+        else reply(fail("rate_limited"));
+      });
+      return;
+    }
+    run();
+  });
 }

@@ -17,7 +17,7 @@ import type { Logger } from "../logger.js";
 export interface ScreenedRequest extends IncomingMessage {
   parleyScreened?: true;
   sessionID?: string;
-  session?: { passport?: { user?: string }; login?: unknown };
+  session?: { passport?: { user?: string }; login?: { createdAt?: number } };
   user?: { id: string; username: string };
 }
 

@@ -151,13 +151,15 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
     req.session = undefined;
     req.user = undefined;
     if (!sid || !user) return next(new Error("unauthorized"));
-    guard.check(sid, user.id).then((verdict) => {
+    guard.checkAsync(sid, user.id).then((verdict) => {
       if (verdict !== "ok") return next(new Error(verdict));
       socket.data = { sid, userId: user.id, username: user.username };
       next();
     });
   });
 
+  // Labelled children looked up once per outcome, not once per event.
+  const outcomeCounters = new Map<string, { inc(): void }>();
   const dispatchDeps: DispatchDeps = {
     guard,
     handlers,
@@ -166,7 +168,12 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
     inFlight: 0,
     draining: false,
     observe: (outcome: string, guardSeconds: number) => {
-      d.metrics.events.inc({ outcome });
+      let counter = outcomeCounters.get(outcome);
+      if (!counter) {
+        counter = d.metrics.events.labels(outcome);
+        outcomeCounters.set(outcome, counter);
+      }
+      counter.inc();
       d.metrics.guardSeconds.observe(guardSeconds);
     },
   };
@@ -174,9 +181,7 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
     d.metrics.connectedSockets.inc();
     socket.once("disconnect", () => d.metrics.connectedSockets.dec());
     void socket.join([sessionRoom(socket.data.sid), userRoom(socket.data.userId)]);
-    socket.use((packet, _next) => {
-      void dispatch(dispatchDeps, socket, packet);
-    });
+    socket.use((packet, _next) => dispatch(dispatchDeps, socket, packet));
     socket.on("disconnecting", () => {
       const rooms = [...socket.rooms].filter(
         (r) => !r.startsWith("session:") && !r.startsWith("user:") && r !== socket.id,
@@ -209,6 +214,9 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
     for (const s of io.of("/").sockets.values()) sids.add(s.data.sid);
     if (sids.size === 0) return;
     const list = [...sids];
+    const cpu = process.cpuUsage();
+    d.metrics.sweeps.inc();
+    d.metrics.sweepSessions.inc(list.length);
     try {
       const exists = await Promise.all(list.map((sid) => d.redis.exists(keys.session(sid))));
       const gone = list.filter((_, i) => exists[i] === 0);
@@ -221,6 +229,9 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
       }
     } catch {
       // Redis down: events are refused by the guard anyway; try again next sweep.
+    } finally {
+      const used = process.cpuUsage(cpu);
+      d.metrics.sweepCpuSeconds.inc((used.user + used.system) / 1e6);
     }
   };
   const sweepTimer = setInterval(() => void sweep(), d.sweepIntervalMs);

@@ -1,0 +1,206 @@
+// The load generator: a separate process driving real socket.io-client connections. It gets
+// one job as JSON in argv[2] and prints one JSON result line. Every phase is bounded.
+import { performance } from "node:perf_hooks";
+import { io, type Socket } from "socket.io-client";
+import { Browser } from "../test/helpers/http.js";
+import { summarize } from "./lib.js";
+
+type Job =
+  | { kind: "handshakes"; url: string; cookies: string[]; seconds: number; concurrency: number }
+  | {
+      kind: "events";
+      url: string;
+      cookies: string[];
+      clients: number;
+      seconds: number;
+      warmupSeconds: number;
+      event: string;
+      payload: unknown;
+    }
+  | { kind: "messages"; url: string; cookies: string[]; roomSize: number; perUser: number }
+  | { kind: "idle"; url: string; cookies: string[]; count: number }
+  | {
+      kind: "revocation";
+      login: string;
+      targets: string[];
+      users: { username: string; password: string }[];
+      rounds: number;
+    };
+
+const job = JSON.parse(process.argv[2] ?? "{}") as Job;
+
+function open(url: string, cookie: string, timeoutMs = 10_000): Promise<Socket> {
+  const s = io(url, {
+    transports: ["websocket"],
+    extraHeaders: { cookie },
+    forceNew: true,
+    reconnection: false,
+    timeout: timeoutMs,
+  });
+  return new Promise((resolve, reject) => {
+    s.once("connect", () => resolve(s));
+    s.once("connect_error", (e) => {
+      s.close();
+      reject(e);
+    });
+  });
+}
+
+async function openMany(
+  url: string,
+  cookies: string[],
+  n: number,
+  concurrency = 100,
+): Promise<Socket[]> {
+  const sockets: Socket[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, n) }, async () => {
+      while (next < n) {
+        const i = next++;
+        sockets.push(await open(url, cookies[i % cookies.length] ?? ""));
+      }
+    }),
+  );
+  return sockets;
+}
+
+async function handshakes(j: Extract<Job, { kind: "handshakes" }>) {
+  const lat: number[] = [];
+  const until = performance.now() + j.seconds * 1000;
+  let i = 0;
+  await Promise.all(
+    Array.from({ length: j.concurrency }, async () => {
+      while (performance.now() < until) {
+        const t = performance.now();
+        const s = await open(j.url, j.cookies[i++ % j.cookies.length] ?? "");
+        lat.push(performance.now() - t);
+        s.close();
+      }
+    }),
+  );
+  return { perSecond: lat.length / j.seconds, ...summarize(lat) };
+}
+
+async function events(j: Extract<Job, { kind: "events" }>) {
+  const sockets = await openMany(j.url, j.cookies, j.clients);
+  const lat: number[] = [];
+  let errors = 0;
+  let measuring = false;
+  let running = true;
+  const loop = (s: Socket) =>
+    new Promise<void>((resolve) => {
+      const fire = () => {
+        if (!running) return resolve();
+        const t = performance.now();
+        s.emit(j.event, j.payload, (r: { ok?: boolean }) => {
+          if (measuring) {
+            lat.push(performance.now() - t);
+            if (!r?.ok) errors++;
+          }
+          fire();
+        });
+      };
+      fire();
+    });
+  const loops = sockets.map(loop);
+  await new Promise((r) => setTimeout(r, j.warmupSeconds * 1000));
+  measuring = true;
+  const start = performance.now();
+  process.stdout.write(`${JSON.stringify({ phase: "measuring" })}\n`);
+  await new Promise((r) => setTimeout(r, j.seconds * 1000));
+  measuring = false;
+  const elapsed = (performance.now() - start) / 1000;
+  process.stdout.write(`${JSON.stringify({ phase: "done" })}\n`);
+  running = false;
+  await Promise.race([Promise.all(loops), new Promise((r) => setTimeout(r, 2000))]);
+  for (const s of sockets) s.close();
+  return { perSecond: lat.length / elapsed, errors, ...summarize(lat) };
+}
+
+async function messages(j: Extract<Job, { kind: "messages" }>) {
+  const sockets = await openMany(j.url, j.cookies, j.cookies.length);
+  const room = (i: number) => `bench-${j.roomSize}-${Math.floor(i / j.roomSize)}`;
+  await Promise.all(
+    sockets.map((s, i) => s.timeout(10_000).emitWithAck("room:join", { room: room(i) })),
+  );
+  let delivered = 0;
+  for (const s of sockets) s.on("message", () => delivered++);
+  const lat: number[] = [];
+  let errors = 0;
+  const start = performance.now();
+  await Promise.all(
+    sockets.map(async (s, i) => {
+      for (let k = 0; k < j.perUser; k++) {
+        const t = performance.now();
+        const r = (await s
+          .timeout(10_000)
+          .emitWithAck("message:send", { room: room(i), text: `m${k}` })) as {
+          ok: boolean;
+        };
+        lat.push(performance.now() - t);
+        if (!r.ok) errors++;
+      }
+    }),
+  );
+  const elapsed = (performance.now() - start) / 1000;
+  await new Promise((r) => setTimeout(r, 300));
+  for (const s of sockets) s.close();
+  return { perSecond: lat.length / elapsed, errors, delivered, ...summarize(lat) };
+}
+
+async function idle(j: Extract<Job, { kind: "idle" }>) {
+  const sockets = await openMany(j.url, j.cookies, j.count, 200);
+  process.stdout.write(`${JSON.stringify({ phase: "connected", count: sockets.length })}\n`);
+  await new Promise(() => undefined); // held until the harness kills this process
+}
+
+async function revocation(j: Extract<Job, { kind: "revocation" }>) {
+  const byTarget = new Map<string, number[]>(j.targets.map((t) => [t, []]));
+  for (let round = 0; round < j.rounds; round++) {
+    const user = j.users[round % j.users.length];
+    if (!user) break;
+    for (const target of j.targets) {
+      const b = new Browser(j.login);
+      const res = await b.login(user.username, user.password);
+      if (res.status !== 303) throw new Error(`login answered ${res.status}`);
+      const s = await open(target, b.cookieHeader());
+      const _csrf = await b.csrf("/chat");
+      let disconnectedAt = 0;
+      const gone = new Promise<void>((resolve) =>
+        s.once("disconnect", () => {
+          disconnectedAt = performance.now();
+          resolve();
+        }),
+      );
+      await b.post("/logout", { _csrf });
+      const respondedAt = performance.now();
+      await Promise.race([gone, new Promise((r) => setTimeout(r, 2000))]);
+      s.close();
+      // The disconnect may even arrive before the logout response: count that as 0.
+      byTarget.get(target)?.push(disconnectedAt ? Math.max(0, disconnectedAt - respondedAt) : 2000);
+    }
+  }
+  return Object.fromEntries([...byTarget].map(([t, lat]) => [t, summarize(lat)]));
+}
+
+const run = {
+  handshakes,
+  events,
+  messages,
+  idle,
+  revocation,
+} as const;
+
+(run[job.kind] as (j: Job) => Promise<unknown>)(job).then(
+  (result) => {
+    process.stdout.write(`${JSON.stringify({ result })}\n`);
+    process.exit(0);
+  },
+  (err: unknown) => {
+    process.stdout.write(
+      `${JSON.stringify({ error: err instanceof Error ? err.message : String(err) })}\n`,
+    );
+    process.exit(1);
+  },
+);
