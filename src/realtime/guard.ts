@@ -9,6 +9,7 @@
 // string comparison, without parsing it again. Activity refreshes the session's idle TTL with
 // at most one EXPIRE per session per min(idle/10, 60 s), capped at the absolute lifetime
 // (never extended).
+import { RESP_TYPES } from "redis";
 import type { Redis } from "../redis.js";
 import { keys } from "../stores/keys.js";
 
@@ -17,7 +18,7 @@ export type CheckCallback = (result: CheckResult) => void;
 
 /** What we last saw of a session: its raw record, owner, login time and last TTL refresh. */
 interface Known {
-  raw: string;
+  raw: Buffer;
   userId: string;
   createdAt: number;
   touchedAt: number;
@@ -45,6 +46,8 @@ export class SessionGuard {
   private readonly known = new Map<string, Known>();
   private readonly touchEveryMs: number;
   private readonly flushNow = () => this.flush();
+  /** Replies as Buffers: an unchanged record is recognised without decoding it. */
+  private readonly raw: ReturnType<typeof bufferClient>;
   /** Redis round trips made by checks (for metrics and the benchmark). */
   roundTrips = 0;
   checks = 0;
@@ -54,6 +57,7 @@ export class SessionGuard {
     private readonly o: GuardOptions,
   ) {
     this.touchEveryMs = Math.min((o.idleSeconds * 1000) / 10, 60_000);
+    this.raw = bufferClient(redis);
   }
 
   /** Forget a session (its sockets are gone). */
@@ -90,7 +94,7 @@ export class SessionGuard {
     // Duplicate keys (several sockets of one session) are fine for MGET.
     const sessionKeys = new Array<string>(n);
     for (let i = 0; i < n; i++) sessionKeys[i] = keys.session(sids[i] as string);
-    this.redis.mGet(sessionKeys).then(
+    this.raw.mGet(sessionKeys).then(
       (values) => {
         const now = this.o.now();
         for (let i = 0; i < n; i++) {
@@ -107,14 +111,14 @@ export class SessionGuard {
   }
 
   /** The user a raw session record belongs to, while within its absolute lifetime. */
-  private owner(sid: string, raw: string | null, now: number): string | undefined {
+  private owner(sid: string, raw: Buffer | null, now: number): string | undefined {
     if (raw === null) {
       this.known.delete(sid);
       return undefined;
     }
     let k = this.known.get(sid);
-    if (!k || k.raw !== raw) {
-      const parsed = parse(raw);
+    if (!k?.raw.equals(raw)) {
+      const parsed = parse(raw.toString("utf8"));
       const userId = parsed?.passport?.user;
       const createdAt = parsed?.login?.createdAt;
       if (typeof userId !== "string" || typeof createdAt !== "number") {
@@ -142,4 +146,8 @@ function parse(raw: string): StoredLogin | undefined {
   } catch {
     return undefined;
   }
+}
+
+function bufferClient(redis: Redis) {
+  return redis.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
 }
