@@ -27,6 +27,15 @@ describe("logs", () => {
       expect((await connect(parley.url, b).catch((e: Error) => e)) instanceof Error).to.equal(true);
       expect(parley.rawLogs.some((l) => l.includes('"login_failed"'))).to.equal(true);
       expect(parley.rawLogs.some((l) => l.includes('"handshake_refused"'))).to.equal(true);
+      expect((await b.post("/logout", { _csrf: "forged" })).status).to.equal(403);
+      expect(parley.rawLogs.some((l) => l.includes('"csrf_failed"'))).to.equal(true);
+      // Request lines and route events carry the request id.
+      const failed = parley.logs.find((l) => l.event === "login_failed");
+      expect(failed?.req).to.have.property("id").that.is.a("string");
+      const requestLine = parley.logs.find(
+        (l) => (l.req as { path?: string } | undefined)?.path === "/login",
+      );
+      expect(requestLine?.res).to.have.property("statusCode");
       for (const line of parley.rawLogs) {
         for (const s of secrets) {
           if (s.length >= 8) expect(line, `a log line leaks ${s.slice(0, 6)}…`).to.not.include(s);

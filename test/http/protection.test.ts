@@ -1,21 +1,18 @@
 import { expect } from "chai";
 import { keys } from "../../src/stores/keys.js";
+import { useParley } from "../helpers/fixtures.js";
 import { Browser, sidFromCookie } from "../helpers/http.js";
-import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
-import { redisClient, type TestRedis } from "../helpers/redis.js";
+import { type TestParley, uniqueName } from "../helpers/parley.js";
+import type { TestRedis } from "../helpers/redis.js";
 
 const PASSWORD = "correct horse battery";
 
 describe("HTTP protections", () => {
   let parley: TestParley;
   let redis: TestRedis;
-  before(async () => {
-    parley = await startParley();
-    redis = await redisClient();
-  });
-  after(async () => {
-    await redis?.close();
-    await parley?.close();
+  useParley((p, r) => {
+    parley = p;
+    redis = r;
   });
 
   describe("CSRF tokens", () => {

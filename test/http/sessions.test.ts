@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
 import { keys } from "../../src/stores/keys.js";
+import { useParley } from "../helpers/fixtures.js";
 import { Browser, sidFromCookie } from "../helpers/http.js";
 import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 import { redisClient, type TestRedis } from "../helpers/redis.js";
@@ -15,13 +16,9 @@ function handles(body: string): string[] {
 describe("sessions and account", () => {
   let parley: TestParley;
   let redis: TestRedis;
-  before(async () => {
-    parley = await startParley();
-    redis = await redisClient();
-  });
-  after(async () => {
-    await redis?.close();
-    await parley?.close();
+  useParley((p, r) => {
+    parley = p;
+    redis = r;
   });
 
   async function twoLogins() {

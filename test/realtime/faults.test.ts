@@ -46,6 +46,9 @@ describe("when Redis stops and comes back", () => {
     expect((await probe.get("/readyz")).status).to.equal(503);
     const page = await probe.get("/login");
     expect(page.status).to.equal(503);
+    // A form post is refused too (and the login limiter is never bypassed).
+    const post = await b.post("/login", { username: "x", password: "y", _csrf: "z" });
+    expect(post.status).to.equal(503);
     expect(page.body).to.not.match(/at .*\.js:\d+/);
     const handshake = await fetch(`${parley.url}/socket.io/?EIO=4&transport=polling`, {
       headers: { cookie: b.cookieHeader() },

@@ -5,7 +5,7 @@ import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 import { poll, pollingHandshake, rawWebSocket } from "../helpers/raw.js";
 import { type ClientSocket, call, connect, once } from "../helpers/socket.js";
 
-describe("bad traffic closes only its own connection", () => {
+describe("bad traffic affects only the offender", () => {
   let parley: TestParley;
   let bystander: ClientSocket;
   let offender: Browser;
@@ -14,6 +14,7 @@ describe("bad traffic closes only its own connection", () => {
     const b = new Browser(parley.url);
     await b.register(uniqueName("by"), "correct horse battery");
     bystander = await connect(parley.url, b);
+    await call(bystander, "room:join", { room: "calm" });
     offender = new Browser(parley.url);
     await offender.register(uniqueName("bad"), "correct horse battery");
   });
@@ -69,25 +70,6 @@ describe("bad traffic closes only its own connection", () => {
       await bystanderStillChats();
     });
   }
-});
-
-describe("floods affect only the offender", () => {
-  let parley: TestParley;
-  let bystander: ClientSocket;
-  let offender: Browser;
-  before(async () => {
-    parley = await startParley();
-    const b = new Browser(parley.url);
-    await b.register(uniqueName("calm"), "correct horse battery");
-    bystander = await connect(parley.url, b);
-    await call(bystander, "room:join", { room: "calm" });
-    offender = new Browser(parley.url);
-    await offender.register(uniqueName("flood"), "correct horse battery");
-  });
-  after(async () => {
-    bystander?.close();
-    await parley?.close();
-  });
 
   it("keeps others chatting while one socket sends 1000 events in a second", async () => {
     const s = await connect(parley.url, offender);
@@ -105,6 +87,7 @@ describe("floods affect only the offender", () => {
   });
 
   it("keeps others chatting through a thousand handshakes from one address", async () => {
+    const before = parley.realtime.io.engine.clientsCount;
     const storm = Array.from({ length: 1000 }, () =>
       fetch(`${parley.url}/socket.io/?EIO=4&transport=polling`).then((r) => r.status),
     );
@@ -112,6 +95,7 @@ describe("floods affect only the offender", () => {
     expect(mine.ok).to.equal(true);
     const statuses = await Promise.all(storm);
     expect(statuses.every((st) => st === 401)).to.equal(true);
-    expect(parley.realtime.io.engine.clientsCount).to.equal(1);
+    // None of them got an engine.io session.
+    expect(parley.realtime.io.engine.clientsCount).to.be.at.most(before);
   });
 });
