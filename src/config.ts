@@ -84,7 +84,7 @@ const schema = z.object({
   METRICS_PORT: intIn(0, 65535).optional(),
   METRICS_HOST: z.string().trim().min(1, "must not be empty").default("127.0.0.1"),
   PARLEY_WORKERS: intIn(1, 64).optional(),
-  SESSION_SWEEP_SECONDS: intIn(1, 30).default(10),
+  SESSION_SWEEP_SECONDS: intIn(1, 4).default(3),
 });
 
 export class ConfigError extends Error {

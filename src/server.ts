@@ -71,7 +71,7 @@ export async function createServer({
   );
   const users = new UserStore(redis);
   const sessionIndex = new SessionIndex(redis, config.sessionAbsoluteSeconds);
-  const revocation = new Revocation(redis, sessionIndex);
+  const revocation = new Revocation(redis, sessionIndex, users);
   let origins: ReadonlySet<string> = new Set(config.allowedOrigins ?? []);
   const ctx: HttpContext = {
     production: config.production,
@@ -88,14 +88,15 @@ export async function createServer({
     absoluteSeconds: config.sessionAbsoluteSeconds,
     allowedOrigins: () => origins,
   };
-  const { middleware: sessionMiddleware } = createSessionMiddleware(redis, {
-    secrets: config.sessionSecrets,
-    production: config.production,
-    idleSeconds: config.sessionIdleSeconds,
-    absoluteSeconds: config.sessionAbsoluteSeconds,
-    anonymousSeconds: config.anonymousSessionSeconds,
-    now,
-  });
+  const { middleware: sessionMiddleware, engineMiddleware: engineSessionMiddleware } =
+    createSessionMiddleware(redis, {
+      secrets: config.sessionSecrets,
+      production: config.production,
+      idleSeconds: config.sessionIdleSeconds,
+      absoluteSeconds: config.sessionAbsoluteSeconds,
+      anonymousSeconds: config.anonymousSessionSeconds,
+      now,
+    });
   await dummyHash(); // computed once up front so the first unknown-user login is not faster
   const app = createApp(ctx, sessionMiddleware);
   const server = http.createServer(app);
@@ -107,7 +108,7 @@ export async function createServer({
     users,
     messages: new MessageStore(redis, messageCap),
     revocation,
-    sessionMiddleware,
+    sessionMiddleware: engineSessionMiddleware,
     passportMiddlewares: [ctx.passport.initialize(), ctx.passport.session()],
     allowedOrigins: ctx.allowedOrigins,
     logger,

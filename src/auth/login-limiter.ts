@@ -1,14 +1,30 @@
-// Brute-force limits on failed logins (SPEC §2), kept in Redis so they hold across processes:
-// 5 consecutive failures for one username from one address lock that pair for 15 minutes (a
-// success resets it), and one address gets at most 100 failures an hour. Redis errors
-// propagate: the caller answers 503, never an unlimited attempt.
-import { RateLimiterRedis } from "rate-limiter-flexible";
+// Brute-force limits on logins (SPEC §2), kept in Redis so they hold across processes: 5
+// consecutive failures for one username from one address lock that pair for 15 minutes (a
+// success resets it), and one address gets at most 100 failures an hour.
+//
+// Reserve, then verify: every attempt first consumes a point from both limits atomically in
+// Redis (rate-limiter-flexible's consume), and only an attempt that got both points is ever
+// verified. A success refunds the address's point and resets the pair. So however attempts
+// are timed, even all at once, at most 5 per username and address (and 100 per address an
+// hour) reach the password check. Redis errors propagate: the caller answers 503, never an
+// unlimited attempt.
+import { RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 import type { Redis } from "../redis.js";
 import { keys } from "../stores/keys.js";
 
 export const MAX_CONSECUTIVE_FAILS = 5;
 export const LOCKOUT_SECONDS = 15 * 60;
 export const MAX_FAILS_PER_IP_PER_HOUR = 100;
+
+/** An attempt allowed to be verified; report how it went exactly once. */
+export interface LoginReservation {
+  succeeded(): Promise<void>;
+  failed(): Promise<void>;
+}
+
+export type Reserve =
+  | { ok: true; reservation: LoginReservation }
+  | { ok: false; retryAfter: number };
 
 export class LoginLimiter {
   private readonly byUserIp: RateLimiterRedis;
@@ -35,31 +51,53 @@ export class LoginLimiter {
     return `${username.toLowerCase()}|${ip}`;
   }
 
-  /** Seconds to wait before trying again, or 0 when an attempt is allowed now. */
-  async retryAfter(username: string, ip: string): Promise<number> {
-    const [pair, addr] = await Promise.all([
-      this.byUserIp.get(LoginLimiter.userKey(username, ip)),
-      this.byIp.get(ip),
-    ]);
-    let wait = 0;
-    if (pair && pair.consumedPoints >= MAX_CONSECUTIVE_FAILS) wait = pair.msBeforeNext;
-    if (addr && addr.consumedPoints >= MAX_FAILS_PER_IP_PER_HOUR) {
-      wait = Math.max(wait, addr.msBeforeNext);
-    }
-    return wait > 0 ? Math.max(1, Math.ceil(wait / 1000)) : 0;
+  /** Seconds to show in Retry-After for a refused attempt (at most the lockout). */
+  private static wait(res: RateLimiterRes, cap: number): number {
+    return Math.max(1, Math.min(cap, Math.ceil(res.msBeforeNext / 1000)));
   }
 
-  async recordFailure(username: string, ip: string): Promise<void> {
-    const key = LoginLimiter.userKey(username, ip);
-    const results = await Promise.allSettled([this.byUserIp.penalty(key), this.byIp.penalty(ip)]);
-    for (const r of results) if (r.status === "rejected") throw r.reason;
-    const pair = results[0].status === "fulfilled" ? results[0].value : undefined;
-    if (pair && pair.consumedPoints >= MAX_CONSECUTIVE_FAILS) {
-      await this.byUserIp.block(key, LOCKOUT_SECONDS);
+  /** Takes one attempt from both limits, or says how long to wait. */
+  async reserve(username: string, ip: string): Promise<Reserve> {
+    const pairKey = LoginLimiter.userKey(username, ip);
+    let pair: RateLimiterRes;
+    try {
+      pair = await this.byUserIp.consume(pairKey);
+    } catch (rej) {
+      if (rej instanceof RateLimiterRes) {
+        return { ok: false, retryAfter: LoginLimiter.wait(rej, LOCKOUT_SECONDS) };
+      }
+      throw rej;
     }
-  }
-
-  async recordSuccess(username: string, ip: string): Promise<void> {
-    await this.byUserIp.delete(LoginLimiter.userKey(username, ip));
+    try {
+      await this.byIp.consume(ip);
+    } catch (rej) {
+      await this.byUserIp.reward(pairKey);
+      if (rej instanceof RateLimiterRes) {
+        return { ok: false, retryAfter: LoginLimiter.wait(rej, 60 * 60) };
+      }
+      throw rej;
+    }
+    let reported = false;
+    const once = () => {
+      if (reported) throw new Error("login reservation reported twice");
+      reported = true;
+    };
+    return {
+      ok: true,
+      reservation: {
+        succeeded: async () => {
+          once();
+          // Only failures count: the address gets its point back, the pair starts over.
+          await Promise.all([this.byIp.reward(ip), this.byUserIp.delete(pairKey)]);
+        },
+        failed: async () => {
+          once();
+          // The fifth consecutive failure starts the 15-minute lockout.
+          if (pair.consumedPoints >= MAX_CONSECUTIVE_FAILS) {
+            await this.byUserIp.block(pairKey, LOCKOUT_SECONDS);
+          }
+        },
+      },
+    };
   }
 }

@@ -2,7 +2,7 @@
 // holds only the user id; each request loads the user, so a deleted user is logged out.
 import { Passport } from "passport";
 import { Strategy as LocalStrategy } from "passport-local";
-import type { User, UserStore } from "../stores/users.js";
+import type { UserCredentials, UserStore } from "../stores/users.js";
 import { dummyHash, verifyPassword } from "./passwords.js";
 import { USERNAME_RE } from "./validation.js";
 
@@ -20,7 +20,7 @@ export async function checkCredentials(
   users: UserStore,
   username: string,
   password: string,
-): Promise<User | undefined> {
+): Promise<UserCredentials | undefined> {
   const user = USERNAME_RE.test(username) ? await users.byUsername(username) : undefined;
   const ok = await verifyPassword(user?.hash ?? (await dummyHash()), password);
   return ok && user ? user : undefined;
@@ -37,9 +37,11 @@ export function createPassport(users: UserStore): InstanceType<typeof Passport> 
     }),
   );
   passport.serializeUser((user, done) => done(null, user.id));
-  // Usernames never change and users are never deleted, so id -> username is cached per
-  // process (bounded): loading the login of a request or handshake costs no extra Redis trip
-  // once the user was seen. The session itself is always read from Redis.
+  // Usernames never change, so id -> username is cached per process (bounded): loading the
+  // login of a request or handshake costs no extra Redis trip once the user was seen. The
+  // cache never decides whether a login is valid: the session is always read from Redis, and
+  // its credentials generation is checked on every page and event (ending an account moves
+  // the generation on, so its logins are refused whatever this cache holds).
   const known = new Map<string, Express.User>();
   passport.deserializeUser((id: string, done) => {
     const cached = known.get(id);

@@ -1,13 +1,32 @@
-// Ending logins: the one place that destroys session records and tells whoever listens
-// (the realtime layer) which sessions ended, so their sockets can be disconnected.
+// Ending logins: the one place that destroys session records, starts new credentials
+// generations, and tells whoever listens (the realtime layer) which sessions ended and why,
+// so their sockets can be told and disconnected. Every ended session leaves a short-lived
+// note of why it ended, so a socket that notices the end itself (its next event) is told the
+// real reason too.
 import type { RevokedReason } from "../realtime/events.js";
 import type { Redis } from "../redis.js";
 import { keys } from "../stores/keys.js";
 import type { SessionIndex } from "../stores/session-index.js";
+import type { UserStore } from "../stores/users.js";
 
 export type RevocationReason = RevokedReason;
 
 export type RevocationListener = (sids: readonly string[], reason: RevocationReason) => void;
+
+/** How long the note of why a session ended is kept (its sockets are gone well before). */
+const ENDED_NOTE_SECONDS = 300;
+
+const REASONS: ReadonlySet<string> = new Set<RevokedReason>([
+  "logout",
+  "revoked",
+  "password_changed",
+  "expired",
+]);
+
+/** A stored reason, or `revoked` when none (or an unknown one) was stored. */
+export function revokedReason(stored: string | null | undefined): RevokedReason {
+  return stored && REASONS.has(stored) ? (stored as RevokedReason) : "revoked";
+}
 
 export class Revocation {
   private readonly listeners: RevocationListener[] = [];
@@ -15,6 +34,7 @@ export class Revocation {
   constructor(
     private readonly redis: Redis,
     private readonly index: SessionIndex,
+    private readonly users: UserStore,
   ) {}
 
   onRevoke(listener: RevocationListener): void {
@@ -28,7 +48,9 @@ export class Revocation {
     reason: RevocationReason,
   ): Promise<void> {
     if (logins.length === 0) return;
-    await this.redis.del(logins.map((l) => keys.session(l.sid)));
+    const m = this.redis.multi().del(logins.map((l) => keys.session(l.sid)));
+    for (const l of logins) m.set(keys.endedSession(l.sid), reason, { EX: ENDED_NOTE_SECONDS });
+    await m.exec();
     await this.index.remove(
       userId,
       logins.map((l) => l.handle),
@@ -39,7 +61,55 @@ export class Revocation {
     );
   }
 
-  /** Called after a session was destroyed through express-session (logout). */
+  /**
+   * Ends every login of the user except `keepSid` (carried over), however they are timed:
+   * the credentials generation moves on (with the new password hash, if any) in the same
+   * step that re-stamps the kept login, so a login racing this call is refused too.
+   */
+  async endOtherLogins(
+    userId: string,
+    keepSid: string | undefined,
+    reason: RevocationReason,
+    newHash?: string,
+  ): Promise<{ generation: number; ended: number }> {
+    const generation = await this.users.changeCredentials(userId, {
+      reason,
+      ...(newHash !== undefined ? { hash: newHash } : {}),
+      ...(keepSid !== undefined ? { keepSessionKey: keys.session(keepSid) } : {}),
+    });
+    const others = (await this.index.list(userId)).filter((l) => l.sid !== keepSid);
+    await this.endLogins(userId, others, reason);
+    return { generation, ended: others.length };
+  }
+
+  /** Records and announces sessions already destroyed through express-session (logout). */
+  async ended(sids: readonly string[], reason: RevocationReason): Promise<void> {
+    if (sids.length === 0) return;
+    const m = this.redis.multi();
+    for (const sid of sids) m.set(keys.endedSession(sid), reason, { EX: ENDED_NOTE_SECONDS });
+    try {
+      await m.exec();
+    } finally {
+      this.notify(sids, reason);
+    }
+  }
+
+  /**
+   * Why a login the per-event check refused has ended: the note left when it was ended, the
+   * reason the credentials generation moved on, or expiry.
+   */
+  async reasonFor(
+    sid: string,
+    userId: string,
+    refusal: "gone" | "expired" | "stale" | "mismatch",
+  ): Promise<RevocationReason> {
+    if (refusal === "expired") return "expired";
+    if (refusal === "stale") return revokedReason(await this.users.generationReason(userId));
+    const note = await this.redis.get(keys.endedSession(sid));
+    if (note) return revokedReason(note);
+    return refusal === "gone" ? "expired" : "revoked";
+  }
+
   notify(sids: readonly string[], reason: RevocationReason): void {
     for (const l of this.listeners) l(sids, reason);
   }

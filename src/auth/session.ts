@@ -1,7 +1,8 @@
-// The one express-session middleware, used by the HTTP app and (wrapped) by Socket.IO's
-// engine, so a socket carries exactly the session of the request that opened it.
+// The one express-session configuration (cookie, secrets, Redis records), used by the HTTP app
+// and, read-only, by Socket.IO's engine, so a socket carries exactly the session of the
+// request that opened it while transport traffic never counts as activity.
 import { RedisStore } from "connect-redis";
-import session, { type SessionData } from "express-session";
+import session, { type SessionData, Store } from "express-session";
 import type { Redis } from "../redis.js";
 import { keys } from "../stores/keys.js";
 import type { LoginInfo } from "../stores/session-index.js";
@@ -10,6 +11,8 @@ declare module "express-session" {
   interface SessionData {
     passport?: { user?: string };
     login?: LoginInfo;
+    /** Set only by the engine's read-only store: the cookie names a login that has ended. */
+    ended?: true;
   }
 }
 
@@ -37,28 +40,63 @@ export function sessionTtl(sess: SessionData, o: SessionOptions): number {
   return Math.min(o.idleSeconds, left);
 }
 
+/**
+ * The session store as Socket.IO's engine sees it: reads only. Transport traffic (long polls,
+ * upgrades, heartbeats) is not activity, so it never touches, saves or destroys a record: the
+ * store has no `touch` (express-session then never refreshes a TTL), and `set`/`destroy` do
+ * nothing. A cookie whose record is gone yields an empty record marked `ended` instead of a
+ * fresh session, so `req.sessionID` stays the id the cookie presented (the screen compares it
+ * with the session that opened the connection).
+ */
+class EngineStore extends Store {
+  constructor(private readonly inner: RedisStore) {
+    super();
+  }
+
+  override get(sid: string, cb: (err: unknown, sess?: SessionData | null) => void): void {
+    this.inner.get(sid, (err: unknown, sess?: SessionData | null) => {
+      if (err) return cb(err);
+      cb(null, sess ?? ({ cookie: { originalMaxAge: null }, ended: true } as SessionData));
+    });
+  }
+
+  override set(_sid: string, _sess: SessionData, cb?: (err?: unknown) => void): void {
+    cb?.();
+  }
+
+  override destroy(_sid: string, cb?: (err?: unknown) => void): void {
+    cb?.();
+  }
+}
+
 export function createSessionMiddleware(redis: Redis, o: SessionOptions) {
   const store = new RedisStore({
     client: redis,
     prefix: keys.sessionPrefix,
     ttl: (sess: SessionData) => sessionTtl(sess, o),
   });
-  const middleware = session({
+  const common = {
     name: cookieName(o.production),
     secret: [...o.secrets],
-    store,
     resave: false,
     saveUninitialized: false,
-    rolling: true,
-    unset: "destroy",
     proxy: undefined,
     cookie: {
       httpOnly: true,
-      sameSite: "lax",
+      sameSite: "lax" as const,
       secure: o.production,
       path: "/",
       maxAge: o.idleSeconds * 1000,
     },
+  };
+  // Pages: a request is activity (rolling idle timeout); unsetting the session destroys it.
+  const middleware = session({ ...common, store, rolling: true, unset: "destroy" });
+  // Socket.IO's engine: the same cookie, secrets and records, read-only (see EngineStore).
+  const engineMiddleware = session({
+    ...common,
+    store: new EngineStore(store),
+    rolling: false,
+    unset: "keep",
   });
-  return { store, middleware };
+  return { store, middleware, engineMiddleware };
 }

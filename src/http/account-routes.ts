@@ -40,9 +40,13 @@ export function accountRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Rout
   r.post("/sessions/revoke-others", requireLogin, async (req, res) => {
     const user = req.user;
     if (!user) throw httpErrors.notFound();
-    const others = (await ctx.sessionIndex.list(user.id)).filter((l) => l.sid !== req.sessionID);
-    await ctx.revocation.endLogins(user.id, others, "revoked");
-    req.log.info({ event: "sessions_revoked", userId: user.id, count: others.length });
+    const { generation, ended } = await ctx.revocation.endOtherLogins(
+      user.id,
+      req.sessionID,
+      "revoked",
+    );
+    if (req.session.login) req.session.login.gen = generation;
+    req.log.info({ event: "sessions_revoked", userId: user.id, count: ended });
     res.redirect(303, "/sessions");
   });
 
@@ -78,10 +82,16 @@ export function accountRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Rout
       req.log.warn({ event: "password_change_failed", userId: user.id });
       return page(400, { current: "That is not your current password." });
     }
-    await ctx.users.setHash(user.id, await hashPassword(parsed.data.password));
-    const others = (await ctx.sessionIndex.list(user.id)).filter((l) => l.sid !== req.sessionID);
-    await ctx.revocation.endLogins(user.id, others, "password_changed");
-    req.log.info({ event: "password_changed", userId: user.id, endedLogins: others.length });
+    // The new hash and a new credentials generation land together; this login is carried
+    // over, every other one (including logins racing this request) is over.
+    const { generation, ended } = await ctx.revocation.endOtherLogins(
+      user.id,
+      req.sessionID,
+      "password_changed",
+      await hashPassword(parsed.data.password),
+    );
+    if (req.session.login) req.session.login.gen = generation;
+    req.log.info({ event: "password_changed", userId: user.id, endedLogins: ended });
     req.session.flash = "Your password was changed. Every other session was signed out.";
     res.redirect(303, "/account");
   });

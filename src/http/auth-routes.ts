@@ -4,7 +4,7 @@ import { checkCredentials } from "../auth/passport.js";
 import { hashPassword } from "../auth/passwords.js";
 import { cookieName } from "../auth/session.js";
 import { fieldErrors, loginForm, registerForm, safeNext } from "../auth/validation.js";
-import { UsernameTakenError } from "../stores/users.js";
+import { type UserCredentials, UsernameTakenError } from "../stores/users.js";
 import type { HttpContext } from "./context.js";
 import { destroySession, startLogin } from "./login-session.js";
 import { render, type TokenGenerator } from "./render.js";
@@ -38,7 +38,7 @@ export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router 
       });
     }
     const hash = await hashPassword(parsed.data.password);
-    let user: { id: string; username: string };
+    let user: UserCredentials;
     try {
       user = await ctx.users.create(parsed.data.username, hash, ctx.now());
     } catch (err) {
@@ -66,25 +66,26 @@ export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router 
       : { username: "", password: "", next: undefined };
     const ip = req.ip ?? "";
     const values = { username, next: safeNext(next) ?? "" };
-    const wait = await ctx.limiter.retryAfter(username, ip);
-    if (wait > 0) {
+    // Reserve before verifying: parallel guesses cannot all slip past the limits.
+    const attempt = await ctx.limiter.reserve(username, ip);
+    if (!attempt.ok) {
       req.log.warn({ event: "login_locked", ip }, "login attempt while locked out");
       ctx.metrics.logins.inc({ outcome: "locked" });
-      res.set("Retry-After", String(wait));
+      res.set("Retry-After", String(attempt.retryAfter));
       return loginPage(req, res, 429, {
-        error: `Too many failed attempts. Try again in ${Math.ceil(wait / 60)} minute(s).`,
+        error: `Too many failed attempts. Try again in ${Math.ceil(attempt.retryAfter / 60)} minute(s).`,
         values,
       });
     }
     const user = await checkCredentials(ctx.users, username, password);
     if (!user) {
       ctx.metrics.logins.inc({ outcome: "failure" });
-      await ctx.limiter.recordFailure(username, ip);
+      await attempt.reservation.failed();
       req.log.warn({ event: "login_failed", ip }, "login failed");
       return loginPage(req, res, 401, { error: FAILED_LOGIN, values });
     }
     ctx.metrics.logins.inc({ outcome: "success" });
-    await ctx.limiter.recordSuccess(username, ip);
+    await attempt.reservation.succeeded();
     await startLogin(ctx, req, user);
     req.log.info({ event: "login", userId: user.id, ip }, "logged in");
     res.redirect(303, safeNext(next) ?? "/chat");
@@ -98,7 +99,7 @@ export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router 
       const handle = req.session.login?.handle;
       await destroySession(req);
       if (userId && handle) await ctx.sessionIndex.remove(userId, [handle]);
-      ctx.revocation.notify([sid], "logout");
+      await ctx.revocation.ended([sid], "logout");
       if (userId) req.log.info({ event: "logout", userId }, "logged out");
     }
     res.clearCookie(cookieName(ctx.production), {

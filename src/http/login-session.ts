@@ -3,20 +3,37 @@
 // login's metadata and adds it to the user's session index.
 import { randomBytes } from "node:crypto";
 import type { NextFunction, Request, Response } from "express";
+import { revokedReason } from "../auth/revocation.js";
 import type { HttpContext } from "./context.js";
 import { loginRedirect } from "./render.js";
 
 /** Activity refreshes `lastActive` at most this often, so a request is not a write. */
 export const LAST_ACTIVE_RESOLUTION_MS = 60_000;
 
+/**
+ * Logs `user` in on this request, stamped with the credentials generation that was read
+ * together with the password hash it was verified against. A login this request already
+ * carried (someone else's, or an earlier one of the same user) ends like a logout: its record
+ * is replaced and its sockets are told and disconnected everywhere.
+ */
 export async function startLogin(
   ctx: HttpContext,
   req: Request,
-  user: { id: string; username: string },
+  user: { id: string; username: string; generation: number },
 ): Promise<void> {
+  const previous =
+    req.user && req.session?.login
+      ? { sid: req.sessionID, userId: req.user.id, handle: req.session.login.handle }
+      : undefined;
   await new Promise<void>((resolve, reject) =>
-    req.login(user, (err: unknown) => (err ? reject(err) : resolve())),
+    req.login({ id: user.id, username: user.username }, (err: unknown) =>
+      err ? reject(err) : resolve(),
+    ),
   );
+  if (previous) {
+    await ctx.sessionIndex.remove(previous.userId, [previous.handle]);
+    await ctx.revocation.ended([previous.sid], "logout");
+  }
   const now = ctx.now();
   const handle = randomBytes(16).toString("base64url");
   req.session.login = {
@@ -25,6 +42,7 @@ export async function startLogin(
     lastActive: now,
     ip: req.ip ?? "",
     userAgent: (req.get("user-agent") ?? "").slice(0, 300),
+    gen: user.generation,
   };
   await new Promise<void>((resolve, reject) =>
     req.session.save((err: unknown) => (err ? reject(err) : resolve())),
@@ -40,8 +58,9 @@ export function destroySession(req: Request): Promise<void> {
 
 /**
  * After session + passport: enforces the absolute lifetime (Redis TTLs enforce it too; this
- * closes the last-second gap without I/O), refreshes lastActive at most once a minute, and
- * marks every page behind a session as not cacheable.
+ * closes the last-second gap without I/O) and the credentials generation (one GET: a login
+ * made under credentials that have since changed is over), refreshes lastActive at most once
+ * a minute, and marks every page behind a session as not cacheable.
  */
 export function loginLifecycle(ctx: HttpContext) {
   return async (req: Request, res: Response, next: NextFunction) => {
@@ -49,14 +68,19 @@ export function loginLifecycle(ctx: HttpContext) {
     const login = req.session?.login;
     if (!req.user || !login) return next();
     const now = ctx.now();
-    if (now >= login.createdAt + ctx.absoluteSeconds * 1000) {
+    const expired = now >= login.createdAt + ctx.absoluteSeconds * 1000;
+    const stale = !expired && (login.gen ?? 0) !== (await ctx.users.generation(req.user.id));
+    if (expired || stale) {
       const sid = req.sessionID;
+      const userId = req.user.id;
+      const reason = expired ? "expired" : revokedReason(await ctx.users.generationReason(userId));
       // Regenerate rather than destroy: the old record is deleted, and the rest of this
       // request (CSRF, the login page) still has an (anonymous) session to work with.
       await new Promise<void>((resolve, reject) =>
         req.session.regenerate((err: unknown) => (err ? reject(err) : resolve())),
       );
-      ctx.revocation.notify([sid], "expired");
+      await ctx.sessionIndex.remove(userId, [login.handle]);
+      await ctx.revocation.ended([sid], reason);
       req.user = undefined;
       return next();
     }

@@ -1,14 +1,16 @@
-// Runs one incoming event: session check first (guard.ts), then the event's schema, then its
-// handler; every outcome answers the ack (when given) with { ok: true, … } or
-// { ok: false, error: { code, message } }. Events are taken in arrival order because each
-// socket's checks resolve in the order their batched reads were sent.
+// Runs one incoming event: session check first (guard.ts), then the event's budget
+// (budgets.ts), then its schema, then its handler; every outcome answers the ack (when given)
+// with { ok: true, … } or { ok: false, error: { code, message } }. A refused session ends the
+// socket: the ack gets `unauthorized`, the socket is told why (`session:revoked` with the real
+// reason) and disconnected.
 //
 // This is the hot path: it allocates as little as it can per event (no promise unless the
 // handler itself is asynchronous), and only reads the clock when metrics want it.
 import type { RateLimiterRedis } from "rate-limiter-flexible";
 import type { Logger } from "../logger.js";
+import { EVENT_BUDGET, type EventBudgets } from "./budgets.js";
 import type { AckError, ClientEventName, ErrorCode } from "./events.js";
-import type { CheckResult, SessionGuard } from "./guard.js";
+import type { CheckResult, Refusal, SessionGuard } from "./guard.js";
 import { EventError, type Handlers, type ParleySocket } from "./handlers.js";
 import { schemas } from "./schemas.js";
 
@@ -16,6 +18,9 @@ export interface DispatchDeps {
   guard: SessionGuard;
   handlers: Handlers;
   sendLimiter: RateLimiterRedis;
+  budgets: EventBudgets;
+  /** Tells the socket's session why it ended and disconnects it (once per session). */
+  endSession: (socket: ParleySocket, refusal: Refusal) => void;
   logger: Logger;
   /** Told every event's outcome ("ok" or the error code) and its guard time in seconds. */
   observe?: (outcome: string, guardSeconds: number) => void;
@@ -35,7 +40,7 @@ const MESSAGES: Record<ErrorCode, string> = {
   not_joined: "join the room first",
   not_found: "not found",
   invalid: "invalid payload",
-  rate_limited: "too many messages: slow down",
+  rate_limited: "too many events: slow down",
   unknown_event: "unknown event",
 };
 
@@ -111,17 +116,16 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
 
   d.guard.check(socket.data.sid, socket.data.userId, (verdict: CheckResult) => {
     if (d.observe) guardSeconds = (performance.now() - arrived) / 1000;
-    if (verdict === "unauthorized" || !socket.connected) {
+    if (verdict === "unavailable") return reply(fail("unavailable"));
+    if (verdict !== "ok" || !socket.connected) {
       reply(fail("unauthorized"));
-      if (socket.connected) {
-        socket.emit("session:revoked", { reason: "expired" });
-        socket.disconnect(true);
-      }
+      if (verdict !== "ok" && socket.connected) d.endSession(socket, verdict);
       return;
     }
-    if (verdict === "unavailable") return reply(fail("unavailable"));
-    // Every message:send counts against the sender's limit, accepted or not.
-    if (event === "message:send") {
+    if (!isEvent(event)) return reply(fail("unknown_event"));
+    const budget = EVENT_BUDGET[event];
+    if (budget === "redis") {
+      // Every message:send counts against the sender's limit, accepted or not.
       d.sendLimiter.consume(socket.data.userId).then(run, (rej: unknown) => {
         if (rej instanceof Error)
           reply(fail("unavailable")); // Redis error: fail closed
@@ -129,6 +133,7 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
       });
       return;
     }
+    if (!d.budgets.take(budget, socket.data.userId)) return reply(fail("rate_limited"));
     run();
   });
 }

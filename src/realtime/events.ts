@@ -50,6 +50,8 @@ export interface ClientEventMap {
   };
   typing: { payload: { room: string }; result: object };
   "dm:open": { payload: { username: string }; result: { room: string } };
+  /** Sent by the page on real interaction (keys, pointer, focus), at most once a minute. */
+  activity: { payload: object; result: object };
   ping: { payload: object; result: { ts: number } };
 }
 export type ClientEventName = keyof ClientEventMap;

@@ -3,6 +3,7 @@
 import type { Server, Socket } from "socket.io";
 import type { MessageStore } from "../stores/messages.js";
 import type { UserStore } from "../stores/users.js";
+import { MAX_ROOMS_PER_SOCKET } from "./budgets.js";
 import type {
   AckResult,
   ClientEventMap,
@@ -86,6 +87,13 @@ export function createHandlers(d: HandlerDeps): Handlers {
   return {
     "room:join": async (socket, { room }) => {
       requireAccess(room, socket.data.userId);
+      // The socket's own rooms: its id, its session's and its user's.
+      if (!socket.rooms.has(room) && socket.rooms.size - 3 >= MAX_ROOMS_PER_SOCKET) {
+        throw new EventError(
+          "rate_limited",
+          `a connection may be in at most ${MAX_ROOMS_PER_SOCKET} rooms: leave one first`,
+        );
+      }
       await socket.join(room);
       const [history, members] = await Promise.all([
         d.messages.page(room, HISTORY_ON_JOIN),
@@ -144,6 +152,9 @@ export function createHandlers(d: HandlerDeps): Handlers {
       }
       return { ok: true, room: dmRoom(socket.data.userId, other.id) };
     },
+
+    // Activity is the session check itself (it refreshes the idle timeout); nothing else.
+    activity: () => ({ ok: true }),
 
     ping: () => ({ ok: true, ts: d.now() }),
   };

@@ -1,40 +1,78 @@
 // Screening of every engine.io HTTP request and WebSocket upgrade, before engine.io allocates
-// anything for it:
-// - a foreign Origin or `Sec-Fetch-Site: cross-site` is refused with 403 (cross-site
-//   WebSocket hijacking: upgrades are not subject to CORS);
-// - the handshake (no engine.io `sid`) needs a logged-in session, else 401;
-// - every later request of a connection (polling, the upgrade) must carry the session that
-//   opened it, else 403: the engine.io sid travels in URLs and is never enough on its own.
-// Polling requests are screened by an `io.engine.use` middleware; upgrades are screened in
-// front of engine.io's own `upgrade` listener, because engine middleware cannot answer an
-// upgrade with a real HTTP status line.
+// or acts on anything for it. In order:
+// 1. In front of engine.io (its `request` and `upgrade` listeners are wrapped): the query is
+//    parsed once, as engine.io parses it (engine-query.ts), and anything ambiguous is refused
+//    with 400 (repeated parameters, a fragment, JSONP, an unknown transport, websocket
+//    without an upgrade). The parsed object becomes engine.io's own `req._query`.
+// 2. Cross-site requests are refused with 403: a foreign Origin, `Sec-Fetch-Site: cross-site`,
+//    or no Origin with a `Sec-Fetch-Site` other than same-origin/none (a script tag on a
+//    sibling site). WebSocket upgrades are not subject to CORS.
+// 3. The session (read-only: transport traffic is never activity) decides:
+//    - no `sid` (a handshake): a logged-in session whose credentials are current, else 401;
+//    - a `sid`: the request must carry the session that opened that connection, else 403;
+//      a connection whose session just ended may still fetch (GET) its last packets, so
+//      `session:revoked` reaches polling clients too.
+// Upgrades are decided in front of engine.io, because engine middleware cannot answer an
+// upgrade with a real HTTP status line; polling requests are decided in `io.engine.use`.
+// Inside engine.io's middleware every request is re-checked against engine.io's `_query`
+// (defence in depth): a query the front screen did not produce is refused.
+import type http from "node:http";
 import { type IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { RequestHandler } from "express";
 import type { Logger } from "../logger.js";
+import { REDIS_COMMAND_TIMEOUT_MS } from "../redis.js";
+import { type EngineQuery, isEngineRequest, parseEngineQuery } from "./engine-query.js";
+import type { CheckResult } from "./guard.js";
 
-/** What the screen leaves on the request for the namespace middleware. */
+/** What the screen leaves on the request for engine.io and the namespace middleware. */
 export interface ScreenedRequest extends IncomingMessage {
-  parleyScreened?: true;
+  /** engine.io's parsed query: set by the front screen, kept by engine.io's prepare(). */
+  _query?: EngineQuery;
+  /** An upgrade decided in front of engine.io, with the sid it was decided for. */
+  parleyUpgrade?: { sid: string | undefined };
   sessionID?: string;
-  session?: { passport?: { user?: string }; login?: { createdAt?: number } };
+  session?: {
+    passport?: { user?: string };
+    login?: { createdAt?: number };
+    ended?: true;
+  };
   user?: { id: string; username: string };
 }
 
+/** What the screen needs to know of an engine.io connection. */
+export interface EngineConnection {
+  transport: string;
+  upgrading: boolean;
+  upgraded: boolean;
+}
+
 export interface ScreenDeps {
+  /** express-session over the read-only engine store. */
   sessionMiddleware: RequestHandler;
   /** Passport's initialize + session middlewares: loads req.user at the handshake. */
   passportMiddlewares: readonly RequestHandler[];
+  /** The per-event check (session and credentials generation in one read). */
+  checkLogin: (sid: string, userId: string) => Promise<CheckResult>;
   allowedOrigins: () => ReadonlySet<string>;
   /** engine.io sid -> express session id of the request that opened it. */
   bindings: ReadonlyMap<string, string>;
+  /** engine.io's live connection of that sid, if any. */
+  connection: (sid: string) => EngineConnection | undefined;
+  /** Connections whose session ended and that may still fetch their last packets. */
+  ending: ReadonlySet<string>;
   logger: Logger;
   onRefused?: (status: number) => void;
 }
 
-type Verdict = { status: 0 } | { status: 401 | 403 | 503; reason: string };
+type Status = 400 | 401 | 403 | 503;
+type Verdict = { status: 0 } | { status: Status; reason: string };
 
-const MIDDLEWARE_DEADLINE_MS = 4000;
+const OK: Verdict = { status: 0 };
+const MIDDLEWARE_DEADLINE_MS = REDIS_COMMAND_TIMEOUT_MS + 500;
+
+/** Query objects produced by the front screen: engine.io must act on one of these. */
+const screenedQueries = new WeakSet<object>();
 
 function run(mw: RequestHandler, req: IncomingMessage, res: ServerResponse): Promise<void> {
   return new Promise<void>((resolve, reject) => {
@@ -56,37 +94,64 @@ function run(mw: RequestHandler, req: IncomingMessage, res: ServerResponse): Pro
   });
 }
 
-function engineSid(url: string | undefined): string | undefined {
-  if (!url) return undefined;
-  const q = url.indexOf("?");
-  if (q < 0) return undefined;
-  return new URLSearchParams(url.slice(q + 1)).get("sid") ?? undefined;
-}
-
-export async function screen(
-  d: ScreenDeps,
-  req: ScreenedRequest,
-  res: ServerResponse,
-): Promise<Verdict> {
+/** Step 1 and 2: no I/O. Leaves engine.io's `_query` on the request when it passes. */
+export function screenFront(d: ScreenDeps, req: ScreenedRequest, upgrade: boolean): Verdict {
+  const parsed = parseEngineQuery(req.url ?? "", upgrade);
+  if (!parsed.ok) return { status: 400, reason: parsed.reason };
   const origin = req.headers.origin;
+  const site = req.headers["sec-fetch-site"];
   if (origin !== undefined && !d.allowedOrigins().has(origin)) {
     return { status: 403, reason: "origin" };
   }
-  if (req.headers["sec-fetch-site"] === "cross-site") return { status: 403, reason: "cross-site" };
+  if (site === "cross-site") return { status: 403, reason: "cross-site" };
+  if (origin === undefined && site !== undefined && site !== "same-origin" && site !== "none") {
+    return { status: 403, reason: "sec-fetch-site" };
+  }
+  screenedQueries.add(parsed.query);
+  req._query = parsed.query;
+  return OK;
+}
+
+/** Step 3: the session decides, on the `_query` engine.io will act on. */
+export async function screenSession(
+  d: ScreenDeps,
+  req: ScreenedRequest,
+  res: ServerResponse,
+  upgrade: boolean,
+): Promise<Verdict> {
+  const query = req._query;
+  if (!query || !screenedQueries.has(query)) return { status: 400, reason: "unscreened query" };
   try {
     await run(d.sessionMiddleware, req, res);
   } catch {
     return { status: 503, reason: "session store unavailable" };
   }
-  const loggedIn = typeof req.session?.passport?.user === "string" && req.session.login;
-  const sid = engineSid(req.url);
+  const session = req.session;
+  const loggedIn = typeof session?.passport?.user === "string" && session.login !== undefined;
+  const sid = query.sid;
   if (sid !== undefined) {
     const bound = d.bindings.get(sid);
-    // An unknown engine sid is engine.io's to refuse (400); a known one must match.
-    if (bound !== undefined && (bound !== req.sessionID || !loggedIn)) {
-      return { status: 403, reason: "session mismatch" };
+    if (bound === undefined) {
+      return loggedIn
+        ? { status: 400, reason: "unknown sid" }
+        : { status: 401, reason: "no login" };
     }
-    return { status: 0 };
+    if (bound !== req.sessionID) return { status: 403, reason: "session mismatch" };
+    if (!loggedIn) {
+      // The login ended: the connection may only collect what is queued for it (the
+      // `session:revoked` packet and the close), never send.
+      const collecting = !upgrade && req.method === "GET" && d.ending.has(sid);
+      return collecting ? OK : { status: 403, reason: "session ended" };
+    }
+    if (upgrade) {
+      // Only a polling connection is ever upgraded, once: a websocket-to-websocket
+      // "upgrade" would swap the transport of a live connection.
+      const conn = d.connection(sid);
+      if (conn?.transport !== "polling" || conn.upgrading || conn.upgraded) {
+        return { status: 400, reason: "not upgradable" };
+      }
+    }
+    return OK;
   }
   if (!loggedIn) return { status: 401, reason: "not logged in" };
   try {
@@ -94,82 +159,122 @@ export async function screen(
   } catch {
     return { status: 503, reason: "user store unavailable" };
   }
-  if (!req.user) return { status: 401, reason: "unknown user" };
-  return { status: 0 };
+  const user = req.user;
+  if (!user || !req.sessionID) return { status: 401, reason: "unknown user" };
+  const check = await d.checkLogin(req.sessionID, user.id);
+  if (check === "unavailable") return { status: 503, reason: "session store unavailable" };
+  if (check !== "ok") return { status: 401, reason: "login no longer valid" };
+  return OK;
 }
 
-function refuse(res: ServerResponse, status: number): void {
-  const body = status === 401 ? "unauthorized" : status === 403 ? "forbidden" : "unavailable";
-  res.writeHead(status, { "content-type": "text/plain", "cache-control": "no-store" });
-  res.end(body);
-}
-
-/** The `io.engine.use` middleware for polling requests. */
-export function engineMiddleware(d: ScreenDeps) {
-  return (req: ScreenedRequest, res: ServerResponse, next: (err?: Error) => void) => {
-    if (req.parleyScreened) return next(); // an upgrade already screened in front of engine.io
-    screen(d, req, res).then(
-      (v) => {
-        if (v.status === 0) return next();
-        d.onRefused?.(v.status);
-        d.logger.warn(
-          { event: "handshake_refused", status: v.status, reason: v.reason, transport: "polling" },
-          "engine.io request refused",
-        );
-        refuse(res, v.status);
-      },
-      () => refuse(res, 503),
-    );
-  };
-}
-
-const STATUS_TEXT: Record<number, string> = {
+const STATUS_TEXT: Record<Status, string> = {
+  400: "Bad Request",
   401: "Unauthorized",
   403: "Forbidden",
   503: "Service Unavailable",
 };
 
-/** Wraps engine.io's `upgrade` listeners so refused upgrades get a real HTTP status line. */
-export function screenUpgrades(
-  server: import("node:http").Server,
-  d: ScreenDeps,
-  isEngineRequest: (req: IncomingMessage) => boolean,
-): void {
-  const engineListeners = server.listeners("upgrade") as ((
-    req: IncomingMessage,
-    socket: Duplex,
-    head: Buffer,
-  ) => void)[];
+function refused(d: ScreenDeps, v: Exclude<Verdict, { status: 0 }>, transport: string): void {
+  d.onRefused?.(v.status);
+  d.logger.warn(
+    { event: "handshake_refused", status: v.status, reason: v.reason, transport },
+    "engine.io request refused",
+  );
+}
+
+function refuseHttp(res: ServerResponse, status: Status): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, {
+    "content-type": "text/plain",
+    "cache-control": "no-store",
+    connection: "close",
+    ...(status === 503 ? { "retry-after": "5" } : {}),
+  });
+  res.end(STATUS_TEXT[status].toLowerCase());
+}
+
+function refuseUpgrade(socket: Duplex, status: Status): void {
+  const body = STATUS_TEXT[status];
+  socket.end(
+    `HTTP/1.1 ${status} ${body}\r\nConnection: close\r\nContent-Type: text/plain\r\nCache-Control: no-store\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+/** The `io.engine.use` middleware: decides polling requests; re-checks screened upgrades. */
+export function engineMiddleware(d: ScreenDeps) {
+  return (req: ScreenedRequest, res: ServerResponse, next: (err?: Error) => void) => {
+    const query = req._query;
+    if (!query || !screenedQueries.has(query)) {
+      refused(d, { status: 400, reason: "unscreened query" }, "engine");
+      return next(new Error("unscreened query"));
+    }
+    if (req.parleyUpgrade) {
+      // Decided in front of engine.io, on this very query object.
+      if (req.parleyUpgrade.sid !== query.sid) return next(new Error("query changed"));
+      return next();
+    }
+    screenSession(d, req, res, false).then(
+      (v) => {
+        if (v.status === 0) return next();
+        refused(d, v, "polling");
+        refuseHttp(res, v.status);
+      },
+      () => refuseHttp(res, 503),
+    );
+  };
+}
+
+type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+/**
+ * Puts the front screen before engine.io's own `request` and `upgrade` listeners (Socket.IO
+ * attached them to `server` when it was created), and decides upgrades there.
+ */
+export function screenEngineTraffic(server: http.Server, d: ScreenDeps): void {
+  const requestListeners = server.listeners("request") as RequestListener[];
+  server.removeAllListeners("request");
+  server.on("request", (req: ScreenedRequest, res: ServerResponse) => {
+    if (isEngineRequest(req.url)) {
+      const v = screenFront(d, req, false);
+      if (v.status !== 0) {
+        refused(d, v, "polling");
+        refuseHttp(res, v.status);
+        return;
+      }
+    }
+    for (const l of requestListeners) l.call(server, req, res);
+  });
+
+  const upgradeListeners = server.listeners("upgrade") as UpgradeListener[];
   server.removeAllListeners("upgrade");
   server.on("upgrade", (req: ScreenedRequest, socket: Duplex, head: Buffer) => {
-    if (!isEngineRequest(req)) {
+    socket.on("error", () => socket.destroy());
+    if (!isEngineRequest(req.url)) {
       socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
       return;
     }
-    socket.on("error", () => socket.destroy());
+    const front = screenFront(d, req, true);
+    if (front.status !== 0) {
+      refused(d, front, "websocket");
+      refuseUpgrade(socket, front.status);
+      return;
+    }
     // A throwaway response: express-session may set headers on it; nothing is sent from it.
     const res = new ServerResponse(req);
-    screen(d, req, res).then(
+    screenSession(d, req, res, true).then(
       (v) => {
-        if (v.status === 0) {
-          req.parleyScreened = true;
-          for (const l of engineListeners) l.call(server, req, socket, head);
+        if (socket.destroyed) return;
+        if (v.status !== 0) {
+          refused(d, v, "websocket");
+          refuseUpgrade(socket, v.status);
           return;
         }
-        d.onRefused?.(v.status);
-        d.logger.warn(
-          {
-            event: "handshake_refused",
-            status: v.status,
-            reason: v.reason,
-            transport: "websocket",
-          },
-          "websocket upgrade refused",
-        );
-        const body = STATUS_TEXT[v.status] ?? "Refused";
-        socket.end(
-          `HTTP/1.1 ${v.status} ${body}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-        );
+        req.parleyUpgrade = { sid: req._query?.sid };
+        for (const l of upgradeListeners) l.call(server, req, socket, head);
       },
       () => socket.destroy(),
     );

@@ -2,7 +2,6 @@
 // revocation that reaches sockets on every process, and a sweep for sessions that expired
 // while their sockets sat idle.
 import type http from "node:http";
-import type { IncomingMessage } from "node:http";
 import { createAdapter } from "@socket.io/redis-adapter";
 import type { RequestHandler } from "express";
 import { RateLimiterRedis } from "rate-limiter-flexible";
@@ -14,6 +13,7 @@ import type { Redis } from "../redis.js";
 import { keys } from "../stores/keys.js";
 import type { MessageStore } from "../stores/messages.js";
 import type { UserStore } from "../stores/users.js";
+import { EventBudgets, MESSAGE_SEND_BUDGET } from "./budgets.js";
 import { type DispatchDeps, dispatch } from "./dispatch.js";
 import {
   type ClientToServerEvents,
@@ -24,12 +24,17 @@ import {
   sessionRoom,
   userRoom,
 } from "./events.js";
-import { SessionGuard } from "./guard.js";
+import { type Refusal, SessionGuard } from "./guard.js";
 import { announcePresence, createHandlers, type ParleyIo } from "./handlers.js";
-import { engineMiddleware, type ScreenedRequest, screenUpgrades } from "./handshake.js";
+import {
+  type EngineConnection,
+  engineMiddleware,
+  type ScreenedRequest,
+  screenEngineTraffic,
+} from "./handshake.js";
 
 export const MAX_PACKET_BYTES = 16 * 1024;
-export const MESSAGE_SENDS_PER_10S = 20;
+export const MESSAGE_SENDS_PER_10S = MESSAGE_SEND_BUDGET.points;
 
 export interface RealtimeDeps {
   httpServer: http.Server;
@@ -37,6 +42,7 @@ export interface RealtimeDeps {
   users: UserStore;
   messages: MessageStore;
   revocation: Revocation;
+  /** express-session over the read-only engine store (transport traffic is not activity). */
   sessionMiddleware: RequestHandler;
   passportMiddlewares: readonly RequestHandler[];
   allowedOrigins: () => ReadonlySet<string>;
@@ -73,6 +79,16 @@ function safePublisher(pub: Redis, logger: Logger): Redis {
   });
 }
 
+/** The parts of an engine.io connection parley looks at. */
+interface EngineSocket {
+  id: string;
+  request: ScreenedRequest;
+  transport: { name: string };
+  upgrading: boolean;
+  upgraded: boolean;
+  once(event: "close", listener: () => void): void;
+}
+
 export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
   const io: ParleyIo = new Server<
     ClientToServerEvents,
@@ -97,27 +113,6 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
   await Promise.all([pub.connect(), sub.connect()]);
   io.adapter(createAdapter(safePublisher(pub as Redis, d.logger), sub, { requestsTimeout: 2000 }));
 
-  const bindings = new Map<string, string>();
-  const screenDeps = {
-    sessionMiddleware: d.sessionMiddleware,
-    passportMiddlewares: d.passportMiddlewares,
-    allowedOrigins: d.allowedOrigins,
-    bindings,
-    logger: d.logger,
-    onRefused: (status: number) => d.metrics.handshakesRefused.inc({ status: String(status) }),
-  };
-  io.engine.use(engineMiddleware(screenDeps));
-  screenUpgrades(d.httpServer, screenDeps, (req: IncomingMessage) =>
-    (req.url ?? "").startsWith("/socket.io/"),
-  );
-  io.engine.on(
-    "connection",
-    (raw: { id: string; request: ScreenedRequest; once: (e: string, f: () => void) => void }) => {
-      if (raw.request.sessionID) bindings.set(raw.id, raw.request.sessionID);
-      raw.once("close", () => bindings.delete(raw.id));
-    },
-  );
-
   const guard = new SessionGuard(d.redis, {
     idleSeconds: d.idleSeconds,
     absoluteSeconds: d.absoluteSeconds,
@@ -127,14 +122,47 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
       d.metrics.guardChecks.inc(checks);
     },
   });
+
+  // engine.io connections of this process: the session that opened each, and the ones whose
+  // session ended and that may still collect their last packets.
+  const bindings = new Map<string, string>();
+  const connections = new Map<string, EngineSocket>();
+  const ending = new Set<string>();
+  const screenDeps = {
+    sessionMiddleware: d.sessionMiddleware,
+    passportMiddlewares: d.passportMiddlewares,
+    checkLogin: (sid: string, userId: string) => guard.checkAsync(sid, userId),
+    allowedOrigins: d.allowedOrigins,
+    bindings,
+    connection: (sid: string): EngineConnection | undefined => {
+      const c = connections.get(sid);
+      return c && { transport: c.transport.name, upgrading: c.upgrading, upgraded: c.upgraded };
+    },
+    ending,
+    logger: d.logger,
+    onRefused: (status: number) => d.metrics.handshakesRefused.inc({ status: String(status) }),
+  };
+  io.engine.use(engineMiddleware(screenDeps));
+  screenEngineTraffic(d.httpServer, screenDeps);
+  io.engine.on("connection", (raw: EngineSocket) => {
+    if (raw.request.sessionID) bindings.set(raw.id, raw.request.sessionID);
+    connections.set(raw.id, raw);
+    raw.once("close", () => {
+      bindings.delete(raw.id);
+      connections.delete(raw.id);
+      ending.delete(raw.id);
+    });
+  });
+
   const sendLimiter = new RateLimiterRedis({
     storeClient: d.redis,
     useRedisPackage: true,
     rejectIfRedisNotReady: true,
     keyPrefix: keys.messageSendsByUser,
-    points: MESSAGE_SENDS_PER_10S,
-    duration: 10,
+    points: MESSAGE_SEND_BUDGET.points,
+    duration: MESSAGE_SEND_BUDGET.seconds,
   });
+  const budgets = new EventBudgets(d.now);
   const handlers = createHandlers({
     io,
     users: d.users,
@@ -152,7 +180,9 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
     req.user = undefined;
     if (!sid || !user) return next(new Error("unauthorized"));
     guard.checkAsync(sid, user.id).then((verdict) => {
-      if (verdict !== "ok") return next(new Error(verdict));
+      if (verdict !== "ok") {
+        return next(new Error(verdict === "unavailable" ? "unavailable" : "unauthorized"));
+      }
       socket.data = { sid, userId: user.id, username: user.username };
       next();
     });
@@ -164,6 +194,8 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
     guard,
     handlers,
     sendLimiter,
+    budgets,
+    endSession: (socket, refusal) => endSession(socket.data.sid, socket.data.userId, refusal),
     logger: d.logger,
     inFlight: 0,
     draining: false,
@@ -195,11 +227,35 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
     });
   });
 
+  // Ends this process's sockets of these sessions: each is told why, then disconnected. A
+  // polling connection may still fetch (GET) what was queued for it, so the notice reaches
+  // it too; it can send nothing more.
   const disconnectLocal = (sids: readonly string[], reason: RevokedReason) => {
     const rooms = sids.map(sessionRoom);
     if (rooms.length === 0) return;
+    const nsp = io.of("/");
+    for (const room of rooms) {
+      for (const id of nsp.adapter.rooms.get(room) ?? []) {
+        const s = nsp.sockets.get(id);
+        if (s) ending.add((s.conn as unknown as EngineSocket).id);
+      }
+    }
     io.local.to(rooms).emit("session:revoked", { reason });
     io.local.in(rooms).disconnectSockets(true);
+  };
+
+  // A session the per-event check refused: find out why once, then end its sockets here.
+  const endingSessions = new Set<string>();
+  const endSession = (sid: string, userId: string, refusal: Refusal) => {
+    if (endingSessions.has(sid)) return;
+    endingSessions.add(sid);
+    d.revocation
+      .reasonFor(sid, userId, refusal)
+      .catch((): RevokedReason => (refusal === "stale" ? "revoked" : "expired"))
+      .then((reason) => {
+        endingSessions.delete(sid);
+        disconnectLocal([sid], reason);
+      });
   };
   d.revocation.onRevoke((sids, reason) => {
     disconnectLocal(sids, reason);
@@ -213,6 +269,7 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
     const sids = new Set<string>();
     for (const s of io.of("/").sockets.values()) sids.add(s.data.sid);
     if (sids.size === 0) return;
+    budgets.prune();
     const list = [...sids];
     const cpu = process.cpuUsage();
     d.metrics.sweeps.inc();

@@ -10,6 +10,12 @@ export const DM_ROOM_RE = new RegExp(`^dm:(${UUID}):(${UUID})$`);
 
 const room = z.string().max(100);
 
+/** A message id to page before: a stream id after the very first one (0-0 has nothing before). */
+const beforeId = z
+  .string()
+  .regex(STREAM_ID_RE, "before must be a message id")
+  .refine((id) => /[1-9]/.test(id), "before must be a message id");
+
 export const schemas = {
   "room:join": z.object({ room }),
   "room:leave": z.object({ room }),
@@ -18,16 +24,19 @@ export const schemas = {
     text: z
       .string()
       .max(4000)
-      .transform((t) => t.trim())
+      // Lone surrogates become U+FFFD here, before anything is stored or echoed, so the ack,
+      // the broadcast and every later history read carry the same text.
+      .transform((t) => t.toWellFormed().trim())
       .refine((t) => t.length >= 1 && [...t].length <= 2000, "text must be 1–2000 characters"),
   }),
   "message:history": z.object({
     room,
-    before: z.string().regex(STREAM_ID_RE).optional(),
+    before: beforeId.optional(),
     limit: z.number().int().min(1).max(100).optional(),
   }),
   typing: z.object({ room }),
   "dm:open": z.object({ username: z.string().max(64) }),
+  activity: z.object({}),
   ping: z.object({}),
 } as const;
 

@@ -7,6 +7,14 @@ export const keys = {
   session: (sid: string) => `${P}sess:${sid}`,
   /** Hash: user id -> fields id, username, hash, createdAt. */
   user: (id: string) => `${P}user:${id}`,
+  /**
+   * String: the user's credentials generation (absent = 0). Bumped by a password change,
+   * "end all other logins" and account removal; a login records the generation it was made
+   * under and is refused once they differ.
+   */
+  userGeneration: (id: string) => `${P}user-gen:${id}`,
+  /** String: why a session ended (logout, revoked, ...), kept briefly for its sockets. */
+  endedSession: (sid: string) => `${P}ended:${sid}`,
   /** String: lower-cased username -> user id; SET NX makes names unique. */
   username: (name: string) => `${P}username:${name.toLowerCase()}`,
   /** Hash: opaque session handle -> session id, for one user's logins. */

@@ -12,6 +12,8 @@ export interface LoginInfo {
   lastActive: number;
   ip: string;
   userAgent: string;
+  /** The credentials generation the login was made under (absent in older records: 0). */
+  gen?: number;
 }
 
 export interface ActiveLogin extends LoginInfo {

@@ -1,0 +1,84 @@
+// Per-user event budgets: every client event has one, so no event can be used to flood a room
+// or the server. `message:send` is counted in Redis across every socket and process of the
+// user (20 in 10 s, SPEC §3); the others are counted in this process, per user, in fixed
+// windows, because they are cheap to serve and must not add a Redis round trip per event.
+// The count is synchronous (no promise, no allocation after a user's first event) so it
+// cannot reorder a socket's events; rate-limiter-flexible's memory limiter answers through a
+// promise and would. Every event counts, accepted or not.
+import type { ClientEventName } from "./events.js";
+
+export interface Budget {
+  /** Events allowed per window. */
+  readonly points: number;
+  readonly seconds: number;
+}
+
+/** Budgets counted in this process; events sharing a class share one budget. */
+export const LOCAL_BUDGETS = {
+  membership: { points: 30, seconds: 10 }, // room:join and room:leave together
+  typing: { points: 20, seconds: 10 },
+  history: { points: 40, seconds: 10 },
+  dm: { points: 20, seconds: 10 },
+  activity: { points: 10, seconds: 10 },
+  // ping does no I/O beyond the session check; its budget only stops a runaway client.
+  ping: { points: 20_000, seconds: 10 },
+} as const satisfies Record<string, Budget>;
+
+export type BudgetClass = keyof typeof LOCAL_BUDGETS;
+
+/** The local budget class of each event (message:send is budgeted in Redis instead). */
+export const EVENT_BUDGET: Readonly<Record<ClientEventName, BudgetClass | "redis">> = {
+  "room:join": "membership",
+  "room:leave": "membership",
+  "message:send": "redis",
+  "message:history": "history",
+  typing: "typing",
+  "dm:open": "dm",
+  activity: "activity",
+  ping: "ping",
+};
+
+/** The Redis-counted budget of message:send, across all of a user's sockets. */
+export const MESSAGE_SEND_BUDGET: Budget = { points: 20, seconds: 10 };
+
+/** Rooms one socket may be in at once (its own session and user rooms not counted). */
+export const MAX_ROOMS_PER_SOCKET = 100;
+
+interface Window {
+  start: number;
+  used: number;
+}
+
+export class EventBudgets {
+  private readonly windows = new Map<BudgetClass, Map<string, Window>>();
+
+  constructor(private readonly now: () => number) {
+    for (const c of Object.keys(LOCAL_BUDGETS) as BudgetClass[]) this.windows.set(c, new Map());
+  }
+
+  /** Counts one event of `userId` in `cls`; false when over budget. */
+  take(cls: BudgetClass, userId: string): boolean {
+    const budget = LOCAL_BUDGETS[cls];
+    const byUser = this.windows.get(cls) as Map<string, Window>;
+    const now = this.now();
+    let w = byUser.get(userId);
+    if (!w) {
+      w = { start: now, used: 0 };
+      byUser.set(userId, w);
+    } else if (now - w.start >= budget.seconds * 1000) {
+      w.start = now;
+      w.used = 0;
+    }
+    w.used++;
+    return w.used <= budget.points;
+  }
+
+  /** Drops windows that have ended (called by the periodic sweep). */
+  prune(): void {
+    const now = this.now();
+    for (const [cls, byUser] of this.windows) {
+      const ms = LOCAL_BUDGETS[cls].seconds * 1000;
+      for (const [user, w] of byUser) if (now - w.start >= ms) byUser.delete(user);
+    }
+  }
+}
