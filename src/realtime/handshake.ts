@@ -9,9 +9,11 @@
 //    sibling site). WebSocket upgrades are not subject to CORS.
 // 3. The session (read-only: transport traffic is never activity) decides:
 //    - no `sid` (a handshake): a logged-in session whose credentials are current, else 401;
-//    - a `sid`: the request must carry the session that opened that connection, else 403;
-//      a connection whose session just ended may still fetch (GET) its last packets, so
-//      `session:revoked` reaches polling clients too.
+//    - a `sid`: the request must carry the session that opened that connection, else 403.
+//      When that session has just ended, its polling requests still pass (the signed cookie
+//      proves they come from the connection's own client): every event they carry is refused
+//      by the per-event check, and the `session:revoked` notice and the close queued for the
+//      connection can still be fetched, so the notice reaches polling clients too.
 // Upgrades are decided in front of engine.io, because engine middleware cannot answer an
 // upgrade with a real HTTP status line; polling requests are decided in `io.engine.use`.
 // Inside engine.io's middleware every request is re-checked against engine.io's `_query`
@@ -59,8 +61,6 @@ export interface ScreenDeps {
   bindings: ReadonlyMap<string, string>;
   /** engine.io's live connection of that sid, if any. */
   connection: (sid: string) => EngineConnection | undefined;
-  /** Connections whose session ended and that may still fetch their last packets. */
-  ending: ReadonlySet<string>;
   logger: Logger;
   onRefused?: (status: number) => void;
 }
@@ -138,10 +138,7 @@ export async function screenSession(
     }
     if (bound !== req.sessionID) return { status: 403, reason: "session mismatch" };
     if (!loggedIn) {
-      // The login ended: the connection may only collect what is queued for it (the
-      // `session:revoked` packet and the close), never send.
-      const collecting = !upgrade && req.method === "GET" && d.ending.has(sid);
-      return collecting ? OK : { status: 403, reason: "session ended" };
+      return upgrade ? { status: 403, reason: "session ended" } : OK;
     }
     if (upgrade) {
       // Only a polling connection is ever upgraded, once: a websocket-to-websocket

@@ -123,11 +123,9 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
     },
   });
 
-  // engine.io connections of this process: the session that opened each, and the ones whose
-  // session ended and that may still collect their last packets.
+  // engine.io connections of this process and the session that opened each.
   const bindings = new Map<string, string>();
   const connections = new Map<string, EngineSocket>();
-  const ending = new Set<string>();
   const screenDeps = {
     sessionMiddleware: d.sessionMiddleware,
     passportMiddlewares: d.passportMiddlewares,
@@ -138,7 +136,6 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
       const c = connections.get(sid);
       return c && { transport: c.transport.name, upgrading: c.upgrading, upgraded: c.upgraded };
     },
-    ending,
     logger: d.logger,
     onRefused: (status: number) => d.metrics.handshakesRefused.inc({ status: String(status) }),
   };
@@ -150,7 +147,6 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
     raw.once("close", () => {
       bindings.delete(raw.id);
       connections.delete(raw.id);
-      ending.delete(raw.id);
     });
   });
 
@@ -227,19 +223,10 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
     });
   });
 
-  // Ends this process's sockets of these sessions: each is told why, then disconnected. A
-  // polling connection may still fetch (GET) what was queued for it, so the notice reaches
-  // it too; it can send nothing more.
+  // Ends this process's sockets of these sessions: each is told why, then disconnected.
   const disconnectLocal = (sids: readonly string[], reason: RevokedReason) => {
     const rooms = sids.map(sessionRoom);
     if (rooms.length === 0) return;
-    const nsp = io.of("/");
-    for (const room of rooms) {
-      for (const id of nsp.adapter.rooms.get(room) ?? []) {
-        const s = nsp.sockets.get(id);
-        if (s) ending.add((s.conn as unknown as EngineSocket).id);
-      }
-    }
     io.local.to(rooms).emit("session:revoked", { reason });
     io.local.in(rooms).disconnectSockets(true);
   };
@@ -266,11 +253,11 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
   // Sessions that expired while their sockets were idle: one pipelined EXISTS per distinct
   // session every sweep, not a timer or round trip per socket.
   const sweep = async () => {
-    const sids = new Set<string>();
-    for (const s of io.of("/").sockets.values()) sids.add(s.data.sid);
-    if (sids.size === 0) return;
+    const owners = new Map<string, string>();
+    for (const s of io.of("/").sockets.values()) owners.set(s.data.sid, s.data.userId);
     budgets.prune();
-    const list = [...sids];
+    if (owners.size === 0) return;
+    const list = [...owners.keys()];
     const cpu = process.cpuUsage();
     d.metrics.sweeps.inc();
     d.metrics.sweepSessions.inc(list.length);
@@ -280,9 +267,10 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
       if (gone.length > 0) {
         d.logger.info(
           { event: "sessions_expired", count: gone.length },
-          "disconnecting expired sessions",
+          "disconnecting ended sessions",
         );
-        disconnectLocal(gone, "expired");
+        // Usually expired; a revoke whose broadcast was missed left a note saying so.
+        for (const sid of gone) endSession(sid, owners.get(sid) as string, "gone");
       }
     } catch {
       // Redis down: events are refused by the guard anyway; try again next sweep.

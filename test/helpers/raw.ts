@@ -1,4 +1,5 @@
 // Raw engine.io requests, below socket.io-client: for testing what an attacker could send.
+import http from "node:http";
 import net from "node:net";
 import WebSocket from "ws";
 
@@ -31,12 +32,67 @@ export async function pollingHandshake(
 }
 
 /**
+ * Sends one HTTP request with the request target exactly as given (fragments, repeated or
+ * odd parameters are not normalised, as fetch would). Resolves with status and body, or
+ * rejects when no answer comes within `ms` (a request held open).
+ */
+export function rawHttp(
+  base: string,
+  target: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: string; ms?: number } = {},
+): Promise<{ status: number; body: string }> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: url.hostname,
+      port: Number(url.port),
+      method: opts.method ?? "GET",
+      path: target,
+      agent: false,
+      headers: {
+        ...(opts.body !== undefined ? { "content-type": "text/plain;charset=UTF-8" } : {}),
+        ...opts.headers,
+      },
+    });
+    const timer = setTimeout(() => {
+      req.destroy();
+      reject(new Error(`no answer to ${target} within ${opts.ms ?? 3000} ms`));
+    }, opts.ms ?? 3000);
+    req.on("response", (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => {
+        body += c;
+      });
+      res.on("end", () => {
+        clearTimeout(timer);
+        resolve({ status: res.statusCode ?? 0, body });
+      });
+    });
+    req.on("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    req.end(opts.body);
+  });
+}
+
+/**
  * Sends a WebSocket upgrade over a plain TCP socket and returns the status line the server
  * answers with ("" when the connection was dropped without one).
  */
 export function upgradeStatusLine(
   base: string,
   query: string,
+  headers: Record<string, string>,
+): Promise<string> {
+  return upgradeStatus(base, `/socket.io/?EIO=4&transport=websocket${query}`, headers);
+}
+
+/** The same with the whole request target given, byte for byte. */
+export function upgradeStatus(
+  base: string,
+  target: string,
   headers: Record<string, string>,
 ): Promise<string> {
   const url = new URL(base);
@@ -49,7 +105,7 @@ export function upgradeStatusLine(
     }, 3000);
     sock.on("connect", () => {
       const lines = [
-        `GET /socket.io/?EIO=4&transport=websocket${query} HTTP/1.1`,
+        `GET ${target} HTTP/1.1`,
         `Host: ${url.host}`,
         "Connection: Upgrade",
         "Upgrade: websocket",
