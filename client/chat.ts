@@ -563,6 +563,23 @@ ui.scroller.addEventListener("scroll", () => {
   if (ui.scroller.scrollTop < 40) void loadOlder();
 });
 
+// ---- activity ------------------------------------------------------------------------
+// Transport traffic never keeps a login alive; what the person does does. Keys, pointer and
+// focus on this page are reported as an `activity` event, at most once a minute (more often
+// when the server's idle timeout is short), so someone reading without typing is not logged
+// out while an unattended tab still idles out.
+const ACTIVITY_EVERY_MS = Math.min(60, Number(root.dataset.activityEvery) || 60) * 1000;
+let lastActivitySent = 0;
+function reportActivity(): void {
+  const now = Date.now();
+  if (signedOut || !socket.connected || now - lastActivitySent < ACTIVITY_EVERY_MS) return;
+  lastActivitySent = now;
+  socket.emit("activity", {});
+}
+for (const type of ["keydown", "pointerdown", "focus"] as const) {
+  window.addEventListener(type, reportActivity, { passive: true, capture: true });
+}
+
 // ---- start ---------------------------------------------------------------------------
 
 function restore(): void {

@@ -86,6 +86,7 @@ export async function createServer({
     metrics,
     now,
     absoluteSeconds: config.sessionAbsoluteSeconds,
+    idleSeconds: config.sessionIdleSeconds,
     allowedOrigins: () => origins,
   };
   const { middleware: sessionMiddleware, engineMiddleware: engineSessionMiddleware } =

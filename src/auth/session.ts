@@ -86,7 +86,10 @@ export function createSessionMiddleware(redis: Redis, o: SessionOptions) {
       sameSite: "lax" as const,
       secure: o.production,
       path: "/",
-      maxAge: o.idleSeconds * 1000,
+      // The browser keeps the cookie for the login's absolute lifetime; the idle timeout is
+      // enforced by the record's TTL in Redis. A cookie that expired with the idle timeout
+      // would drop a login kept alive by socket activity alone at the next reconnect.
+      maxAge: o.absoluteSeconds * 1000,
     },
   };
   // Pages: a request is activity (rolling idle timeout); unsetting the session destroys it.

@@ -23,7 +23,13 @@ export function accountRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Rout
   });
 
   r.get("/chat", requireLogin, (req, res) => {
-    render(res, "chat", 200, { title: "Chat", csrfToken: csrfToken(req) });
+    render(res, "chat", 200, {
+      title: "Chat",
+      csrfToken: csrfToken(req),
+      // How often the page may report activity: once a minute, or more often when the idle
+      // timeout is short, so that a person using the page is never idled out.
+      activityEverySeconds: Math.max(1, Math.min(60, Math.floor(ctx.idleSeconds / 3))),
+    });
   });
 
   r.get("/sessions", requireLogin, async (req, res) => {

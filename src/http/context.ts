@@ -21,6 +21,7 @@ export interface HttpContext {
   readonly metrics: Metrics;
   readonly now: () => number;
   readonly absoluteSeconds: number;
+  readonly idleSeconds: number;
   /** Origins allowed to post forms and open sockets; known once the server listens. */
   readonly allowedOrigins: () => ReadonlySet<string>;
 }

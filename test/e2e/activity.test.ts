@@ -1,0 +1,67 @@
+// What keeps a login alive in the browser: a person using the page does; an open tab that
+// nobody touches does not, however its socket keeps polling or answering heartbeats.
+import { setTimeout as sleep } from "node:timers/promises";
+import { expect } from "chai";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { launch, Problems } from "../helpers/browser.js";
+import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
+
+const PASSWORD = "correct horse battery";
+const IDLE_SECONDS = 6;
+
+describe("idle timeout in Chromium", function () {
+  this.timeout(40_000);
+  let parley: TestParley;
+  let browser: Browser;
+  const contexts: BrowserContext[] = [];
+  before(async () => {
+    parley = await startParley({
+      env: { SESSION_IDLE_SECONDS: String(IDLE_SECONDS) },
+      sweepIntervalMs: 500,
+    });
+    browser = await launch();
+  });
+  after(async () => {
+    for (const c of contexts) await c.close().catch(() => undefined);
+    await browser?.close();
+    await parley?.close();
+  });
+
+  async function chatPage(): Promise<Page> {
+    const ctx = await new Problems().context(browser);
+    contexts.push(ctx);
+    const page = await ctx.newPage();
+    await page.goto(`${parley.url}/register`);
+    await page.fill("#username", uniqueName("idle"));
+    await page.fill("#password", PASSWORD);
+    await page.click("button[type=submit]");
+    await page.waitForURL("**/chat");
+    await page.waitForSelector('#status[data-state="connected"]');
+    return page;
+  }
+
+  it("signs out a tab nobody uses, though its socket stays connected meanwhile", async () => {
+    const page = await chatPage();
+    const started = Date.now();
+    await page.waitForSelector("#signed-out:not([hidden])", { timeout: (IDLE_SECONDS + 8) * 1000 });
+    expect(Date.now() - started).to.be.above((IDLE_SECONDS - 2) * 1000);
+    expect(await page.textContent("#signed-out-reason")).to.match(/expired/);
+  });
+
+  it("keeps a login alive while the person reads and moves the pointer, without typing", async () => {
+    const page = await chatPage();
+    for (let i = 0; i < IDLE_SECONDS * 2; i++) {
+      await page.mouse.move(100 + i * 10, 200);
+      await page.mouse.down();
+      await page.mouse.up();
+      await sleep(1000);
+    }
+    expect(await page.isHidden("#signed-out")).to.equal(true);
+    // The login itself is still there for the pages, too.
+    const status = await page.evaluate(async () => {
+      const r = await fetch("/chat", { redirect: "manual" });
+      return r.type === "opaqueredirect" ? 303 : r.status;
+    });
+    expect(status).to.equal(200);
+  });
+});
