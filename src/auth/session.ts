@@ -92,8 +92,10 @@ export function createSessionMiddleware(redis: Redis, o: SessionOptions) {
       maxAge: o.absoluteSeconds * 1000,
     },
   };
-  // Pages: a request is activity (rolling idle timeout); unsetting the session destroys it.
-  const middleware = session({ ...common, store, rolling: true, unset: "destroy" });
+  // Pages: a request is activity (rolling idle timeout). `unset: "keep"`: a request cut short
+  // while its session was still loading (Redis hanging) must never destroy the record; logins
+  // end only through explicit destroys (logout, revocation).
+  const middleware = session({ ...common, store, rolling: true, unset: "keep" });
   // Socket.IO's engine: the same cookie, secrets and records, read-only (see EngineStore).
   const engineMiddleware = session({
     ...common,

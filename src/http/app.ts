@@ -12,7 +12,7 @@ import express, {
 } from "express";
 import helmet from "helmet";
 import { pinoHttp } from "pino-http";
-import { isRedisUnavailable, REDIS_COMMAND_TIMEOUT_MS } from "../redis.js";
+import { isRedisUnavailable, REDIS_MAX_WAIT_MS } from "../redis.js";
 import { accountRoutes } from "./account-routes.js";
 import { authRoutes } from "./auth-routes.js";
 import type { HttpContext } from "./context.js";
@@ -117,7 +117,12 @@ export function createApp(ctx: HttpContext, sessionMiddleware: RequestHandler): 
       typeof req.body?._csrf === "string" ? (req.body._csrf as string) : undefined,
   });
   app.use(csrfSynchronisedProtection);
-  const csrfToken = (req: Request) => generateToken(req);
+  const csrfToken = (req: Request) => {
+    const before = req.session?.csrfToken;
+    const token = generateToken(req);
+    if (token !== before && req.res) req.res.locals.sessionChanged = true;
+    return token;
+  };
 
   app.use(authRoutes(ctx, csrfToken));
   app.use(accountRoutes(ctx, csrfToken));
@@ -135,7 +140,7 @@ function withDeadline(mw: RequestHandler): RequestHandler {
       if (done) return;
       done = true;
       next(httpErrors.unavailable());
-    }, REDIS_COMMAND_TIMEOUT_MS + 500);
+    }, REDIS_MAX_WAIT_MS + 250);
     mw(req, res, (err?: unknown) => {
       clearTimeout(timer);
       if (done) return;
@@ -188,7 +193,12 @@ function errorHandler(ctx: HttpContext): ErrorRequestHandler {
     }
     if (res.headersSent) return next(err);
     res.status(e.status);
-    if (e.status === 503) res.set("Retry-After", "5");
+    if (e.status === 503) {
+      res.set("Retry-After", "5");
+      // A refused request changes nothing in Redis, not even later: express-session's end
+      // hook finds no session and neither saves nor touches it.
+      req.session = undefined as unknown as typeof req.session;
+    }
     res.set("Cache-Control", "no-store");
     if (req.accepts(["html", "json"]) === "json") {
       res.json({ ok: false, error: { code: e.code, message: e.message } });

@@ -36,6 +36,9 @@ export async function startLogin(
   }
   const now = ctx.now();
   const handle = randomBytes(16).toString("base64url");
+  // Listed before it is saved: if Redis fails in between, the index holds an entry for a
+  // login that never existed (pruned on read), never a login that /sessions cannot list.
+  await ctx.sessionIndex.add(user.id, handle, req.sessionID);
   req.session.login = {
     handle,
     createdAt: now,
@@ -47,7 +50,6 @@ export async function startLogin(
   await new Promise<void>((resolve, reject) =>
     req.session.save((err: unknown) => (err ? reject(err) : resolve())),
   );
-  await ctx.sessionIndex.add(user.id, handle, req.sessionID);
 }
 
 export function destroySession(req: Request): Promise<void> {

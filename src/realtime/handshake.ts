@@ -23,7 +23,7 @@ import { type IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { RequestHandler } from "express";
 import type { Logger } from "../logger.js";
-import { REDIS_COMMAND_TIMEOUT_MS } from "../redis.js";
+import { REDIS_MAX_WAIT_MS } from "../redis.js";
 import { type EngineQuery, isEngineRequest, parseEngineQuery } from "./engine-query.js";
 import type { CheckResult } from "./guard.js";
 
@@ -69,7 +69,7 @@ type Status = 400 | 401 | 403 | 503;
 type Verdict = { status: 0 } | { status: Status; reason: string };
 
 const OK: Verdict = { status: 0 };
-const MIDDLEWARE_DEADLINE_MS = REDIS_COMMAND_TIMEOUT_MS + 500;
+const MIDDLEWARE_DEADLINE_MS = REDIS_MAX_WAIT_MS + 250;
 
 /** Query objects produced by the front screen: engine.io must act on one of these. */
 const screenedQueries = new WeakSet<object>();

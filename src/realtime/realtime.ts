@@ -9,7 +9,7 @@ import { Server } from "socket.io";
 import type { Revocation } from "../auth/revocation.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
-import type { Redis } from "../redis.js";
+import { duplicateRedis, type Redis } from "../redis.js";
 import { keys } from "../stores/keys.js";
 import type { MessageStore } from "../stores/messages.js";
 import type { UserStore } from "../stores/users.js";
@@ -106,10 +106,8 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
   // Pub/sub adapter: lowest latency for revocations and broadcasts, nothing stored per
   // message; the streams adapter's replay is only useful with connection state recovery,
   // which parley leaves off so every reconnect re-runs the handshake checks.
-  const pub = d.redis.duplicate();
-  const sub = d.redis.duplicate();
-  pub.on("error", () => undefined);
-  sub.on("error", () => undefined);
+  const pub = duplicateRedis(d.redis, d.logger, "adapter-pub");
+  const sub = duplicateRedis(d.redis, d.logger, "adapter-sub");
   await Promise.all([pub.connect(), sub.connect()]);
   io.adapter(createAdapter(safePublisher(pub as Redis, d.logger), sub, { requestsTimeout: 2000 }));
 

@@ -1,0 +1,159 @@
+// Redis that hangs (no FIN, no RST), that is slow, and that resets, between parley and Redis
+// through a fault proxy, with events, pages, logins and handshakes in flight. A hang must be
+// refused within the reply deadline, and nothing refused may be acted on when Redis resumes.
+import { setTimeout as sleep } from "node:timers/promises";
+import { expect } from "chai";
+import { REDIS_MAX_WAIT_MS } from "../../src/redis.js";
+import { keys } from "../../src/stores/keys.js";
+import { FaultProxy } from "../helpers/fault-proxy.js";
+import { Browser, sidFromCookie } from "../helpers/http.js";
+import { startParley, type TestParley, testRedisUrl, uniqueName } from "../helpers/parley.js";
+import { redisClient, type TestRedis } from "../helpers/redis.js";
+import { type ClientSocket, call, connect } from "../helpers/socket.js";
+
+const PASSWORD = "correct horse battery";
+/** SPEC: events answer `unavailable` within 1 s of the deadline; pages 503 within 3 s. */
+const EVENT_LIMIT_MS = REDIS_MAX_WAIT_MS + 1000;
+const PAGE_LIMIT_MS = 3000;
+
+async function timed<T>(work: Promise<T>): Promise<{ value: T; ms: number }> {
+  const start = performance.now();
+  const value = await work;
+  return { value, ms: performance.now() - start };
+}
+
+describe("Redis that hangs, lags or resets (through a fault proxy)", function () {
+  this.timeout(60_000);
+  let proxy: FaultProxy;
+  let parley: TestParley;
+  let redis: TestRedis;
+  const sockets: ClientSocket[] = [];
+
+  before(async () => {
+    proxy = await FaultProxy.start(Number(new URL(testRedisUrl()).port));
+    parley = await startParley({ redisUrl: proxy.url });
+    redis = await redisClient();
+  });
+  afterEach(async () => {
+    proxy.set("pass");
+    for (const s of sockets.splice(0)) s.close();
+  });
+  after(async () => {
+    await redis?.close();
+    await parley?.close();
+    await proxy?.close();
+  });
+
+  async function user(): Promise<{ b: Browser; name: string; socket: ClientSocket }> {
+    const b = new Browser(parley.url);
+    const name = uniqueName();
+    await b.register(name, PASSWORD);
+    const socket = await connect(parley.url, b);
+    sockets.push(socket);
+    return { b, name, socket };
+  }
+
+  async function recovered(): Promise<number> {
+    const start = performance.now();
+    while (performance.now() - start < 10_000) {
+      const r = await fetch(`${parley.url}/readyz`).catch(() => undefined);
+      if (r?.status === 200) return performance.now() - start;
+      await sleep(100);
+    }
+    throw new Error("parley did not recover within 10 s of Redis resuming");
+  }
+
+  it("refuses everything within the deadline while Redis hangs, and acts on none of it later", async () => {
+    const room = `hang-${Date.now().toString(36)}`;
+    const a = await user();
+    expect((await call(a.socket, "room:join", { room })).ok).to.equal(true);
+    const sid = sidFromCookie(a.b.cookies.get("parley.sid")) as string;
+    const stranger = new Browser(parley.url);
+    const loginCsrf = await stranger.csrf("/login");
+    const indexBefore = await redis.hLen(
+      keys.userSessions((await redis.get(keys.username(a.name))) ?? ""),
+    );
+
+    proxy.set("hang");
+    const sends = Array.from({ length: 5 }, (_, i) =>
+      timed(call(a.socket, "message:send", { room, text: `during the hang ${i}` }, 8000)),
+    );
+    const page = timed(a.b.get("/chat"));
+    const anonymous = timed(new Browser(parley.url).get("/login"));
+    const login = timed(
+      stranger.post("/login", { username: a.name, password: PASSWORD, _csrf: loginCsrf }),
+    );
+    const ready = timed(fetch(`${parley.url}/readyz`));
+    const handshake = timed(
+      connect(parley.url, a.b).then(
+        (s) => {
+          sockets.push(s);
+          return "connected";
+        },
+        (err: Error) => err.message,
+      ),
+    );
+
+    for (const s of await Promise.all(sends)) {
+      expect(s.value).to.deep.include({ ok: false });
+      expect((s.value as { error: { code: string } }).error.code).to.equal("unavailable");
+      expect(s.ms).to.be.below(EVENT_LIMIT_MS);
+    }
+    for (const r of [await page, await anonymous, await login]) {
+      expect(r.value.status).to.equal(503);
+      expect(r.ms).to.be.below(PAGE_LIMIT_MS);
+    }
+    expect((await ready).value.status).to.equal(503);
+    expect((await ready).ms).to.be.below(PAGE_LIMIT_MS);
+    expect((await handshake).value).not.to.equal("connected");
+    expect((await handshake).ms).to.be.below(PAGE_LIMIT_MS + 2000);
+
+    // Redis resumes: what was held is delivered to it, as a stopped Redis would read it.
+    proxy.set("pass");
+    expect(await recovered()).to.be.below(10_000);
+    await sleep(300);
+    // Nothing refused was acted on: no message stored, the session kept, no login made.
+    const stored = await redis.xRange(keys.roomMessages(room), "-", "+");
+    expect(stored.map((e) => e.message.t)).to.deep.equal([]);
+    expect(await redis.exists(keys.session(sid))).to.equal(1);
+    const userId = (await redis.get(keys.username(a.name))) ?? "";
+    expect(await redis.hLen(keys.userSessions(userId))).to.equal(indexBefore);
+    // And the same login works again.
+    expect((await call(a.socket, "message:send", { room, text: "after" })).ok).to.equal(true);
+    expect((await a.b.get("/chat")).status).to.equal(200);
+  });
+
+  it("keeps working, slowly, at 500 ms of latency, and stores each message once", async () => {
+    const room = `slow-${Date.now().toString(36)}`;
+    const a = await user();
+    await call(a.socket, "room:join", { room });
+    proxy.set("delay", 250); // each way: 500 ms per round trip
+    const sent = await timed(call(a.socket, "message:send", { room, text: "slow" }, 10_000));
+    expect(sent.value.ok).to.equal(true);
+    expect(sent.ms).to.be.above(400);
+    const page = await timed(a.b.get("/chat"));
+    expect(page.value.status).to.equal(200);
+    proxy.set("pass");
+    const stored = await redis.xRange(keys.roomMessages(room), "-", "+");
+    expect(stored.map((e) => e.message.t)).to.deep.equal(["slow"]);
+  });
+
+  it("refuses at once while connections are reset, and recovers within 10 s", async () => {
+    const room = `reset-${Date.now().toString(36)}`;
+    const a = await user();
+    await call(a.socket, "room:join", { room });
+    proxy.set("reset");
+    const sent = await timed(call(a.socket, "message:send", { room, text: "reset" }, 5000));
+    expect(sent.value).to.deep.include({ ok: false });
+    expect(sent.ms).to.be.below(EVENT_LIMIT_MS);
+    const page = await timed(a.b.get("/chat"));
+    expect(page.value.status).to.equal(503);
+    expect(page.ms).to.be.below(PAGE_LIMIT_MS);
+    proxy.set("pass");
+    expect(await recovered()).to.be.below(10_000);
+    await sleep(200);
+    expect((await call(a.socket, "message:send", { room, text: "back" })).ok).to.equal(true);
+    const stored = await redis.xRange(keys.roomMessages(room), "-", "+");
+    expect(stored.map((e) => e.message.t)).to.deep.equal(["back"]);
+  });
+});
