@@ -576,9 +576,11 @@ function reportActivity(): void {
   lastActivitySent = now;
   socket.emit("activity", {});
 }
-for (const type of ["keydown", "pointerdown", "focus"] as const) {
+for (const type of ["keydown", "pointerdown"] as const) {
   window.addEventListener(type, reportActivity, { passive: true, capture: true });
 }
+// The tab or window gaining focus (not the page moving focus between its own elements).
+window.addEventListener("focus", reportActivity, { passive: true });
 
 // ---- start ---------------------------------------------------------------------------
 

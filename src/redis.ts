@@ -42,6 +42,8 @@ export interface RedisHooks {
   logger: Logger;
   /** Called on every connection error (metrics). */
   onError?: () => void;
+  /** Connections that follow the main one (pub/sub) log their state changes at debug. */
+  follower?: boolean;
 }
 
 function options(url: string) {
@@ -70,19 +72,20 @@ function supervise(client: Redis, name: string, hooks: RedisHooks): Redis {
     socket = lastConnected;
     connectedAt = performance.now();
   });
+  const info = hooks.follower ? logger.debug.bind(logger) : logger.info.bind(logger);
+  const error = hooks.follower ? logger.debug.bind(logger) : logger.error.bind(logger);
   client.on("ready", () => {
     connectedAt = 0;
     pingSentAt = 0;
-    if (!up) logger.info({ event: "redis_up", client: name }, "redis connection ready");
+    if (!up) info({ event: "redis_up", client: name }, "redis connection ready");
     up = true;
   });
   client.on("error", (err: Error) => {
     hooks.onError?.();
     connectedAt = 0;
     pingSentAt = 0;
-    if (up && !closing) {
-      logger.error({ event: "redis_down", client: name, err: err.message }, "redis lost");
-    }
+    if (up && !closing)
+      error({ event: "redis_down", client: name, err: err.message }, "redis lost");
     up = false;
   });
 
@@ -146,7 +149,7 @@ export async function connectRedis(
 
 /** Another connection to the same Redis (pub/sub), supervised the same way. */
 export function duplicateRedis(client: Redis, logger: Logger, name: string): Redis {
-  return supervise(client.duplicate() as Redis, name, { logger });
+  return supervise(client.duplicate() as Redis, name, { logger, follower: true });
 }
 
 /** True when an error came from Redis being unreachable or slow rather than from a bug. */

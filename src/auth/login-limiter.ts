@@ -20,6 +20,8 @@ export const MAX_FAILS_PER_IP_PER_HOUR = 100;
 export interface LoginReservation {
   succeeded(): Promise<void>;
   failed(): Promise<void>;
+  /** The attempt could not be verified (Redis failed): both points are given back. */
+  abandoned(): Promise<void>;
 }
 
 export type Reserve =
@@ -89,6 +91,10 @@ export class LoginLimiter {
           once();
           // Only failures count: the address gets its point back, the pair starts over.
           await Promise.all([this.byIp.reward(ip), this.byUserIp.delete(pairKey)]);
+        },
+        abandoned: async () => {
+          once();
+          await Promise.all([this.byIp.reward(ip), this.byUserIp.reward(pairKey)]);
         },
         failed: async () => {
           once();

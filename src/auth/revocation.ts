@@ -13,8 +13,12 @@ export type RevocationReason = RevokedReason;
 
 export type RevocationListener = (sids: readonly string[], reason: RevocationReason) => void;
 
-/** How long the note of why a session ended is kept (its sockets are gone well before). */
-const ENDED_NOTE_SECONDS = 300;
+/**
+ * How long the note of why a session ended is kept. Its sockets are gone within a second,
+ * but the note also stops a request that loaded the session before the end from saving it
+ * back afterwards, so it outlives any request by far (requests time out after 30 s).
+ */
+const ENDED_NOTE_SECONDS = 3600;
 
 const REASONS: ReadonlySet<string> = new Set<RevokedReason>([
   "logout",
@@ -68,30 +72,37 @@ export class Revocation {
    */
   async endOtherLogins(
     userId: string,
-    keepSid: string | undefined,
+    keep: { sid: string; handle: string } | undefined,
     reason: RevocationReason,
     newHash?: string,
   ): Promise<{ generation: number; ended: number }> {
     const generation = await this.users.changeCredentials(userId, {
       reason,
       ...(newHash !== undefined ? { hash: newHash } : {}),
-      ...(keepSid !== undefined ? { keepSessionKey: keys.session(keepSid) } : {}),
+      ...(keep ? { keepHandle: keep.handle } : {}),
     });
-    const others = (await this.index.list(userId)).filter((l) => l.sid !== keepSid);
+    const others = (await this.index.list(userId, true)).filter((l) => l.sid !== keep?.sid);
     await this.endLogins(userId, others, reason);
     return { generation, ended: others.length };
   }
 
-  /** Records and announces sessions already destroyed through express-session (logout). */
-  async ended(sids: readonly string[], reason: RevocationReason): Promise<void> {
-    if (sids.length === 0) return;
+  /**
+   * Ends sessions that `destroy` removes through express-session (logout, a login replacing
+   * another, an expired or stale login seen by a page). The note is written first: from then
+   * on no save can bring the record back (see the store's guarded set), and a socket that
+   * notices the end itself is told the real reason. Then the sockets are told everywhere.
+   */
+  async end(
+    sids: readonly string[],
+    reason: RevocationReason,
+    destroy: () => Promise<void>,
+  ): Promise<void> {
+    if (sids.length === 0) return destroy();
     const m = this.redis.multi();
     for (const sid of sids) m.set(keys.endedSession(sid), reason, { EX: ENDED_NOTE_SECONDS });
-    try {
-      await m.exec();
-    } finally {
-      this.notify(sids, reason);
-    }
+    await m.exec();
+    await destroy();
+    this.notify(sids, reason);
   }
 
   /**

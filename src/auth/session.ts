@@ -69,12 +69,45 @@ class EngineStore extends Store {
   }
 }
 
+// KEYS: the record, its ended-note. ARGV: JSON, TTL. Writes the record unless the session
+// has been ended: a request that loaded it before a logout or revocation and saves it after
+// cannot bring it back.
+const SET_UNLESS_ENDED = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+`;
+
+/** connect-redis's store, whose writes never revive a session that was ended. */
+class GuardedStore extends RedisStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly o: SessionOptions,
+  ) {
+    super({ client: redis, prefix: keys.sessionPrefix, ttl: (s: SessionData) => sessionTtl(s, o) });
+  }
+
+  override async set(sid: string, sess: SessionData, cb?: (err?: unknown) => void): Promise<void> {
+    const ttl = sessionTtl(sess, this.o);
+    if (ttl <= 0) {
+      await this.destroy(sid, cb);
+      return;
+    }
+    try {
+      await this.redis.eval(SET_UNLESS_ENDED, {
+        keys: [keys.session(sid), keys.endedSession(sid)],
+        arguments: [JSON.stringify(sess), String(ttl)],
+      });
+    } catch (err) {
+      if (cb) return cb(err);
+      throw err;
+    }
+    cb?.();
+  }
+}
+
 export function createSessionMiddleware(redis: Redis, o: SessionOptions) {
-  const store = new RedisStore({
-    client: redis,
-    prefix: keys.sessionPrefix,
-    ttl: (sess: SessionData) => sessionTtl(sess, o),
-  });
+  const store = new GuardedStore(redis, o);
   const common = {
     name: cookieName(o.production),
     secret: [...o.secrets],

@@ -1,5 +1,5 @@
 // The signed-in user's own pages: chat shell, active sessions, password change.
-import { Router } from "express";
+import { type Request, Router } from "express";
 import { hashPassword, verifyPassword } from "../auth/passwords.js";
 import { fieldErrors, passwordChangeForm } from "../auth/validation.js";
 import type { HttpContext } from "./context.js";
@@ -14,6 +14,12 @@ declare module "express-session" {
 }
 
 const HANDLE_RE = /^[A-Za-z0-9_-]{22}$/;
+
+/** This request's login, carried over when the user ends their other logins. */
+function keptLogin(req: Request): { sid: string; handle: string } | undefined {
+  const handle = req.session.login?.handle;
+  return handle ? { sid: req.sessionID, handle } : undefined;
+}
 
 export function accountRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router {
   const r = Router();
@@ -48,7 +54,7 @@ export function accountRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Rout
     if (!user) throw httpErrors.notFound();
     const { generation, ended } = await ctx.revocation.endOtherLogins(
       user.id,
-      req.sessionID,
+      keptLogin(req),
       "revoked",
     );
     if (req.session.login) req.session.login.gen = generation;
@@ -92,7 +98,7 @@ export function accountRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Rout
     // over, every other one (including logins racing this request) is over.
     const { generation, ended } = await ctx.revocation.endOtherLogins(
       user.id,
-      req.sessionID,
+      keptLogin(req),
       "password_changed",
       await hashPassword(parsed.data.password),
     );

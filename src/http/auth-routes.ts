@@ -77,7 +77,14 @@ export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router 
         values,
       });
     }
-    const user = await checkCredentials(ctx.users, username, password);
+    let user: UserCredentials | undefined;
+    try {
+      user = await checkCredentials(ctx.users, username, password);
+    } catch (err) {
+      // Not verified, so not a failure: a Redis error must not count towards a lockout.
+      await attempt.reservation.abandoned().catch(() => undefined);
+      throw err;
+    }
     if (!user) {
       ctx.metrics.logins.inc({ outcome: "failure" });
       await attempt.reservation.failed();
@@ -97,9 +104,8 @@ export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router 
       const sid = req.sessionID;
       const userId = req.user?.id;
       const handle = req.session.login?.handle;
-      await destroySession(req);
+      await ctx.revocation.end([sid], "logout", () => destroySession(req));
       if (userId && handle) await ctx.sessionIndex.remove(userId, [handle]);
-      await ctx.revocation.ended([sid], "logout");
       if (userId) req.log.info({ event: "logout", userId }, "logged out");
     }
     res.clearCookie(cookieName(ctx.production), {

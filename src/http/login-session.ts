@@ -4,6 +4,7 @@
 import { randomBytes } from "node:crypto";
 import type { NextFunction, Request, Response } from "express";
 import { revokedReason } from "../auth/revocation.js";
+import { loginIsCurrent } from "../stores/users.js";
 import type { HttpContext } from "./context.js";
 import { loginRedirect } from "./render.js";
 
@@ -25,14 +26,18 @@ export async function startLogin(
     req.user && req.session?.login
       ? { sid: req.sessionID, userId: req.user.id, handle: req.session.login.handle }
       : undefined;
-  await new Promise<void>((resolve, reject) =>
-    req.login({ id: user.id, username: user.username }, (err: unknown) =>
-      err ? reject(err) : resolve(),
-    ),
-  );
+  // Passport regenerates the session: the old record is destroyed, a fresh id is issued.
+  const login = () =>
+    new Promise<void>((resolve, reject) =>
+      req.login({ id: user.id, username: user.username }, (err: unknown) =>
+        err ? reject(err) : resolve(),
+      ),
+    );
   if (previous) {
+    await ctx.revocation.end([previous.sid], "logout", login);
     await ctx.sessionIndex.remove(previous.userId, [previous.handle]);
-    await ctx.revocation.ended([previous.sid], "logout");
+  } else {
+    await login();
   }
   const now = ctx.now();
   const handle = randomBytes(16).toString("base64url");
@@ -71,18 +76,22 @@ export function loginLifecycle(ctx: HttpContext) {
     if (!req.user || !login) return next();
     const now = ctx.now();
     const expired = now >= login.createdAt + ctx.absoluteSeconds * 1000;
-    const stale = !expired && (login.gen ?? 0) !== (await ctx.users.generation(req.user.id));
+    const stale = !expired && !loginIsCurrent(login, await ctx.users.generation(req.user.id));
     if (expired || stale) {
       const sid = req.sessionID;
       const userId = req.user.id;
       const reason = expired ? "expired" : revokedReason(await ctx.users.generationReason(userId));
       // Regenerate rather than destroy: the old record is deleted, and the rest of this
       // request (CSRF, the login page) still has an (anonymous) session to work with.
-      await new Promise<void>((resolve, reject) =>
-        req.session.regenerate((err: unknown) => (err ? reject(err) : resolve())),
+      await ctx.revocation.end(
+        [sid],
+        reason,
+        () =>
+          new Promise<void>((resolve, reject) =>
+            req.session.regenerate((err: unknown) => (err ? reject(err) : resolve())),
+          ),
       );
       await ctx.sessionIndex.remove(userId, [login.handle]);
-      await ctx.revocation.ended([sid], reason);
       req.user = undefined;
       return next();
     }

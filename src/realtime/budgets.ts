@@ -2,9 +2,10 @@
 // or the server. `message:send` is counted in Redis across every socket and process of the
 // user (20 in 10 s, SPEC §3); the others are counted in this process, per user, in fixed
 // windows, because they are cheap to serve and must not add a Redis round trip per event.
-// The count is synchronous (no promise, no allocation after a user's first event) so it
+// The count is synchronous (no promise; one small object per active user and class) so it
 // cannot reorder a socket's events; rate-limiter-flexible's memory limiter answers through a
-// promise and would. Every event counts, accepted or not.
+// promise and would. Every event counts, accepted or not, unknown event names included. A
+// user's window is reused while they stay active and dropped by the sweep once it has ended.
 import type { ClientEventName } from "./events.js";
 
 export interface Budget {
@@ -22,6 +23,8 @@ export const LOCAL_BUDGETS = {
   activity: { points: 10, seconds: 10 },
   // ping does no I/O beyond the session check; its budget only stops a runaway client.
   ping: { points: 20_000, seconds: 10 },
+  // Event names outside the contract (answered `unknown_event`).
+  unknown: { points: 20, seconds: 10 },
 } as const satisfies Record<string, Budget>;
 
 export type BudgetClass = keyof typeof LOCAL_BUDGETS;

@@ -4,8 +4,14 @@
 // socket: the ack gets `unauthorized`, the socket is told why (`session:revoked` with the real
 // reason) and disconnected.
 //
+// Order: a socket's events are answered and take effect in the order they arrived. Session
+// checks resolve in arrival order (one batched read after another on one connection); after
+// its check, an event that must wait (the Redis-counted send budget, an asynchronous handler)
+// holds its socket, and the socket's later events queue behind it until it has answered.
+// Events that need no waiting run at once, so a socket with nothing pending pays nothing.
+//
 // This is the hot path: it allocates as little as it can per event (no promise unless the
-// handler itself is asynchronous), and only reads the clock when metrics want it.
+// handler itself is asynchronous); the clock is read once per event, for the budgets.
 import type { RateLimiterRedis } from "rate-limiter-flexible";
 import type { Logger } from "../logger.js";
 import { EVENT_BUDGET, type EventBudgets } from "./budgets.js";
@@ -60,6 +66,34 @@ function isEvent(name: unknown): name is ClientEventName {
   return typeof name === "string" && Object.hasOwn(schemas, name);
 }
 
+/** Per socket: the steps of later events waiting for an earlier event to answer. */
+const waiting = new WeakMap<ParleySocket, (() => void)[]>();
+
+function inOrder(socket: ParleySocket, step: () => void): void {
+  const queue = waiting.get(socket);
+  if (queue) queue.push(step);
+  else step();
+}
+
+function hold(socket: ParleySocket): void {
+  waiting.set(socket, []);
+}
+
+function release(socket: ParleySocket): void {
+  const queue = waiting.get(socket);
+  waiting.delete(socket);
+  if (!queue) return;
+  for (let i = 0; i < queue.length; i++) {
+    (queue[i] as () => void)();
+    const again = waiting.get(socket);
+    if (again) {
+      // That step holds the socket in turn: the rest wait behind it, still in order.
+      for (let j = i + 1; j < queue.length; j++) again.push(queue[j] as () => void);
+      return;
+    }
+  }
+}
+
 function isPromise(v: unknown): v is Promise<unknown> {
   return typeof (v as { then?: unknown } | null)?.then === "function";
 }
@@ -76,6 +110,7 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
   const payload = ack && n === 2 ? undefined : packet[1];
   const arrived = d.observe ? performance.now() : 0;
   let guardSeconds = 0;
+  let held = false;
   d.inFlight++;
 
   const reply = (r: unknown) => {
@@ -85,6 +120,16 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
       d.observe(err ? err.code : "ok", guardSeconds);
     }
     ack?.(r);
+    if (held) {
+      held = false;
+      release(socket);
+    }
+  };
+  const holdSocket = () => {
+    if (!held) {
+      held = true;
+      hold(socket);
+    }
   };
 
   const failed = (err: unknown) => {
@@ -107,25 +152,30 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
     try {
       // The schema and the handler are chosen by the same key.
       const result = (d.handlers[event] as AnyHandler)(socket, parsed.data);
-      if (isPromise(result)) result.then(reply, failed);
-      else reply(result);
+      if (isPromise(result)) {
+        holdSocket();
+        result.then(reply, failed);
+      } else reply(result);
     } catch (err) {
       failed(err);
     }
   };
 
-  d.guard.check(socket.data.sid, socket.data.userId, (verdict: CheckResult) => {
-    if (d.observe) guardSeconds = (performance.now() - arrived) / 1000;
+  const afterCheck = (verdict: CheckResult) => {
     if (verdict === "unavailable") return reply(fail("unavailable"));
     if (verdict !== "ok" || !socket.connected) {
       reply(fail("unauthorized"));
       if (verdict !== "ok" && socket.connected) d.endSession(socket, verdict);
       return;
     }
-    if (!isEvent(event)) return reply(fail("unknown_event"));
+    if (!isEvent(event)) {
+      if (!d.budgets.take("unknown", socket.data.userId)) return reply(fail("rate_limited"));
+      return reply(fail("unknown_event"));
+    }
     const budget = EVENT_BUDGET[event];
     if (budget === "redis") {
       // Every message:send counts against the sender's limit, accepted or not.
+      holdSocket();
       d.sendLimiter.consume(socket.data.userId).then(run, (rej: unknown) => {
         if (rej instanceof Error)
           reply(fail("unavailable")); // Redis error: fail closed
@@ -135,5 +185,10 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
     }
     if (!d.budgets.take(budget, socket.data.userId)) return reply(fail("rate_limited"));
     run();
+  };
+
+  d.guard.check(socket.data.sid, socket.data.userId, (verdict: CheckResult) => {
+    if (d.observe) guardSeconds = (performance.now() - arrived) / 1000;
+    inOrder(socket, () => afterCheck(verdict));
   });
 }

@@ -87,6 +87,7 @@ interface EngineSocket {
   upgrading: boolean;
   upgraded: boolean;
   once(event: "close", listener: () => void): void;
+  close(): void;
 }
 
 export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
@@ -227,6 +228,12 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
     if (rooms.length === 0) return;
     io.local.to(rooms).emit("session:revoked", { reason });
     io.local.in(rooms).disconnectSockets(true);
+    // engine.io connections of these sessions that never joined the namespace close too (a
+    // connection already closing above is left to finish delivering its notice).
+    const ended = new Set(sids);
+    for (const [id, sessionId] of bindings) {
+      if (ended.has(sessionId)) connections.get(id)?.close();
+    }
   };
 
   // A session the per-event check refused: find out why once, then end its sockets here.
@@ -252,6 +259,8 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
   // session every sweep, not a timer or round trip per socket.
   const sweep = async () => {
     const owners = new Map<string, string>();
+    // Connections that never joined the namespace have a session too (owner unknown).
+    for (const sessionId of bindings.values()) owners.set(sessionId, "");
     for (const s of io.of("/").sockets.values()) owners.set(s.data.sid, s.data.userId);
     budgets.prune();
     if (owners.size === 0) return;

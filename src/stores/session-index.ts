@@ -4,6 +4,7 @@
 // whenever the index is read, so the list never shows a login that no longer exists.
 import type { Redis } from "../redis.js";
 import { keys } from "./keys.js";
+import { loginIsCurrent, parseGeneration } from "./users.js";
 
 /** The fields parley keeps in every logged-in session record. */
 export interface LoginInfo {
@@ -45,18 +46,31 @@ export class SessionIndex {
     return (await this.redis.hGet(keys.userSessions(userId), handle)) ?? undefined;
   }
 
-  /** The user's live logins, newest first; dead entries are removed on the way. */
-  async list(userId: string): Promise<ActiveLogin[]> {
+  /**
+   * The user's live logins, newest first; dead entries are removed on the way. A login made
+   * under older credentials is dead too (it raced a password change and can no longer be
+   * used), unless `withStale` asks for every record that still exists, to delete them.
+   */
+  async list(userId: string, withStale = false): Promise<ActiveLogin[]> {
     const entries = Object.entries(await this.redis.hGetAll(keys.userSessions(userId)));
     if (entries.length === 0) return [];
-    const raw = await this.redis.mGet(entries.map(([, sid]) => keys.session(sid)));
+    const raw = await this.redis.mGet([
+      keys.userGeneration(userId),
+      ...entries.map(([, sid]) => keys.session(sid)),
+    ]);
+    const generation = parseGeneration(raw[0]);
     const live: ActiveLogin[] = [];
     const dead: string[] = [];
     entries.forEach(([handle, sid], i) => {
-      const parsed = parseSession(raw[i] ?? null);
-      if (parsed?.passport?.user === userId && parsed.login?.handle === handle) {
-        live.push({ ...parsed.login, sid });
-      } else {
+      const parsed = parseSession(raw[i + 1] ?? null);
+      const login = parsed?.login;
+      if (
+        parsed?.passport?.user === userId &&
+        login?.handle === handle &&
+        (withStale || loginIsCurrent(login, generation))
+      ) {
+        live.push({ ...login, sid });
+      } else if (!login || login.handle !== handle || parsed?.passport?.user !== userId) {
         dead.push(handle);
       }
     });

@@ -27,31 +27,57 @@ export class UsernameTakenError extends Error {
   }
 }
 
-/** Parses a stored generation (absent = 0). */
-export function parseGeneration(raw: string | null | undefined): number {
-  const n = raw ? Number(raw) : 0;
-  return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+/**
+ * A user's credentials generation as stored: "<n>", or "<n>:<handle>" where <handle> is the
+ * login that made the last change and was carried over to generation n. Absent means 0.
+ */
+export interface Generation {
+  readonly n: number;
+  readonly kept: string | undefined;
+  /** False for a value parley never writes: then no login is current (fail closed). */
+  readonly valid: boolean;
 }
 
-// KEYS: generation, user hash, [the session carried over]. ARGV: reason, new hash ("" keeps).
-// Bumps the generation, optionally sets the hash, and re-stamps the carried-over session with
-// the new generation, all at once: no instant exists where the changer's own login is stale,
-// nor one where another login made with the old password looks current.
+const GENERATION_RE = /^(\d{1,15})(?::([A-Za-z0-9_-]{1,64}))?$/;
+
+export function parseGeneration(raw: string | null | undefined): Generation {
+  if (raw === null || raw === undefined) return { n: 0, kept: undefined, valid: true };
+  const m = GENERATION_RE.exec(raw);
+  if (!m) return { n: 0, kept: undefined, valid: false };
+  return { n: Number(m[1]), kept: m[2], valid: true };
+}
+
+/**
+ * Whether a login is current: made under the user's generation, or the login that made the
+ * last change (carried over by its handle, so no stale copy of its record saved by a request
+ * that raced the change can lose that).
+ */
+export function loginIsCurrent(
+  login: { gen?: number | undefined; handle?: string | undefined },
+  g: Generation,
+): boolean {
+  if (!g.valid) return false;
+  return (login.gen ?? 0) === g.n || (g.kept !== undefined && login.handle === g.kept);
+}
+
+// KEYS: generation, user hash. ARGV: reason, new hash ("" keeps it), carried handle ("" none).
+// Moves the generation on, optionally sets the hash, and names the login carried over, all
+// at once: no instant exists where the changer's own login is stale, nor one where another
+// login made with the old password looks current. Removing an account must also go through
+// here: deleting the generation key would make generation-0 logins current again.
 const CHANGE_CREDENTIALS = `
-local g = redis.call('INCR', KEYS[1])
+local cur = redis.call('GET', KEYS[1])
+local n = 0
+if cur then n = tonumber(string.match(cur, '^(%d+)')) or 0 end
+n = n + 1
+if ARGV[3] ~= '' then
+  redis.call('SET', KEYS[1], n .. ':' .. ARGV[3])
+else
+  redis.call('SET', KEYS[1], tostring(n))
+end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], 'hash', ARGV[2]) end
 redis.call('HSET', KEYS[2], 'generationReason', ARGV[1])
-if KEYS[3] then
-  local raw = redis.call('GET', KEYS[3])
-  if raw then
-    local ok, s = pcall(cjson.decode, raw)
-    if ok and type(s) == 'table' and type(s.login) == 'table' then
-      s.login.gen = g
-      redis.call('SET', KEYS[3], cjson.encode(s), 'KEEPTTL')
-    end
-  end
-end
-return g
+return n
 `;
 
 export class UserStore {
@@ -83,7 +109,7 @@ export class UserStore {
       username: h.username,
       hash: h.hash,
       createdAt: Number(h.createdAt),
-      generation: parseGeneration(gen),
+      generation: parseGeneration(gen).n,
     };
   }
 
@@ -92,7 +118,7 @@ export class UserStore {
     return id ? this.byId(id) : undefined;
   }
 
-  async generation(id: string): Promise<number> {
+  async generation(id: string): Promise<Generation> {
     return parseGeneration(await this.redis.get(keys.userGeneration(id)));
   }
 
@@ -103,20 +129,16 @@ export class UserStore {
 
   /**
    * Starts a new credentials generation (optionally with a new password hash): every login
-   * made under an earlier one is refused from now on, except `keepSessionKey`'s, which is
-   * carried over. Returns the new generation.
+   * made under an earlier one is refused from now on, except the one with handle
+   * `keepHandle`, which is carried over. Returns the new generation.
    */
   async changeCredentials(
     id: string,
-    o: { reason: string; hash?: string; keepSessionKey?: string },
+    o: { reason: string; hash?: string; keepHandle?: string },
   ): Promise<number> {
     const reply = await this.redis.eval(CHANGE_CREDENTIALS, {
-      keys: [
-        keys.userGeneration(id),
-        keys.user(id),
-        ...(o.keepSessionKey ? [o.keepSessionKey] : []),
-      ],
-      arguments: [o.reason, o.hash ?? ""],
+      keys: [keys.userGeneration(id), keys.user(id)],
+      arguments: [o.reason, o.hash ?? "", o.keepHandle ?? ""],
     });
     return Number(reply);
   }

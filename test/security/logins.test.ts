@@ -3,6 +3,7 @@
 // these through once.
 import { expect } from "chai";
 import { keys } from "../../src/stores/keys.js";
+import { parseGeneration } from "../../src/stores/users.js";
 import { Browser, sidFromCookie } from "../helpers/http.js";
 import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 import { redisClient, type TestRedis } from "../helpers/redis.js";
@@ -137,7 +138,7 @@ describe("login races", function () {
     // under the old generation (before or during the call) is over, even if its record
     // was written after the call listed the user's logins.
     const userId = await redis.get(keys.username(name));
-    const current = Number((await redis.get(keys.userGeneration(userId ?? ""))) ?? 0);
+    const current = parseGeneration(await redis.get(keys.userGeneration(userId ?? ""))).n;
     expect(current).to.be.greaterThan(0);
     for (const r of racers) {
       const sid = sidFromCookie(r.cookies.get("parley.sid"));
