@@ -2,13 +2,16 @@
 // and by engine.io, JSONP, transports out of place, and same-site script tags. Each of these
 // once reached a victim's connection or opened one without a login.
 import { expect } from "chai";
+import { Server as EngineServer } from "engine.io";
 import fc from "fast-check";
 import { createLogger } from "../../src/logger.js";
 import { parseEngineQuery } from "../../src/realtime/engine-query.js";
 import { engineMiddleware, type ScreenDeps } from "../../src/realtime/handshake.js";
+import { keys } from "../../src/stores/keys.js";
 import { Browser } from "../helpers/http.js";
 import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 import { rawHttp, upgradeStatus } from "../helpers/raw.js";
+import { redisClient, type TestRedis } from "../helpers/redis.js";
 import { type ClientSocket, call, connect, once } from "../helpers/socket.js";
 
 const PASSWORD = "correct horse battery";
@@ -25,6 +28,7 @@ describe("engine.io requests decided on engine.io's own parse", function () {
   let attacker: Browser;
   let victimSocket: ClientSocket;
   let victimEid: string;
+  let redis: TestRedis;
   const room = `takeover-${Date.now().toString(36)}`;
 
   const clients = () => (parley.realtime.io.engine as unknown as EngineClients).clients;
@@ -40,6 +44,7 @@ describe("engine.io requests decided on engine.io's own parse", function () {
 
   before(async () => {
     parley = await startParley();
+    redis = await redisClient();
     victim = new Browser(parley.url);
     attacker = new Browser(parley.url);
     await victim.register(uniqueName("victim"), PASSWORD);
@@ -51,15 +56,23 @@ describe("engine.io requests decided on engine.io's own parse", function () {
   });
   after(async () => {
     victimSocket?.close();
+    await redis?.close();
     await parley?.close();
   });
 
-  afterEach(() => {
+  /** Every engine.io connection that exists belongs to a logged-in session in Redis. */
+  async function everyConnectionLoggedIn(): Promise<void> {
+    for (const [id, c] of Object.entries(clients())) {
+      const raw = await redis.get(keys.session(c.request.sessionID ?? "none"));
+      const record = raw ? (JSON.parse(raw) as { passport?: { user?: string } }) : undefined;
+      expect(record?.passport?.user, `engine connection ${id} has a login`).to.be.a("string");
+    }
+  }
+
+  afterEach(async () => {
     // Whatever a test sent, the victim's connection is still the victim's and still alive.
     expect(victimSocket.connected, "victim still connected").to.equal(true);
-    for (const [id, c] of Object.entries(clients())) {
-      expect(c.request.sessionID, `engine connection ${id} has a login`).to.be.a("string");
-    }
+    await everyConnectionLoggedIn();
   });
 
   describe("over polling, with no cookie", () => {
@@ -295,8 +308,12 @@ describe("engine.io requests decided on engine.io's own parse", function () {
               ...(method === "POST" ? { body: sendAsVictim(text) } : {}),
               ms: 2000,
             });
-            if (!withCookie) {
-              expect(r.status, target).to.be.oneOf([400, 401, 403]);
+            if (!withCookie || r.status !== 200) {
+              expect(r.status, target).to.be.oneOf(withCookie ? [400, 403] : [400, 401, 403]);
+            } else {
+              // With a login, a 200 can only be that login's own new handshake.
+              expect(r.body, target).to.match(/^0\{"sid":"/);
+              expect(r.body, target).not.to.include(victimEid);
             }
             // Any connection that now exists and did not before is the attacker's own.
             for (const [id, c] of Object.entries(clients())) {
@@ -312,14 +329,44 @@ describe("engine.io requests decided on engine.io's own parse", function () {
       expect((await storedTexts()).filter((t) => t.startsWith("prop "))).to.deep.equal([]);
     });
 
+    it("holds over raw WebSocket upgrades, with no cookie or another user's cookie", async () => {
+      const before = () => new Set(Object.keys(clients()));
+      await fc.assert(
+        fc.asyncProperty(
+          url(victimEid).map((t) => t.replace("transport=polling", "transport=websocket")),
+          fc.boolean(),
+          async (target, withCookie) => {
+            const existing = before();
+            const line = await upgradeStatus(
+              parley.url,
+              target,
+              withCookie ? { cookie: attacker.cookieHeader() } : {},
+            );
+            if (!withCookie) expect(line, target).to.match(/^HTTP\/1\.1 (400|401|403) /);
+            for (const id of Object.keys(clients())) {
+              if (existing.has(id)) continue;
+              expect(withCookie, `${target} opened ${id}`).to.equal(true);
+            }
+            expect(victimSocket.connected, target).to.equal(true);
+          },
+        ),
+        { numRuns: 150 },
+      );
+      await everyConnectionLoggedIn();
+    });
+
     it("parses every generated URL as engine.io would, or refuses it", () => {
       fc.assert(
         fc.property(url(victimEid), fc.boolean(), (target, upgrade) => {
           const v = parseEngineQuery(target, upgrade);
           if (!v.ok) return;
-          // What passes is exactly engine.io's reading, with nothing left to disagree on.
-          const engine = Object.fromEntries(new URL(target, "https://socket.io").searchParams);
-          expect(v.query).to.deep.equal(engine);
+          // What passes is exactly what engine.io's own prepare() reads from the same target.
+          const req = { url: target } as { url: string; _query?: Record<string, string> };
+          (EngineServer.prototype as unknown as { prepare(r: unknown): void }).prepare.call(
+            {},
+            req,
+          );
+          expect(v.query).to.deep.equal(req._query);
           expect(target).not.to.include("#");
           const keys = [...new URL(target, "https://socket.io").searchParams.keys()];
           expect(new Set(keys).size).to.equal(keys.length);
