@@ -4,10 +4,17 @@
 import cluster from "node:cluster";
 import os from "node:os";
 import path from "node:path";
+import pretty from "pino-pretty";
 import { startPrimary, startWorker } from "./cluster.js";
 import { type Config, ConfigError, loadConfig } from "./config.js";
 import { createLogger, type Logger } from "./logger.js";
-import { type PrivateRedis, RedisServerMissingError, startRedisServer } from "./redis-server.js";
+import {
+  DataDirBusyError,
+  loadOrCreateRedisPassword,
+  type PrivateRedis,
+  RedisServerMissingError,
+  startRedisServer,
+} from "./redis-server.js";
 import { loadOrCreateSecret } from "./secrets.js";
 import { createServer, type RuntimeConfig } from "./server.js";
 
@@ -51,7 +58,13 @@ async function main(): Promise<void> {
     if (err instanceof ConfigError) fail(err.problems.join("\nparley: "));
     throw err;
   }
-  const logger = createLogger(config.logLevel);
+  // A person at a terminal gets readable lines; anything else (a log collector) gets JSON.
+  const logger = createLogger(
+    config.logLevel,
+    process.stdout.isTTY
+      ? pretty({ colorize: true, translateTime: "HH:MM:ss", ignore: "pid,hostname,app" })
+      : undefined,
+  );
 
   if (cluster.isWorker) {
     // The primary resolved REDIS_URL and SESSION_SECRET for us.
@@ -70,13 +83,22 @@ async function main(): Promise<void> {
       privateRedis = await startRedisServer({
         dir: path.join(config.dataDir, "redis"),
         appendOnly: true,
+        password: loadOrCreateRedisPassword(config.dataDir),
+        supervise: true,
+        logger,
       });
     } catch (err) {
-      if (err instanceof RedisServerMissingError) fail(err.message);
+      if (err instanceof RedisServerMissingError || err instanceof DataDirBusyError) {
+        fail(err.message);
+      }
       fail(`could not start a private redis-server: ${(err as Error).message}`);
     }
     redisUrl = privateRedis.url;
-    logger.info({ event: "private_redis", url: redisUrl }, "started a private redis-server");
+    // The URL carries the password: log where it listens, never the URL.
+    logger.info(
+      { event: "private_redis", port: privateRedis.port, pid: privateRedis.pid() },
+      `started a private redis-server on 127.0.0.1:${privateRedis.port}`,
+    );
   }
   const runtime: RuntimeConfig = {
     ...config,

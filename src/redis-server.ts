@@ -1,14 +1,30 @@
 // Starts a private redis-server from PATH: what `npm start` uses when REDIS_URL is unset, and
 // what the tests use so they never touch a shared Redis.
+//
+// The private server of a data directory is supervised and never duplicated:
+// - a lock file names the parley that owns the directory; a second parley on it is refused;
+// - redis-server writes its pid file there; a server left running by a parley that was
+//   killed (SIGKILL, the OOM killer) is stopped before a new one starts, so two servers never
+//   share one append-only directory;
+// - it runs in its own process group, so a terminal's Ctrl-C reaches parley, which then stops
+//   it after closing its own connections (no "redis lost" on the way out);
+// - if it dies while parley runs, it is restarted (at most 5 times a minute, one log line each);
+// - it listens on 127.0.0.1 with a generated password (kept beside the session secret, mode
+//   0600); its configuration goes through stdin, so the password is not in the process list.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
+import type { Logger } from "pino";
 
 export interface PrivateRedis {
+  /** redis://[:password@]127.0.0.1:port: never log it (it may carry the password). */
   readonly url: string;
   readonly port: number;
-  /** Stops the server (SIGTERM, then SIGKILL after 5 s). */
+  /** The server's process id now (it changes when it is restarted). */
+  readonly pid: () => number | undefined;
+  /** Stops the server (SIGTERM, then SIGKILL after 5 s) and releases the directory. */
   stop(): Promise<void>;
   /** Starts it again on the same port and data directory (for fault tests). */
   restart(): Promise<void>;
@@ -20,6 +36,13 @@ export class RedisServerMissingError extends Error {
       "redis-server was not found on PATH: install it (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) or set REDIS_URL",
     );
     this.name = "RedisServerMissingError";
+  }
+}
+
+export class DataDirBusyError extends Error {
+  constructor(dir: string, pid: number) {
+    super(`another parley (pid ${pid}) is using ${dir}: stop it first, or set PARLEY_DATA_DIR`);
+    this.name = "DataDirBusyError";
   }
 }
 
@@ -54,48 +77,193 @@ async function waitForPort(port: number, child: ChildProcess, deadlineMs: number
   throw new Error(`redis-server did not listen on port ${port} within ${deadlineMs} ms`);
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** What a process runs, where /proc says (Linux); undefined elsewhere. */
+function commandOf(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+  } catch {
+    return undefined;
+  }
+}
+
+function readPid(file: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(file, "utf8").trim());
+    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Takes the directory's lock for this process, or says who holds it. */
+function lock(dir: string): () => void {
+  const file = path.join(dir, "parley.lock");
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(file, "wx", 0o600);
+      writeFileSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      return () => {
+        if (readPid(file) === process.pid) unlinkSync(file);
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      const holder = readPid(file);
+      if (holder !== undefined && holder !== process.pid && alive(holder)) {
+        throw new DataDirBusyError(dir, holder);
+      }
+      // Left by a parley that is gone: take it over.
+      unlinkSync(file);
+    }
+  }
+  throw new Error(`could not lock ${dir}`);
+}
+
+async function waitForExit(pid: number, ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (!alive(pid)) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return !alive(pid);
+}
+
+/** Stops a redis-server that an earlier parley left running on this directory. */
+async function stopStale(pidFile: string, logger: Logger | undefined): Promise<void> {
+  const pid = readPid(pidFile);
+  if (pid === undefined || !alive(pid)) return;
+  const command = commandOf(pid);
+  if (command !== undefined && !command.includes("redis-server")) return; // pid reused
+  logger?.warn(
+    { event: "private_redis_stale", pid },
+    "stopping a redis-server left running by an earlier parley",
+  );
+  process.kill(pid, "SIGTERM"); // it writes its append-only file and exits
+  if (!(await waitForExit(pid, 5000))) {
+    process.kill(pid, "SIGKILL");
+    await waitForExit(pid, 2000);
+  }
+}
+
+/** The private server's password, generated once per data directory. */
+export function loadOrCreateRedisPassword(dataDir: string): string {
+  const file = path.join(dataDir, "redis-password");
+  try {
+    const existing = readFileSync(file, "utf8").trim();
+    if (/^[A-Za-z0-9_-]{32,}$/.test(existing)) return existing;
+  } catch {
+    // not there yet: create it below
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const password = randomBytes(32).toString("base64url");
+  writeFileSync(file, `${password}\n`, { mode: 0o600 });
+  return password;
+}
+
+const MAX_RESTARTS_PER_MINUTE = 5;
+
 export async function startRedisServer(opts: {
   dir?: string;
   appendOnly: boolean;
   port?: number;
+  password?: string;
+  /** Restart the server when it dies unasked (logging each restart). */
+  supervise?: boolean;
+  logger?: Logger;
 }): Promise<PrivateRedis> {
   const probe = spawnSync("redis-server", ["--version"], { stdio: "ignore" });
   if (probe.error) throw new RedisServerMissingError();
   const port = opts.port ?? (await freePort());
   const dir = opts.dir ? path.resolve(opts.dir) : undefined;
-  if (dir) mkdirSync(dir, { recursive: true });
-  const args = [
-    "--port",
-    String(port),
-    "--bind",
-    "127.0.0.1",
-    "--save",
-    "",
-    "--appendonly",
-    opts.appendOnly ? "yes" : "no",
-    "--daemonize",
-    "no",
-    "--loglevel",
-    "warning",
-    ...(dir ? ["--dir", dir] : []),
-  ];
-  let child: ChildProcess;
+  if (dir) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const pidFile = dir ? path.join(dir, "redis.pid") : undefined;
+  const config = [
+    `port ${port}`,
+    "bind 127.0.0.1",
+    'save ""',
+    `appendonly ${opts.appendOnly ? "yes" : "no"}`,
+    "daemonize no",
+    "loglevel warning",
+    ...(dir ? [`dir "${dir}"`, `pidfile "${pidFile}"`] : []),
+    ...(opts.password ? [`requirepass ${opts.password}`] : []),
+  ].join("\n");
+
+  let child: ChildProcess | undefined;
+  let stopping = false;
+  let unlock: (() => void) | undefined;
+  const restarts: number[] = [];
+
   const launch = async () => {
-    child = spawn("redis-server", args, { stdio: "ignore" });
-    await waitForPort(port, child, 10_000);
-  };
-  await launch();
-  const stop = async () => {
-    const c = child;
-    if (c.exitCode !== null || c.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      const kill = setTimeout(() => c.kill("SIGKILL"), 5000);
-      c.once("exit", () => {
-        clearTimeout(kill);
-        resolve();
-      });
-      c.kill("SIGTERM");
+    stopping = false;
+    if (dir) {
+      unlock ??= lock(dir);
+      if (pidFile) await stopStale(pidFile, opts.logger);
+    }
+    // Its own process group: a terminal's Ctrl-C reaches parley, not the server.
+    const c = spawn("redis-server", ["-"], { stdio: ["pipe", "ignore", "ignore"], detached: true });
+    c.stdin?.end(`${config}\n`);
+    child = c;
+    c.once("exit", (code, signal) => {
+      if (stopping || child !== c || !opts.supervise) return;
+      const now = Date.now();
+      while (restarts.length > 0 && now - (restarts[0] as number) > 60_000) restarts.shift();
+      if (restarts.length >= MAX_RESTARTS_PER_MINUTE) {
+        opts.logger?.error(
+          { event: "private_redis_gave_up", code, signal },
+          "the private redis-server keeps dying: not restarting it again",
+        );
+        return;
+      }
+      restarts.push(now);
+      opts.logger?.error(
+        { event: "private_redis_exited", code, signal, restart: restarts.length },
+        "the private redis-server exited: restarting it",
+      );
+      setTimeout(() => {
+        if (!stopping) launch().catch(() => undefined);
+      }, 250 * restarts.length);
     });
+    await waitForPort(port, c, 10_000);
   };
-  return { url: `redis://127.0.0.1:${port}`, port, stop, restart: launch };
+
+  const stop = async () => {
+    stopping = true;
+    const c = child;
+    if (c && c.exitCode === null && c.signalCode === null) {
+      await new Promise<void>((resolve) => {
+        const kill = setTimeout(() => c.kill("SIGKILL"), 5000);
+        c.once("exit", () => {
+          clearTimeout(kill);
+          resolve();
+        });
+        c.kill("SIGTERM");
+      });
+    }
+    unlock?.();
+    unlock = undefined;
+  };
+
+  try {
+    await launch();
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const auth = opts.password ? `:${encodeURIComponent(opts.password)}@` : "";
+  return {
+    url: `redis://${auth}127.0.0.1:${port}`,
+    port,
+    pid: () => child?.pid,
+    stop,
+    restart: launch,
+  };
 }

@@ -1,0 +1,72 @@
+// `npm start`: builds only what is out of date (the server with tsc, the page's client with
+// esbuild), then runs parley in this same process. One process matters: npm forwards SIGTERM
+// and SIGINT to the process it started (the script `exec`s node, so that is this one), so
+// they reach parley itself and through it the private redis-server, instead of a shell that
+// would leave node running.
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const at = (...p) => path.join(root, ...p);
+
+/** The newest modification time of the files under these paths (0 when none exist). */
+function newest(...paths) {
+  let latest = 0;
+  for (const p of paths) {
+    let st;
+    try {
+      st = statSync(p);
+    } catch {
+      continue;
+    }
+    if (st.isDirectory()) {
+      for (const entry of readdirSync(p)) latest = Math.max(latest, newest(path.join(p, entry)));
+    } else {
+      latest = Math.max(latest, st.mtimeMs);
+    }
+  }
+  return latest;
+}
+
+function build(what, args) {
+  const bin = at("node_modules", ".bin", args[0]);
+  const run = spawnSync(bin, args.slice(1), { cwd: root, stdio: "inherit" });
+  if (run.status !== 0) {
+    process.stderr.write(`parley: building ${what} failed\n`);
+    process.exit(1);
+  }
+}
+
+const config = [at("package.json"), at("tsconfig.json"), at("tsconfig.build.json")];
+// tsc's incremental build writes nothing when nothing changed, so a stamp records the build.
+const stamp = at("dist", ".built");
+if (newest(at("src"), ...config) > newest(stamp) || newest(at("dist", "src", "main.js")) === 0) {
+  build("the server", ["tsc", "-p", "tsconfig.build.json"]);
+  mkdirSync(at("dist"), { recursive: true });
+  writeFileSync(stamp, `${new Date().toISOString()}\n`);
+}
+const clientOut = at("public", "js", "chat.js");
+if (newest(at("client"), at("src", "realtime"), ...config) > newest(clientOut)) {
+  build("the page's client", [
+    "esbuild",
+    "client/chat.ts",
+    "--bundle",
+    "--format=esm",
+    "--target=es2020",
+    "--minify",
+    "--sourcemap",
+    `--outfile=${path.relative(root, clientOut)}`,
+    "--log-level=warning",
+  ]);
+}
+
+// If whatever started us goes away without passing on a signal (npm killed outright), stop
+// as if told to: parley and its private redis-server must not outlive `npm start`.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) process.kill(process.pid, "SIGTERM");
+}, 1000).unref();
+
+await import(at("dist", "src", "main.js"));
