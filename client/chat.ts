@@ -60,6 +60,10 @@ const ui = {
   text: el<HTMLTextAreaElement>("text"),
   send: el<HTMLButtonElement>("send"),
   sendError: el<HTMLParagraphElement>("send-error"),
+  chat: root,
+  drawerToggle: el<HTMLButtonElement>("drawer-toggle"),
+  drawerBackdrop: el<HTMLDivElement>("drawer-backdrop"),
+  connBanner: el<HTMLParagraphElement>("conn-banner"),
   signedOut: el<HTMLDivElement>("signed-out"),
   signedOutReason: el<HTMLParagraphElement>("signed-out-reason"),
 };
@@ -101,9 +105,46 @@ function setStatus(state: ConnState, text: string): void {
   ui.status.dataset.state = state;
   ui.status.textContent = text;
   const usable = state === "connected" && current !== undefined;
+  const wasDisabled = ui.text.disabled;
+  // Near the message box, on every screen size: why it cannot send, and what happens next.
+  ui.connBanner.hidden = state !== "reconnecting";
+  ui.connBanner.textContent =
+    state === "reconnecting"
+      ? "Connection lost. parley is reconnecting by itself; you can send again once it is back."
+      : "";
   ui.text.disabled = !usable;
   ui.send.disabled = !usable;
+  // The message box can take focus only once it is enabled: give it focus then, unless the
+  // person is already somewhere else on the page.
+  const idle = document.activeElement === null || document.activeElement === document.body;
+  if (usable && wasDisabled && idle && !drawerOpen()) ui.text.focus();
 }
+
+// ---- the room drawer (phones) -----------------------------------------------------------
+// On a narrow screen the room list is a drawer over the conversation, opened from the
+// header; choosing a room, the backdrop or Escape closes it and focus returns to the header.
+
+function drawerOpen(): boolean {
+  return ui.chat.classList.contains("drawer-open");
+}
+
+function setDrawer(open: boolean): void {
+  if (open === drawerOpen()) return;
+  ui.chat.classList.toggle("drawer-open", open);
+  ui.drawerToggle.setAttribute("aria-expanded", String(open));
+  ui.drawerBackdrop.hidden = !open;
+  if (open) {
+    (ui.rooms.querySelector("button") ?? ui.joinInput).focus();
+  } else if (ui.chat.querySelector("#sidebar")?.contains(document.activeElement)) {
+    ui.drawerToggle.focus();
+  }
+}
+
+ui.drawerToggle.addEventListener("click", () => setDrawer(!drawerOpen()));
+ui.drawerBackdrop.addEventListener("click", () => setDrawer(false));
+document.addEventListener("keydown", (e) => {
+  if (e.key === "Escape" && drawerOpen()) setDrawer(false);
+});
 
 const REASONS: Record<RevokedReason, string> = {
   logout: "You logged out in another tab or window.",
@@ -277,7 +318,8 @@ function select(name: string): void {
     socket.connected ? "connected" : "reconnecting",
     socket.connected ? "Connected" : "Reconnecting…",
   );
-  ui.text.focus();
+  if (drawerOpen()) setDrawer(false);
+  if (!ui.text.disabled) ui.text.focus();
 }
 
 function renderMembers(r: RoomState): void {
@@ -513,10 +555,16 @@ async function sendCurrent(): Promise<void> {
     showError(ui.sendError, "Messages can be at most 2000 characters.");
     return;
   }
-  ui.send.disabled = true;
+  // Cleared at once, so whatever is typed next is never lost when this send is answered.
+  ui.text.value = "";
+  autosize();
   const res = await call("message:send", { room: r.name, text });
-  ui.send.disabled = !socket.connected;
   if (!res.ok) {
+    // Give the text back, unless something new was typed meanwhile.
+    if (ui.text.value === "") {
+      ui.text.value = text;
+      autosize();
+    }
     const msg =
       res.error.code === "rate_limited"
         ? "You are sending messages too fast. Wait a few seconds."
@@ -526,10 +574,8 @@ async function sendCurrent(): Promise<void> {
     showError(ui.sendError, msg);
     return;
   }
-  ui.text.value = "";
   // Receivers clear our typing notice when the message arrives: announce the next one at once.
   lastTypingSent = 0;
-  autosize();
   if (addMessage(r, res.message) && r.name === current) appendToView(r, res.message);
 }
 

@@ -38,7 +38,7 @@ describe("the pages in Chromium", function () {
     await page.fill("#password", PASSWORD);
     await page.click("button[type=submit]");
     await page.waitForURL("**/chat");
-    await page.waitForSelector("#status[data-state=connected]");
+    await page.waitForSelector("#status[data-state=connected]", { state: "attached" });
     return page;
   }
 

@@ -1,0 +1,168 @@
+// The chat page on phones (390×844 and 320 wide) and the focus a person expects on load:
+// the message box stays on screen at the bottom and has focus, the room list is a drawer,
+// and nothing is cut off.
+import { mkdirSync } from "node:fs";
+import { expect } from "chai";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { launch, Problems } from "../helpers/browser.js";
+import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
+
+const PASSWORD = "correct horse battery";
+const SHOTS = "test-results";
+
+describe("the chat page on a phone, in Chromium", function () {
+  this.timeout(30_000);
+  let parley: TestParley;
+  let browser: Browser;
+  const problems = new Problems();
+  const contexts: BrowserContext[] = [];
+  before(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    parley = await startParley();
+    browser = await launch();
+  });
+  after(async () => {
+    for (const c of contexts) await c.close().catch(() => undefined);
+    await browser?.close();
+    await parley?.close();
+  });
+
+  async function chatAt(width: number, height: number): Promise<Page> {
+    const ctx = await problems.context(browser, { width, height });
+    contexts.push(ctx);
+    const page = await ctx.newPage();
+    await page.goto(`${parley.url}/register`);
+    await page.fill("#username", uniqueName("phone"));
+    await page.fill("#password", PASSWORD);
+    await page.click("button[type=submit]");
+    await page.waitForURL("**/chat");
+    await page.waitForSelector('#status[data-state="connected"]', { state: "attached" });
+    return page;
+  }
+
+  /** Whether an element is entirely inside the viewport. */
+  function onScreen(page: Page, selector: string): Promise<boolean> {
+    return page.$eval(selector, (e) => {
+      const r = e.getBoundingClientRect();
+      return r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight && r.right <= innerWidth;
+    });
+  }
+
+  /** Opens the drawer and waits until it has slid fully in. */
+  async function openDrawer(page: Page): Promise<void> {
+    await page.click("#drawer-toggle");
+    await page.waitForFunction(() => {
+      const r = document.getElementById("sidebar")?.getBoundingClientRect();
+      return (
+        r !== undefined &&
+        r.left === 0 &&
+        getComputedStyle(document.getElementById("sidebar") as Element).visibility === "visible"
+      );
+    });
+  }
+
+  const noHorizontalOverflow = (page: Page) =>
+    page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+
+  it("focuses the message box on load, on a desktop too", async () => {
+    const page = await chatAt(1280, 800);
+    await page.waitForFunction(() => document.activeElement?.id === "text");
+  });
+
+  for (const [width, height] of [
+    [390, 844],
+    [320, 640],
+  ] as const) {
+    it(`at ${width}×${height}: the message box stays at the bottom, focused, after sending`, async () => {
+      const page = await chatAt(width, height);
+      await page.waitForFunction(() => document.activeElement?.id === "text");
+      expect(await page.isVisible("#sidebar")).to.equal(false);
+      for (let i = 0; i < 15; i++) {
+        await page.fill("#text", `message ${i} from ${width} wide`);
+        await page.press("#text", "Enter");
+      }
+      await page.waitForSelector(`#message-list .text:has-text('message 14 from ${width} wide')`);
+      // Typed while the previous one was still being sent: none is lost.
+      const texts = await page.$$eval("#message-list .text", (els) =>
+        els.map((e) => e.textContent ?? ""),
+      );
+      const mine = texts.filter((t) => t.endsWith(` from ${width} wide`));
+      expect(mine).to.deep.equal(
+        Array.from({ length: 15 }, (_, i) => `message ${i} from ${width} wide`),
+      );
+      expect(await onScreen(page, "#text")).to.equal(true);
+      expect(await onScreen(page, "#room-title")).to.equal(true);
+      expect(await page.evaluate(() => document.activeElement?.id)).to.equal("text");
+      expect(await page.evaluate(() => document.scrollingElement?.scrollTop ?? 0)).to.equal(0);
+      expect(await noHorizontalOverflow(page)).to.be.at.most(0);
+      await page.screenshot({ path: `${SHOTS}/chat-phone-${width}.png` });
+    });
+  }
+
+  it("opens the room list as a drawer, and closes it on choosing a room or Escape", async () => {
+    const page = await chatAt(390, 844);
+    await openDrawer(page);
+    expect(await page.getAttribute("#drawer-toggle", "aria-expanded")).to.equal("true");
+    expect(await onScreen(page, "#dm-user")).to.equal(true);
+    await page.screenshot({ path: `${SHOTS}/chat-phone-drawer.png` });
+    // A room name with capitals is taken as its lower-case form, not refused by the browser.
+    await page.fill("#join-room", "Design");
+    await page.press("#join-room", "Enter");
+    await page.waitForFunction(
+      () => document.getElementById("room-title")?.textContent === "# design",
+    );
+    await page.waitForSelector("#sidebar", { state: "hidden" });
+    expect(await page.getAttribute("#drawer-toggle", "aria-expanded")).to.equal("false");
+    await openDrawer(page);
+    await page.keyboard.press("Escape");
+    await page.waitForSelector("#sidebar", { state: "hidden" });
+    expect(await page.evaluate(() => document.activeElement?.id)).to.equal("drawer-toggle");
+  });
+
+  it("keeps a 32-character room name inside the room list", async () => {
+    const page = await chatAt(390, 844);
+    const long = "a".repeat(32);
+    await openDrawer(page);
+    await page.fill("#join-room", long);
+    await page.press("#join-room", "Enter");
+    await page.waitForFunction(
+      (n) => document.getElementById("room-title")?.textContent === `# ${n}`,
+      long,
+    );
+    await openDrawer(page);
+    const fits = await page.$eval("#sidebar", (side) => {
+      const s = side.getBoundingClientRect();
+      return Array.from(side.querySelectorAll(".room-button, .room-name")).every(
+        (b) => b.getBoundingClientRect().right <= s.right,
+      );
+    });
+    await page.screenshot({ path: `${SHOTS}/chat-phone-long-room.png` });
+    expect(fits).to.equal(true);
+  });
+
+  it("says near the message box, on screen, when the server is gone and that it reconnects", async () => {
+    const own = await startParley();
+    const ctx = await new Problems().context(browser, { width: 390, height: 844 });
+    contexts.push(ctx);
+    const page = await ctx.newPage();
+    try {
+      await page.goto(`${own.url}/register`);
+      await page.fill("#username", uniqueName("offline"));
+      await page.fill("#password", PASSWORD);
+      await page.click("button[type=submit]");
+      await page.waitForSelector('#status[data-state="connected"]', { state: "attached" });
+      expect(await page.isHidden("#conn-banner")).to.equal(true);
+    } finally {
+      await own.close();
+    }
+    await page.waitForSelector("#conn-banner", { state: "visible", timeout: 10_000 });
+    expect(await page.textContent("#conn-banner")).to.match(/reconnecting/i);
+    expect(await onScreen(page, "#conn-banner")).to.equal(true);
+    expect(await page.isDisabled("#text")).to.equal(true);
+    await page.screenshot({ path: `${SHOTS}/chat-phone-offline.png` });
+  });
+
+  it("saw no console errors and no CSP violations", () => {
+    expect(problems.list).to.deep.equal([]);
+  });
+});
