@@ -13,7 +13,17 @@
 //   0600); its configuration goes through stdin, so the password is not in the process list.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import type { Logger } from "pino";
@@ -86,12 +96,22 @@ function alive(pid: number): boolean {
   }
 }
 
-/** What a process runs, where /proc says (Linux); undefined elsewhere. */
-function commandOf(pid: number): string | undefined {
+/**
+ * Whether `pid` is a redis-server working in `dir` (a redis-server changes into its data
+ * directory), where /proc can tell (Linux); elsewhere, whether it is a redis-server at all.
+ * An old pid file can name a process that has nothing to do with this directory (after a
+ * reboot, even another Redis): that one is never touched.
+ */
+function isServerOf(pid: number, dir: string): boolean {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+    return (
+      readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith("redis-server") &&
+      realpathSync(readlinkSync(`/proc/${pid}/cwd`)) === realpathSync(dir)
+    );
   } catch {
-    return undefined;
+    if (existsSync("/proc/self")) return false;
+    const ps = spawnSync("ps", ["-o", "command=", "-p", String(pid)], { encoding: "utf8" });
+    return ps.stdout.trim().startsWith("redis-server");
   }
 }
 
@@ -138,11 +158,9 @@ async function waitForExit(pid: number, ms: number): Promise<boolean> {
 }
 
 /** Stops a redis-server that an earlier parley left running on this directory. */
-async function stopStale(pidFile: string, logger: Logger | undefined): Promise<void> {
+async function stopStale(pidFile: string, dir: string, logger: Logger | undefined): Promise<void> {
   const pid = readPid(pidFile);
-  if (pid === undefined || !alive(pid)) return;
-  const command = commandOf(pid);
-  if (command !== undefined && !command.includes("redis-server")) return; // pid reused
+  if (pid === undefined || !alive(pid) || !isServerOf(pid, dir)) return;
   logger?.warn(
     { event: "private_redis_stale", pid },
     "stopping a redis-server left running by an earlier parley",
@@ -206,7 +224,7 @@ export async function startRedisServer(opts: {
     stopping = false;
     if (dir) {
       unlock ??= lock(dir);
-      if (pidFile) await stopStale(pidFile, opts.logger);
+      if (pidFile) await stopStale(pidFile, dir, opts.logger);
     }
     // Its own process group: a terminal's Ctrl-C reaches parley, not the server.
     const c = spawn("redis-server", ["-"], { stdio: ["pipe", "ignore", "ignore"], detached: true });

@@ -66,33 +66,55 @@ function isEvent(name: unknown): name is ClientEventName {
   return typeof name === "string" && Object.hasOwn(schemas, name);
 }
 
-/** Per socket: the steps of later events waiting for an earlier event to answer. */
-const waiting = new WeakMap<ParleySocket, (() => void)[]>();
+/** Events one socket may have waiting behind an unanswered one; more are refused at once. */
+export const MAX_WAITING_EVENTS = 100;
 
-function inOrder(socket: ParleySocket, step: () => void): void {
-  const queue = waiting.get(socket);
-  if (queue) queue.push(step);
-  else step();
+/** A socket's queue: steps of later events waiting for an earlier event to answer. */
+interface Queue {
+  steps: (() => void)[];
+  /** The next step to run (steps before it have run): draining is linear. */
+  next: number;
+  held: boolean;
+}
+
+const queues = new WeakMap<ParleySocket, Queue>();
+
+/** Runs the step now, or queues it; false when the socket already has too many waiting. */
+function inOrder(socket: ParleySocket, step: () => void): boolean {
+  const q = queues.get(socket);
+  if (!q?.held) {
+    step();
+    return true;
+  }
+  if (q.steps.length - q.next >= MAX_WAITING_EVENTS) return false;
+  q.steps.push(step);
+  return true;
 }
 
 function hold(socket: ParleySocket): void {
-  waiting.set(socket, []);
+  const q = queues.get(socket);
+  if (q) q.held = true;
+  else queues.set(socket, { steps: [], next: 0, held: true });
 }
 
 function release(socket: ParleySocket): void {
-  const queue = waiting.get(socket);
-  waiting.delete(socket);
-  if (!queue) return;
-  for (let i = 0; i < queue.length; i++) {
-    (queue[i] as () => void)();
-    const again = waiting.get(socket);
-    if (again) {
-      // That step holds the socket in turn: the rest wait behind it, still in order.
-      for (let j = i + 1; j < queue.length; j++) again.push(queue[j] as () => void);
-      return;
-    }
+  const q = queues.get(socket);
+  if (!q) return;
+  q.held = false;
+  // Run waiting steps in order until one holds the socket again (it releases it later).
+  while (!q.held && q.next < q.steps.length) {
+    const step = q.steps[q.next] as () => void;
+    q.steps[q.next] = noop;
+    q.next++;
+    step();
+  }
+  if (q.next === q.steps.length) {
+    q.steps.length = 0;
+    q.next = 0;
   }
 }
+
+function noop(): void {}
 
 function isPromise(v: unknown): v is Promise<unknown> {
   return typeof (v as { then?: unknown } | null)?.then === "function";
@@ -189,6 +211,8 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
 
   d.guard.check(socket.data.sid, socket.data.userId, (verdict: CheckResult) => {
     if (d.observe) guardSeconds = (performance.now() - arrived) / 1000;
-    inOrder(socket, () => afterCheck(verdict));
+    if (!inOrder(socket, () => afterCheck(verdict))) {
+      reply(fail("rate_limited", "too many events waiting for an answer: slow down"));
+    }
   });
 }

@@ -2,12 +2,12 @@
 // directory whatever happens to parley, restarted when it dies, closed to other local users,
 // and stopped with parley however parley is stopped.
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { expect } from "chai";
 import { createClient } from "redis";
-import { freePort } from "../../src/redis-server.js";
+import { freePort, startRedisServer } from "../../src/redis-server.js";
 import { Browser } from "../helpers/http.js";
 import { killAll, portOpen, run, runListening, waitFor } from "../helpers/process.js";
 
@@ -63,6 +63,23 @@ describe("the private redis-server", function () {
     second.child.kill("SIGTERM");
     expect(await second.exited).to.equal(0);
     expect(alive(next)).to.equal(false);
+  });
+
+  it("never stops a process that an old pid file names but that is not its server", async () => {
+    const dir = dataDir();
+    const unrelated = await startRedisServer({ appendOnly: false });
+    try {
+      mkdirSync(path.join(dir, "redis"), { recursive: true });
+      writeFileSync(path.join(dir, "redis", "redis.pid"), `${unrelated.pid()}\n`);
+      const r = await runListening({ PORT: String(await freePort()), PARLEY_DATA_DIR: dir });
+      leftovers.push(privateRedisOf(r.stdout()).pid);
+      expect(alive(unrelated.pid() as number)).to.equal(true);
+      expect(r.stdout()).not.to.include("private_redis_stale");
+      r.child.kill("SIGTERM");
+      expect(await r.exited).to.equal(0);
+    } finally {
+      await unrelated.stop();
+    }
   });
 
   it("refuses a second parley on the same data directory, with one clear line", async () => {

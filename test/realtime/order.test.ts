@@ -3,6 +3,7 @@
 // stream read; ping and typing need nothing).
 import { expect } from "chai";
 import fc from "fast-check";
+import { MAX_WAITING_EVENTS } from "../../src/realtime/dispatch.js";
 import { Browser } from "../helpers/http.js";
 import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 import { type ClientSocket, connect } from "../helpers/socket.js";
@@ -71,6 +72,28 @@ describe("event order on one socket", function () {
     ]);
     expect(acks.map((a) => a.index)).to.deep.equal([0, 1, 2, 3]);
     expect(acks.map((a) => (a.ack as { ok: boolean }).ok)).to.deep.equal([true, true, true, true]);
+  });
+
+  it(`refuses events past ${MAX_WAITING_EVENTS} waiting behind an unanswered one, at once`, async () => {
+    clock += 60_000;
+    const room = `flood-${Date.now().toString(36)}`;
+    const steps: Step[] = [
+      { event: "room:join" },
+      ...Array.from({ length: 300 }, (): Step => ({ event: "ping" })),
+    ];
+    const acks = await fire(room, steps);
+    const codes = acks.map((a) => {
+      const r = a.ack as { ok: boolean; error?: { code: string } };
+      return r.ok ? "ok" : r.error?.code;
+    });
+    // The join holds the socket (it reads Redis); at most the cap wait behind it.
+    expect(codes.filter((c) => c === "ok").length).to.be.within(2, MAX_WAITING_EVENTS + 1);
+    expect(codes.filter((c) => c === "rate_limited").length).to.be.at.least(
+      300 - MAX_WAITING_EVENTS,
+    );
+    // Those answered ok were answered in order.
+    const okIndexes = acks.filter((a) => (a.ack as { ok: boolean }).ok).map((a) => a.index);
+    expect(okIndexes).to.deep.equal([...okIndexes].sort((x, y) => x - y));
   });
 
   it("property: acks arrive in emission order and each outcome follows the steps before it", async () => {
