@@ -7,11 +7,16 @@
 //   one already sent, so it cannot help. A watchdog instead keeps one PING in flight per
 //   connection: when a PING (queued behind every command before it) has no reply within
 //   REDIS_REPLY_DEADLINE_MS, or a new connection is not ready by then, the connection is
-//   suspect and is reset with a TCP RST. node-redis then fails every pending command at once
-//   and reconnects. The RST matters: a resumed Redis still executes what sits in its socket
-//   buffer after a FIN, but discards it after a RST, so nothing that parley already refused
-//   (an event answered `unavailable`, a page answered 503) is acted on later. So no Redis
-//   call waits longer than the deadline plus one watchdog tick (1.75 s).
+//   suspect and is reset (its TCP socket reset; a TLS client, whose socket cannot be found,
+//   is destroyed and connected again). node-redis then fails every pending command at once
+//   and reconnects. A PING goes out at most one tick after the last one settled and is
+//   judged at most one tick late, so no Redis call waits longer than the deadline plus two
+//   ticks (1.75 s). A reset does not unsend what Redis already received: a stopped Redis
+//   that resumes still runs what sits in its socket buffer, after a RST as after a FIN.
+//   Writes that must not happen once parley has given up on them are therefore fenced.
+// - Late writes: a fenced write carries a deadline in Redis's own clock (the offset between
+//   the clocks is measured whenever a connection becomes ready) and is a Lua script that
+//   refuses to act past it. The deadline is when parley gives up on any call at the latest.
 import dc from "node:diagnostics_channel";
 import type net from "node:net";
 import type { Logger } from "pino";
@@ -20,16 +25,17 @@ import { createClient, type RedisClientType } from "redis";
 export type Redis = RedisClientType;
 
 /** How long a Redis reply may take before its connection is reset (ms). */
-export const REDIS_REPLY_DEADLINE_MS = 1500;
+export const REDIS_REPLY_DEADLINE_MS = 1250;
 /** How often the watchdog looks (ms). */
 const WATCH_EVERY_MS = 250;
 /** The longest any Redis call can wait before it fails (ms). */
-export const REDIS_MAX_WAIT_MS = REDIS_REPLY_DEADLINE_MS + WATCH_EVERY_MS;
+export const REDIS_MAX_WAIT_MS = REDIS_REPLY_DEADLINE_MS + 2 * WATCH_EVERY_MS;
 
 // node-redis keeps its socket private. Every TCP client socket is announced on this
 // channel when created; a socket's own `connect` event comes first, and node-redis's
 // `connect` event follows in the same turn (microtasks only, no other I/O in between), so
 // the socket that connected last when a client says "connect" is that client's.
+// (TLS sockets are not announced: a TLS client is reset by destroying and reconnecting it.)
 let lastConnected: net.Socket | undefined;
 dc.subscribe("net.client.socket", (message) => {
   const socket = (message as { socket: net.Socket }).socket;
@@ -44,6 +50,14 @@ export interface RedisHooks {
   onError?: () => void;
   /** Connections that follow the main one (pub/sub) log their state changes at debug. */
   follower?: boolean;
+  /** The server's port for a plain TCP connection; undefined for TLS (no socket to reset). */
+  tcpPort?: number | undefined;
+}
+
+/** The port of a redis:// URL (TCP); undefined for rediss:// (TLS). */
+function tcpPortOf(url: string): number | undefined {
+  const u = new URL(url);
+  return u.protocol === "redis:" ? Number(u.port || 6379) : undefined;
 }
 
 function options(url: string) {
@@ -69,7 +83,11 @@ function supervise(client: Redis, name: string, hooks: RedisHooks): Redis {
   let closing = false;
 
   client.on("connect", () => {
-    socket = lastConnected;
+    // Only a plain TCP socket to the server's port is taken for this client's.
+    socket =
+      hooks.tcpPort !== undefined && lastConnected?.remotePort === hooks.tcpPort
+        ? lastConnected
+        : undefined;
     connectedAt = performance.now();
   });
   const info = hooks.follower ? logger.debug.bind(logger) : logger.info.bind(logger);
@@ -89,6 +107,7 @@ function supervise(client: Redis, name: string, hooks: RedisHooks): Redis {
     up = false;
   });
 
+  const originalDestroy = client.destroy.bind(client);
   const reset = (why: string) => {
     pingSentAt = 0;
     connectedAt = 0;
@@ -97,18 +116,41 @@ function supervise(client: Redis, name: string, hooks: RedisHooks): Redis {
       { event: "redis_unresponsive", client: name, why, deadlineMs: REDIS_REPLY_DEADLINE_MS },
       "redis did not answer in time: resetting the connection",
     );
-    if (socket && !socket.destroyed) socket.resetAndDestroy();
+    if (socket && !socket.destroyed) {
+      try {
+        socket.resetAndDestroy();
+        return;
+      } catch {
+        // not a TCP socket: fall through
+      }
+    }
+    try {
+      originalDestroy();
+    } catch {
+      // already closed
+    }
+    client.connect().catch(() => undefined);
   };
+
+  // Judged after the poll phase (setImmediate): a reply that arrived while the event loop
+  // was busy is read first, so a stalled process does not reset a healthy connection.
+  const judge = (why: string, since: () => number) =>
+    setImmediate(() => {
+      const started = since();
+      if (started > 0 && performance.now() - started > REDIS_REPLY_DEADLINE_MS) reset(why);
+    });
 
   const timer = setInterval(() => {
     const now = performance.now();
     if (connectedAt > 0) {
-      if (now - connectedAt > REDIS_REPLY_DEADLINE_MS) reset("connection not ready");
+      if (now - connectedAt > REDIS_REPLY_DEADLINE_MS) {
+        judge("connection not ready", () => connectedAt);
+      }
       return;
     }
     if (!client.isReady) return;
     if (pingSentAt > 0) {
-      if (now - pingSentAt > REDIS_REPLY_DEADLINE_MS) reset("no reply");
+      if (now - pingSentAt > REDIS_REPLY_DEADLINE_MS) judge("no reply", () => pingSentAt);
       return;
     }
     pingSentAt = now;
@@ -136,27 +178,90 @@ function supervise(client: Redis, name: string, hooks: RedisHooks): Redis {
   return client;
 }
 
+/**
+ * Redis's clock minus ours (ms), measured when each connection becomes ready, as its lower
+ * bound: Redis read its clock before the reply reached us. A deadline built on the lower
+ * bound falls, in Redis's clock, no later than the moment parley gives up.
+ */
+const clockOffsets = new WeakMap<Redis, number>();
+
+function measureClock(client: Redis): void {
+  client.time().then(
+    (reply) => {
+      const [seconds, micros] = reply as unknown as [string, string];
+      const theirs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+      clockOffsets.set(client, theirs - Date.now());
+    },
+    () => undefined,
+  );
+}
+
+/**
+ * Runs a fenced write: a Lua script that begins with FENCE, with its deadline (in Redis's
+ * clock) put before `args` as ARGV[1]. Redis refuses to act on it past the deadline; if the
+ * connection fails first, the failure is reported only once the deadline has passed. So
+ * when parley says a write failed, it can no longer happen: a stalled Redis that resumes
+ * later refuses it. (A write Redis ran before that, whose reply was lost, did happen: no
+ * client can tell those apart.)
+ */
+export async function fencedEval(
+  client: Redis,
+  script: string,
+  keys: string[],
+  args: string[],
+): Promise<unknown> {
+  const giveUpAt = Date.now() + REDIS_MAX_WAIT_MS;
+  const deadline = String(Math.floor(giveUpAt + (clockOffsets.get(client) ?? 0)));
+  try {
+    return await client.eval(script, { keys, arguments: [deadline, ...args] });
+  } catch (err) {
+    const wait = giveUpAt - Date.now();
+    if (wait > 0 && !/\bLATE write|ERR|WRONGTYPE/.test(String((err as Error).message))) {
+      await new Promise((resolve) => setTimeout(resolve, wait + 1));
+    }
+    throw err;
+  }
+}
+
+/** Lua prelude of a fenced write: ARGV[1] is its deadline (see fencedEval). */
+export const FENCE = `
+local clock = redis.call('TIME')
+if tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000) > tonumber(ARGV[1]) then
+  return redis.error_reply('LATE write refused: parley had already given up on it')
+end
+`;
+
 export async function connectRedis(
   url: string,
   logger: Logger,
   name = "main",
   onError: () => void = () => undefined,
 ): Promise<Redis> {
-  const client = supervise(createClient(options(url)) as Redis, name, { logger, onError });
+  const client = supervise(createClient(options(url)) as Redis, name, {
+    logger,
+    onError,
+    tcpPort: tcpPortOf(url),
+  });
+  client.on("ready", () => measureClock(client));
   await client.connect();
   return client;
 }
 
 /** Another connection to the same Redis (pub/sub), supervised the same way. */
 export function duplicateRedis(client: Redis, logger: Logger, name: string): Redis {
-  return supervise(client.duplicate() as Redis, name, { logger, follower: true });
+  const url = (client.options as { url?: string } | undefined)?.url ?? "redis://localhost";
+  return supervise(client.duplicate() as Redis, name, {
+    logger,
+    follower: true,
+    tcpPort: tcpPortOf(url),
+  });
 }
 
 /** True when an error came from Redis being unreachable or slow rather than from a bug. */
 export function isRedisUnavailable(err: unknown, client: Redis): boolean {
   if (!(err instanceof Error)) return false;
   if (!client.isReady) return true;
-  return /Timeout|ClientClosed|ClientOffline|SocketClosed|ECONNREFUSED|ECONNRESET|EPIPE|Connection|Disconnects/i.test(
+  return /Timeout|ClientClosed|ClientOffline|SocketClosed|ECONNREFUSED|ECONNRESET|EPIPE|Connection|Disconnects|\bLATE write/i.test(
     `${err.name} ${err.message}`,
   );
 }

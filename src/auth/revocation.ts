@@ -4,7 +4,7 @@
 // note of why it ended, so a socket that notices the end itself (its next event) is told the
 // real reason too.
 import type { RevokedReason } from "../realtime/events.js";
-import type { Redis } from "../redis.js";
+import { FENCE, fencedEval, type Redis } from "../redis.js";
 import { keys } from "../stores/keys.js";
 import type { SessionIndex } from "../stores/session-index.js";
 import type { UserStore } from "../stores/users.js";
@@ -19,6 +19,16 @@ export type RevocationListener = (sids: readonly string[], reason: RevocationRea
  * back afterwards, so it outlives any request by far (requests time out after 30 s).
  */
 const ENDED_NOTE_SECONDS = 3600;
+
+// KEYS: pairs of (ended-note, record). ARGV: deadline, reason, note TTL, "1" to delete the
+// records. The notes come first, in the same step: no save can revive a record after this.
+const END_SESSIONS = `${FENCE}
+for i = 1, #KEYS, 2 do
+  redis.call('SET', KEYS[i], ARGV[2], 'EX', ARGV[3])
+  if ARGV[4] == '1' then redis.call('DEL', KEYS[i + 1]) end
+end
+return 1
+`;
 
 const REASONS: ReadonlySet<string> = new Set<RevokedReason>([
   "logout",
@@ -52,9 +62,11 @@ export class Revocation {
     reason: RevocationReason,
   ): Promise<void> {
     if (logins.length === 0) return;
-    const m = this.redis.multi().del(logins.map((l) => keys.session(l.sid)));
-    for (const l of logins) m.set(keys.endedSession(l.sid), reason, { EX: ENDED_NOTE_SECONDS });
-    await m.exec();
+    await this.note(
+      logins.map((l) => l.sid),
+      reason,
+      true,
+    );
     await this.index.remove(
       userId,
       logins.map((l) => l.handle),
@@ -98,9 +110,7 @@ export class Revocation {
     destroy: () => Promise<void>,
   ): Promise<void> {
     if (sids.length === 0) return destroy();
-    const m = this.redis.multi();
-    for (const sid of sids) m.set(keys.endedSession(sid), reason, { EX: ENDED_NOTE_SECONDS });
-    await m.exec();
+    await this.note(sids, reason, false);
     await destroy();
     this.notify(sids, reason);
   }
@@ -119,6 +129,16 @@ export class Revocation {
     const note = await this.redis.get(keys.endedSession(sid));
     if (note) return revokedReason(note);
     return refusal === "gone" ? "expired" : "revoked";
+  }
+
+  /** Leaves the ended-note of each session (and deletes its record when `destroy`), fenced. */
+  private async note(sids: readonly string[], reason: string, destroy: boolean): Promise<void> {
+    await fencedEval(
+      this.redis,
+      END_SESSIONS,
+      sids.flatMap((sid) => [keys.endedSession(sid), keys.session(sid)]),
+      [reason, String(ENDED_NOTE_SECONDS), destroy ? "1" : "0"],
+    );
   }
 
   notify(sids: readonly string[], reason: RevocationReason): void {

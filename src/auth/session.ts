@@ -3,7 +3,7 @@
 // request that opened it while transport traffic never counts as activity.
 import { RedisStore } from "connect-redis";
 import session, { type SessionData, Store } from "express-session";
-import type { Redis } from "../redis.js";
+import { FENCE, fencedEval, type Redis } from "../redis.js";
 import { keys } from "../stores/keys.js";
 import type { LoginInfo } from "../stores/session-index.js";
 
@@ -69,16 +69,24 @@ class EngineStore extends Store {
   }
 }
 
-// KEYS: the record, its ended-note. ARGV: JSON, TTL. Writes the record unless the session
-// has been ended: a request that loaded it before a logout or revocation and saves it after
-// cannot bring it back.
-const SET_UNLESS_ENDED = `
+// KEYS: the record, its ended-note. ARGV: deadline, JSON, TTL. Writes the record unless the
+// session has been ended (a request that loaded it before a logout or revocation and saves it
+// after cannot bring it back) or parley has already given up on the write.
+const SET_UNLESS_ENDED = `${FENCE}
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 return 1
 `;
 
-/** connect-redis's store, whose writes never revive a session that was ended. */
+// KEYS: the record. ARGV: deadline.
+const DESTROY = `${FENCE}
+return redis.call('DEL', KEYS[1])
+`;
+
+/**
+ * connect-redis's store, whose writes never revive a session that was ended and never land
+ * after parley has given up on them (a request answered 503 changes nothing later).
+ */
 class GuardedStore extends RedisStore {
   constructor(
     private readonly redis: Redis,
@@ -94,10 +102,22 @@ class GuardedStore extends RedisStore {
       return;
     }
     try {
-      await this.redis.eval(SET_UNLESS_ENDED, {
-        keys: [keys.session(sid), keys.endedSession(sid)],
-        arguments: [JSON.stringify(sess), String(ttl)],
-      });
+      await fencedEval(
+        this.redis,
+        SET_UNLESS_ENDED,
+        [keys.session(sid), keys.endedSession(sid)],
+        [JSON.stringify(sess), String(ttl)],
+      );
+    } catch (err) {
+      if (cb) return cb(err);
+      throw err;
+    }
+    cb?.();
+  }
+
+  override async destroy(sid: string, cb?: (err?: unknown) => void): Promise<void> {
+    try {
+      await fencedEval(this.redis, DESTROY, [keys.session(sid)], []);
     } catch (err) {
       if (cb) return cb(err);
       throw err;

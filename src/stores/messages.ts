@@ -3,10 +3,16 @@
 // message id: unique within the room and ordered as the room received messages.
 
 import type { Member, Message } from "../realtime/events.js";
-import type { Redis } from "../redis.js";
+import { FENCE, fencedEval, type Redis } from "../redis.js";
 import { keys } from "./keys.js";
 
 export const STREAM_ID_RE = /^\d{1,16}-\d{1,16}$/;
+
+// KEYS: the room's stream. ARGV: deadline, cap, user id, username, text, ts. Fenced: a
+// message refused as `unavailable` is never stored when a stalled Redis resumes.
+const APPEND = `${FENCE}
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'u', ARGV[3], 'n', ARGV[4], 't', ARGV[5], 'ts', ARGV[6])
+`;
 
 export class MessageStore {
   constructor(
@@ -15,13 +21,13 @@ export class MessageStore {
   ) {}
 
   async append(room: string, user: Member, text: string, ts: number): Promise<Message> {
-    const id = await this.redis.xAdd(
-      keys.roomMessages(room),
-      "*",
-      { u: user.id, n: user.username, t: text, ts: String(ts) },
-      { TRIM: { strategy: "MAXLEN", strategyModifier: "~", threshold: this.cap } },
+    const id = await fencedEval(
+      this.redis,
+      APPEND,
+      [keys.roomMessages(room)],
+      [String(this.cap), user.id, user.username, text, String(ts)],
     );
-    return { id, room, user, text, ts };
+    return { id: String(id), room, user, text, ts };
   }
 
   /** Up to `limit` messages before `before` (exclusive), or the newest; oldest first. */

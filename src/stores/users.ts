@@ -5,7 +5,7 @@
 // changed together in one script, so a login can never pair an old password with a new
 // generation.
 import { randomUUID } from "node:crypto";
-import type { Redis } from "../redis.js";
+import { FENCE, fencedEval, type Redis } from "../redis.js";
 import { keys } from "./keys.js";
 
 export interface User {
@@ -60,24 +60,33 @@ export function loginIsCurrent(
   return (login.gen ?? 0) === g.n || (g.kept !== undefined && login.handle === g.kept);
 }
 
-// KEYS: generation, user hash. ARGV: reason, new hash ("" keeps it), carried handle ("" none).
+// KEYS: generation, user hash. ARGV: deadline, reason, new hash ("" keeps it), carried handle
+// ("" none).
 // Moves the generation on, optionally sets the hash, and names the login carried over, all
 // at once: no instant exists where the changer's own login is stale, nor one where another
 // login made with the old password looks current. Removing an account must also go through
 // here: deleting the generation key would make generation-0 logins current again.
-const CHANGE_CREDENTIALS = `
+const CHANGE_CREDENTIALS = `${FENCE}
 local cur = redis.call('GET', KEYS[1])
 local n = 0
 if cur then n = tonumber(string.match(cur, '^(%d+)')) or 0 end
 n = n + 1
-if ARGV[3] ~= '' then
-  redis.call('SET', KEYS[1], n .. ':' .. ARGV[3])
+if ARGV[4] ~= '' then
+  redis.call('SET', KEYS[1], n .. ':' .. ARGV[4])
 else
   redis.call('SET', KEYS[1], tostring(n))
 end
-if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], 'hash', ARGV[2]) end
-redis.call('HSET', KEYS[2], 'generationReason', ARGV[1])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], 'hash', ARGV[3]) end
+redis.call('HSET', KEYS[2], 'generationReason', ARGV[2])
 return n
+`;
+
+// KEYS: the name's key, the user's hash. ARGV: deadline, id, username, hash, createdAt.
+// Claims the name and writes the user in one step: never a name without its user.
+const CREATE_USER = `${FENCE}
+if redis.call('SET', KEYS[1], ARGV[2], 'NX') == false then return 0 end
+redis.call('HSET', KEYS[2], 'id', ARGV[2], 'username', ARGV[3], 'hash', ARGV[4], 'createdAt', ARGV[5])
+return 1
 `;
 
 export class UserStore {
@@ -85,16 +94,14 @@ export class UserStore {
 
   async create(username: string, hash: string, now: number): Promise<UserCredentials> {
     const id = randomUUID();
-    const claimed = await this.redis.set(keys.username(username), id, { condition: "NX" });
-    if (claimed !== "OK") throw new UsernameTakenError();
-    const user: User = { id, username, hash, createdAt: now };
-    await this.redis.hSet(keys.user(id), {
-      id,
-      username,
-      hash,
-      createdAt: String(now),
-    });
-    return { ...user, generation: 0 };
+    const created = await fencedEval(
+      this.redis,
+      CREATE_USER,
+      [keys.username(username), keys.user(id)],
+      [id, username, hash, String(now)],
+    );
+    if (Number(created) !== 1) throw new UsernameTakenError();
+    return { id, username, hash, createdAt: now, generation: 0 };
   }
 
   async byId(id: string): Promise<UserCredentials | undefined> {
@@ -136,10 +143,12 @@ export class UserStore {
     id: string,
     o: { reason: string; hash?: string; keepHandle?: string },
   ): Promise<number> {
-    const reply = await this.redis.eval(CHANGE_CREDENTIALS, {
-      keys: [keys.userGeneration(id), keys.user(id)],
-      arguments: [o.reason, o.hash ?? "", o.keepHandle ?? ""],
-    });
+    const reply = await fencedEval(
+      this.redis,
+      CHANGE_CREDENTIALS,
+      [keys.userGeneration(id), keys.user(id)],
+      [o.reason, o.hash ?? "", o.keepHandle ?? ""],
+    );
     return Number(reply);
   }
 }

@@ -1,20 +1,29 @@
 // A TCP proxy between parley and Redis that can fail the way networks and stalled servers do:
 // - pass: forward both ways;
-// - delay: forward every chunk after a fixed delay (order kept);
+// - delay: forward every chunk after a fixed delay (order kept, also when switching back);
 // - hang: keep every connection open and accept new ones, but forward nothing (no FIN, no
-//   RST: a stopped process, a full-disk stall, a half-open connection). What was held is
-//   delivered when the mode goes back to pass, as a resumed Redis would read its socket
-//   buffer; held bytes of a connection the client reset are dropped, as the kernel would;
+//   RST: a stopped process, a full-disk stall, a half-open connection). When the mode goes
+//   back to pass, what parley had sent is delivered to Redis, even for a connection parley
+//   has reset meanwhile: a stopped Redis still reads and runs what sits in its socket buffer
+//   when it resumes, whatever the client did since (the kernel keeps received bytes);
 // - reset: reset every connection (RST) and every new one.
 import net from "node:net";
 
 export type FaultMode = "pass" | "delay" | "hang" | "reset";
 
+interface Lane {
+  to: net.Socket;
+  /** Chunks not yet delivered, in order, each with the earliest time it may go. */
+  queue: { chunk: Buffer; due: number }[];
+  timer: NodeJS.Timeout | undefined;
+}
+
 interface Pair {
   client: net.Socket;
   upstream: net.Socket;
-  heldUp: Buffer[];
-  heldDown: Buffer[];
+  up: Lane;
+  down: Lane;
+  clientGone: boolean;
 }
 
 export class FaultProxy {
@@ -50,36 +59,57 @@ export class FaultProxy {
       return;
     }
     const upstream = net.connect(port, host);
-    const pair: Pair = { client, upstream, heldUp: [], heldDown: [] };
+    const pair: Pair = {
+      client,
+      upstream,
+      up: { to: upstream, queue: [], timer: undefined },
+      down: { to: client, queue: [], timer: undefined },
+      clientGone: false,
+    };
     this.pairs.add(pair);
-    const drop = () => {
+    const close = () => {
       if (!this.pairs.delete(pair)) return;
-      // Whatever was held for a side that is gone is never delivered.
-      pair.heldUp = [];
-      pair.heldDown = [];
+      for (const lane of [pair.up, pair.down]) clearTimeout(lane.timer);
       if (!client.destroyed) client.destroy();
       if (!upstream.destroyed) upstream.destroy();
     };
-    client.on("error", drop).on("close", drop);
-    upstream.on("error", drop).on("close", drop);
-    client.on("data", (chunk: Buffer) => this.forward(pair, chunk, "up"));
-    upstream.on("data", (chunk: Buffer) => this.forward(pair, chunk, "down"));
+    // The client going away does not take back what it sent: Redis gets it (later, if it
+    // is hanging now), then sees the connection close.
+    const clientGone = () => {
+      pair.clientGone = true;
+      pair.down.queue = [];
+      if (pair.up.queue.length === 0 && this.mode !== "hang") close();
+    };
+    client.on("error", clientGone).on("close", clientGone);
+    upstream.on("error", close).on("close", close);
+    client.on("data", (chunk: Buffer) => this.enqueue(pair, pair.up, chunk));
+    upstream.on("data", (chunk: Buffer) => {
+      if (!pair.clientGone) this.enqueue(pair, pair.down, chunk);
+    });
   }
 
-  private forward(pair: Pair, chunk: Buffer, dir: "up" | "down"): void {
-    const to = dir === "up" ? pair.upstream : pair.client;
-    const held = dir === "up" ? pair.heldUp : pair.heldDown;
-    if (this.mode === "hang" || held.length > 0) {
-      held.push(chunk);
-      return;
+  private enqueue(pair: Pair, lane: Lane, chunk: Buffer): void {
+    const due = performance.now() + (this.mode === "delay" ? this.delayMs : 0);
+    lane.queue.push({ chunk, due });
+    this.pump(pair, lane);
+  }
+
+  /** Delivers what is due, in order; nothing while hanging. */
+  private pump(pair: Pair, lane: Lane): void {
+    clearTimeout(lane.timer);
+    lane.timer = undefined;
+    if (this.mode === "hang" || !this.pairs.has(pair)) return;
+    const now = performance.now();
+    while (lane.queue.length > 0) {
+      const next = lane.queue[0] as { chunk: Buffer; due: number };
+      if (next.due > now) {
+        lane.timer = setTimeout(() => this.pump(pair, lane), next.due - now);
+        return;
+      }
+      lane.queue.shift();
+      if (!lane.to.destroyed) lane.to.write(next.chunk);
     }
-    if (this.mode === "delay") {
-      setTimeout(() => {
-        if (this.pairs.has(pair) && !to.destroyed) to.write(chunk);
-      }, this.delayMs);
-      return;
-    }
-    if (!to.destroyed) to.write(chunk);
+    if (pair.clientGone && lane === pair.up) pair.upstream.end();
   }
 
   /** Switches the failure mode; `delay` takes the delay per chunk in ms. */
@@ -89,21 +119,23 @@ export class FaultProxy {
     if (mode === "reset") {
       for (const p of [...this.pairs]) {
         this.pairs.delete(p);
+        for (const lane of [p.up, p.down]) clearTimeout(lane.timer);
         p.client.resetAndDestroy();
         p.upstream.resetAndDestroy();
       }
       return;
     }
-    if (mode === "pass") {
-      for (const p of this.pairs) {
-        for (const c of p.heldUp.splice(0)) p.upstream.write(c);
-        for (const c of p.heldDown.splice(0)) p.client.write(c);
+    if (mode === "pass" || mode === "delay") {
+      for (const p of [...this.pairs]) {
+        this.pump(p, p.up);
+        this.pump(p, p.down);
       }
     }
   }
 
   async close(): Promise<void> {
     for (const p of this.pairs) {
+      for (const lane of [p.up, p.down]) clearTimeout(lane.timer);
       p.client.destroy();
       p.upstream.destroy();
     }

@@ -3,8 +3,11 @@
 // refused within the reply deadline, and nothing refused may be acted on when Redis resumes.
 import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
-import { REDIS_MAX_WAIT_MS } from "../../src/redis.js";
+import { createLogger } from "../../src/logger.js";
+import { connectRedis, REDIS_MAX_WAIT_MS, type Redis } from "../../src/redis.js";
 import { keys } from "../../src/stores/keys.js";
+import { MessageStore } from "../../src/stores/messages.js";
+import { UserStore } from "../../src/stores/users.js";
 import { FaultProxy } from "../helpers/fault-proxy.js";
 import { Browser, sidFromCookie } from "../helpers/http.js";
 import { startParley, type TestParley, testRedisUrl, uniqueName } from "../helpers/parley.js";
@@ -155,5 +158,64 @@ describe("Redis that hangs, lags or resets (through a fault proxy)", function ()
     expect((await call(a.socket, "message:send", { room, text: "back" })).ok).to.equal(true);
     const stored = await redis.xRange(keys.roomMessages(room), "-", "+");
     expect(stored.map((e) => e.message.t)).to.deep.equal(["back"]);
+  });
+});
+
+describe("writes parley gave up on, when a hung Redis resumes (fenced writes)", function () {
+  this.timeout(30_000);
+  let proxy: FaultProxy;
+  let client: Redis;
+  let redis: TestRedis;
+  before(async () => {
+    proxy = await FaultProxy.start(Number(new URL(testRedisUrl()).port));
+    client = await connectRedis(proxy.url, createLogger("silent"), "fenced");
+    redis = await redisClient();
+  });
+  after(async () => {
+    proxy.set("pass");
+    await client?.close();
+    await redis?.close();
+    await proxy?.close();
+  });
+
+  /** Sends `write` while Redis hangs, waits until parley gives up, then lets Redis resume. */
+  async function refusedDuringHang(write: () => Promise<unknown>): Promise<void> {
+    proxy.set("hang");
+    const outcome = await timed(
+      write().then(
+        () => "applied",
+        (err: Error) => err.message,
+      ),
+    );
+    expect(outcome.value).not.to.equal("applied");
+    expect(outcome.ms).to.be.below(REDIS_MAX_WAIT_MS + 500);
+    // Redis resumes and reads what was sent to it while it hung.
+    proxy.set("pass");
+    while (!client.isReady) await sleep(20);
+    await client.ping();
+  }
+
+  it("never stores a message that was answered unavailable", async () => {
+    const room = `fenced-${Date.now().toString(36)}`;
+    const store = new MessageStore(client, 100);
+    await refusedDuringHang(() => store.append(room, { id: "u", username: "u" }, "late", 1));
+    expect(await redis.xLen(keys.roomMessages(room))).to.equal(0);
+  });
+
+  it("never creates an account whose registration failed", async () => {
+    const name = uniqueName("fenced");
+    const users = new UserStore(client);
+    await refusedDuringHang(() => users.create(name, "hash", 1));
+    expect(await redis.exists(keys.username(name))).to.equal(0);
+  });
+
+  it("never changes credentials after the change was refused", async () => {
+    const users = new UserStore(client);
+    const user = await users.create(uniqueName("fenced"), "old-hash", 1);
+    await refusedDuringHang(() =>
+      users.changeCredentials(user.id, { reason: "password_changed", hash: "new-hash" }),
+    );
+    expect(await redis.hGet(keys.user(user.id), "hash")).to.equal("old-hash");
+    expect(await redis.exists(keys.userGeneration(user.id))).to.equal(0);
   });
 });
