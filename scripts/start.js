@@ -11,7 +11,10 @@ import { fileURLToPath } from "node:url";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const at = (...p) => path.join(root, ...p);
 
-/** The newest modification time of the files under these paths (0 when none exist). */
+/**
+ * The newest modification time of the files and folders under these paths (0 when none
+ * exist). Folders count: renaming or deleting a file changes its folder's time only.
+ */
 function newest(...paths) {
   let latest = 0;
   for (const p of paths) {
@@ -21,10 +24,9 @@ function newest(...paths) {
     } catch {
       continue;
     }
+    latest = Math.max(latest, st.mtimeMs);
     if (st.isDirectory()) {
       for (const entry of readdirSync(p)) latest = Math.max(latest, newest(path.join(p, entry)));
-    } else {
-      latest = Math.max(latest, st.mtimeMs);
     }
   }
   return latest;

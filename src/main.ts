@@ -43,10 +43,22 @@ function onSignals(logger: Logger, stop: Stopper): void {
   process.on("SIGINT", () => handler("SIGINT"));
 }
 
+/** A Redis URL fit to print: the password (the private server's, or REDIS_URL's) removed. */
+function withoutPassword(url: string): string {
+  try {
+    const u = new URL(url);
+    u.password = "";
+    u.username = "";
+    return u.toString();
+  } catch {
+    return "the configured Redis";
+  }
+}
+
 function startFailure(err: unknown, config: Config, redisUrl: string): never {
   const e = err as NodeJS.ErrnoException;
   if (e.code === "EADDRINUSE") fail(`PORT ${config.port} is already in use on ${config.host}`);
-  if (e.code === "ECONNREFUSED") fail(`REDIS_URL: cannot connect to ${redisUrl}`);
+  if (e.code === "ECONNREFUSED") fail(`REDIS_URL: cannot connect to ${withoutPassword(redisUrl)}`);
   fail(`could not start: ${e.message}`);
 }
 

@@ -14,13 +14,16 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
+  chmodSync,
   closeSync,
   existsSync,
+  linkSync,
   mkdirSync,
   openSync,
   readFileSync,
   readlinkSync,
   realpathSync,
+  renameSync,
   unlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -124,28 +127,44 @@ function readPid(file: string): number | undefined {
   }
 }
 
-/** Takes the directory's lock for this process, or says who holds it. */
+/**
+ * Takes the directory's lock for this process, or says who holds it. The lock file appears
+ * with its content in one step (written aside, then hard-linked into place), so no one ever
+ * reads an empty lock; a stale one is moved aside under a unique name before it is replaced,
+ * so two starters cannot both take it over.
+ */
 function lock(dir: string): () => void {
   const file = path.join(dir, "parley.lock");
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(file, "wx", 0o600);
-      writeFileSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-      return () => {
-        if (readPid(file) === process.pid) unlinkSync(file);
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      const holder = readPid(file);
-      if (holder !== undefined && holder !== process.pid && alive(holder)) {
-        throw new DataDirBusyError(dir, holder);
+  const mine = path.join(dir, `parley.lock.${process.pid}`);
+  const fd = openSync(mine, "w", 0o600);
+  writeFileSync(fd, `${process.pid}\n`);
+  closeSync(fd);
+  try {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        linkSync(mine, file);
+        return () => {
+          if (readPid(file) === process.pid) unlinkSync(file);
+        };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+        const holder = readPid(file);
+        if (holder !== undefined && holder !== process.pid && alive(holder)) {
+          throw new DataDirBusyError(dir, holder);
+        }
+        // Left by a parley that is gone: move it aside (only one starter can), then retry.
+        try {
+          renameSync(file, `${file}.stale.${process.pid}`);
+          unlinkSync(`${file}.stale.${process.pid}`);
+        } catch {
+          // someone else moved it first
+        }
       }
-      // Left by a parley that is gone: take it over.
-      unlinkSync(file);
     }
+    throw new Error(`could not lock ${dir}`);
+  } finally {
+    unlinkSync(mine);
   }
-  throw new Error(`could not lock ${dir}`);
 }
 
 async function waitForExit(pid: number, ms: number): Promise<boolean> {
@@ -202,7 +221,10 @@ export async function startRedisServer(opts: {
   if (probe.error) throw new RedisServerMissingError();
   const port = opts.port ?? (await freePort());
   const dir = opts.dir ? path.resolve(opts.dir) : undefined;
-  if (dir) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (dir) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700); // also when it existed: the password is not all that guards it
+  }
   const pidFile = dir ? path.join(dir, "redis.pid") : undefined;
   const config = [
     `port ${port}`,
@@ -220,11 +242,20 @@ export async function startRedisServer(opts: {
   let unlock: (() => void) | undefined;
   const restarts: number[] = [];
 
+  // It runs in its own process group, so nothing else stops it if parley exits on a path
+  // that skips stop() (a forced exit, a crash): do it here.
+  const onExit = () => {
+    if (child && child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+  };
+
   const launch = async () => {
     stopping = false;
+    process.off("exit", onExit);
+    process.once("exit", onExit);
     if (dir) {
       unlock ??= lock(dir);
       if (pidFile) await stopStale(pidFile, dir, opts.logger);
+      if (stopping) return; // stopped meanwhile: start nothing
     }
     // Its own process group: a terminal's Ctrl-C reaches parley, not the server.
     const c = spawn("redis-server", ["-"], { stdio: ["pipe", "ignore", "ignore"], detached: true });
@@ -268,6 +299,7 @@ export async function startRedisServer(opts: {
     }
     unlock?.();
     unlock = undefined;
+    process.off("exit", onExit);
   };
 
   try {

@@ -32,6 +32,12 @@ export function run(env: Record<string, string>, args: string[] = []): Run {
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
+/** Registers a child spawned elsewhere so that killAll stops it too. */
+export function track<T extends ChildProcess>(child: T): T {
+  running.push(child);
+  return child;
+}
+
 /** Kills every child still running (register in afterEach). */
 export function killAll(): void {
   for (const c of running.splice(0))
