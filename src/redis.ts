@@ -215,10 +215,12 @@ export async function fencedEval(
   try {
     return await client.eval(script, { keys, arguments: [deadline, ...args] });
   } catch (err) {
+    // Never written (the client was offline or closed), or answered by Redis: the outcome
+    // is known. Otherwise the write may still sit in Redis's socket buffer: wait it out.
+    const e = err as Error;
+    const known = /The client is (offline|closed)|\bLATE write|ERR|WRONGTYPE/.test(e.message);
     const wait = giveUpAt - Date.now();
-    if (wait > 0 && !/\bLATE write|ERR|WRONGTYPE/.test(String((err as Error).message))) {
-      await new Promise((resolve) => setTimeout(resolve, wait + 1));
-    }
+    if (wait > 0 && !known) await new Promise((resolve) => setTimeout(resolve, wait + 1));
     throw err;
   }
 }
