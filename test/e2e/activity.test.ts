@@ -3,7 +3,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { launch, Problems } from "../helpers/browser.js";
+import { launch, Problems, registerInChat } from "../helpers/browser.js";
 import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 
 const PASSWORD = "correct horse battery";
@@ -30,14 +30,7 @@ describe("idle timeout in Chromium", function () {
   async function chatPage(): Promise<Page> {
     const ctx = await new Problems().context(browser);
     contexts.push(ctx);
-    const page = await ctx.newPage();
-    await page.goto(`${parley.url}/register`);
-    await page.fill("#username", uniqueName("idle"));
-    await page.fill("#password", PASSWORD);
-    await page.click("button[type=submit]");
-    await page.waitForURL("**/chat");
-    await page.waitForSelector('#status[data-state="connected"]');
-    return page;
+    return registerInChat(ctx, parley.url, uniqueName("idle"), PASSWORD);
   }
 
   it("signs out a tab nobody uses, though its socket stays connected meanwhile", async () => {

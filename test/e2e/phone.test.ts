@@ -4,7 +4,7 @@
 import { mkdirSync } from "node:fs";
 import { expect } from "chai";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { launch, Problems } from "../helpers/browser.js";
+import { launch, Problems, registerInChat } from "../helpers/browser.js";
 import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 
 const PASSWORD = "correct horse battery";
@@ -30,14 +30,7 @@ describe("the chat page on a phone, in Chromium", function () {
   async function chatAt(width: number, height: number): Promise<Page> {
     const ctx = await problems.context(browser, { width, height });
     contexts.push(ctx);
-    const page = await ctx.newPage();
-    await page.goto(`${parley.url}/register`);
-    await page.fill("#username", uniqueName("phone"));
-    await page.fill("#password", PASSWORD);
-    await page.click("button[type=submit]");
-    await page.waitForURL("**/chat");
-    await page.waitForSelector('#status[data-state="connected"]', { state: "attached" });
-    return page;
+    return registerInChat(ctx, parley.url, uniqueName("phone"), PASSWORD);
   }
 
   /** Whether an element is entirely inside the viewport. */
@@ -144,13 +137,9 @@ describe("the chat page on a phone, in Chromium", function () {
     const own = await startParley();
     const ctx = await new Problems().context(browser, { width: 390, height: 844 });
     contexts.push(ctx);
-    const page = await ctx.newPage();
+    let page: Page;
     try {
-      await page.goto(`${own.url}/register`);
-      await page.fill("#username", uniqueName("offline"));
-      await page.fill("#password", PASSWORD);
-      await page.click("button[type=submit]");
-      await page.waitForSelector('#status[data-state="connected"]', { state: "attached" });
+      page = await registerInChat(ctx, own.url, uniqueName("offline"), PASSWORD);
       expect(await page.isHidden("#conn-banner")).to.equal(true);
     } finally {
       await own.close();

@@ -59,3 +59,23 @@ export class Problems {
     page.on("pageerror", (e) => this.list.push(`page error: ${e.message}`));
   }
 }
+
+/**
+ * Registers a new user through the register form in a new page of `ctx` and resolves once
+ * the chat page is connected (its status element may be hidden, as on a phone).
+ */
+export async function registerInChat(
+  ctx: BrowserContext,
+  baseUrl: string,
+  username: string,
+  password = "correct horse battery",
+): Promise<Page> {
+  const page = await ctx.newPage();
+  await page.goto(`${baseUrl}/register`);
+  await page.fill("#username", username);
+  await page.fill("#password", password);
+  await page.click("button[type=submit]");
+  await page.waitForURL("**/chat");
+  await page.waitForSelector('#status[data-state="connected"]', { state: "attached" });
+  return page;
+}

@@ -6,7 +6,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { expect } from "chai";
 import type { Browser, BrowserContext } from "playwright-core";
-import { launch, Problems } from "../helpers/browser.js";
+import { launch, Problems, registerInChat } from "../helpers/browser.js";
 import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 
 const PASSWORD = "correct horse battery";
@@ -48,12 +48,7 @@ describe("a same-site page against a logged-in visitor, in Chromium", function (
   });
 
   it("refuses every request the page makes to /socket.io/ and opens no connection", async () => {
-    const page = await context.newPage();
-    await page.goto(`${parley.url}/register`);
-    await page.fill("#username", uniqueName("visitor"));
-    await page.fill("#password", PASSWORD);
-    await page.click("button[type=submit]");
-    await page.waitForURL("**/chat");
+    const page = await registerInChat(context, parley.url, uniqueName("visitor"), PASSWORD);
     await page.close(); // the chat page's own socket closes with it
 
     await new Promise((resolve) => setTimeout(resolve, 200));
