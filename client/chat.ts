@@ -237,7 +237,17 @@ function saveRooms(): void {
   }
 }
 
+/** The tab title: unread messages elsewhere first, then the conversation in view. */
+function updateTitle(): void {
+  const r = current ? rooms.get(current) : undefined;
+  const name = r ? (r.kind === "room" ? `#${r.label}` : `@${r.label}`) : "Chat";
+  let unread = 0;
+  for (const room of rooms.values()) unread += room.unread;
+  document.title = `${unread > 0 ? `(${unread}) ` : ""}${name} · parley`;
+}
+
 function renderRoomLists(): void {
+  updateTitle();
   for (const [list, kind] of [
     [ui.rooms, "room"],
     [ui.dms, "dm"],
@@ -308,7 +318,7 @@ function select(name: string): void {
   current = name;
   r.unread = 0;
   ui.title.textContent = r.kind === "room" ? `# ${r.label}` : `@ ${r.label}`;
-  document.title = `${r.kind === "room" ? `#${r.label}` : `@${r.label}`} · parley`;
+  updateTitle();
   renderMembers(r);
   renderMessages(r);
   renderTyping();

@@ -4,6 +4,7 @@ import { hashPassword, verifyPassword } from "../auth/passwords.js";
 import { fieldErrors, passwordChangeForm } from "../auth/validation.js";
 import type { HttpContext } from "./context.js";
 import { httpErrors } from "./errors.js";
+import { describeAgent, relativeTime } from "./login-display.js";
 import { requireLogin } from "./login-session.js";
 import { render, type TokenGenerator } from "./render.js";
 
@@ -42,10 +43,20 @@ export function accountRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Rout
     const user = req.user;
     if (!user) throw httpErrors.notFound();
     const logins = await ctx.sessionIndex.list(user.id);
+    const now = ctx.now();
     render(res, "sessions", 200, {
       title: "Your sessions",
       csrfToken: csrfToken(req),
-      logins: logins.map(({ sid, ...rest }) => ({ ...rest, current: sid === req.sessionID })),
+      // This device first, then the newest.
+      logins: logins
+        .map(({ sid, ...rest }) => ({
+          ...rest,
+          current: sid === req.sessionID,
+          device: describeAgent(rest.userAgent),
+          signedIn: relativeTime(rest.createdAt, now),
+          active: relativeTime(rest.lastActive, now),
+        }))
+        .sort((a, b) => Number(b.current) - Number(a.current)),
     });
   });
 

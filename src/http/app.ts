@@ -19,6 +19,7 @@ import type { HttpContext } from "./context.js";
 import { HttpError, httpErrors } from "./errors.js";
 import { loginLifecycle } from "./login-session.js";
 import { originCheck } from "./origin.js";
+import type { TokenGenerator } from "./render.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 /** Works from src/ (tsx) and from dist/src/ (built). */
@@ -128,7 +129,7 @@ export function createApp(ctx: HttpContext, sessionMiddleware: RequestHandler): 
   app.use(accountRoutes(ctx, csrfToken));
 
   app.use((_req, _res, next) => next(httpErrors.notFound()));
-  app.use(errorHandler(ctx));
+  app.use(errorHandler(ctx, csrfToken));
   return app;
 }
 
@@ -165,7 +166,20 @@ function classify(err: unknown, ctx: HttpContext): HttpError {
   return new HttpError(500, "internal", "Something went wrong on our side.");
 }
 
-function errorHandler(ctx: HttpContext): ErrorRequestHandler {
+function errorPageUser(
+  req: Request,
+  status: number,
+  csrfToken: TokenGenerator,
+): { user: Express.User | undefined; csrfToken?: string } {
+  if (status >= 500 || !req.user || !req.session) return { user: undefined };
+  try {
+    return { user: req.user, csrfToken: csrfToken(req) };
+  } catch {
+    return { user: undefined };
+  }
+}
+
+function errorHandler(ctx: HttpContext, csrfToken: TokenGenerator): ErrorRequestHandler {
   return (err: unknown, req: Request, res: Response, next) => {
     const e = classify(err, ctx);
     if (e.status >= 500) {
@@ -206,7 +220,13 @@ function errorHandler(ctx: HttpContext): ErrorRequestHandler {
     }
     res.render(
       "error",
-      { title: `Error ${e.status}`, status: e.status, message: e.message, user: undefined },
+      {
+        title: `Error ${e.status}`,
+        status: e.status,
+        message: e.message,
+        // A logged-in user keeps their header (and its logout form) on a 4xx page.
+        ...errorPageUser(req, e.status, csrfToken),
+      },
       (renderErr: Error | null, html?: string) => {
         if (renderErr || html === undefined) res.type("text/plain").send(e.message);
         else res.send(html);

@@ -188,6 +188,10 @@ describe("the pages in Chromium", function () {
     await send(a, "one");
     await send(a, "two");
     await b.waitForSelector(`#rooms .room-button:has-text('${room}') .unread:has-text('2')`);
+    // The tab title counts them too, and drops the count once the room is read.
+    expect(await b.title()).to.equal("(2) #lobby · parley");
+    await b.click(`#rooms .room-button:has-text('${room}')`);
+    await b.waitForFunction((r) => document.title === `#${r} · parley`, room);
   });
 
   it("fits a phone-width screen", async () => {

@@ -218,6 +218,17 @@ describe("HTTP protections", () => {
       });
     });
 
+    it("shows a logged-in user their own header on a 404, not the login links", async () => {
+      const b = new Browser(parley.url);
+      const name = uniqueName("lost");
+      await b.register(name, PASSWORD);
+      const page = await b.get("/nope");
+      expect(page.status).to.equal(404);
+      expect(page.body).to.include(`Signed in as <strong>${name}</strong>`);
+      expect(page.body).to.include('action="/logout"');
+      expect(page.body).not.to.include('href="/register"');
+    });
+
     it("answers GET /readyz 200 while Redis answers", async () => {
       expect((await new Browser(parley.url).get("/readyz")).status).to.equal(200);
     });

@@ -39,6 +39,8 @@ describe("sessions and account", () => {
       expect(page.body).to.include("Phone Browser/2.0");
       expect(page.body).to.include("127.0.0.1");
       expect(page.body.match(/this device/g)).to.have.length(1);
+      // This device comes first, whichever login is newer.
+      expect(page.body.indexOf("this device")).to.be.below(page.body.indexOf("Phone Browser/2.0"));
       const [handle] = handles(page.body);
       expect(handles(page.body)).to.have.length(1);
       const phoneSid = sidFromCookie(phone.cookies.get("parley.sid")) ?? "";
