@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { expect } from "chai";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { launch, Problems } from "../helpers/browser.js";
+import { launch, Problems, registerInChat } from "../helpers/browser.js";
 import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 
 const PASSWORD = "correct horse battery";
@@ -31,15 +31,8 @@ describe("the pages in Chromium", function () {
     return c;
   }
 
-  async function register(ctx: BrowserContext, name = uniqueName("e2e")): Promise<Page> {
-    const page = await ctx.newPage();
-    await page.goto(`${parley.url}/register`);
-    await page.fill("#username", name);
-    await page.fill("#password", PASSWORD);
-    await page.click("button[type=submit]");
-    await page.waitForURL("**/chat");
-    await page.waitForSelector("#status[data-state=connected]", { state: "attached" });
-    return page;
+  function register(ctx: BrowserContext, name = uniqueName("e2e")): Promise<Page> {
+    return registerInChat(ctx, parley.url, name, PASSWORD);
   }
 
   async function send(page: Page, text: string): Promise<void> {
