@@ -13,6 +13,7 @@ import { duplicateRedis, type Redis } from "../redis.js";
 import { keys } from "../stores/keys.js";
 import type { MessageStore } from "../stores/messages.js";
 import type { UserStore } from "../stores/users.js";
+import { steadyPublisher, steadySubscriber } from "./adapter-clients.js";
 import { EventBudgets, MESSAGE_SEND_BUDGET } from "./budgets.js";
 import { type DispatchDeps, dispatch } from "./dispatch.js";
 import {
@@ -62,23 +63,6 @@ export interface Realtime {
   close(): Promise<void>;
 }
 
-/** The adapter's publisher must never throw an unhandled rejection while Redis is down. */
-function safePublisher(pub: Redis, logger: Logger): Redis {
-  return new Proxy(pub, {
-    get(target, prop, receiver) {
-      if (prop === "publish") {
-        return (channel: string, message: string | Buffer) =>
-          target.publish(channel, message).catch((err: Error) => {
-            logger.debug({ event: "adapter_publish_failed", err: err.message });
-            return 0;
-          });
-      }
-      const value: unknown = Reflect.get(target, prop, receiver);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-}
-
 /** The parts of an engine.io connection parley looks at. */
 interface EngineSocket {
   id: string;
@@ -110,7 +94,11 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
   const pub = duplicateRedis(d.redis, d.logger, "adapter-pub");
   const sub = duplicateRedis(d.redis, d.logger, "adapter-sub");
   await Promise.all([pub.connect(), sub.connect()]);
-  io.adapter(createAdapter(safePublisher(pub as Redis, d.logger), sub, { requestsTimeout: 2000 }));
+  io.adapter(
+    createAdapter(steadyPublisher(pub, d.logger), steadySubscriber(sub, d.logger), {
+      requestsTimeout: 2000,
+    }),
+  );
 
   const guard = new SessionGuard(d.redis, {
     idleSeconds: d.idleSeconds,

@@ -11,6 +11,7 @@ export interface Run {
 }
 
 const running: ChildProcess[] = [];
+const said: { args: string[]; stdout: () => string; stderr: () => string }[] = [];
 
 export function run(env: Record<string, string>, args: string[] = []): Run {
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], {
@@ -29,6 +30,7 @@ export function run(env: Record<string, string>, args: string[] = []): Run {
   const exited = new Promise<number | null>((resolve) =>
     child.once("exit", (code) => resolve(code)),
   );
+  said.push({ args, stdout: () => out, stderr: () => err });
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
@@ -38,16 +40,34 @@ export function track<T extends ChildProcess>(child: T): T {
   return child;
 }
 
-/** Kills every child still running (register in afterEach). */
-export function killAll(): void {
+/**
+ * Kills every child still running (register in afterEach). When the test failed, it first
+ * prints what each parley it ran said: that is what tells why.
+ */
+export function killAll(this: Mocha.Context | undefined): void {
+  const runs = said.splice(0);
+  if (this?.currentTest?.state === "failed")
+    for (const r of runs)
+      process.stderr.write(
+        `--- parley ${r.args.join(" ")} stdout\n${r.stdout()}--- stderr\n${r.stderr()}---\n`,
+      );
   for (const c of running.splice(0))
     if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
 }
 
-export async function waitFor(check: () => boolean, ms: number, what: string): Promise<void> {
+export async function waitFor(
+  check: () => boolean,
+  ms: number,
+  what: string,
+  run?: Run,
+): Promise<void> {
   const until = Date.now() + ms;
   while (!check()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > until) {
+      // What the process said is what tells why it did not get there.
+      const said = run ? `\n--- stdout\n${run.stdout()}\n--- stderr\n${run.stderr()}` : "";
+      throw new Error(`timed out waiting for ${what}${said}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -55,7 +75,7 @@ export async function waitFor(check: () => boolean, ms: number, what: string): P
 /** Starts parley and resolves once it logged that it listens. */
 export async function runListening(env: Record<string, string>, args: string[] = []): Promise<Run> {
   const r = run(env, args);
-  await waitFor(() => r.stdout().includes('"event":"listening"'), 20_000, "parley to listen");
+  await waitFor(() => r.stdout().includes('"event":"listening"'), 20_000, "parley to listen", r);
   return r;
 }
 

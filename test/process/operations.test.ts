@@ -21,9 +21,9 @@ describe("operating parley as processes", function () {
     // Our own append-only Redis: these tests stop and restart it.
     redis = await startRedisServer({ appendOnly: true, dir: tmp() });
   });
-  afterEach(() => {
+  afterEach(function () {
     for (const s of sockets.splice(0)) s.close();
-    killAll();
+    killAll.call(this);
   });
   after(async () => {
     await redis?.stop();

@@ -99,7 +99,7 @@ describe("the private redis-server", function () {
     const r = await runListening({ PORT: String(port), PARLEY_DATA_DIR: dir });
     const { pid } = privateRedisOf(r.stdout());
     process.kill(pid, "SIGKILL");
-    await waitFor(() => r.stdout().includes('"event":"private_redis_exited"'), 5000, "restart");
+    await waitFor(() => r.stdout().includes('"event":"private_redis_exited"'), 5000, "restart", r);
     const until = Date.now() + 10_000;
     let ready = 0;
     while (Date.now() < until && ready !== 200) {

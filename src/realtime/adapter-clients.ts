@@ -1,0 +1,79 @@
+// The Socket.IO Redis adapter's two connections, made safe for a Redis that comes and goes.
+//
+// The adapter fires its Redis calls and forgets them: it never looks at the promise of a
+// PUBLISH, a SUBSCRIBE or an UNSUBSCRIBE. With a Redis that is down or dies while a call is in
+// flight, each of those is an unhandled rejection, and Node.js ends the process on one. It is
+// also worse than a crash for a SUBSCRIBE: node-redis records a subscription only once Redis
+// confirmed it, so one that failed is not renewed when the connection comes back, and the
+// adapter would stay deaf to every other process (no broadcasts, no revocations) for good.
+import type { Logger } from "../logger.js";
+import type { Redis } from "../redis.js";
+
+/** Every (un)subscribe the adapters call, plain, pattern and sharded. */
+const SUBSCRIPTIONS = new Set<string | symbol>([
+  "subscribe",
+  "unsubscribe",
+  "pSubscribe",
+  "pUnsubscribe",
+  "sSubscribe",
+  "sUnsubscribe",
+]);
+
+/** A publisher whose failures are logged and answered as "nobody received it". */
+export function steadyPublisher(pub: Redis, logger: Logger): Redis {
+  return new Proxy(pub, {
+    get(target, prop, receiver) {
+      if (prop === "publish" || prop === "sPublish") {
+        return (channel: string, message: string | Buffer) =>
+          target[prop](channel, message).catch((err: Error) => {
+            logger.debug({ event: "adapter_publish_failed", err: err.message });
+            return 0;
+          });
+      }
+      const value: unknown = Reflect.get(target, prop, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+/**
+ * A subscriber whose (un)subscribes never reject: one that fails is tried again each time the
+ * connection is ready, until Redis confirms it. They run one after another, in the order the
+ * adapter asked for them, so a leave retried late never undoes a later join.
+ */
+export function steadySubscriber(sub: Redis, logger: Logger): Redis {
+  let chain: Promise<void> = Promise.resolve();
+
+  const untilDone = (method: string, args: unknown[]): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const attempt = () => {
+        if (!sub.isOpen) return resolve(); // closed for good: nothing left to renew
+        const call = (sub as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[
+          method
+        ] as (...a: unknown[]) => Promise<unknown>;
+        call.apply(sub, args).then(
+          () => resolve(),
+          (err: Error) => {
+            logger.debug({ event: "adapter_subscribe_failed", method, err: err.message });
+            // Ready again already (a reply lost in a reset that was since repaired): soon.
+            if (sub.isReady) setTimeout(attempt, 100).unref();
+            else sub.once("ready", attempt);
+          },
+        );
+      };
+      attempt();
+    });
+
+  return new Proxy(sub, {
+    get(target, prop, receiver) {
+      if (typeof prop === "string" && SUBSCRIPTIONS.has(prop)) {
+        return (...args: unknown[]) => {
+          chain = chain.then(() => untilDone(prop, args));
+          return chain;
+        };
+      }
+      const value: unknown = Reflect.get(target, prop, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
