@@ -1,12 +1,21 @@
 // Validates the environment once, up front, into a frozen typed object.
 // Every problem is reported at once, one line per variable, and never as a stack trace.
 import { z } from "zod";
+import { parseSentinels, type SentinelAddress } from "./redis-sentinel.js";
 
 export interface Config {
   readonly port: number;
   readonly host: string;
-  /** Unset: a private redis-server is started (never in production). */
+  /** Unset: a private redis-server is started (never in production), unless sentinels are set. */
   readonly redisUrl: string | undefined;
+  /** Sentinels (host:port) that name the primary; REDIS_URL then only carries credentials. */
+  readonly redisSentinels: readonly SentinelAddress[] | undefined;
+  /** The name the sentinels monitor the primary under. */
+  readonly redisSentinelName: string | undefined;
+  /** The sentinels' own password, if they require one. */
+  readonly redisSentinelPassword: string | undefined;
+  /** Replicas that must hold a message before it is acked (default 1 on Sentinel, else 0). */
+  readonly redisAckReplicas: number;
   /** First signs, all verify. Unset outside production: generated and kept under dataDir. */
   readonly sessionSecrets: readonly string[] | undefined;
   /** Unset: the server's own origin, derived once it listens. */
@@ -65,6 +74,14 @@ const schema = z.object({
     .trim()
     .refine((u) => /^rediss?:\/\//.test(u), "must start with redis:// or rediss://")
     .optional(),
+  REDIS_SENTINELS: list.optional(),
+  REDIS_SENTINEL_NAME: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, "must be a sentinel master name (letters, digits, . _ -)")
+    .optional(),
+  REDIS_SENTINEL_PASSWORD: z.string().optional(),
+  REDIS_ACK_REPLICAS: intIn(0, 16).optional(),
   SESSION_SECRET: list
     .pipe(z.array(z.string().min(32, "each secret must be at least 32 characters long")))
     .optional(),
@@ -106,15 +123,35 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     for (const issue of parsed.error.issues) {
       const name = String(issue.path[0] ?? "configuration");
       const value = cleaned[name];
-      const shown = name === "SESSION_SECRET" || value === undefined ? "" : ` (got "${value}")`;
+      // Secrets and URLs (which may carry a password) are never repeated.
+      const secret = /SECRET|PASSWORD|^REDIS_URL$/.test(name);
+      const shown = secret || value === undefined ? "" : ` (got "${value}")`;
       problems.push(`${name} ${issue.message}${shown}`);
     }
     throw new ConfigError(problems);
   }
   const e = parsed.data;
   const production = e.NODE_ENV === "production";
-  if (production && e.REDIS_URL === undefined) {
-    problems.push("REDIS_URL is required when NODE_ENV=production");
+  let sentinels: SentinelAddress[] | undefined;
+  if (e.REDIS_SENTINELS) {
+    try {
+      sentinels = parseSentinels(e.REDIS_SENTINELS);
+    } catch (err) {
+      problems.push(`REDIS_SENTINELS must list host:port entries: ${(err as Error).message}`);
+    }
+    if (e.REDIS_SENTINEL_NAME === undefined) {
+      problems.push("REDIS_SENTINEL_NAME is required with REDIS_SENTINELS");
+    }
+    if (e.REDIS_URL?.startsWith("rediss://")) {
+      problems.push(
+        "REDIS_URL must use redis:// with REDIS_SENTINELS (TLS to a sentinel-managed primary is not supported)",
+      );
+    }
+  } else if (e.REDIS_SENTINEL_NAME !== undefined) {
+    problems.push("REDIS_SENTINEL_NAME needs REDIS_SENTINELS");
+  }
+  if (production && e.REDIS_URL === undefined && e.REDIS_SENTINELS === undefined) {
+    problems.push("REDIS_URL (or REDIS_SENTINELS) is required when NODE_ENV=production");
   }
   if (production && e.SESSION_SECRET === undefined) {
     problems.push("SESSION_SECRET is required when NODE_ENV=production");
@@ -129,6 +166,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     port: e.PORT,
     host: e.HOST,
     redisUrl: e.REDIS_URL,
+    redisSentinels: sentinels ? Object.freeze(sentinels) : undefined,
+    redisSentinelName: e.REDIS_SENTINEL_NAME,
+    redisSentinelPassword: e.REDIS_SENTINEL_PASSWORD,
+    redisAckReplicas: e.REDIS_ACK_REPLICAS ?? (sentinels ? 1 : 0),
     sessionSecrets: e.SESSION_SECRET ? Object.freeze([...e.SESSION_SECRET]) : undefined,
     allowedOrigins: e.ALLOWED_ORIGINS ? Object.freeze([...e.ALLOWED_ORIGINS]) : undefined,
     sessionIdleSeconds: e.SESSION_IDLE_SECONDS,

@@ -89,7 +89,8 @@ async function main(): Promise<void> {
   }
 
   let privateRedis: PrivateRedis | undefined;
-  let redisUrl = config.redisUrl;
+  // With sentinels, REDIS_URL (if any) only carries credentials: the sentinels name the server.
+  let redisUrl = config.redisUrl ?? (config.redisSentinels ? "redis://" : undefined);
   if (!redisUrl) {
     try {
       privateRedis = await startRedisServer({

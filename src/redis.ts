@@ -249,14 +249,24 @@ export async function connectRedis(
   return client;
 }
 
-/** Another connection to the same Redis (pub/sub), supervised the same way. */
-export function duplicateRedis(client: Redis, logger: Logger, name: string): Redis {
+/**
+ * Another connection to the same Redis, supervised the same way: for pub/sub, or (`fenced`)
+ * for fenced writes of their own, which need this connection's view of Redis's clock.
+ */
+export function duplicateRedis(
+  client: Redis,
+  logger: Logger,
+  name: string,
+  opts: { fenced?: boolean } = {},
+): Redis {
   const url = (client.options as { url?: string } | undefined)?.url ?? "redis://localhost";
-  return supervise(client.duplicate() as Redis, name, {
+  const copy = supervise(client.duplicate() as Redis, name, {
     logger,
     follower: true,
     tcpPort: tcpPortOf(url),
   });
+  if (opts.fenced) copy.on("ready", () => measureClock(copy));
+  return copy;
 }
 
 /** True when an error came from Redis being unreachable or slow rather than from a bug. */

@@ -14,8 +14,10 @@ import type { HttpContext } from "./http/context.js";
 import type { Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
 import { createRealtime, type Realtime } from "./realtime/realtime.js";
-import { connectRedis, type Redis } from "./redis.js";
+import { connectRedis, duplicateRedis, type Redis } from "./redis.js";
+import { SentinelEndpoint } from "./redis-sentinel.js";
 import { MessageStore } from "./stores/messages.js";
+import { ReplicaAcks } from "./stores/replica-acks.js";
 import { SessionIndex } from "./stores/session-index.js";
 import { UserStore } from "./stores/users.js";
 
@@ -66,9 +68,21 @@ export async function createServer({
   listen = true,
 }: ServerDeps): Promise<ParleyServer> {
   const metrics = new Metrics();
-  const redis = await connectRedis(config.redisUrl, logger, "main", () =>
-    metrics.redisErrors.inc(),
+  const { url: redisUrl, sentinel } = await resolveRedis(config, logger);
+  const redis = await connectRedis(redisUrl, logger, "main", () => metrics.redisErrors.inc()).catch(
+    async (err: unknown) => {
+      await sentinel?.close();
+      throw err;
+    },
   );
+  // Messages wait for replicas on a connection of their own (WAIT blocks its connection).
+  let acks: ReplicaAcks | undefined;
+  if (config.redisAckReplicas > 0) {
+    const durable = duplicateRedis(redis, logger, "durable", { fenced: true });
+    await durable.connect();
+    acks = new ReplicaAcks(durable, config.redisAckReplicas);
+    await acks.look();
+  }
   const users = new UserStore(redis);
   const sessionIndex = new SessionIndex(redis, config.sessionAbsoluteSeconds);
   const revocation = new Revocation(redis, sessionIndex, users);
@@ -107,7 +121,7 @@ export async function createServer({
     httpServer: server,
     redis,
     users,
-    messages: new MessageStore(redis, messageCap),
+    messages: new MessageStore(redis, messageCap, acks),
     revocation,
     sessionMiddleware: engineSessionMiddleware,
     passportMiddlewares: [ctx.passport.initialize(), ctx.passport.session()],
@@ -156,11 +170,43 @@ export async function createServer({
       force.unref();
       await closed;
       clearTimeout(force);
+      acks?.stop();
+      const durable = acks?.client;
+      if (durable?.isOpen) await durable.close().catch(() => durable.destroy());
       if (redis.isOpen) await redis.close().catch(() => redis.destroy());
+      await sentinel?.close();
     })();
     return closing;
   };
   return { url, port, redis, realtime, metrics, metricsUrl, close };
+}
+
+/**
+ * The Redis URL to connect to. With sentinels, a local endpoint that always leads to the
+ * primary they name (see redis-sentinel.ts); REDIS_URL's credentials and database are kept.
+ */
+async function resolveRedis(
+  config: RuntimeConfig,
+  logger: Logger,
+): Promise<{ url: string; sentinel: SentinelEndpoint | undefined }> {
+  if (!config.redisSentinels || !config.redisSentinelName) {
+    return { url: config.redisUrl, sentinel: undefined };
+  }
+  const sentinel = new SentinelEndpoint({
+    sentinels: config.redisSentinels,
+    name: config.redisSentinelName,
+    password: config.redisSentinelPassword,
+    logger,
+  });
+  const port = await sentinel.start();
+  logger.info(
+    { event: "redis_sentinel", name: config.redisSentinelName, primary: sentinel.current },
+    `following the Redis primary "${config.redisSentinelName}" named by the sentinels (now ${sentinel.current})`,
+  );
+  const url = new URL(config.redisUrl || "redis://");
+  url.hostname = "127.0.0.1";
+  url.port = String(port);
+  return { url: url.toString(), sentinel };
 }
 
 function listenOn(server: http.Server, port: number, host: string): Promise<number> {

@@ -58,6 +58,7 @@ describe("loadConfig", () => {
     ["SESSION_IDLE_SECONDS", "0"],
     ["SESSION_ABSOLUTE_SECONDS", "-5"],
     ["SESSION_SECRET", "too-short"],
+    ["REDIS_ACK_REPLICAS", "-1"],
   ] as const) {
     it(`names ${name} when it is ${JSON.stringify(value)}`, () => {
       const p = problems({ [name]: value });
@@ -76,6 +77,53 @@ describe("loadConfig", () => {
     const p = problems({ NODE_ENV: "production" });
     expect(p.some((l) => l.startsWith("REDIS_URL"))).to.equal(true);
     expect(p.some((l) => l.startsWith("SESSION_SECRET"))).to.equal(true);
+  });
+
+  it("follows sentinels: REDIS_SENTINELS with REDIS_SENTINEL_NAME, one replica acks by default", () => {
+    const c = loadConfig({
+      REDIS_SENTINELS: "10.0.0.1:26379, [::1]:26380,sentinel-3:26381",
+      REDIS_SENTINEL_NAME: "parley",
+      NODE_ENV: "production",
+      SESSION_SECRET: "x".repeat(32),
+    });
+    expect(c.redisSentinels).to.deep.equal([
+      { host: "10.0.0.1", port: 26379 },
+      { host: "::1", port: 26380 },
+      { host: "sentinel-3", port: 26381 },
+    ]);
+    expect(c.redisSentinelName).to.equal("parley");
+    expect(c.redisAckReplicas).to.equal(1);
+    expect(c.redisUrl).to.equal(undefined);
+    expect(loadConfig({}).redisAckReplicas).to.equal(0);
+    expect(loadConfig({ REDIS_ACK_REPLICAS: "2" }).redisAckReplicas).to.equal(2);
+  });
+
+  it("refuses a sentinel set-up that cannot work, one line per problem", () => {
+    expect(problems({ REDIS_SENTINELS: "10.0.0.1:26379" })).to.deep.equal([
+      "REDIS_SENTINEL_NAME is required with REDIS_SENTINELS",
+    ]);
+    expect(problems({ REDIS_SENTINEL_NAME: "parley" })).to.deep.equal([
+      "REDIS_SENTINEL_NAME needs REDIS_SENTINELS",
+    ]);
+    const bad = problems({ REDIS_SENTINELS: "10.0.0.1", REDIS_SENTINEL_NAME: "parley" });
+    expect(bad).to.have.length(1);
+    expect(bad[0]).to.match(/^REDIS_SENTINELS must list host:port entries: "10.0.0.1"/);
+    expect(
+      problems({
+        REDIS_SENTINELS: "a:1",
+        REDIS_SENTINEL_NAME: "parley",
+        REDIS_URL: "rediss://:pw@x:6380",
+      })[0],
+    ).to.match(/^REDIS_URL must use redis:\/\/ with REDIS_SENTINELS/);
+    expect(problems({ REDIS_SENTINELS: "a:1", REDIS_SENTINEL_NAME: "bad name" })[0]).to.match(
+      /^REDIS_SENTINEL_NAME /,
+    );
+  });
+
+  it("never repeats a Redis URL, which may hold a password, in its error text", () => {
+    const p = problems({ REDIS_URL: "http://:hunter2@example.com" });
+    expect(p[0]).to.match(/^REDIS_URL /);
+    expect(p.join("\n")).to.not.include("hunter2");
   });
 
   it("refuses an absolute lifetime shorter than the idle timeout", () => {

@@ -1,10 +1,16 @@
 // Room messages in Redis Streams: XADD (capped, approximately, at `cap` per room) before the
 // sender's ack, so an acked message survives a restart of the app. The stream id is the
 // message id: unique within the room and ordered as the room received messages.
+//
+// With replicas (REDIS_ACK_REPLICAS > 0, the default on Sentinel), a message is acked only
+// once the replicas hold it (see replica-acks.ts). A message they do not confirm in time is
+// taken back (a fenced XDEL) and refused as `unavailable`: an acked message survives a
+// failover.
 
 import type { Member, Message } from "../realtime/events.js";
 import { FENCE, fencedEval, type Redis } from "../redis.js";
 import { keys } from "./keys.js";
+import type { ReplicaAcks } from "./replica-acks.js";
 
 export const STREAM_ID_RE = /^\d{1,16}-\d{1,16}$/;
 
@@ -14,20 +20,35 @@ const APPEND = `${FENCE}
 return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'u', ARGV[3], 'n', ARGV[4], 't', ARGV[5], 'ts', ARGV[6])
 `;
 
+// KEYS: the room's stream. ARGV: deadline, message id.
+const TAKE_BACK = `${FENCE}
+return redis.call('XDEL', KEYS[1], ARGV[2])
+`;
+
 export class MessageStore {
   constructor(
     private readonly redis: Redis,
     private readonly cap: number,
+    private readonly acks?: ReplicaAcks,
   ) {}
 
   async append(room: string, user: Member, text: string, ts: number): Promise<Message> {
-    const id = await fencedEval(
-      this.redis,
+    const acks = this.acks;
+    const key = keys.roomMessages(room);
+    const stored = fencedEval(
+      acks?.client ?? this.redis,
       APPEND,
-      [keys.roomMessages(room)],
+      [key],
       [String(this.cap), user.id, user.username, text, String(ts)],
     );
-    return { id: String(id), room, user, text, ts };
+    if (!acks) return { id: String(await stored), room, user, text, ts };
+    const confirmed = acks.confirm();
+    const id = String(await stored);
+    if (!(await confirmed)) {
+      await fencedEval(acks.client, TAKE_BACK, [key], [id]).catch(() => undefined);
+      throw new Error("Connection: the replicas did not confirm the message in time");
+    }
+    return { id, room, user, text, ts };
   }
 
   /** Up to `limit` messages before `before` (exclusive), or the newest; oldest first. */
