@@ -14,6 +14,8 @@ export interface Config {
   readonly redisSentinelName: string | undefined;
   /** The sentinels' own password, if they require one. */
   readonly redisSentinelPassword: string | undefined;
+  /** Redis Cluster nodes (host:port) to discover the cluster from; REDIS_URL then only carries credentials. */
+  readonly redisClusterNodes: readonly SentinelAddress[] | undefined;
   /** Replicas that must hold a message before it is acked (default 1 on Sentinel, else 0). */
   readonly redisAckReplicas: number;
   /** First signs, all verify. Unset outside production: generated and kept under dataDir. */
@@ -82,6 +84,7 @@ const schema = z.object({
     .optional(),
   REDIS_SENTINEL_PASSWORD: z.string().optional(),
   REDIS_ACK_REPLICAS: intIn(0, 16).optional(),
+  REDIS_CLUSTER_NODES: list.optional(),
   SESSION_SECRET: list
     .pipe(z.array(z.string().min(32, "each secret must be at least 32 characters long")))
     .optional(),
@@ -150,8 +153,36 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   } else if (e.REDIS_SENTINEL_NAME !== undefined) {
     problems.push("REDIS_SENTINEL_NAME needs REDIS_SENTINELS");
   }
-  if (production && e.REDIS_URL === undefined && e.REDIS_SENTINELS === undefined) {
-    problems.push("REDIS_URL (or REDIS_SENTINELS) is required when NODE_ENV=production");
+  let clusterNodes: SentinelAddress[] | undefined;
+  if (e.REDIS_CLUSTER_NODES) {
+    try {
+      clusterNodes = parseSentinels(e.REDIS_CLUSTER_NODES);
+    } catch (err) {
+      problems.push(`REDIS_CLUSTER_NODES must list host:port entries: ${(err as Error).message}`);
+    }
+    if (e.REDIS_SENTINELS) {
+      problems.push("REDIS_CLUSTER_NODES and REDIS_SENTINELS cannot be used together");
+    }
+    if (e.REDIS_URL?.startsWith("rediss://")) {
+      problems.push(
+        "REDIS_URL must use redis:// with REDIS_CLUSTER_NODES (TLS to a cluster is not supported)",
+      );
+    }
+    if ((e.REDIS_ACK_REPLICAS ?? 0) > 0) {
+      problems.push(
+        "REDIS_ACK_REPLICAS must be 0 with REDIS_CLUSTER_NODES (replica acks are for Sentinel)",
+      );
+    }
+  }
+  if (
+    production &&
+    e.REDIS_URL === undefined &&
+    e.REDIS_SENTINELS === undefined &&
+    e.REDIS_CLUSTER_NODES === undefined
+  ) {
+    problems.push(
+      "REDIS_URL (or REDIS_SENTINELS, or REDIS_CLUSTER_NODES) is required when NODE_ENV=production",
+    );
   }
   if (production && e.SESSION_SECRET === undefined) {
     problems.push("SESSION_SECRET is required when NODE_ENV=production");
@@ -169,6 +200,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     redisSentinels: sentinels ? Object.freeze(sentinels) : undefined,
     redisSentinelName: e.REDIS_SENTINEL_NAME,
     redisSentinelPassword: e.REDIS_SENTINEL_PASSWORD,
+    redisClusterNodes: clusterNodes ? Object.freeze(clusterNodes) : undefined,
     redisAckReplicas: e.REDIS_ACK_REPLICAS ?? (sentinels ? 1 : 0),
     sessionSecrets: e.SESSION_SECRET ? Object.freeze([...e.SESSION_SECRET]) : undefined,
     allowedOrigins: e.ALLOWED_ORIGINS ? Object.freeze([...e.ALLOWED_ORIGINS]) : undefined,

@@ -89,8 +89,9 @@ async function main(): Promise<void> {
   }
 
   let privateRedis: PrivateRedis | undefined;
-  // With sentinels, REDIS_URL (if any) only carries credentials: the sentinels name the server.
-  let redisUrl = config.redisUrl ?? (config.redisSentinels ? "redis://" : undefined);
+  // With sentinels or a cluster, REDIS_URL (if any) only carries credentials.
+  let redisUrl =
+    config.redisUrl ?? (config.redisSentinels || config.redisClusterNodes ? "redis://" : undefined);
   if (!redisUrl) {
     try {
       privateRedis = await startRedisServer({

@@ -3,9 +3,12 @@
 //
 // parley connects to a local endpoint (127.0.0.1, a free port) instead of to Redis. Each
 // connection made to it is joined to the primary the sentinels name at that moment, byte for
-// byte. When the sentinels name another primary (asked every 250 ms, and at once when the
-// primary refuses a connection), every joined connection is reset, so the clients reconnect,
-// through the endpoint, to the new primary.
+// byte. The sentinels are all asked, every 250 ms and at once when the primary refuses a
+// connection, over one kept connection each; the answer with the highest configuration epoch
+// wins (a sentinel left behind by a failover, or one that does not know the name, is
+// outvoted), and a new primary is only taken once it says itself that it is one (ROLE).
+// Then every joined connection is reset, so the clients reconnect, through the endpoint, to
+// the new primary. When no sentinel answers, the last primary is kept.
 //
 // Why not node-redis's own Sentinel client: measured against a killed primary, it holds every
 // command in its own queue until a new primary is elected (2–3 s here, `down-after-milliseconds`
@@ -19,7 +22,7 @@
 // Redis that died. A connection is never joined to a server the sentinels do not name.
 import net from "node:net";
 import type { Logger } from "pino";
-import { createClient } from "redis";
+import { createClient, type RedisClientType } from "redis";
 
 export interface SentinelAddress {
   readonly host: string;
@@ -31,7 +34,9 @@ export interface SentinelOptions {
   /** The name the sentinels monitor the primary under. */
   readonly name: string;
   /** The sentinels' own password (`requirepass` in sentinel.conf), if any. */
-  readonly password?: string | undefined;
+  readonly sentinelPassword?: string | undefined;
+  /** The data nodes' credentials (from REDIS_URL), to ask a new primary its ROLE. */
+  readonly credentials?: { username?: string; password?: string };
   readonly logger: Logger;
 }
 
@@ -56,19 +61,30 @@ interface Joined {
   readonly primary: string;
   readonly client: net.Socket;
   readonly server: net.Socket;
+  accept?: NodeJS.Timeout;
 }
+
+/** What one sentinel says of the primary. */
+type Answer =
+  | { kind: "primary"; at: SentinelAddress; epoch: number }
+  | { kind: "unknown" } // the sentinel does not monitor that name
+  | { kind: "failed"; why: string };
 
 export class SentinelEndpoint {
   private readonly listener: net.Server;
   private readonly joined = new Set<Joined>();
+  private readonly clients = new Map<number, RedisClientType>();
   private primary: SentinelAddress | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private asking: Promise<void> | undefined;
-  private next = 0; // the sentinel to ask first
+  private asking: Promise<Answer[]> | undefined;
+  private unanswered = false;
   private closed = false;
 
   constructor(private readonly o: SentinelOptions) {
     this.listener = net.createServer({ noDelay: true }, (client) => this.join(client));
+    this.listener.on("error", (err) =>
+      o.logger.error({ event: "sentinel_endpoint_error", err: err.message }, "endpoint error"),
+    );
   }
 
   /** The primary the sentinels named last, as host:port. */
@@ -78,12 +94,21 @@ export class SentinelEndpoint {
 
   /** Asks the sentinels for the primary, then listens; resolves with the local port. */
   async start(): Promise<number> {
-    await this.ask();
+    const answers = await this.ask();
     if (!this.primary) {
+      await this.close();
+      const said = this.o.sentinels.map((s, i) => {
+        const a = answers[i];
+        const what =
+          a?.kind === "unknown"
+            ? `does not monitor "${this.o.name}"`
+            : a?.kind === "failed"
+              ? a.why
+              : "names a server that is not a primary";
+        return `${s.host}:${s.port} ${what}`;
+      });
       throw new Error(
-        `no sentinel in REDIS_SENTINELS names a primary for "${this.o.name}" (asked ${this.o.sentinels
-          .map((s) => `${s.host}:${s.port}`)
-          .join(", ")})`,
+        `no sentinel in REDIS_SENTINELS names a primary for "${this.o.name}": ${said.join("; ")}`,
       );
     }
     await new Promise<void>((resolve, reject) => {
@@ -102,65 +127,96 @@ export class SentinelEndpoint {
     this.closed = true;
     clearInterval(this.timer);
     for (const j of this.joined) this.cut(j);
-    await new Promise<void>((resolve) => this.listener.close(() => resolve()));
+    if (this.listener.listening) {
+      await new Promise<void>((resolve) => this.listener.close(() => resolve()));
+    }
     await this.asking;
+    for (const c of this.clients.values()) if (c.isOpen) c.destroy();
+    this.clients.clear();
   }
 
-  /** One question at a time: the first sentinel that answers is believed. */
-  private ask(): Promise<void> {
+  /** One round of questions at a time. */
+  private ask(): Promise<Answer[]> {
     this.asking ??= this.askAll().finally(() => {
       this.asking = undefined;
     });
     return this.asking;
   }
 
-  private async askAll(): Promise<void> {
-    const { sentinels } = this.o;
-    for (let i = 0; i < sentinels.length && !this.closed; i++) {
-      const index = (this.next + i) % sentinels.length;
-      const answer = await this.askOne(sentinels[index] as SentinelAddress).catch(() => undefined);
-      if (answer === undefined) continue;
-      this.next = index; // keep asking the one that answered
-      this.name(answer);
-      return;
+  private async askAll(): Promise<Answer[]> {
+    const answers = await Promise.all(this.o.sentinels.map((_, i) => this.askOne(i)));
+    if (this.closed) return answers;
+    // The highest configuration epoch is the latest failover any sentinel has seen.
+    let best: { at: SentinelAddress; epoch: number } | undefined;
+    for (const a of answers) {
+      if (a.kind === "primary" && (!best || a.epoch > best.epoch)) best = a;
     }
+    if (!best) {
+      if (!this.unanswered && this.primary) {
+        this.o.logger.warn(
+          { event: "sentinels_unanswered", primary: this.current },
+          `no sentinel names a primary: keeping ${this.current}`,
+        );
+      }
+      this.unanswered = true;
+      return answers;
+    }
+    this.unanswered = false;
+    const named = `${best.at.host}:${best.at.port}`;
+    if (named !== this.current && (await isPrimary(best.at, this.o.credentials)))
+      this.name(best.at);
+    return answers;
   }
 
-  private async askOne(at: SentinelAddress): Promise<SentinelAddress | null> {
-    const c = createClient({
-      socket: {
-        host: at.host,
-        port: at.port,
-        connectTimeout: ANSWER_WITHIN_MS,
-        reconnectStrategy: false,
-      },
-      ...(this.o.password ? { password: this.o.password } : {}),
-      disableOfflineQueue: true,
-    });
-    c.on("error", () => undefined);
-    const giveUp = setTimeout(() => c.destroy(), ANSWER_WITHIN_MS);
+  private async askOne(index: number): Promise<Answer> {
+    const at = this.o.sentinels[index] as SentinelAddress;
+    let c = this.clients.get(index);
     try {
-      await c.connect();
-      const reply = (await c.sendCommand(["SENTINEL", "GET-MASTER-ADDR-BY-NAME", this.o.name])) as
-        | [string, string]
-        | null;
-      if (!reply) return null;
-      return { host: reply[0], port: Number(reply[1]) };
-    } finally {
-      clearTimeout(giveUp);
-      if (c.isOpen) c.destroy();
+      if (!c?.isReady) {
+        if (c?.isOpen) c.destroy();
+        c = createClient({
+          socket: {
+            host: at.host,
+            port: at.port,
+            connectTimeout: ANSWER_WITHIN_MS,
+            reconnectStrategy: false,
+          },
+          ...(this.o.sentinelPassword ? { password: this.o.sentinelPassword } : {}),
+          disableOfflineQueue: true,
+        }) as RedisClientType;
+        c.on("error", () => undefined);
+        this.clients.set(index, c);
+        await within(c.connect(), ANSWER_WITHIN_MS);
+      }
+      const reply = await within(
+        c.sendCommand<string[] | null>(["SENTINEL", "MASTER", this.o.name]),
+        ANSWER_WITHIN_MS,
+      );
+      if (!Array.isArray(reply)) return { kind: "unknown" };
+      const f = new Map<string, string>();
+      for (let i = 0; i + 1 < reply.length; i += 2) f.set(String(reply[i]), String(reply[i + 1]));
+      const ip = f.get("ip");
+      const port = Number(f.get("port"));
+      if (!ip || !port) return { kind: "unknown" };
+      return { kind: "primary", at: { host: ip, port }, epoch: Number(f.get("config-epoch") ?? 0) };
+    } catch (err) {
+      // A sentinel that hangs or fails is asked afresh next time.
+      if (c?.isOpen) c.destroy();
+      this.clients.delete(index);
+      const message = (err as Error).message;
+      if (/No such master|unknown master/i.test(message)) return { kind: "unknown" };
+      return { kind: "failed", why: message || "no answer" };
     }
   }
 
-  private name(primary: SentinelAddress | null): void {
+  private name(primary: SentinelAddress): void {
     const before = this.current;
-    this.primary = primary ?? undefined;
+    this.primary = primary;
     const now = this.current;
-    if (before === now) return;
     if (before !== undefined) {
       this.o.logger.warn(
-        { event: "redis_failover", from: before, to: now ?? null },
-        `the sentinels name a new Redis primary: ${now ?? "none"}`,
+        { event: "redis_failover", from: before, to: now },
+        `the sentinels name a new Redis primary: ${now}`,
       );
     }
     for (const j of this.joined) if (j.primary !== now) this.cut(j);
@@ -175,10 +231,10 @@ export class SentinelEndpoint {
     const server = net.connect({ host: target.host, port: target.port, noDelay: true });
     const j: Joined = { primary: `${target.host}:${target.port}`, client, server };
     this.joined.add(j);
-    const accept = setTimeout(() => this.cut(j), ANSWER_WITHIN_MS);
-    server.once("connect", () => clearTimeout(accept));
+    j.accept = setTimeout(() => this.cut(j), ANSWER_WITHIN_MS);
+    j.accept.unref();
+    server.once("connect", () => clearTimeout(j.accept));
     server.on("error", (err: NodeJS.ErrnoException) => {
-      clearTimeout(accept);
       // The named primary refuses: perhaps a failover has begun. Ask now, not in 250 ms.
       if (err.code === "ECONNREFUSED" || err.code === "EHOSTUNREACH") void this.ask();
       this.cut(j);
@@ -193,8 +249,53 @@ export class SentinelEndpoint {
   /** Resets both sides, so the client notices at once (no FIN that could be mistaken). */
   private cut(j: Joined): void {
     if (!this.joined.delete(j)) return;
+    clearTimeout(j.accept);
     reset(j.client);
     reset(j.server);
+  }
+}
+
+/** Rejects when `p` has not settled within `ms`. */
+function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error("no answer in time")), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** Whether the server at `at` says itself that it is a primary (ROLE), within the time limit. */
+async function isPrimary(
+  at: SentinelAddress,
+  credentials: { username?: string; password?: string } = {},
+): Promise<boolean> {
+  const c = createClient({
+    socket: {
+      host: at.host,
+      port: at.port,
+      connectTimeout: ANSWER_WITHIN_MS,
+      reconnectStrategy: false,
+    },
+    ...credentials,
+    disableOfflineQueue: true,
+  });
+  c.on("error", () => undefined);
+  try {
+    await within(c.connect(), ANSWER_WITHIN_MS);
+    const role = await within(c.sendCommand<unknown[]>(["ROLE"]), ANSWER_WITHIN_MS);
+    return Array.isArray(role) && role[0] === "master";
+  } catch {
+    return false;
+  } finally {
+    if (c.isOpen) c.destroy();
   }
 }
 

@@ -20,9 +20,24 @@
 import dc from "node:diagnostics_channel";
 import type net from "node:net";
 import type { Logger } from "pino";
-import { createClient, type RedisClientType } from "redis";
+import { createClient, createCluster, type RedisClientType, type RedisClusterType } from "redis";
 
-export type Redis = RedisClientType;
+/** One Redis (or the primary of a Sentinel set), or a Redis Cluster. */
+export type Redis = RedisClientType | RedisClusterType;
+
+/** True for a Redis Cluster client (node-redis's cluster has `masters`; a client has not). */
+export function isCluster(redis: Redis): redis is RedisClusterType {
+  return "masters" in redis;
+}
+
+/**
+ * Whether Redis can take commands now: the client is ready, or, on a cluster, every primary's
+ * connection is (a cluster with a primary away cannot serve that primary's keys).
+ */
+export function isRedisReady(redis: Redis): boolean {
+  if (!isCluster(redis)) return redis.isReady;
+  return redis.isOpen && redis.masters.length > 0 && redis.masters.every((m) => m.client?.isReady);
+}
 
 /** How long a Redis reply may take before its connection is reset (ms). */
 export const REDIS_REPLY_DEADLINE_MS = 1250;
@@ -52,6 +67,8 @@ export interface RedisHooks {
   follower?: boolean;
   /** The server's port for a plain TCP connection; undefined for TLS (no socket to reset). */
   tcpPort?: number | undefined;
+  /** Called each time the connection becomes ready. */
+  onReady?: () => void;
 }
 
 /** The port of a redis:// URL (TCP); undefined for rediss:// (TLS). */
@@ -72,8 +89,17 @@ function options(url: string) {
   };
 }
 
-/** Logs state changes once each, and resets the connection when Redis stops answering. */
-function supervise(client: Redis, name: string, hooks: RedisHooks): Redis {
+/**
+ * Logs state changes once each, and resets the connection when Redis stops answering.
+ * `connectedNow`: the client is connecting at this very moment (a cluster's node client, whose
+ * first connection is announced by the cluster): take the socket that just connected.
+ */
+function supervise<C extends RedisClientType>(
+  client: C,
+  name: string,
+  hooks: RedisHooks,
+  connectedNow = false,
+): C {
   const { logger } = hooks;
   let up = false;
   let socket: net.Socket | undefined;
@@ -82,14 +108,16 @@ function supervise(client: Redis, name: string, hooks: RedisHooks): Redis {
   let pingEpoch = 0;
   let closing = false;
 
-  client.on("connect", () => {
+  const connected = () => {
     // Only a plain TCP socket to the server's port is taken for this client's.
     socket =
       hooks.tcpPort !== undefined && lastConnected?.remotePort === hooks.tcpPort
         ? lastConnected
         : undefined;
     connectedAt = performance.now();
-  });
+  };
+  client.on("connect", connected);
+  if (connectedNow) connected();
   const info = hooks.follower ? logger.debug.bind(logger) : logger.info.bind(logger);
   const error = hooks.follower ? logger.debug.bind(logger) : logger.error.bind(logger);
   client.on("ready", () => {
@@ -97,6 +125,7 @@ function supervise(client: Redis, name: string, hooks: RedisHooks): Redis {
     pingSentAt = 0;
     if (!up) info({ event: "redis_up", client: name }, "redis connection ready");
     up = true;
+    hooks.onReady?.();
   });
   client.on("error", (err: Error) => {
     hooks.onError?.();
@@ -185,15 +214,29 @@ function supervise(client: Redis, name: string, hooks: RedisHooks): Redis {
  */
 const clockOffsets = new WeakMap<Redis, number>();
 
-function measureClock(client: Redis): void {
+function measureClock(client: RedisClientType, into: (offset: number) => void): void {
   client.time().then(
     (reply) => {
       const [seconds, micros] = reply as unknown as [string, string];
       const theirs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-      clockOffsets.set(client, theirs - Date.now());
+      into(theirs - Date.now());
     },
     () => undefined,
   );
+}
+
+/**
+ * A cluster's offset is the lowest of its nodes' (measured as each connection becomes
+ * ready): a deadline built on it falls no later than parley gives up, on every node.
+ */
+function clusterClock(cluster: RedisClusterType): (node: string, offset: number) => void {
+  const offsets = new Map<string, number>();
+  return (node, offset) => {
+    offsets.set(node, offset);
+    const live = new Set(cluster.masters.map((m) => m.address));
+    for (const n of offsets.keys()) if (!live.has(n)) offsets.delete(n);
+    if (offsets.size > 0) clockOffsets.set(cluster, Math.min(...offsets.values()));
+  };
 }
 
 /**
@@ -218,7 +261,10 @@ export async function fencedEval(
     // Never written (the client was offline or closed), or answered by Redis: the outcome
     // is known. Otherwise the write may still sit in Redis's socket buffer: wait it out.
     const e = err as Error;
-    const known = /The client is (offline|closed)|\bLATE write|ERR|WRONGTYPE/.test(e.message);
+    const known =
+      /The client is (offline|closed)|\bLATE write|ERR|WRONGTYPE|READONLY|CLUSTERDOWN|CROSSSLOT|TRYAGAIN/.test(
+        e.message,
+      );
     const wait = giveUpAt - Date.now();
     if (wait > 0 && !known) await new Promise((resolve) => setTimeout(resolve, wait + 1));
     throw err;
@@ -239,15 +285,132 @@ export async function connectRedis(
   name = "main",
   onError: () => void = () => undefined,
 ): Promise<Redis> {
-  const client = supervise(createClient(options(url)) as Redis, name, {
+  const client: RedisClientType = supervise(createClient(options(url)) as RedisClientType, name, {
     logger,
     onError,
     tcpPort: tcpPortOf(url),
+    onReady: () => measureClock(client, (offset) => clockOffsets.set(client, offset)),
   });
-  client.on("ready", () => measureClock(client));
-  await client.connect();
+  await firstConnect(client);
   return client;
 }
+
+/**
+ * Connects, or fails with the first connection error: at start-up an unreachable Redis is
+ * reported at once (main.ts prints one line), instead of being retried for ever in silence.
+ * Once connected, the client retries by itself whatever happens.
+ */
+async function firstConnect(client: RedisClientType): Promise<void> {
+  let onError: (err: Error) => void = () => undefined;
+  const failed = new Promise<never>((_, reject) => {
+    onError = reject;
+  });
+  client.once("error", onError);
+  const connecting = client.connect();
+  connecting.catch(() => undefined);
+  try {
+    await Promise.race([connecting, failed]);
+  } catch (err) {
+    if (client.isOpen) client.destroy();
+    throw err;
+  } finally {
+    client.off("error", onError);
+  }
+}
+
+/**
+ * A Redis Cluster client: `nodes` to discover the cluster from, `url` for credentials (its
+ * host is not used). Each node's connection has the same watchdog as a single Redis.
+ */
+export async function connectRedisCluster(
+  nodes: readonly { host: string; port: number }[],
+  url: string,
+  logger: Logger,
+  name = "main",
+  onError: () => void = () => undefined,
+): Promise<Redis> {
+  const { socket, ...rest } = options(url);
+  const u = new URL(url);
+  const cluster = createCluster({
+    rootNodes: nodes.map((n) => ({ socket: { host: n.host, port: n.port } })),
+    defaults: {
+      disableOfflineQueue: rest.disableOfflineQueue,
+      ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+      ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+      socket,
+    },
+  }) as unknown as RedisClusterType;
+  watchCluster(cluster, name, { logger, onError }, true);
+  await cluster.connect();
+  return cluster;
+}
+
+/**
+ * Supervises each node connection of a cluster as it appears (the cluster announces a node
+ * client's first connection; later ones are seen by the client's own events).
+ */
+function watchCluster(
+  cluster: RedisClusterType,
+  name: string,
+  hooks: RedisHooks,
+  fenced: boolean,
+): void {
+  const clock = clusterClock(cluster);
+  const watched = new WeakSet<object>();
+  cluster.on("node-connect", (node: { host: string; port: number }) => {
+    const shard = [...cluster.masters, ...cluster.replicas].find(
+      (m) => m.host === node.host && m.port === node.port,
+    );
+    const client = shard?.client as RedisClientType | undefined;
+    if (!client || watched.has(client)) return;
+    watched.add(client);
+    const address = `${node.host}:${node.port}`;
+    supervise(
+      client,
+      `${name} ${address}`,
+      {
+        ...hooks,
+        tcpPort: node.port,
+        ...(fenced ? { onReady: () => measureClock(client, (o) => clock(address, o)) } : {}),
+      },
+      true,
+    );
+  });
+  // Each node's connection reports through its watchdog; these only repeat it.
+  cluster.on("node-error", () => undefined);
+  cluster.on("error", () => hooks.onError?.());
+
+  // node-redis learns a new topology only from a MOVED or ASK reply. With no offline queue,
+  // commands for a primary that died fail at once ("offline") and never get one, so after its
+  // replica takes over, parley would keep failing for that primary's slots. While a primary's
+  // connection is down, ask a live node for the slots again (node-redis's own rediscovery,
+  // reached through its cluster's `_slots`: internal, hence the pinned version and the
+  // failover test that depends on it).
+  const slots = (cluster as unknown as { _slots?: Partial<SlotsInternals> })._slots;
+  if (typeof slots?.rediscover !== "function") {
+    hooks.logger.error(
+      "this node-redis has no cluster rediscovery: failovers will not be followed",
+    );
+    return;
+  }
+  const rediscover = slots.rediscover.bind(slots);
+  const timer = setInterval(() => {
+    if (!cluster.isOpen) return;
+    const down = cluster.masters.some((m) => !m.client?.isReady);
+    if (!down) return;
+    const live = cluster.masters.find((m) => m.client?.isReady)?.client;
+    if (live) rediscover(live as RedisClientType).catch(() => undefined);
+  }, REDISCOVER_EVERY_MS);
+  timer.unref();
+  cluster.on("disconnect", () => clearInterval(timer));
+}
+
+/** The part of node-redis's cluster internals parley uses (see watchCluster). */
+interface SlotsInternals {
+  rediscover(startWith: RedisClientType): Promise<void>;
+}
+/** How often a cluster with a primary down asks for the slots again (ms). */
+const REDISCOVER_EVERY_MS = 500;
 
 /**
  * Another connection to the same Redis, supervised the same way: for pub/sub, or (`fenced`)
@@ -259,21 +422,28 @@ export function duplicateRedis(
   name: string,
   opts: { fenced?: boolean } = {},
 ): Redis {
+  if (isCluster(client)) {
+    const copy = client.duplicate() as unknown as RedisClusterType;
+    watchCluster(copy, name, { logger, follower: true }, opts.fenced === true);
+    return copy;
+  }
   const url = (client.options as { url?: string } | undefined)?.url ?? "redis://localhost";
-  const copy = supervise(client.duplicate() as Redis, name, {
+  const copy: RedisClientType = supervise(client.duplicate() as RedisClientType, name, {
     logger,
     follower: true,
     tcpPort: tcpPortOf(url),
+    ...(opts.fenced
+      ? { onReady: () => measureClock(copy, (offset) => clockOffsets.set(copy, offset)) }
+      : {}),
   });
-  if (opts.fenced) copy.on("ready", () => measureClock(copy));
   return copy;
 }
 
 /** True when an error came from Redis being unreachable or slow rather than from a bug. */
 export function isRedisUnavailable(err: unknown, client: Redis): boolean {
   if (!(err instanceof Error)) return false;
-  if (!client.isReady) return true;
-  return /Timeout|ClientClosed|ClientOffline|SocketClosed|ECONNREFUSED|ECONNRESET|EPIPE|Connection|Disconnects|\bLATE write/i.test(
+  if (!isRedisReady(client)) return true;
+  return /Timeout|ClientClosed|ClientOffline|SocketClosed|ECONNREFUSED|ECONNRESET|EPIPE|Socket closed|client is (offline|closed)|Connection|Disconnects|READONLY|CLUSTERDOWN|TRYAGAIN|\bLATE write/i.test(
     `${err.name} ${err.message}`,
   );
 }

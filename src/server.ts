@@ -3,6 +3,7 @@
 // instances per process if they like.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import type { RedisClientType } from "redis";
 import { LoginLimiter } from "./auth/login-limiter.js";
 import { createPassport } from "./auth/passport.js";
 import { dummyHash } from "./auth/passwords.js";
@@ -14,11 +15,18 @@ import type { HttpContext } from "./http/context.js";
 import type { Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
 import { createRealtime, type Realtime } from "./realtime/realtime.js";
-import { connectRedis, duplicateRedis, type Redis } from "./redis.js";
+import {
+  connectRedis,
+  connectRedisCluster,
+  duplicateRedis,
+  isCluster,
+  type Redis,
+} from "./redis.js";
 import { SentinelEndpoint } from "./redis-sentinel.js";
 import { MessageStore } from "./stores/messages.js";
 import { ReplicaAcks } from "./stores/replica-acks.js";
 import { SessionIndex } from "./stores/session-index.js";
+import { migrateLayout } from "./stores/slots.js";
 import { UserStore } from "./stores/users.js";
 
 /** Config with the parts main.ts resolves (a Redis to use, secrets to sign with). */
@@ -68,20 +76,26 @@ export async function createServer({
   listen = true,
 }: ServerDeps): Promise<ParleyServer> {
   const metrics = new Metrics();
+  const onRedisError = () => metrics.redisErrors.inc();
   const { url: redisUrl, sentinel } = await resolveRedis(config, logger);
-  const redis = await connectRedis(redisUrl, logger, "main", () => metrics.redisErrors.inc()).catch(
-    async (err: unknown) => {
-      await sentinel?.close();
-      throw err;
-    },
-  );
+  const redis = await (config.redisClusterNodes
+    ? connectRedisCluster(config.redisClusterNodes, redisUrl, logger, "main", onRedisError)
+    : connectRedis(redisUrl, logger, "main", onRedisError)
+  ).catch(async (err: unknown) => {
+    await sentinel?.close();
+    throw err;
+  });
+  await migrateLayout(redis, logger).catch(async (err: unknown) => {
+    await redis.close().catch(() => redis.destroy());
+    await sentinel?.close();
+    throw err;
+  });
   // Messages wait for replicas on a connection of their own (WAIT blocks its connection).
   let acks: ReplicaAcks | undefined;
-  if (config.redisAckReplicas > 0) {
-    const durable = duplicateRedis(redis, logger, "durable", { fenced: true });
+  if (config.redisAckReplicas > 0 && !isCluster(redis)) {
+    const durable = duplicateRedis(redis, logger, "durable", { fenced: true }) as RedisClientType;
     await durable.connect();
     acks = new ReplicaAcks(durable, config.redisAckReplicas);
-    await acks.look();
   }
   const users = new UserStore(redis);
   const sessionIndex = new SessionIndex(redis, config.sessionAbsoluteSeconds);
@@ -170,7 +184,6 @@ export async function createServer({
       force.unref();
       await closed;
       clearTimeout(force);
-      acks?.stop();
       const durable = acks?.client;
       if (durable?.isOpen) await durable.close().catch(() => durable.destroy());
       if (redis.isOpen) await redis.close().catch(() => redis.destroy());
@@ -195,7 +208,8 @@ async function resolveRedis(
   const sentinel = new SentinelEndpoint({
     sentinels: config.redisSentinels,
     name: config.redisSentinelName,
-    password: config.redisSentinelPassword,
+    sentinelPassword: config.redisSentinelPassword,
+    credentials: credentialsOf(config.redisUrl),
     logger,
   });
   const port = await sentinel.start();
@@ -207,6 +221,15 @@ async function resolveRedis(
   url.hostname = "127.0.0.1";
   url.port = String(port);
   return { url: url.toString(), sentinel };
+}
+
+/** The user name and password in a Redis URL, if any. */
+function credentialsOf(url: string): { username?: string; password?: string } {
+  const u = new URL(url);
+  return {
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+  };
 }
 
 function listenOn(server: http.Server, port: number, host: string): Promise<number> {

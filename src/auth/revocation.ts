@@ -7,6 +7,7 @@ import type { RevokedReason } from "../realtime/events.js";
 import { FENCE, fencedEval, type Redis } from "../redis.js";
 import { keys } from "../stores/keys.js";
 import type { SessionIndex } from "../stores/session-index.js";
+import { bySlot } from "../stores/slots.js";
 import type { UserStore } from "../stores/users.js";
 
 export type RevocationReason = RevokedReason;
@@ -133,11 +134,16 @@ export class Revocation {
 
   /** Leaves the ended-note of each session (and deletes its record when `destroy`), fenced. */
   private async note(sids: readonly string[], reason: string, destroy: boolean): Promise<void> {
-    await fencedEval(
-      this.redis,
-      END_SESSIONS,
-      sids.flatMap((sid) => [keys.endedSession(sid), keys.session(sid)]),
-      [reason, String(ENDED_NOTE_SECONDS), destroy ? "1" : "0"],
+    // Each session's note and record share a slot; different sessions may not (a cluster).
+    await Promise.all(
+      bySlot(this.redis, sids, keys.session).map((group) =>
+        fencedEval(
+          this.redis,
+          END_SESSIONS,
+          group.flatMap((sid) => [keys.endedSession(sid), keys.session(sid)]),
+          [reason, String(ENDED_NOTE_SECONDS), destroy ? "1" : "0"],
+        ),
+      ),
     );
   }
 

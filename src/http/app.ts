@@ -12,7 +12,7 @@ import express, {
 } from "express";
 import helmet from "helmet";
 import { pinoHttp } from "pino-http";
-import { isRedisUnavailable, REDIS_MAX_WAIT_MS } from "../redis.js";
+import { isRedisReady, isRedisUnavailable, REDIS_MAX_WAIT_MS } from "../redis.js";
 import { accountRoutes } from "./account-routes.js";
 import { authRoutes } from "./auth-routes.js";
 import type { HttpContext } from "./context.js";
@@ -107,7 +107,9 @@ export function createApp(ctx: HttpContext, sessionMiddleware: RequestHandler): 
   app.use(originCheck(ctx.allowedOrigins));
   // Fail closed and fast: with Redis disconnected no page can be served correctly (an
   // anonymous form's session could not be saved), so answer 503 without trying.
-  app.use((_req, _res, next) => next(ctx.redis.isReady ? undefined : httpErrors.unavailable()));
+  app.use((_req, _res, next) =>
+    next(isRedisReady(ctx.redis) ? undefined : httpErrors.unavailable()),
+  );
   app.use(withDeadline(sessionMiddleware));
   app.use(ctx.passport.initialize());
   app.use(ctx.passport.session());

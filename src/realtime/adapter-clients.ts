@@ -7,7 +7,7 @@
 // confirmed it, so one that failed is not renewed when the connection comes back, and the
 // adapter would stay deaf to every other process (no broadcasts, no revocations) for good.
 import type { Logger } from "../logger.js";
-import type { Redis } from "../redis.js";
+import { isCluster, isRedisReady, type Redis } from "../redis.js";
 
 /** Every (un)subscribe the adapters call, plain, pattern and sharded. */
 const SUBSCRIPTIONS = new Set<string | symbol>([
@@ -55,8 +55,10 @@ export function steadySubscriber(sub: Redis, logger: Logger): Redis {
           () => resolve(),
           (err: Error) => {
             logger.debug({ event: "adapter_subscribe_failed", method, err: err.message });
-            // Ready again already (a reply lost in a reset that was since repaired): soon.
-            if (sub.isReady) setTimeout(attempt, 100).unref();
+            // Ready again already (a reply lost in a reset that was since repaired), or a
+            // cluster (no "ready" of its own): soon. Otherwise once the connection is back.
+            if (isRedisReady(sub)) setTimeout(attempt, 100).unref();
+            else if (isCluster(sub)) setTimeout(attempt, 250).unref();
             else sub.once("ready", attempt);
           },
         );

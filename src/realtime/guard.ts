@@ -16,6 +16,7 @@
 import { RESP_TYPES } from "redis";
 import type { Redis } from "../redis.js";
 import { keys } from "../stores/keys.js";
+import { mGetAcrossSlots } from "../stores/slots.js";
 import { loginIsCurrent, parseGeneration } from "../stores/users.js";
 
 /** Why a login is refused: record gone, past its absolute lifetime, older credentials, or
@@ -111,7 +112,7 @@ export class SessionGuard {
       readKeys[2 * i] = keys.session(sids[i] as string);
       readKeys[2 * i + 1] = keys.userGeneration(users[i] as string);
     }
-    this.raw.mGet(readKeys).then(
+    mGetAcrossSlots(this.redis, readKeys, (names) => this.raw.mGet(names)).then(
       (values) => {
         const now = this.o.now();
         for (let i = 0; i < n; i++) {

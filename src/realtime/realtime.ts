@@ -2,14 +2,14 @@
 // revocation that reaches sockets on every process, and a sweep for sessions that expired
 // while their sockets sat idle.
 import type http from "node:http";
-import { createAdapter } from "@socket.io/redis-adapter";
+import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import type { RequestHandler } from "express";
 import { RateLimiterRedis } from "rate-limiter-flexible";
 import { Server } from "socket.io";
 import type { Revocation } from "../auth/revocation.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
-import { duplicateRedis, type Redis } from "../redis.js";
+import { duplicateRedis, isCluster, type Redis } from "../redis.js";
 import { keys } from "../stores/keys.js";
 import type { MessageStore } from "../stores/messages.js";
 import type { UserStore } from "../stores/users.js";
@@ -94,10 +94,13 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
   const pub = duplicateRedis(d.redis, d.logger, "adapter-pub");
   const sub = duplicateRedis(d.redis, d.logger, "adapter-sub");
   await Promise.all([pub.connect(), sub.connect()]);
+  const [steadyPub, steadySub] = [steadyPublisher(pub, d.logger), steadySubscriber(sub, d.logger)];
+  // On a cluster, sharded pub/sub (Redis 7): each room's channel lives on one shard, so
+  // broadcast traffic spreads over the shards instead of reaching every node.
   io.adapter(
-    createAdapter(steadyPublisher(pub, d.logger), steadySubscriber(sub, d.logger), {
-      requestsTimeout: 2000,
-    }),
+    isCluster(d.redis)
+      ? createShardedAdapter(steadyPub, steadySub, { subscriptionMode: "dynamic" })
+      : createAdapter(steadyPub, steadySub, { requestsTimeout: 2000 }),
   );
 
   const guard = new SessionGuard(d.redis, {

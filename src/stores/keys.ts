@@ -1,28 +1,39 @@
 // Every Redis key parley uses, in one place, so stores never build keys by hand.
+//
+// Redis Cluster runs a command or script only on keys of one hash slot. Keys that are read or
+// written together therefore share a slot: the companion of a key carries that key, whole,
+// as its hash tag (`{...}`), so it lands in the slot of the key itself and the key keeps its
+// plain name. A session's ended-note goes with the session record; a user's generation and
+// session index go with the user's record. Keys of different users or sessions are never
+// read in one command on a cluster (see slots.ts).
 const P = "parley:";
+const session = (sid: string) => `${P}sess:${sid}`;
+const user = (id: string) => `${P}user:${id}`;
 
 export const keys = {
   /** express-session data (connect-redis prefix). */
   sessionPrefix: `${P}sess:`,
-  session: (sid: string) => `${P}sess:${sid}`,
+  session,
   /** Hash: user id -> fields id, username, hash, createdAt. */
-  user: (id: string) => `${P}user:${id}`,
+  user,
   /**
    * String: the user's credentials generation (absent = 0). Bumped by a password change,
    * "end all other logins" and account removal; a login records the generation it was made
    * under and is refused once they differ.
    */
-  userGeneration: (id: string) => `${P}user-gen:${id}`,
+  userGeneration: (id: string) => `${P}user-gen:{${user(id)}}`,
   /** String: why a session ended (logout, revoked, ...), kept briefly for its sockets. */
-  endedSession: (sid: string) => `${P}ended:${sid}`,
+  endedSession: (sid: string) => `${P}ended:{${session(sid)}}`,
   /** String: lower-cased username -> user id; SET NX makes names unique. */
   username: (name: string) => `${P}username:${name.toLowerCase()}`,
   /** Hash: opaque session handle -> session id, for one user's logins. */
-  userSessions: (userId: string) => `${P}user-sessions:${userId}`,
+  userSessions: (userId: string) => `${P}user-sessions:{${user(userId)}}`,
   /** Stream of a room's messages, capped. */
   roomMessages: (room: string) => `${P}room:${room}:messages`,
   /** rate-limiter-flexible key prefixes. */
   loginFailsByUserAndIp: `${P}rl:login-user-ip`,
   loginFailsByIp: `${P}rl:login-ip`,
   messageSendsByUser: `${P}rl:message-send`,
+  /** String: the key layout's version (see migrateLayout). */
+  layout: `${P}layout`,
 } as const;

@@ -5,7 +5,7 @@
 // With replicas (REDIS_ACK_REPLICAS > 0, the default on Sentinel), a message is acked only
 // once the replicas hold it (see replica-acks.ts). A message they do not confirm in time is
 // taken back (a fenced XDEL) and refused as `unavailable`: an acked message survives a
-// failover.
+// failover. (A take-back that cannot reach Redis leaves the message on that primary.)
 
 import type { Member, Message } from "../realtime/events.js";
 import { FENCE, fencedEval, type Redis } from "../redis.js";
@@ -45,8 +45,12 @@ export class MessageStore {
     const confirmed = acks.confirm();
     const id = String(await stored);
     if (!(await confirmed)) {
-      await fencedEval(acks.client, TAKE_BACK, [key], [id]).catch(() => undefined);
-      throw new Error("Connection: the replicas did not confirm the message in time");
+      // Taken back on the main connection: the messages' own may be held by the next WAIT.
+      const takenBack = await fencedEval(this.redis, TAKE_BACK, [key], [id]).then(
+        () => "taken back",
+        () => "not taken back (Redis unreachable)",
+      );
+      throw new Error(`Connection: the replicas did not confirm the message in time; ${takenBack}`);
     }
     return { id, room, user, text, ts };
   }

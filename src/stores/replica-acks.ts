@@ -1,75 +1,64 @@
 // Confirms that replicas hold what a connection wrote, before parley acks it (WAIT).
 //
-// The rule: a message is acked once `wanted` replicas hold it, or every replica the primary
-// has if it has fewer. So any message acked while a replica was connected survives the
-// failover to that replica. A primary left alone (after a failover, before the old primary
-// returns as a replica) keeps chat open: no failover is possible then (there is nothing to
-// promote), and the primary's own append-only file holds the messages. The number of
-// replicas is read with ROLE every 250 ms, on every new connection, and again when a WAIT
-// falls short, so no message is refused for a replica that has gone.
+// The rule: a message is acked once `wanted` replicas hold it, never fewer. A primary that
+// has lost its replicas cannot ack alone: that is exactly the moment before a failover (the
+// sentinels promote a replica about a second before they name it, and a partitioned primary
+// drops its replicas), and what it acked alone would be wiped when it is turned into a
+// replica. So with one replica, chat refuses messages (`unavailable`) until a replica is
+// back; run two replicas so that one remains after a failover.
 //
 // WAIT blocks its connection and covers only the writes made on it, so the connection is
-// this store's own. Writes issued in the same tick share one WAIT.
-import type { Redis } from "../redis.js";
+// this store's own. At most one WAIT is in flight (group commit): writes issued while it
+// waits share the next WAIT, sent when it returns. So the replicas' round trip costs latency
+// (at most two of them), not throughput, and the connection is never held for longer than
+// two WAITs, well under the reply deadline of the watchdog.
+import type { RedisClientType } from "redis";
 
-/** How long replicas get to confirm (ms): under the reply deadline, as WAIT blocks. */
+/** How long replicas get to confirm (ms): two of these stay under the reply deadline. */
 export const REPLICA_WAIT_MS = 500;
-const LOOK_EVERY_MS = 250;
 
 export class ReplicaAcks {
-  private present = 0;
-  private pending: Promise<boolean> | undefined;
-  private readonly timer: NodeJS.Timeout;
+  private inFlight: Promise<boolean> | undefined;
+  private next: Promise<boolean> | undefined;
 
   constructor(
     /** The connection that makes the writes to confirm. */
-    readonly client: Redis,
+    readonly client: RedisClientType,
     private readonly wanted: number,
-  ) {
-    this.timer = setInterval(() => void this.look(), LOOK_EVERY_MS);
-    this.timer.unref();
-    // A new connection may lead to another primary (a failover) with other replicas.
-    client.on("ready", () => void this.look());
-  }
-
-  /** Reads how many replicas the primary has now. */
-  async look(): Promise<void> {
-    try {
-      const role = (await this.client.sendCommand(["ROLE"])) as [string, number, unknown[]];
-      this.present = role[0] === "master" && Array.isArray(role[2]) ? role[2].length : 0;
-    } catch {
-      // Unreachable: writes fail on their own. Keep the last count.
-    }
-  }
+  ) {}
 
   /**
-   * True once the replicas hold every write issued on the client so far (one WAIT, sent at
-   * the end of this tick, is shared by every write of the tick); false if they did not
-   * confirm in time or the connection failed.
+   * True once `wanted` replicas hold every write issued on the client before this call;
+   * false if they did not confirm in time or the connection failed. Call it right after
+   * issuing the write (same tick), so the WAIT follows it on the connection.
    */
   confirm(): Promise<boolean> {
-    this.pending ??= Promise.resolve().then(async () => {
-      this.pending = undefined;
-      const need = Math.min(this.wanted, this.present);
-      if (need === 0) return true;
-      try {
-        const got = await this.client.sendCommand<number>([
-          "WAIT",
-          String(need),
-          String(REPLICA_WAIT_MS),
-        ]);
-        if (got >= need) return true;
-        // Fewer than asked: if replicas have gone meanwhile, those that are left are enough.
-        await this.look();
-        return got >= Math.min(this.wanted, this.present);
-      } catch {
-        return false;
-      }
+    if (!this.inFlight) {
+      this.inFlight = this.wait();
+      return this.inFlight;
+    }
+    // A WAIT is in flight: this write queues behind it on the connection (WAIT blocks it), so
+    // only a WAIT sent after that one returns covers it. One such WAIT serves all of them.
+    const current = this.inFlight;
+    this.next ??= current.then(() => {
+      const mine = this.wait();
+      this.inFlight = mine;
+      this.next = undefined;
+      return mine;
     });
-    return this.pending;
+    return this.next;
   }
 
-  stop(): void {
-    clearInterval(this.timer);
+  private wait(): Promise<boolean> {
+    const sent = this.client
+      .sendCommand<number>(["WAIT", String(this.wanted), String(REPLICA_WAIT_MS)])
+      .then(
+        (got) => got >= this.wanted,
+        () => false,
+      );
+    void sent.then(() => {
+      if (this.inFlight === sent && !this.next) this.inFlight = undefined;
+    });
+    return sent;
   }
 }

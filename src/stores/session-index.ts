@@ -4,6 +4,7 @@
 // whenever the index is read, so the list never shows a login that no longer exists.
 import type { Redis } from "../redis.js";
 import { keys } from "./keys.js";
+import { mGetAcrossSlots } from "./slots.js";
 import { loginIsCurrent, parseGeneration } from "./users.js";
 
 /** The fields parley keeps in every logged-in session record. */
@@ -54,10 +55,11 @@ export class SessionIndex {
   async list(userId: string, withStale = false): Promise<ActiveLogin[]> {
     const entries = Object.entries(await this.redis.hGetAll(keys.userSessions(userId)));
     if (entries.length === 0) return [];
-    const raw = await this.redis.mGet([
-      keys.userGeneration(userId),
-      ...entries.map(([, sid]) => keys.session(sid)),
-    ]);
+    const raw = await mGetAcrossSlots(
+      this.redis,
+      [keys.userGeneration(userId), ...entries.map(([, sid]) => keys.session(sid))],
+      (names) => this.redis.mGet(names),
+    );
     const generation = parseGeneration(raw[0]);
     const live: ActiveLogin[] = [];
     const dead: string[] = [];

@@ -81,12 +81,27 @@ redis.call('HSET', KEYS[2], 'generationReason', ARGV[2])
 return n
 `;
 
-// KEYS: the name's key, the user's hash. ARGV: deadline, id, username, hash, createdAt.
-// Claims the name and writes the user in one step: never a name without its user.
-const CREATE_USER = `${FENCE}
-if redis.call('SET', KEYS[1], ARGV[2], 'NX') == false then return 0 end
-redis.call('HSET', KEYS[2], 'id', ARGV[2], 'username', ARGV[3], 'hash', ARGV[4], 'createdAt', ARGV[5])
+// A user is created in two fenced steps, because the name's key and the user's record lie in
+// different hash slots on a cluster: first the record (under a fresh id, so it cannot
+// collide), then the name, claimed with SET NX. So there is never a name without its user.
+// A record whose name was taken is deleted; one whose claim failed on the way stays behind,
+// unreachable (no name leads to it), and harmless.
+
+// KEYS: the user's hash. ARGV: deadline, id, username, hash, createdAt.
+const WRITE_USER = `${FENCE}
+redis.call('HSET', KEYS[1], 'id', ARGV[2], 'username', ARGV[3], 'hash', ARGV[4], 'createdAt', ARGV[5])
 return 1
+`;
+
+// KEYS: the name's key. ARGV: deadline, id.
+const CLAIM_NAME = `${FENCE}
+if redis.call('SET', KEYS[1], ARGV[2], 'NX') == false then return 0 end
+return 1
+`;
+
+// KEYS: the user's hash. ARGV: deadline.
+const DROP_USER = `${FENCE}
+return redis.call('DEL', KEYS[1])
 `;
 
 export class UserStore {
@@ -94,13 +109,12 @@ export class UserStore {
 
   async create(username: string, hash: string, now: number): Promise<UserCredentials> {
     const id = randomUUID();
-    const created = await fencedEval(
-      this.redis,
-      CREATE_USER,
-      [keys.username(username), keys.user(id)],
-      [id, username, hash, String(now)],
-    );
-    if (Number(created) !== 1) throw new UsernameTakenError();
+    await fencedEval(this.redis, WRITE_USER, [keys.user(id)], [id, username, hash, String(now)]);
+    const claimed = await fencedEval(this.redis, CLAIM_NAME, [keys.username(username)], [id]);
+    if (Number(claimed) !== 1) {
+      await fencedEval(this.redis, DROP_USER, [keys.user(id)], []).catch(() => undefined);
+      throw new UsernameTakenError();
+    }
     return { id, username, hash, createdAt: now, generation: 0 };
   }
 

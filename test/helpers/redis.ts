@@ -10,3 +10,15 @@ export async function redisClient(url = testRedisUrl()): Promise<TestRedis> {
   await c.connect();
   return c;
 }
+
+/** Sends one command to the redis-server on a local port, on a connection of its own. */
+export async function ask(port: number, command: string[]): Promise<unknown> {
+  const c = createClient({ socket: { port, host: "127.0.0.1", reconnectStrategy: false } });
+  c.on("error", () => undefined);
+  await c.connect();
+  try {
+    return await c.sendCommand(command);
+  } finally {
+    if (c.isOpen) c.destroy();
+  }
+}

@@ -1,12 +1,15 @@
-// A local Redis Sentinel set-up for failover tests: a primary, a replica and three sentinels,
-// each a redis-server on a free port with its own temporary directory, all stopped by stop().
-// Sentinels judge the primary down after 1 s, so a failover completes in about 2–3 s.
+// A local Redis Sentinel set-up for failover tests: a primary, two replicas and three
+// sentinels (plus, on request, a sentinel that monitors nothing), each a redis-server on a
+// free port with its own temporary directory, all stopped by stop(), when start-up fails,
+// and when the test process exits. Sentinels judge the primary down after 1 s, so a failover
+// completes in about 2–3 s. Two replicas, as recommended: one remains after a failover to
+// confirm messages (REDIS_ACK_REPLICAS=1).
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createClient } from "redis";
 import { freePort } from "../../src/redis-server.js";
+import { ask } from "./redis.js";
 
 export const SENTINEL_NAME = "parley-test";
 /** How long the sentinels wait before they call the primary down (ms). */
@@ -15,187 +18,162 @@ export const DOWN_AFTER_MS = 1000;
 export interface SentinelSet {
   /** host:port of each sentinel, for REDIS_SENTINELS. */
   readonly sentinels: string;
+  readonly sentinelPorts: readonly number[];
   readonly primaryPort: number;
-  readonly replicaPort: number;
-  /** Waits until the replica holds everything the primary has received so far. */
-  waitForReplica(withinMs?: number): Promise<void>;
-  /** SIGKILLs the first primary. */
-  killPrimary(): void;
-  /** SIGSTOPs the first primary (it hangs: connections stay open, nothing is answered). */
-  pausePrimary(): void;
-  /** SIGCONTs it. */
-  resumePrimary(): void;
-  /** SIGSTOPs / SIGCONTs the first replica. */
-  pauseReplica(): void;
-  resumeReplica(): void;
+  readonly replicaPorts: readonly number[];
+  /** host:port of a sentinel that monitors nothing (it answers "no such master"). */
+  readonly emptySentinel: string;
+  /** Waits until every replica holds everything the primary has received so far. */
+  waitForReplicas(withinMs?: number): Promise<void>;
+  /** Sends a signal to one of the set's processes, by port. */
+  signal(port: number, signal: NodeJS.Signals): void;
   /** Waits until the sentinels name a primary other than `oldPort`; returns its port. */
   waitForFailover(oldPort: number, withinMs: number): Promise<number>;
   stop(): Promise<void>;
 }
 
-async function waitForPing(port: number, withinMs = 5000): Promise<void> {
-  const until = Date.now() + withinMs;
-  for (;;) {
-    const c = createClient({ socket: { port, host: "127.0.0.1", reconnectStrategy: false } });
-    c.on("error", () => undefined);
-    try {
-      await c.connect();
-      await c.ping();
-      await c.close();
-      return;
-    } catch {
-      if (c.isOpen) c.destroy();
-      if (Date.now() > until) throw new Error(`redis on ${port} did not start`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
+/** Every process any set started, killed if the test process exits without stopping them. */
+const everyChild = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const c of everyChild) c.kill("SIGKILL");
+});
 
-async function ask(port: number, command: string[]): Promise<unknown> {
-  const c = createClient({ socket: { port, host: "127.0.0.1", reconnectStrategy: false } });
-  c.on("error", () => undefined);
-  await c.connect();
-  try {
-    return await c.sendCommand(command);
-  } finally {
-    if (c.isOpen) c.destroy();
+async function until(what: string, withinMs: number, test: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    if (await test().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
 export async function startSentinelSet(): Promise<SentinelSet> {
   const dir = await mkdtemp(path.join(tmpdir(), "parley-sentinel-"));
   const children = new Map<number, ChildProcess>();
+  const stop = async () => {
+    await Promise.all(
+      [...children.values()].map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            everyChild.delete(c);
+            if (c.exitCode !== null || c.signalCode !== null) return resolve();
+            c.once("exit", () => resolve());
+            c.kill("SIGCONT");
+            c.kill("SIGKILL");
+          }),
+      ),
+    );
+    await rm(dir, { recursive: true, force: true });
+  };
   const start = async (port: number, args: string[]) => {
     const child = spawn("redis-server", args, { stdio: "ignore" });
     child.on("error", () => undefined);
     children.set(port, child);
-    await waitForPing(port);
+    everyChild.add(child);
+    // The server on that port must be this child (a port taken meanwhile is not ours).
+    await until(`redis on ${port}`, 5000, async () => {
+      if (child.exitCode !== null) throw new Error(`redis-server on ${port} exited`);
+      const info = String(await ask(port, ["INFO", "server"]));
+      return new RegExp(`process_id:${child.pid}\\b`).test(info);
+    });
   };
-  const primaryPort = await freePort();
-  const replicaPort = await freePort();
-  const common = (port: number) => [
-    "--port",
-    String(port),
-    "--bind",
-    "127.0.0.1",
-    "--save",
-    "",
-    "--appendonly",
-    "no",
-    "--dir",
-    dir,
-    "--dbfilename",
-    `dump-${port}.rdb`,
-    // The first full sync starts at once (the default waits 5 s for more replicas).
-    "--repl-diskless-sync-delay",
-    "0",
-  ];
-  await start(primaryPort, common(primaryPort));
-  await start(replicaPort, [
-    ...common(replicaPort),
-    "--replicaof",
-    "127.0.0.1",
-    String(primaryPort),
-  ]);
-  const sentinelPorts: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    const port = await freePort();
-    const conf = path.join(dir, `sentinel-${port}.conf`);
-    await writeFile(
-      conf,
-      [
-        `port ${port}`,
-        "bind 127.0.0.1",
-        `dir ${dir}`,
-        `sentinel monitor ${SENTINEL_NAME} 127.0.0.1 ${primaryPort} 2`,
-        `sentinel down-after-milliseconds ${SENTINEL_NAME} ${DOWN_AFTER_MS}`,
-        `sentinel failover-timeout ${SENTINEL_NAME} 10000`,
-        `sentinel parallel-syncs ${SENTINEL_NAME} 1`,
-        "",
-      ].join("\n"),
-    );
-    await start(port, [conf, "--sentinel"]);
-    sentinelPorts.push(port);
-  }
-  // Wait until every sentinel knows the replica and the other sentinels.
-  const until = Date.now() + 15_000;
-  for (const port of sentinelPorts) {
-    for (;;) {
-      const replicas = (await ask(port, ["SENTINEL", "REPLICAS", SENTINEL_NAME])) as unknown[];
-      const others = (await ask(port, ["SENTINEL", "SENTINELS", SENTINEL_NAME])) as unknown[];
-      if (replicas.length >= 1 && others.length >= 2) break;
-      if (Date.now() > until) throw new Error("the sentinels did not discover each other");
-      await new Promise((r) => setTimeout(r, 100));
+  try {
+    const primaryPort = await freePort();
+    const replicaPorts = [await freePort(), await freePort()];
+    const common = (port: number) => [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--dir",
+      dir,
+      "--dbfilename",
+      `dump-${port}.rdb`,
+      // The first full sync starts at once (the default waits 5 s for more replicas).
+      "--repl-diskless-sync-delay",
+      "0",
+    ];
+    await start(primaryPort, common(primaryPort));
+    for (const port of replicaPorts) {
+      await start(port, [...common(port), "--replicaof", "127.0.0.1", String(primaryPort)]);
     }
-  }
-
-  const currentPrimary = async (): Promise<number> => {
-    const [, port] = (await ask(sentinelPorts[0] as number, [
-      "SENTINEL",
-      "GET-MASTER-ADDR-BY-NAME",
-      SENTINEL_NAME,
-    ])) as [string, string];
-    return Number(port);
-  };
-
-  const offset = async (port: number, field: string): Promise<number> => {
-    const info = String(await ask(port, ["INFO", "replication"]));
-    return Number(new RegExp(`${field}:(\\d+)`).exec(info)?.[1] ?? -1);
-  };
-
-  return {
-    sentinels: sentinelPorts.map((p) => `127.0.0.1:${p}`).join(","),
-    primaryPort,
-    replicaPort,
-    async waitForReplica(withinMs = 5000) {
-      const deadline = Date.now() + withinMs;
-      const target = await offset(primaryPort, "master_repl_offset");
-      for (;;) {
-        const info = String(await ask(replicaPort, ["INFO", "replication"]));
-        const up = /master_link_status:up/.test(info);
-        const at = Number(/slave_repl_offset:(\d+)/.exec(info)?.[1] ?? -1);
-        if (up && at >= target) return;
-        if (Date.now() > deadline) throw new Error("the replica did not catch up");
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    },
-    killPrimary() {
-      children.get(primaryPort)?.kill("SIGKILL");
-    },
-    pausePrimary() {
-      children.get(primaryPort)?.kill("SIGSTOP");
-    },
-    resumePrimary() {
-      children.get(primaryPort)?.kill("SIGCONT");
-    },
-    pauseReplica() {
-      children.get(replicaPort)?.kill("SIGSTOP");
-    },
-    resumeReplica() {
-      children.get(replicaPort)?.kill("SIGCONT");
-    },
-    async waitForFailover(oldPort, withinMs) {
-      const deadline = Date.now() + withinMs;
-      for (;;) {
-        const port = await currentPrimary().catch(() => oldPort);
-        if (port !== oldPort) return port;
-        if (Date.now() > deadline) throw new Error("no failover");
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    },
-    async stop() {
-      await Promise.all(
-        [...children.values()].map(
-          (c) =>
-            new Promise<void>((resolve) => {
-              if (c.exitCode !== null || c.signalCode !== null) return resolve();
-              c.once("exit", () => resolve());
-              c.kill("SIGCONT");
-              c.kill("SIGKILL");
-            }),
-        ),
+    const sentinelPorts: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const port = await freePort();
+      const conf = path.join(dir, `sentinel-${port}.conf`);
+      // The fourth monitors nothing.
+      const monitor =
+        i < 3
+          ? [
+              `sentinel monitor ${SENTINEL_NAME} 127.0.0.1 ${primaryPort} 2`,
+              `sentinel down-after-milliseconds ${SENTINEL_NAME} ${DOWN_AFTER_MS}`,
+              `sentinel failover-timeout ${SENTINEL_NAME} 10000`,
+              `sentinel parallel-syncs ${SENTINEL_NAME} 2`,
+            ]
+          : [];
+      await writeFile(
+        conf,
+        [`port ${port}`, "bind 127.0.0.1", `dir ${dir}`, ...monitor, ""].join("\n"),
       );
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+      await start(port, [conf, "--sentinel"]);
+      sentinelPorts.push(port);
+    }
+    const [emptyPort] = sentinelPorts.splice(3, 1) as [number];
+    // Every sentinel knows both replicas and the other sentinels.
+    for (const port of sentinelPorts) {
+      await until("the sentinels to discover each other", 15_000, async () => {
+        const replicas = (await ask(port, ["SENTINEL", "REPLICAS", SENTINEL_NAME])) as unknown[];
+        const others = (await ask(port, ["SENTINEL", "SENTINELS", SENTINEL_NAME])) as unknown[];
+        return replicas.length >= 2 && others.length >= 2;
+      });
+    }
+
+    const offset = async (port: number, field: string): Promise<number> => {
+      const info = String(await ask(port, ["INFO", "replication"]));
+      return Number(new RegExp(`${field}:(\\d+)`).exec(info)?.[1] ?? -1);
+    };
+    const set: SentinelSet = {
+      sentinels: sentinelPorts.map((p) => `127.0.0.1:${p}`).join(","),
+      sentinelPorts,
+      primaryPort,
+      replicaPorts,
+      emptySentinel: `127.0.0.1:${emptyPort}`,
+      async waitForReplicas(withinMs = 5000) {
+        const target = await offset(primaryPort, "master_repl_offset");
+        for (const port of replicaPorts) {
+          await until(`replica ${port} to catch up`, withinMs, async () => {
+            const info = String(await ask(port, ["INFO", "replication"]));
+            const at = Number(/slave_repl_offset:(\d+)/.exec(info)?.[1] ?? -1);
+            return /master_link_status:up/.test(info) && at >= target;
+          });
+        }
+      },
+      signal(port, signal) {
+        children.get(port)?.kill(signal);
+      },
+      async waitForFailover(oldPort, withinMs) {
+        let port = oldPort;
+        await until("a failover", withinMs, async () => {
+          const reply = (await ask(sentinelPorts[1] as number, [
+            "SENTINEL",
+            "GET-MASTER-ADDR-BY-NAME",
+            SENTINEL_NAME,
+          ])) as [string, string];
+          port = Number(reply[1]);
+          return port !== oldPort;
+        });
+        return port;
+      },
+      stop,
+    };
+    await set.waitForReplicas();
+    return set;
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 }

@@ -68,6 +68,17 @@ describe("starting parley (src/main.ts)", function () {
     expect(await r.exited).to.equal(0);
   });
 
+  it("says, in one line, that it cannot reach REDIS_URL instead of waiting for ever", async () => {
+    const port = await freePort(); // nothing listens there
+    const r = run({
+      REDIS_URL: `redis://:secret-pw@127.0.0.1:${port}`,
+      PARLEY_DATA_DIR: dataDir(),
+    });
+    expect(await r.exited).to.equal(1);
+    const lines = r.stderr().trim().split("\n");
+    expect(lines).to.deep.equal([`parley: REDIS_URL: cannot connect to redis://127.0.0.1:${port}`]);
+  });
+
   it("names PORT when the port is taken", async () => {
     const blocker = net.createServer().listen(0, "127.0.0.1");
     await new Promise((r) => blocker.once("listening", r));

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
 import { createLogger } from "../../src/logger.js";
 import { steadyPublisher, steadySubscriber } from "../../src/realtime/adapter-clients.js";
-import { connectRedis, type Redis } from "../../src/redis.js";
+import { connectRedis, isRedisReady, type Redis } from "../../src/redis.js";
 import { FaultProxy } from "../helpers/fault-proxy.js";
 import { testRedisUrl, uniqueName } from "../helpers/parley.js";
 import { redisClient, type TestRedis } from "../helpers/redis.js";
@@ -88,7 +88,7 @@ describe("the adapter's Redis connections", function () {
     expect(outcome).to.equal("rejected");
     // Reconnected, yet deaf: the failed subscription was never recorded, so never renewed.
     await sleep(1500);
-    expect(raw.isReady).to.equal(true);
+    expect(isRedisReady(raw)).to.equal(true);
     expect(await deliveredWithin(redis, `${channel}x`, () => got > 0, 2000)).to.equal(false);
   });
 
@@ -108,8 +108,8 @@ describe("the adapter's Redis connections", function () {
     const sub = steadySubscriber(inner, logger);
     proxy.set("reset"); // every connection reset, and every new one
     const until = Date.now() + 3000;
-    while (inner.isReady && Date.now() < until) await sleep(20);
-    expect(inner.isReady).to.equal(false);
+    while (isRedisReady(inner) && Date.now() < until) await sleep(20);
+    expect(isRedisReady(inner)).to.equal(false);
     const channel = uniqueName("offline");
     let got = 0;
     const subscribed = sub.subscribe(channel, () => got++, true);
@@ -124,7 +124,7 @@ describe("the adapter's Redis connections", function () {
     const inner = await throughProxy();
     const sub = steadySubscriber(inner, logger);
     proxy.set("reset");
-    while (inner.isReady) await sleep(20);
+    while (isRedisReady(inner)) await sleep(20);
     const channel = uniqueName("order");
     let got = 0;
     void sub.subscribe(channel, () => got++, true);
@@ -140,7 +140,7 @@ describe("the adapter's Redis connections", function () {
     const inner = await throughProxy();
     const pub = steadyPublisher(inner, logger);
     proxy.set("reset");
-    while (inner.isReady) await sleep(20);
+    while (isRedisReady(inner)) await sleep(20);
     expect(await pub.publish(uniqueName("nobody"), "x")).to.equal(0);
     expect(unhandled).to.deep.equal([]);
   });

@@ -1,0 +1,148 @@
+// A local Redis Cluster for tests: three primaries and three replicas, each a redis-server on
+// a free port with its own directory, made a cluster with `redis-cli --cluster create`. Nodes
+// call a silent peer failed after 1 s, so a primary's replica takes over within 2–3 s.
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { freePort } from "../../src/redis-server.js";
+import { ask } from "./redis.js";
+
+export interface LocalCluster {
+  /** host:port of every node, for REDIS_CLUSTER_NODES. */
+  readonly nodes: string;
+  readonly ports: readonly number[];
+  /** The primary that serves `key` now. */
+  primaryOf(key: string): Promise<number>;
+  kill(port: number): void;
+  /** Waits until every slot is served again (cluster_state:ok seen from `via`). */
+  waitHealthy(via: number, withinMs: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function until(what: string, withinMs: number, test: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    if (await test().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Every process any cluster started, killed if the test process exits without stopping them. */
+const everyChild = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const c of everyChild) c.kill("SIGKILL");
+});
+
+export async function startLocalCluster(): Promise<LocalCluster> {
+  const dir = await mkdtemp(path.join(tmpdir(), "parley-cluster-"));
+  const children = new Map<number, ChildProcess>();
+  const stop = async () => {
+    await Promise.all(
+      [...children.values()].map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            everyChild.delete(c);
+            if (c.exitCode !== null || c.signalCode !== null) return resolve();
+            c.once("exit", () => resolve());
+            c.kill("SIGKILL");
+          }),
+      ),
+    );
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    return await build(dir, children, stop);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+async function build(
+  dir: string,
+  children: Map<number, ChildProcess>,
+  stop: () => Promise<void>,
+): Promise<LocalCluster> {
+  const ports: number[] = [];
+  for (let i = 0; i < 6; i++) ports.push(await freePort());
+  for (const port of ports) {
+    const child = spawn(
+      "redis-server",
+      [
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        `nodes-${port}.conf`,
+        "--cluster-node-timeout",
+        "1000",
+        "--dir",
+        dir,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--repl-diskless-sync-delay",
+        "0",
+      ],
+      { stdio: "ignore" },
+    );
+    child.on("error", () => undefined);
+    children.set(port, child);
+    everyChild.add(child);
+  }
+  // The server on each port must be our child (a port taken meanwhile is not ours).
+  for (const port of ports) {
+    const pid = children.get(port)?.pid;
+    await until(`redis on ${port}`, 5000, async () =>
+      new RegExp(`process_id:${pid}\\b`).test(String(await ask(port, ["INFO", "server"]))),
+    );
+  }
+  const created = spawnSync(
+    "redis-cli",
+    [
+      "--cluster",
+      "create",
+      ...ports.map((p) => `127.0.0.1:${p}`),
+      "--cluster-replicas",
+      "1",
+      "--cluster-yes",
+    ],
+    { encoding: "utf8", timeout: 30_000 },
+  );
+  if (created.status !== 0) {
+    throw new Error(`redis-cli --cluster create failed: ${created.stdout} ${created.stderr}`);
+  }
+  const cluster: LocalCluster = {
+    nodes: ports.map((p) => `127.0.0.1:${p}`).join(","),
+    ports,
+    async primaryOf(key) {
+      const slot = Number(await ask(ports[0] as number, ["CLUSTER", "KEYSLOT", key]));
+      const shards = (await ask(ports[0] as number, ["CLUSTER", "SLOTS"])) as [
+        number,
+        number,
+        [string, number],
+      ][];
+      const shard = shards.find(([from, to]) => slot >= from && slot <= to);
+      if (!shard) throw new Error(`no primary serves slot ${slot}`);
+      return Number(shard[2][1]);
+    },
+    kill(port) {
+      children.get(port)?.kill("SIGKILL");
+    },
+    async waitHealthy(via, withinMs) {
+      await until("a healthy cluster", withinMs, async () =>
+        /cluster_state:ok/.test(String(await ask(via, ["CLUSTER", "INFO"]))),
+      );
+    },
+    stop,
+  };
+  // Every node must agree before parley starts (slots assigned, replicas attached).
+  for (const port of ports) await cluster.waitHealthy(port, 15_000);
+  return cluster;
+}

@@ -1,0 +1,129 @@
+// Two parley processes on a local Redis Cluster (three primaries, three replicas): the same
+// chat, revocation and failover promises as on one Redis. Keys read together share a slot
+// (keys.ts); reads across users and sessions are grouped by slot (slots.ts); the adapter uses
+// sharded pub/sub.
+import { setTimeout as sleep } from "node:timers/promises";
+import { expect } from "chai";
+import type { Message } from "../../src/realtime/events.js";
+import { keys } from "../../src/stores/keys.js";
+import { Browser } from "../helpers/http.js";
+import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
+import { ask } from "../helpers/redis.js";
+import { type LocalCluster, startLocalCluster } from "../helpers/redis-cluster.js";
+import { type ClientSocket, call, connect, once } from "../helpers/socket.js";
+
+const PASSWORD = "correct horse battery";
+
+describe("on Redis Cluster (three primaries, three replicas), two processes", function () {
+  this.timeout(60_000);
+  let cluster: LocalCluster;
+  let one: TestParley;
+  let two: TestParley;
+  const sockets: ClientSocket[] = [];
+  before(async () => {
+    cluster = await startLocalCluster();
+    const env = { REDIS_CLUSTER_NODES: cluster.nodes };
+    one = await startParley({ env, redisUrl: "redis://" });
+    two = await startParley({ env, redisUrl: "redis://" });
+  });
+  after(async () => {
+    for (const s of sockets) s.close();
+    await one?.close();
+    await two?.close();
+    await cluster?.stop();
+  });
+
+  it("carries messages and presence across processes, with history", async () => {
+    const a = new Browser(one.url);
+    const b = new Browser(two.url);
+    await a.register(uniqueName("a"), PASSWORD);
+    await b.register(uniqueName("b"), PASSWORD);
+    const sa = await connect(one.url, a);
+    const sb = await connect(two.url, b);
+    sockets.push(sa, sb);
+    const room = `cl-${Date.now().toString(36)}`;
+    await call(sa, "room:join", { room });
+    const joined = await call(sb, "room:join", { room });
+    expect(joined.ok && joined.members.length).to.equal(2);
+    const got = once<Message>(sb, "message");
+    expect((await call(sa, "message:send", { room, text: "across shards" })).ok).to.equal(true);
+    expect((await got).text).to.equal("across shards");
+    const history = await call(sb, "message:history", { room, limit: 5 });
+    expect(history.ok && history.messages.map((m) => m.text)).to.deep.equal(["across shards"]);
+    // Broadcasts travel on sharded channels: the room's channel lives on one shard.
+    const channels = (
+      await Promise.all(
+        cluster.ports.map((p) =>
+          ask(p, ["PUBSUB", "SHARDCHANNELS", "socket.io#*"]).catch(() => []),
+        ),
+      )
+    ).flat() as string[];
+    expect(channels.filter((c) => c.includes(room))).to.have.length.above(0);
+    expect(
+      (await ask(cluster.ports[0] as number, ["PUBSUB", "CHANNELS"])) as string[],
+    ).to.deep.equal([]);
+  });
+
+  it("ends a login's sockets on the other process at logout, and a password change ends the other logins", async () => {
+    const name = uniqueName("r");
+    const laptop = new Browser(one.url);
+    await laptop.register(name, PASSWORD);
+    const onTwo = new Browser(two.url);
+    onTwo.cookies.set("parley.sid", laptop.cookies.get("parley.sid") ?? "");
+    const s1 = await connect(two.url, onTwo);
+    sockets.push(s1);
+
+    // Other logins of the same user, on both processes: their sessions lie in other slots.
+    const phones = [new Browser(one.url), new Browser(two.url), new Browser(two.url)];
+    for (const p of phones) expect((await p.login(name, PASSWORD)).status).to.equal(303);
+    const phoneSockets = await Promise.all(phones.map((p) => connect(p.baseUrl, p)));
+    sockets.push(...phoneSockets);
+    const sessions = await laptop.get("/sessions");
+    expect(sessions.status).to.equal(200);
+
+    const revoked = phoneSockets.map((s) => once<{ reason: string }>(s, "session:revoked", 2000));
+    const _csrf = await laptop.csrf("/account");
+    const changed = await laptop.post("/account/password", {
+      _csrf,
+      current: PASSWORD,
+      password: "another horse battery",
+    });
+    expect(changed.status).to.be.oneOf([200, 303]);
+    for (const r of await Promise.all(revoked)) expect(r.reason).to.equal("password_changed");
+
+    const told = once<{ reason: string }>(s1, "session:revoked", 2000);
+    await laptop.logout();
+    expect((await told).reason).to.equal("logout");
+  });
+
+  it("fails closed while a primary is down, and is back within 5 s of its replica taking over", async () => {
+    const a = new Browser(one.url);
+    await a.register(uniqueName("f"), PASSWORD);
+    const s = await connect(one.url, a);
+    sockets.push(s);
+    const room = `fo-${Date.now().toString(36)}`;
+    await call(s, "room:join", { room });
+    expect((await call(s, "message:send", { room, text: "before" })).ok).to.equal(true);
+
+    // Kill the primary that holds this room's messages.
+    const victim = await cluster.primaryOf(keys.roomMessages(room));
+    const survivor = cluster.ports.find((p) => p !== victim) as number;
+    cluster.kill(victim);
+    const refusedAt = Date.now();
+    const refused = await call(s, "message:send", { room, text: "while down" }, 5000);
+    expect(refused.ok ? "ok" : refused.error.code).to.equal("unavailable");
+    expect(Date.now() - refusedAt).to.be.below(3000);
+
+    await cluster.waitHealthy(survivor, 30_000);
+    const healthyAt = Date.now();
+    let sent = await call(s, "message:send", { room, text: "after" }, 2000);
+    while (!sent.ok && Date.now() < healthyAt + 5000) {
+      await sleep(100);
+      sent = await call(s, "message:send", { room, text: "after" }, 2000);
+    }
+    expect(sent.ok, "messages flow within 5 s of the failover").to.equal(true);
+    const history = await call(s, "message:history", { room, limit: 10 });
+    expect(history.ok && history.messages.map((m) => m.text)).to.deep.equal(["before", "after"]);
+    expect((await a.get("/chat")).status).to.equal(200);
+  });
+});

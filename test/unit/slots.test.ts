@@ -1,0 +1,69 @@
+import { expect } from "chai";
+import calculateSlot from "cluster-key-slot";
+import pino from "pino";
+import { connectRedis, type Redis } from "../../src/redis.js";
+import { keys } from "../../src/stores/keys.js";
+import { migrateLayout } from "../../src/stores/slots.js";
+import { testRedisUrl, uniqueName } from "../helpers/parley.js";
+
+describe("the key layout on Redis Cluster", () => {
+  it("puts a session's ended-note in the session's slot, and a user's keys in the user's", () => {
+    for (let i = 0; i < 50; i++) {
+      const sid = uniqueName("sid");
+      const id = uniqueName("user");
+      expect(calculateSlot(keys.endedSession(sid))).to.equal(calculateSlot(keys.session(sid)));
+      expect(calculateSlot(keys.userGeneration(id))).to.equal(calculateSlot(keys.user(id)));
+      expect(calculateSlot(keys.userSessions(id))).to.equal(calculateSlot(keys.user(id)));
+    }
+    // The records themselves keep their plain names (no tag): they spread over the slots.
+    expect(keys.session("abc")).to.equal("parley:sess:abc");
+    expect(keys.user("abc")).to.equal("parley:user:abc");
+    const slots = new Set(Array.from({ length: 50 }, () => calculateSlot(keys.user(uniqueName()))));
+    expect(slots.size).to.be.above(40);
+  });
+});
+
+describe("moving keys of the old layout (before version 2)", () => {
+  let redis: Redis;
+  before(async () => {
+    redis = await connectRedis(testRedisUrl(), pino({ level: "silent" }));
+  });
+  after(async () => {
+    await redis?.close();
+  });
+
+  it("renames generations, session indexes and ended-notes once, keeping their TTL", async () => {
+    const id = uniqueName("old");
+    const sid = uniqueName("oldsid");
+    await redis.del(keys.layout);
+    await redis.set(`parley:user-gen:${id}`, "3:h1");
+    await redis.hSet(`parley:user-sessions:${id}`, "h1", sid);
+    await redis.set(`parley:ended:${sid}`, "logout", { EX: 600 });
+    // A key already in the new layout wins over an old one of the same user.
+    const both = uniqueName("both");
+    await redis.set(`parley:user-gen:${both}`, "1");
+    await redis.set(keys.userGeneration(both), "7");
+
+    await migrateLayout(redis, pino({ level: "silent" }));
+    expect(await redis.get(keys.userGeneration(id))).to.equal("3:h1");
+    expect(await redis.hGetAll(keys.userSessions(id))).to.deep.equal({ h1: sid });
+    expect(await redis.get(keys.endedSession(sid))).to.equal("logout");
+    expect(await redis.ttl(keys.endedSession(sid))).to.be.within(590, 600);
+    expect(await redis.get(keys.userGeneration(both))).to.equal("7");
+    expect(
+      await redis.exists([
+        `parley:user-gen:${id}`,
+        `parley:user-sessions:${id}`,
+        `parley:ended:${sid}`,
+        `parley:user-gen:${both}`,
+      ]),
+    ).to.equal(0);
+    expect(await redis.get(keys.layout)).to.equal("2");
+
+    // Once recorded, it never runs again.
+    await redis.set(`parley:user-gen:${id}`, "9");
+    await migrateLayout(redis, pino({ level: "silent" }));
+    expect(await redis.get(keys.userGeneration(id))).to.equal("3:h1");
+    await redis.del(`parley:user-gen:${id}`);
+  });
+});
