@@ -77,6 +77,18 @@ async function main(): Promise<void> {
       ? pretty({ colorize: true, translateTime: "HH:MM:ss", ignore: "pid,hostname,app" })
       : undefined,
   );
+  // A library promise that fails with nobody listening (node-redis's cluster renews some
+  // subscriptions and topology on its own, unawaited) must not end the whole service: it is
+  // logged, and parley's own checks keep failing closed while Redis is unwell.
+  process.on("unhandledRejection", (reason) => {
+    logger.error(
+      {
+        event: "unhandled_rejection",
+        err: reason instanceof Error ? reason.message : String(reason),
+      },
+      "a promise failed with no handler; parley keeps running",
+    );
+  });
 
   if (cluster.isWorker) {
     // The primary resolved REDIS_URL and SESSION_SECRET for us.

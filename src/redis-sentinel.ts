@@ -169,6 +169,7 @@ export class SentinelEndpoint {
   }
 
   private async askOne(index: number): Promise<Answer> {
+    if (this.closed) return { kind: "failed", why: "closed" };
     const at = this.o.sentinels[index] as SentinelAddress;
     let c = this.clients.get(index);
     try {
@@ -200,11 +201,12 @@ export class SentinelEndpoint {
       if (!ip || !port) return { kind: "unknown" };
       return { kind: "primary", at: { host: ip, port }, epoch: Number(f.get("config-epoch") ?? 0) };
     } catch (err) {
+      const message = (err as Error).message;
+      // An answer, on a healthy connection: it does not know the name.
+      if (/No such master|unknown master/i.test(message)) return { kind: "unknown" };
       // A sentinel that hangs or fails is asked afresh next time.
       if (c?.isOpen) c.destroy();
       this.clients.delete(index);
-      const message = (err as Error).message;
-      if (/No such master|unknown master/i.test(message)) return { kind: "unknown" };
       return { kind: "failed", why: message || "no answer" };
     }
   }

@@ -19,6 +19,7 @@
 //   refuses to act past it. The deadline is when parley gives up on any call at the latest.
 import dc from "node:diagnostics_channel";
 import type net from "node:net";
+import calculateSlot from "cluster-key-slot";
 import type { Logger } from "pino";
 import { createClient, createCluster, type RedisClientType, type RedisClusterType } from "redis";
 
@@ -225,18 +226,29 @@ function measureClock(client: RedisClientType, into: (offset: number) => void): 
   );
 }
 
-/**
- * A cluster's offset is the lowest of its nodes' (measured as each connection becomes
- * ready): a deadline built on it falls no later than parley gives up, on every node.
- */
+/** Each cluster node's clock offset, by address (measured as its connection becomes ready). */
+const nodeOffsets = new WeakMap<RedisClusterType, Map<string, number>>();
+
 function clusterClock(cluster: RedisClusterType): (node: string, offset: number) => void {
   const offsets = new Map<string, number>();
+  nodeOffsets.set(cluster, offsets);
   return (node, offset) => {
     offsets.set(node, offset);
-    const live = new Set(cluster.masters.map((m) => m.address));
-    for (const n of offsets.keys()) if (!live.has(n)) offsets.delete(n);
-    if (offsets.size > 0) clockOffsets.set(cluster, Math.min(...offsets.values()));
   };
+}
+
+/**
+ * The offset for a write to `key`: on a cluster, that of the primary serving the key's slot
+ * (a fence is judged by the clock of the node that runs it); if unknown yet, the lowest
+ * known, whose deadline falls earliest.
+ */
+function offsetFor(client: Redis, key: string | undefined): number {
+  if (!isCluster(client)) return clockOffsets.get(client) ?? 0;
+  const offsets = nodeOffsets.get(client);
+  if (!offsets || offsets.size === 0) return 0;
+  const address = key === undefined ? undefined : client.slots[calculateSlot(key)]?.master.address;
+  const own = address === undefined ? undefined : offsets.get(address);
+  return own ?? Math.min(...offsets.values());
 }
 
 /**
@@ -254,7 +266,7 @@ export async function fencedEval(
   args: string[],
 ): Promise<unknown> {
   const giveUpAt = Date.now() + REDIS_MAX_WAIT_MS;
-  const deadline = String(Math.floor(giveUpAt + (clockOffsets.get(client) ?? 0)));
+  const deadline = String(Math.floor(giveUpAt + offsetFor(client, keys[0])));
   try {
     return await client.eval(script, { keys, arguments: [deadline, ...args] });
   } catch (err) {
@@ -340,10 +352,40 @@ export async function connectRedisCluster(
       socket,
     },
   }) as unknown as RedisClusterType;
-  watchCluster(cluster, name, { logger, onError }, true);
-  await cluster.connect();
+  const unwatch = watchCluster(cluster, name, { logger, onError }, true);
+  // node-redis waits for every primary, retrying for ever: bound the wait at start-up.
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `cannot reach every Redis Cluster primary within ${CLUSTER_START_MS / 1000} s (REDIS_CLUSTER_NODES)`,
+          ),
+        ),
+      CLUSTER_START_MS,
+    );
+  });
+  const connecting = cluster.connect();
+  connecting.catch(() => undefined);
+  try {
+    await Promise.race([connecting, late]);
+  } catch (err) {
+    unwatch();
+    try {
+      cluster.destroy();
+    } catch {
+      // never connected
+    }
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
   return cluster;
 }
+
+/** How long a cluster may take to connect at start-up (ms). */
+const CLUSTER_START_MS = 10_000;
 
 /**
  * Supervises each node connection of a cluster as it appears (the cluster announces a node
@@ -354,7 +396,7 @@ function watchCluster(
   name: string,
   hooks: RedisHooks,
   fenced: boolean,
-): void {
+): () => void {
   const clock = clusterClock(cluster);
   const watched = new WeakSet<object>();
   cluster.on("node-connect", (node: { host: string; port: number }) => {
@@ -391,7 +433,7 @@ function watchCluster(
     hooks.logger.error(
       "this node-redis has no cluster rediscovery: failovers will not be followed",
     );
-    return;
+    return () => undefined;
   }
   const rediscover = slots.rediscover.bind(slots);
   const timer = setInterval(() => {
@@ -403,6 +445,7 @@ function watchCluster(
   }, REDISCOVER_EVERY_MS);
   timer.unref();
   cluster.on("disconnect", () => clearInterval(timer));
+  return () => clearInterval(timer);
 }
 
 /** The part of node-redis's cluster internals parley uses (see watchCluster). */
@@ -437,6 +480,38 @@ export function duplicateRedis(
       : {}),
   });
   return copy;
+}
+
+/** PING, answered by every primary of a cluster (a keyless PING goes to one at random). */
+export async function pingRedis(redis: Redis): Promise<void> {
+  if (!isCluster(redis)) {
+    await redis.ping();
+    return;
+  }
+  if (!isRedisReady(redis)) throw new Error("Connection: a cluster primary is down");
+  await Promise.all(redis.masters.map((m) => (m.client as RedisClientType).ping()));
+}
+
+/**
+ * Closes a client, letting replies already asked for arrive, but never waiting longer than
+ * any Redis call may (a hung Redis at shutdown would otherwise hold it for ever): then it is
+ * destroyed.
+ */
+export async function closeRedis(client: Redis): Promise<void> {
+  if (!client.isOpen) return;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, REDIS_MAX_WAIT_MS);
+  });
+  await Promise.race([client.close().catch(() => undefined), late]);
+  clearTimeout(timer);
+  if (client.isOpen) {
+    try {
+      client.destroy();
+    } catch {
+      // already closed
+    }
+  }
 }
 
 /** True when an error came from Redis being unreachable or slow rather than from a bug. */

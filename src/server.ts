@@ -16,6 +16,7 @@ import type { Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
 import { createRealtime, type Realtime } from "./realtime/realtime.js";
 import {
+  closeRedis,
   connectRedis,
   connectRedisCluster,
   duplicateRedis,
@@ -77,121 +78,129 @@ export async function createServer({
 }: ServerDeps): Promise<ParleyServer> {
   const metrics = new Metrics();
   const onRedisError = () => metrics.redisErrors.inc();
-  const { url: redisUrl, sentinel } = await resolveRedis(config, logger);
-  const redis = await (config.redisClusterNodes
-    ? connectRedisCluster(config.redisClusterNodes, redisUrl, logger, "main", onRedisError)
-    : connectRedis(redisUrl, logger, "main", onRedisError)
-  ).catch(async (err: unknown) => {
-    await sentinel?.close();
+  // What is opened is closed again, last first, if a later step fails.
+  const opened: Array<() => Promise<void>> = [];
+  try {
+    return await build(opened);
+  } catch (err) {
+    for (const undo of opened.reverse()) await undo().catch(() => undefined);
     throw err;
-  });
-  await migrateLayout(redis, logger).catch(async (err: unknown) => {
-    await redis.close().catch(() => redis.destroy());
-    await sentinel?.close();
-    throw err;
-  });
-  // Messages wait for replicas on a connection of their own (WAIT blocks its connection).
-  let acks: ReplicaAcks | undefined;
-  if (config.redisAckReplicas > 0 && !isCluster(redis)) {
-    const durable = duplicateRedis(redis, logger, "durable", { fenced: true }) as RedisClientType;
-    await durable.connect();
-    acks = new ReplicaAcks(durable, config.redisAckReplicas);
   }
-  const users = new UserStore(redis);
-  const sessionIndex = new SessionIndex(redis, config.sessionAbsoluteSeconds);
-  const revocation = new Revocation(redis, sessionIndex, users);
-  let origins: ReadonlySet<string> = new Set(config.allowedOrigins ?? []);
-  const ctx: HttpContext = {
-    production: config.production,
-    trustProxy: config.trustProxy,
-    redis,
-    users,
-    sessionIndex,
-    revocation,
-    limiter: new LoginLimiter(redis),
-    passport: createPassport(users),
-    logger,
-    metrics,
-    now,
-    absoluteSeconds: config.sessionAbsoluteSeconds,
-    idleSeconds: config.sessionIdleSeconds,
-    allowedOrigins: () => origins,
-  };
-  const { middleware: sessionMiddleware, engineMiddleware: engineSessionMiddleware } =
-    createSessionMiddleware(redis, {
-      secrets: config.sessionSecrets,
+
+  async function build(opened: Array<() => Promise<void>>): Promise<ParleyServer> {
+    const { url: redisUrl, sentinel } = await resolveRedis(config, logger);
+    if (sentinel) opened.push(() => sentinel.close());
+    const redis = await (config.redisClusterNodes
+      ? connectRedisCluster(config.redisClusterNodes, redisUrl, logger, "main", onRedisError)
+      : connectRedis(redisUrl, logger, "main", onRedisError));
+    opened.push(() => closeRedis(redis));
+    await migrateLayout(redis, logger);
+    // Messages wait for replicas on a connection of their own (WAIT blocks its connection).
+    let acks: ReplicaAcks | undefined;
+    if (config.redisAckReplicas > 0 && !isCluster(redis)) {
+      const durable = duplicateRedis(redis, logger, "durable", { fenced: true }) as RedisClientType;
+      await durable.connect();
+      opened.push(() => closeRedis(durable));
+      acks = new ReplicaAcks(durable, config.redisAckReplicas);
+    }
+    const users = new UserStore(redis);
+    const sessionIndex = new SessionIndex(redis, config.sessionAbsoluteSeconds);
+    const revocation = new Revocation(redis, sessionIndex, users);
+    let origins: ReadonlySet<string> = new Set(config.allowedOrigins ?? []);
+    const ctx: HttpContext = {
       production: config.production,
+      trustProxy: config.trustProxy,
+      redis,
+      users,
+      sessionIndex,
+      revocation,
+      limiter: new LoginLimiter(redis),
+      passport: createPassport(users),
+      logger,
+      metrics,
+      now,
+      absoluteSeconds: config.sessionAbsoluteSeconds,
+      idleSeconds: config.sessionIdleSeconds,
+      allowedOrigins: () => origins,
+    };
+    const { middleware: sessionMiddleware, engineMiddleware: engineSessionMiddleware } =
+      createSessionMiddleware(redis, {
+        secrets: config.sessionSecrets,
+        production: config.production,
+        idleSeconds: config.sessionIdleSeconds,
+        absoluteSeconds: config.sessionAbsoluteSeconds,
+        anonymousSeconds: config.anonymousSessionSeconds,
+        now,
+      });
+    await dummyHash(); // computed once up front so the first unknown-user login is not faster
+    const app = createApp(ctx, sessionMiddleware);
+    const server = http.createServer(app);
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    const realtime = await createRealtime({
+      httpServer: server,
+      redis,
+      users,
+      messages: new MessageStore(redis, messageCap, acks),
+      revocation,
+      sessionMiddleware: engineSessionMiddleware,
+      passportMiddlewares: [ctx.passport.initialize(), ctx.passport.session()],
+      allowedOrigins: ctx.allowedOrigins,
+      logger,
+      metrics,
+      now,
       idleSeconds: config.sessionIdleSeconds,
       absoluteSeconds: config.sessionAbsoluteSeconds,
-      anonymousSeconds: config.anonymousSessionSeconds,
-      now,
+      sweepIntervalMs,
     });
-  await dummyHash(); // computed once up front so the first unknown-user login is not faster
-  const app = createApp(ctx, sessionMiddleware);
-  const server = http.createServer(app);
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
-  const realtime = await createRealtime({
-    httpServer: server,
-    redis,
-    users,
-    messages: new MessageStore(redis, messageCap, acks),
-    revocation,
-    sessionMiddleware: engineSessionMiddleware,
-    passportMiddlewares: [ctx.passport.initialize(), ctx.passport.session()],
-    allowedOrigins: ctx.allowedOrigins,
-    logger,
-    metrics,
-    now,
-    idleSeconds: config.sessionIdleSeconds,
-    absoluteSeconds: config.sessionAbsoluteSeconds,
-    sweepIntervalMs,
-  });
+    opened.push(() => realtime.close());
 
-  const port = listen ? await listenOn(server, config.port, config.host) : config.port;
-  if (!config.allowedOrigins) origins = new Set(defaultOrigins(config.host, port));
-  const shownHost = config.host.includes(":") ? `[${config.host}]` : config.host;
-  const url = `http://${shownHost === "0.0.0.0" ? "127.0.0.1" : shownHost}:${port}`;
+    const port = listen ? await listenOn(server, config.port, config.host) : config.port;
+    if (listen) opened.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    if (!config.allowedOrigins) origins = new Set(defaultOrigins(config.host, port));
+    const shownHost = config.host.includes(":") ? `[${config.host}]` : config.host;
+    const url = `http://${shownHost === "0.0.0.0" ? "127.0.0.1" : shownHost}:${port}`;
 
-  // Metrics live on their own listener so the public port never exposes them.
-  let admin: http.Server | undefined;
-  let metricsUrl: string | undefined;
-  if (config.metricsPort !== undefined) {
-    admin = http.createServer((req, res) => {
-      if (req.method !== "GET" || req.url?.split("?")[0] !== "/metrics") {
-        res.writeHead(404, { "content-type": "text/plain" }).end("not found");
-        return;
-      }
-      metrics.registry.metrics().then(
-        (text) => res.writeHead(200, { "content-type": metrics.registry.contentType }).end(text),
-        () => res.writeHead(500, { "content-type": "text/plain" }).end("metrics failed"),
-      );
-    });
-    const adminPort = await listenOn(admin, config.metricsPort, config.metricsHost);
-    metricsUrl = `http://${config.metricsHost}:${adminPort}`;
+    // Metrics live on their own listener so the public port never exposes them.
+    let admin: http.Server | undefined;
+    let metricsUrl: string | undefined;
+    if (config.metricsPort !== undefined) {
+      admin = http.createServer((req, res) => {
+        if (req.method !== "GET" || req.url?.split("?")[0] !== "/metrics") {
+          res.writeHead(404, { "content-type": "text/plain" }).end("not found");
+          return;
+        }
+        metrics.registry.metrics().then(
+          (text) => res.writeHead(200, { "content-type": metrics.registry.contentType }).end(text),
+          () => res.writeHead(500, { "content-type": "text/plain" }).end("metrics failed"),
+        );
+      });
+      const adminPort = await listenOn(admin, config.metricsPort, config.metricsHost);
+      metricsUrl = `http://${config.metricsHost}:${adminPort}`;
+    }
+
+    let closing: Promise<void> | undefined;
+    const close = () => {
+      closing ??= (async () => {
+        // Stop accepting connections first, then drain sockets (in-flight acks finish), then
+        // close what is left and Redis last.
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        await realtime.close();
+        admin?.close();
+        const force = setTimeout(() => server.closeAllConnections(), 2000);
+        force.unref();
+        await closed;
+        clearTimeout(force);
+        const durable = acks?.client;
+        if (durable) await closeRedis(durable);
+        await closeRedis(redis);
+        await sentinel?.close();
+      })();
+      return closing;
+    };
+    return { url, port, redis, realtime, metrics, metricsUrl, close };
   }
-
-  let closing: Promise<void> | undefined;
-  const close = () => {
-    closing ??= (async () => {
-      // Stop accepting connections first, then drain sockets (in-flight acks finish), then
-      // close what is left and Redis last.
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      await realtime.close();
-      admin?.close();
-      const force = setTimeout(() => server.closeAllConnections(), 2000);
-      force.unref();
-      await closed;
-      clearTimeout(force);
-      const durable = acks?.client;
-      if (durable?.isOpen) await durable.close().catch(() => durable.destroy());
-      if (redis.isOpen) await redis.close().catch(() => redis.destroy());
-      await sentinel?.close();
-    })();
-    return closing;
-  };
-  return { url, port, redis, realtime, metrics, metricsUrl, close };
 }
 
 /**

@@ -120,6 +120,25 @@ describe("loadConfig", () => {
     );
   });
 
+  it("runs on a cluster with REDIS_CLUSTER_NODES, alone, with no replica acks", () => {
+    const c = loadConfig({ REDIS_CLUSTER_NODES: "10.0.0.1:6379,10.0.0.2:6379" });
+    expect(c.redisClusterNodes).to.deep.equal([
+      { host: "10.0.0.1", port: 6379 },
+      { host: "10.0.0.2", port: 6379 },
+    ]);
+    expect(c.redisAckReplicas).to.equal(0);
+    const p = problems({
+      REDIS_CLUSTER_NODES: "a:1",
+      REDIS_SENTINELS: "b:2",
+      REDIS_SENTINEL_NAME: "parley",
+      REDIS_ACK_REPLICAS: "1",
+    });
+    expect(p).to.include("REDIS_CLUSTER_NODES and REDIS_SENTINELS cannot be used together");
+    expect(p.some((l) => l.startsWith("REDIS_ACK_REPLICAS must be 0 with REDIS_CLUSTER_NODES"))).to
+      .be.true;
+    expect(problems({ REDIS_CLUSTER_NODES: "nope" })[0]).to.match(/^REDIS_CLUSTER_NODES must list/);
+  });
+
   it("never repeats a Redis URL, which may hold a password, in its error text", () => {
     const p = problems({ REDIS_URL: "http://:hunter2@example.com" });
     expect(p[0]).to.match(/^REDIS_URL /);

@@ -135,7 +135,9 @@ export class Revocation {
   /** Leaves the ended-note of each session (and deletes its record when `destroy`), fenced. */
   private async note(sids: readonly string[], reason: string, destroy: boolean): Promise<void> {
     // Each session's note and record share a slot; different sessions may not (a cluster).
-    await Promise.all(
+    // Every group is waited for, failed or not, so that a failure is reported only once no
+    // write of this call can still happen (each waits out its own deadline).
+    const results = await Promise.allSettled(
       bySlot(this.redis, sids, keys.session).map((group) =>
         fencedEval(
           this.redis,
@@ -145,6 +147,8 @@ export class Revocation {
         ),
       ),
     );
+    const failed = results.find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
   }
 
   notify(sids: readonly string[], reason: RevocationReason): void {

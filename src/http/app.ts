@@ -12,7 +12,7 @@ import express, {
 } from "express";
 import helmet from "helmet";
 import { pinoHttp } from "pino-http";
-import { isRedisReady, isRedisUnavailable, REDIS_MAX_WAIT_MS } from "../redis.js";
+import { isRedisReady, isRedisUnavailable, pingRedis, REDIS_MAX_WAIT_MS } from "../redis.js";
 import { accountRoutes } from "./account-routes.js";
 import { authRoutes } from "./auth-routes.js";
 import type { HttpContext } from "./context.js";
@@ -91,7 +91,7 @@ export function createApp(ctx: HttpContext, sessionMiddleware: RequestHandler): 
   });
   app.get("/readyz", async (_req, res) => {
     try {
-      await ctx.redis.ping();
+      await pingRedis(ctx.redis);
       res.type("text/plain").send("ready");
     } catch {
       res.status(503).type("text/plain").send("redis unavailable");

@@ -6,6 +6,8 @@
 // also worse than a crash for a SUBSCRIBE: node-redis records a subscription only once Redis
 // confirmed it, so one that failed is not renewed when the connection comes back, and the
 // adapter would stay deaf to every other process (no broadcasts, no revocations) for good.
+
+import type { RedisClusterType } from "redis";
 import type { Logger } from "../logger.js";
 import { isCluster, isRedisReady, type Redis } from "../redis.js";
 
@@ -66,10 +68,16 @@ export function steadySubscriber(sub: Redis, logger: Logger): Redis {
       attempt();
     });
 
+  if (isCluster(sub))
+    keepShardedSubscriptions(sub, (method, args) => {
+      chain = chain.then(() => untilDone(method, args));
+    });
+
   return new Proxy(sub, {
     get(target, prop, receiver) {
       if (typeof prop === "string" && SUBSCRIPTIONS.has(prop)) {
         return (...args: unknown[]) => {
+          if (isCluster(target)) remember(target, prop, args);
           chain = chain.then(() => untilDone(prop, args));
           return chain;
         };
@@ -79,3 +87,55 @@ export function steadySubscriber(sub: Redis, logger: Logger): Redis {
     },
   });
 }
+
+/** The sharded subscriptions asked for on each cluster: channel -> [listener, bufferMode]. */
+const sharded = new WeakMap<object, Map<string, unknown[]>>();
+
+function remember(cluster: object, method: string, args: unknown[]): void {
+  const channels = sharded.get(cluster) ?? new Map<string, unknown[]>();
+  sharded.set(cluster, channels);
+  const [channel, listener] = args as [string | string[] | undefined, unknown];
+  const names = channel === undefined ? [...channels.keys()] : [channel].flat();
+  for (const name of names) {
+    if (method === "sSubscribe") channels.set(name, [name, ...args.slice(1)]);
+    // Unsubscribing one listener of a channel the adapter holds with one listener, or all.
+    else if (
+      method === "sUnsubscribe" &&
+      (listener === undefined || channels.get(name)?.[1] === listener)
+    ) {
+      channels.delete(name);
+    }
+  }
+}
+
+/**
+ * On a cluster, a shard's subscriptions live on a connection to that shard's primary. When
+ * the primary dies and its replica takes over, node-redis drops that connection with its
+ * listeners and renews only non-sharded ones: the adapter would stay deaf to every room (and
+ * revocation) whose channel lies on that shard. So whenever the set of primaries changes,
+ * every sharded subscription the adapter holds is asked for again; node-redis sends nothing
+ * for one still in place, and subscribes the lost ones on their new primary.
+ */
+function keepShardedSubscriptions(
+  cluster: RedisClusterType,
+  again: (method: string, args: unknown[]) => void,
+): void {
+  let primaries = "";
+  const timer = setInterval(() => {
+    if (!cluster.isOpen) return;
+    const now = cluster.masters
+      .map((m) => m.address)
+      .sort()
+      .join(",");
+    if (now === primaries) return;
+    const first = primaries === "";
+    primaries = now;
+    if (first) return;
+    for (const args of sharded.get(cluster)?.values() ?? []) again("sSubscribe", args);
+  }, RENEW_EVERY_MS);
+  timer.unref();
+  cluster.on("disconnect", () => clearInterval(timer));
+}
+
+/** How often a cluster's primaries are compared with the last ones seen (ms). */
+const RENEW_EVERY_MS = 250;

@@ -112,6 +112,10 @@ export class SessionGuard {
       readKeys[2 * i] = keys.session(sids[i] as string);
       readKeys[2 * i + 1] = keys.userGeneration(users[i] as string);
     }
+    // One MGET on one Redis: the session and the generation are read at one instant. On a
+    // cluster they lie in different slots and are read by separate commands, so a check that
+    // interleaves with a password change may see the new session with the old generation:
+    // the changer's own sockets are then refused once (fail closed) and reconnect.
     mGetAcrossSlots(this.redis, readKeys, (names) => this.raw.mGet(names)).then(
       (values) => {
         const now = this.o.now();

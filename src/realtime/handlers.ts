@@ -72,7 +72,8 @@ function requireJoined(socket: ParleySocket, room: string): void {
 
 /** Everyone in a room on every process, one entry per user. */
 export async function roomMembers(io: ParleyIo, room: string): Promise<Member[]> {
-  const sockets = await io.in(room).fetchSockets();
+  // Other processes get 2 s to answer (the sharded adapter would wait 5).
+  const sockets = await io.in(room).timeout(2000).fetchSockets();
   const byId = new Map<string, Member>();
   for (const s of sockets)
     byId.set(s.data.userId, { id: s.data.userId, username: s.data.username });

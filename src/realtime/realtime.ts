@@ -9,7 +9,7 @@ import { Server } from "socket.io";
 import type { Revocation } from "../auth/revocation.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
-import { duplicateRedis, isCluster, type Redis } from "../redis.js";
+import { closeRedis, duplicateRedis, isCluster, type Redis } from "../redis.js";
 import { keys } from "../stores/keys.js";
 import type { MessageStore } from "../stores/messages.js";
 import type { UserStore } from "../stores/users.js";
@@ -295,7 +295,7 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
       await new Promise<void>((resolve) => setTimeout(resolve, 50)); // flush the last acks
       io.local.disconnectSockets(true);
       await new Promise<void>((resolve) => io.engine.close() && resolve());
-      await Promise.allSettled([pub.close(), sub.close()]);
+      await Promise.all([closeRedis(pub), closeRedis(sub)]);
     })();
     return closing;
   };

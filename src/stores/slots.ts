@@ -49,19 +49,40 @@ export async function mGetAcrossSlots<V>(
   return out;
 }
 
-// KEYS: the old name, the new name. Moves a key to its new name (its TTL too) unless a key
-// already has the new name; idempotent, so processes starting together may all run it.
+// KEYS: the old name, the new name. ARGV: what the key is ("gen", "index" or "note").
+// Moves a key to its new name, TTL included. If the new name exists too (an older parley was
+// still writing the old name), they are merged: the higher credentials generation wins (a
+// generation never goes back), session index entries are united, and an ended-note is kept.
+// Idempotent, so processes starting together may all run it.
 const MOVE = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('DEL', KEYS[1]) return 0 end
-redis.call('RENAME', KEYS[1], KEYS[2])
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('RENAME', KEYS[1], KEYS[2])
+  return 1
+end
+if ARGV[1] == 'gen' then
+  local old = redis.call('GET', KEYS[1])
+  local new = redis.call('GET', KEYS[2])
+  local n_old = tonumber(string.match(old, '^(%d+)')) or 0
+  local n_new = tonumber(string.match(new, '^(%d+)')) or 0
+  if n_old > n_new then redis.call('SET', KEYS[2], old) end
+elseif ARGV[1] == 'index' then
+  local fields = redis.call('HGETALL', KEYS[1])
+  for i = 1, #fields, 2 do redis.call('HSETNX', KEYS[2], fields[i], fields[i + 1]) end
+end
+redis.call('DEL', KEYS[1])
 return 1
 `;
+
+/** How long one process may hold the migration before another takes over (ms). */
+const MIGRATION_LOCK_MS = 60_000;
 
 /**
  * Moves keys written by parley before the slot-aware layout (version 2) to their new names:
  * users' generations and session indexes, and recent ended-notes. Runs once per Redis (a
- * version key records it); a cluster is always new, so it starts at version 2.
+ * version key records it; one process at a time, under a lock); a cluster is always new, so
+ * it starts at version 2. Stop every older parley before starting this version: an older
+ * process still running would go on writing the old names.
  */
 export async function migrateLayout(redis: Redis, logger: Logger): Promise<void> {
   if (isCluster(redis)) {
@@ -69,23 +90,37 @@ export async function migrateLayout(redis: Redis, logger: Logger): Promise<void>
     return;
   }
   if ((await redis.get(keys.layout)) === "2") return;
-  const renames: Array<[string, (id: string) => string]> = [
-    ["parley:user-gen:", keys.userGeneration],
-    ["parley:user-sessions:", keys.userSessions],
-    ["parley:ended:", keys.endedSession],
+  const lock = `${keys.layout}-lock`;
+  if ((await redis.set(lock, "1", { NX: true, PX: MIGRATION_LOCK_MS })) !== "OK") {
+    // Another process is moving the keys: wait for it (or for its lock to lapse).
+    const until = Date.now() + MIGRATION_LOCK_MS + 5000;
+    while (Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 250));
+      if ((await redis.get(keys.layout)) === "2") return;
+      if ((await redis.exists(lock)) === 0) return migrateLayout(redis, logger);
+    }
+    throw new Error("another parley has been moving Redis keys to layout 2 for too long");
+  }
+  const renames: Array<[string, (id: string) => string, string]> = [
+    ["parley:user-gen:", keys.userGeneration, "gen"],
+    ["parley:user-sessions:", keys.userSessions, "index"],
+    ["parley:ended:", keys.endedSession, "note"],
   ];
   let moved = 0;
-  for (const [prefix, to] of renames) {
+  for (const [prefix, to, kind] of renames) {
     for await (const batch of redis.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 })) {
-      for (const name of batch as string[]) {
-        if (name.includes("{")) continue; // already the new layout
-        moved += Number(
-          await redis.eval(MOVE, { keys: [name, to(name.slice(prefix.length))], arguments: [] }),
-        );
-      }
+      const old = (batch as string[]).filter((name) => !name.includes("{"));
+      // One batch at a time, pipelined.
+      const done = await Promise.all(
+        old.map((name) =>
+          redis.eval(MOVE, { keys: [name, to(name.slice(prefix.length))], arguments: [kind] }),
+        ),
+      );
+      moved += done.reduce<number>((sum, n) => sum + Number(n), 0);
     }
   }
   await redis.set(keys.layout, "2");
+  await redis.del(lock);
   if (moved > 0) {
     logger.info({ event: "redis_layout", version: 2, moved }, `moved ${moved} keys to layout 2`);
   }

@@ -99,6 +99,16 @@ if redis.call('SET', KEYS[1], ARGV[2], 'NX') == false then return 0 end
 return 1
 `;
 
+// KEYS: the name's key. ARGV: deadline, id, the id the name leads to now.
+// Takes a name over only from a user whose record does not exist: on a cluster, a failover
+// can lose a record written just before it while its name survives; the name is not lost
+// for good.
+const RECLAIM_NAME = `${FENCE}
+if redis.call('GET', KEYS[1]) ~= ARGV[3] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+`;
+
 // KEYS: the user's hash. ARGV: deadline.
 const DROP_USER = `${FENCE}
 return redis.call('DEL', KEYS[1])
@@ -110,7 +120,19 @@ export class UserStore {
   async create(username: string, hash: string, now: number): Promise<UserCredentials> {
     const id = randomUUID();
     await fencedEval(this.redis, WRITE_USER, [keys.user(id)], [id, username, hash, String(now)]);
-    const claimed = await fencedEval(this.redis, CLAIM_NAME, [keys.username(username)], [id]);
+    let claimed = await fencedEval(this.redis, CLAIM_NAME, [keys.username(username)], [id]);
+    if (Number(claimed) !== 1) {
+      // Taken: by a user who exists, or by a record a failover lost (see RECLAIM_NAME).
+      const holder = await this.redis.get(keys.username(username));
+      if (holder && (await this.redis.exists(keys.user(holder))) === 0) {
+        claimed = await fencedEval(
+          this.redis,
+          RECLAIM_NAME,
+          [keys.username(username)],
+          [id, holder],
+        );
+      }
+    }
     if (Number(claimed) !== 1) {
       await fencedEval(this.redis, DROP_USER, [keys.user(id)], []).catch(() => undefined);
       throw new UsernameTakenError();

@@ -96,34 +96,67 @@ describe("on Redis Cluster (three primaries, three replicas), two processes", fu
     expect((await told).reason).to.equal("logout");
   });
 
-  it("fails closed while a primary is down, and is back within 5 s of its replica taking over", async () => {
-    const a = new Browser(one.url);
-    await a.register(uniqueName("f"), PASSWORD);
-    const s = await connect(one.url, a);
-    sockets.push(s);
-    const room = `fo-${Date.now().toString(36)}`;
-    await call(s, "room:join", { room });
-    expect((await call(s, "message:send", { room, text: "before" })).ok).to.equal(true);
+  it("fails closed while a primary is down, and is back within 5 s of its replica taking over, across both processes", async () => {
+    // The primary that holds the adapter's own channel (revocations, presence): pick a room
+    // whose channel and message stream lie there too.
+    const victim = await cluster.primaryOf("socket.io#/#");
+    let room = "";
+    for (let i = 0; i < 200 && !room; i++) {
+      const candidate = `fo-${i}-${Date.now().toString(36)}`;
+      if (
+        (await cluster.primaryOf(`socket.io#/#${candidate}#`)) === victim &&
+        (await cluster.primaryOf(keys.roomMessages(candidate))) === victim
+      ) {
+        room = candidate;
+      }
+    }
+    expect(room, "a room whose channel lies on the victim's shard").to.not.equal("");
 
-    // Kill the primary that holds this room's messages.
-    const victim = await cluster.primaryOf(keys.roomMessages(room));
+    const a = new Browser(one.url);
+    const b = new Browser(two.url);
+    await a.register(uniqueName("f"), PASSWORD);
+    await b.register(uniqueName("g"), PASSWORD);
+    const sa = await connect(one.url, a);
+    const sb = await connect(two.url, b);
+    sockets.push(sa, sb);
+    await call(sa, "room:join", { room });
+    await call(sb, "room:join", { room });
+    expect((await call(sa, "message:send", { room, text: "before" })).ok).to.equal(true);
+
     const survivor = cluster.ports.find((p) => p !== victim) as number;
     cluster.kill(victim);
     const refusedAt = Date.now();
-    const refused = await call(s, "message:send", { room, text: "while down" }, 5000);
+    const refused = await call(sa, "message:send", { room, text: "while down" }, 5000);
     expect(refused.ok ? "ok" : refused.error.code).to.equal("unavailable");
     expect(Date.now() - refusedAt).to.be.below(3000);
+    expect((await a.get("/readyz")).status).to.equal(503);
 
     await cluster.waitHealthy(survivor, 30_000);
     const healthyAt = Date.now();
-    let sent = await call(s, "message:send", { room, text: "after" }, 2000);
-    while (!sent.ok && Date.now() < healthyAt + 5000) {
-      await sleep(100);
-      sent = await call(s, "message:send", { room, text: "after" }, 2000);
+    // Messages cross the processes again on the room's (moved) shard.
+    let delivered = false;
+    while (!delivered && Date.now() < healthyAt + 5000) {
+      const got = once<Message>(sb, "message", 500).catch(() => undefined);
+      const sent = await call(sa, "message:send", { room, text: "after" }, 2000);
+      delivered = sent.ok && (await got)?.text === "after";
+      if (!delivered) await sleep(100);
     }
-    expect(sent.ok, "messages flow within 5 s of the failover").to.equal(true);
-    const history = await call(s, "message:history", { room, limit: 10 });
-    expect(history.ok && history.messages.map((m) => m.text)).to.deep.equal(["before", "after"]);
+    expect(delivered, "a message crosses the processes within 5 s of the failover").to.equal(true);
+    const history = await call(sb, "message:history", { room, limit: 10 });
+    expect(history.ok && history.messages.map((m) => m.text)).to.include.members([
+      "before",
+      "after",
+    ]);
     expect((await a.get("/chat")).status).to.equal(200);
+    expect((await a.get("/readyz")).status).to.equal(200);
+
+    // A logout on one process still ends the login's socket on the other.
+    const onTwo = new Browser(two.url);
+    onTwo.cookies.set("parley.sid", a.cookies.get("parley.sid") ?? "");
+    const sa2 = await connect(two.url, onTwo);
+    sockets.push(sa2);
+    const told = once<{ reason: string }>(sa2, "session:revoked", 2000);
+    await a.logout();
+    expect((await told).reason).to.equal("logout");
   });
 });

@@ -39,31 +39,53 @@ describe("moving keys of the old layout (before version 2)", () => {
     await redis.set(`parley:user-gen:${id}`, "3:h1");
     await redis.hSet(`parley:user-sessions:${id}`, "h1", sid);
     await redis.set(`parley:ended:${sid}`, "logout", { EX: 600 });
-    // A key already in the new layout wins over an old one of the same user.
+    // Both names exist (an older parley went on writing the old one): they are merged, and a
+    // generation never goes back.
     const both = uniqueName("both");
-    await redis.set(`parley:user-gen:${both}`, "1");
+    await redis.set(`parley:user-gen:${both}`, "9:h2");
     await redis.set(keys.userGeneration(both), "7");
+    await redis.hSet(`parley:user-sessions:${both}`, { h2: "sid2", h1: "old" });
+    await redis.hSet(keys.userSessions(both), "h1", "sid1");
+    const lower = uniqueName("lower");
+    await redis.set(`parley:user-gen:${lower}`, "2");
+    await redis.set(keys.userGeneration(lower), "5:h3");
 
     await migrateLayout(redis, pino({ level: "silent" }));
     expect(await redis.get(keys.userGeneration(id))).to.equal("3:h1");
     expect(await redis.hGetAll(keys.userSessions(id))).to.deep.equal({ h1: sid });
     expect(await redis.get(keys.endedSession(sid))).to.equal("logout");
     expect(await redis.ttl(keys.endedSession(sid))).to.be.within(590, 600);
-    expect(await redis.get(keys.userGeneration(both))).to.equal("7");
+    expect(await redis.get(keys.userGeneration(both))).to.equal("9:h2");
+    expect(await redis.hGetAll(keys.userSessions(both))).to.deep.equal({ h1: "sid1", h2: "sid2" });
+    expect(await redis.get(keys.userGeneration(lower))).to.equal("5:h3");
     expect(
       await redis.exists([
         `parley:user-gen:${id}`,
         `parley:user-sessions:${id}`,
         `parley:ended:${sid}`,
         `parley:user-gen:${both}`,
+        `parley:user-sessions:${both}`,
+        `parley:user-gen:${lower}`,
       ]),
     ).to.equal(0);
     expect(await redis.get(keys.layout)).to.equal("2");
+    expect(await redis.exists(`${keys.layout}-lock`)).to.equal(0);
 
     // Once recorded, it never runs again.
     await redis.set(`parley:user-gen:${id}`, "9");
     await migrateLayout(redis, pino({ level: "silent" }));
     expect(await redis.get(keys.userGeneration(id))).to.equal("3:h1");
     await redis.del(`parley:user-gen:${id}`);
+  });
+
+  it("lets processes that start together wait for the one moving the keys", async () => {
+    const id = uniqueName("together");
+    await redis.del(keys.layout);
+    await redis.set(`parley:user-gen:${id}`, "4");
+    const silent = pino({ level: "silent" });
+    await Promise.all([migrateLayout(redis, silent), migrateLayout(redis, silent)]);
+    expect(await redis.get(keys.userGeneration(id))).to.equal("4");
+    expect(await redis.exists(`parley:user-gen:${id}`)).to.equal(0);
+    expect(await redis.get(keys.layout)).to.equal("2");
   });
 });
