@@ -360,7 +360,7 @@ export async function connectRedisCluster(
       () =>
         reject(
           new Error(
-            `cannot reach every Redis Cluster primary within ${CLUSTER_START_MS / 1000} s (REDIS_CLUSTER_NODES)`,
+            `cannot connect to the Redis Cluster within ${CLUSTER_START_MS / 1000} s (a node in REDIS_CLUSTER_NODES may be unreachable or hung, or a primary down)`,
           ),
         ),
       CLUSTER_START_MS,
@@ -382,6 +382,21 @@ export async function connectRedisCluster(
     clearTimeout(timer);
   }
   return cluster;
+}
+
+/**
+ * Connects another connection (duplicateRedis) at start-up, failing rather than waiting for
+ * ever (a cluster's discovery can hang on a node that accepts and never answers).
+ */
+export async function connectWithin(client: Redis, name: string): Promise<void> {
+  const connecting = client.connect() as Promise<unknown>;
+  connecting.catch(() => undefined);
+  try {
+    await within(connecting, CLUSTER_START_MS);
+  } catch (err) {
+    await closeRedis(client).catch(() => undefined);
+    throw new Error(`cannot connect Redis connection "${name}": ${(err as Error).message}`);
+  }
 }
 
 /** How long a cluster may take to connect at start-up (ms). */
@@ -436,12 +451,28 @@ function watchCluster(
     return () => undefined;
   }
   const rediscover = slots.rediscover.bind(slots);
+  let busy = false;
   const timer = setInterval(() => {
-    if (!cluster.isOpen) return;
-    const down = cluster.masters.some((m) => !m.client?.isReady);
-    if (!down) return;
-    const live = cluster.masters.find((m) => m.client?.isReady)?.client;
-    if (live) rediscover(live as RedisClientType).catch(() => undefined);
+    if (!cluster.isOpen || busy) return;
+    const live = cluster.masters.filter((m) => m.client?.isReady);
+    const ask = live[Math.floor(Math.random() * live.length)]?.client as
+      | RedisClientType
+      | undefined;
+    if (!ask) return;
+    busy = true;
+    const down = live.length < cluster.masters.length;
+    // Who serves each slot now, asked of a live primary within the reply deadline (a hung
+    // node cannot hold this up), compared with what the client believes.
+    within(ask.sendCommand<unknown[]>(["CLUSTER", "SLOTS"]), REDIS_REPLY_DEADLINE_MS)
+      .then(async (reply) => {
+        if (!down && slotOwners(reply) === believedOwners(cluster)) return;
+        await within(rediscover(ask), REDIS_REPLY_DEADLINE_MS * 2);
+        cluster.emit(TOPOLOGY_CHANGED);
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        busy = false;
+      });
   }, REDISCOVER_EVERY_MS);
   timer.unref();
   cluster.on("disconnect", () => clearInterval(timer));
@@ -452,8 +483,52 @@ function watchCluster(
 interface SlotsInternals {
   rediscover(startWith: RedisClientType): Promise<void>;
 }
-/** How often a cluster with a primary down asks for the slots again (ms). */
-const REDISCOVER_EVERY_MS = 500;
+/**
+ * How often a cluster checks who serves its slots (ms). A failover (graceful or not), a
+ * primary that returns as a replica, or a migrated slot is followed within this; node-redis
+ * itself only notices from a MOVED reply, which subscriptions and failed commands never get.
+ */
+const REDISCOVER_EVERY_MS = 1000;
+
+/** Emitted on a cluster client once its view of the slots was renewed (see watchCluster). */
+export const TOPOLOGY_CHANGED = "parley:topology-changed";
+
+/** "from-to@host:port" for each slot range of a CLUSTER SLOTS reply, sorted. */
+function slotOwners(reply: unknown[]): string {
+  return reply
+    .map((range) => {
+      const [from, to, primary] = range as [number, number, [string, number]];
+      return `${from}-${to}@${primary[0]}:${primary[1]}`;
+    })
+    .sort()
+    .join(",");
+}
+
+/** The same, as the client believes it. */
+function believedOwners(cluster: RedisClusterType): string {
+  const ranges: string[] = [];
+  const slots = cluster.slots;
+  let start = 0;
+  for (let i = 1; i <= slots.length; i++) {
+    const owner = slots[start]?.master.address;
+    if (i === slots.length || slots[i]?.master.address !== owner) {
+      ranges.push(`${start}-${i - 1}@${owner}`);
+      start = i;
+    }
+  }
+  return ranges.sort().join(",");
+}
+
+/** Rejects when `p` has not settled within `ms`. */
+function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("Timeout: no answer in time")), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
 
 /**
  * Another connection to the same Redis, supervised the same way: for pub/sub, or (`fenced`)
@@ -466,7 +541,14 @@ export function duplicateRedis(
   opts: { fenced?: boolean } = {},
 ): Redis {
   if (isCluster(client)) {
-    const copy = client.duplicate() as unknown as RedisClusterType;
+    // Discovered from the primaries known to answer, not the configured list: a hung node in
+    // REDIS_CLUSTER_NODES would hold node-redis's discovery for ever.
+    const live = client.masters
+      .filter((m) => m.client?.isReady)
+      .map((m) => ({ socket: { host: m.host, port: m.port } }));
+    const copy = client.duplicate(
+      live.length > 0 ? { rootNodes: live } : {},
+    ) as unknown as RedisClusterType;
     watchCluster(copy, name, { logger, follower: true }, opts.fenced === true);
     return copy;
   }

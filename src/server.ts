@@ -19,6 +19,7 @@ import {
   closeRedis,
   connectRedis,
   connectRedisCluster,
+  connectWithin,
   duplicateRedis,
   isCluster,
   type Redis,
@@ -99,7 +100,7 @@ export async function createServer({
     let acks: ReplicaAcks | undefined;
     if (config.redisAckReplicas > 0 && !isCluster(redis)) {
       const durable = duplicateRedis(redis, logger, "durable", { fenced: true }) as RedisClientType;
-      await durable.connect();
+      await connectWithin(durable, "durable");
       opened.push(() => closeRedis(durable));
       acks = new ReplicaAcks(durable, config.redisAckReplicas);
     }

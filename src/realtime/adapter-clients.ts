@@ -9,7 +9,7 @@
 
 import type { RedisClusterType } from "redis";
 import type { Logger } from "../logger.js";
-import { isCluster, isRedisReady, type Redis } from "../redis.js";
+import { isCluster, isRedisReady, type Redis, TOPOLOGY_CHANGED } from "../redis.js";
 
 /** Every (un)subscribe the adapters call, plain, pattern and sharded. */
 const SUBSCRIPTIONS = new Set<string | symbol>([
@@ -111,8 +111,10 @@ function remember(cluster: object, method: string, args: unknown[]): void {
 /**
  * On a cluster, a shard's subscriptions live on a connection to that shard's primary. When
  * the primary dies and its replica takes over, node-redis drops that connection with its
- * listeners and renews only non-sharded ones: the adapter would stay deaf to every room (and
- * revocation) whose channel lies on that shard. So whenever the set of primaries changes,
+ * listeners and renews only non-sharded ones; when a slot moves (a graceful failover, a
+ * migration, a primary back as a replica), Redis unsubscribes its channels and node-redis
+ * 5.12.1 drops the listeners without renewing them. The adapter would stay deaf to every
+ * room (and revocation) whose channel lies there. So whenever the slots' owners change,
  * every sharded subscription the adapter holds is asked for again; node-redis sends nothing
  * for one still in place, and subscribes the lost ones on their new primary.
  */
@@ -120,6 +122,13 @@ function keepShardedSubscriptions(
   cluster: RedisClusterType,
   again: (method: string, args: unknown[]) => void,
 ): void {
+  const renew = () => {
+    for (const args of sharded.get(cluster)?.values() ?? []) again("sSubscribe", args);
+  };
+  // When the client's view of the slots was renewed (a failover, graceful or not, or a
+  // migrated slot: Redis itself then unsubscribes the channels it no longer serves) ...
+  cluster.on(TOPOLOGY_CHANGED, renew);
+  // ... or node-redis renewed it by itself (a MOVED reply) and the primaries differ.
   let primaries = "";
   const timer = setInterval(() => {
     if (!cluster.isOpen) return;
@@ -130,8 +139,7 @@ function keepShardedSubscriptions(
     if (now === primaries) return;
     const first = primaries === "";
     primaries = now;
-    if (first) return;
-    for (const args of sharded.get(cluster)?.values() ?? []) again("sSubscribe", args);
+    if (!first) renew();
   }, RENEW_EVERY_MS);
   timer.unref();
   cluster.on("disconnect", () => clearInterval(timer));

@@ -9,7 +9,7 @@ import { Server } from "socket.io";
 import type { Revocation } from "../auth/revocation.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
-import { closeRedis, duplicateRedis, isCluster, type Redis } from "../redis.js";
+import { closeRedis, connectWithin, duplicateRedis, isCluster, type Redis } from "../redis.js";
 import { keys } from "../stores/keys.js";
 import type { MessageStore } from "../stores/messages.js";
 import type { UserStore } from "../stores/users.js";
@@ -93,7 +93,15 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
   // which parley leaves off so every reconnect re-runs the handshake checks.
   const pub = duplicateRedis(d.redis, d.logger, "adapter-pub");
   const sub = duplicateRedis(d.redis, d.logger, "adapter-sub");
-  await Promise.all([pub.connect(), sub.connect()]);
+  const connected = await Promise.allSettled([
+    connectWithin(pub, "adapter-pub"),
+    connectWithin(sub, "adapter-sub"),
+  ]);
+  const failed = connected.find((r) => r.status === "rejected");
+  if (failed) {
+    await Promise.all([closeRedis(pub), closeRedis(sub)]);
+    throw failed.reason;
+  }
   const [steadyPub, steadySub] = [steadyPublisher(pub, d.logger), steadySubscriber(sub, d.logger)];
   // On a cluster, sharded pub/sub (Redis 7): each room's channel lives on one shard, so
   // broadcast traffic spreads over the shards instead of reaching every node.

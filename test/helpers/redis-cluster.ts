@@ -15,6 +15,12 @@ export interface LocalCluster {
   /** The primary that serves `key` now. */
   primaryOf(key: string): Promise<number>;
   kill(port: number): void;
+  /** Moves the slot of `key` from its primary to the primary on `to`, keys included. */
+  moveSlotOf(key: string, to: number): Promise<void>;
+  /** The ports of the live replicas of the primary on `port`. */
+  replicasOf(port: number): Promise<number[]>;
+  /** A graceful failover (CLUSTER FAILOVER on `replica`); resolves once it is a primary. */
+  promote(replica: number, withinMs: number): Promise<void>;
   /** Waits until every slot is served again (cluster_state:ok seen from `via`). */
   waitHealthy(via: number, withinMs: number): Promise<void>;
   stop(): Promise<void>;
@@ -134,6 +140,40 @@ async function build(
     },
     kill(port) {
       children.get(port)?.kill("SIGKILL");
+    },
+    async moveSlotOf(key, to) {
+      const slot = String(await ask(to, ["CLUSTER", "KEYSLOT", key]));
+      const from = await cluster.primaryOf(key);
+      const fromId = String(await ask(from, ["CLUSTER", "MYID"]));
+      const toId = String(await ask(to, ["CLUSTER", "MYID"]));
+      await ask(to, ["CLUSTER", "SETSLOT", slot, "IMPORTING", fromId]);
+      await ask(from, ["CLUSTER", "SETSLOT", slot, "MIGRATING", toId]);
+      for (;;) {
+        const keysLeft = (await ask(from, ["CLUSTER", "GETKEYSINSLOT", slot, "100"])) as string[];
+        if (keysLeft.length === 0) break;
+        await ask(from, ["MIGRATE", "127.0.0.1", String(to), "", "0", "5000", "KEYS", ...keysLeft]);
+      }
+      for (const port of [to, from]) await ask(port, ["CLUSTER", "SETSLOT", slot, "NODE", toId]);
+      await until(
+        "the slot's new owner",
+        10_000,
+        async () => (await cluster.primaryOf(key)) === to,
+      );
+    },
+    async replicasOf(port) {
+      const id = String(await ask(port, ["CLUSTER", "MYID"]));
+      const lines = (await ask(port, ["CLUSTER", "REPLICAS", id])) as string[];
+      return lines
+        .filter((l) => !/\bfail\b/.test(l))
+        .map((l) => Number(/:(\d+)@/.exec(l)?.[1]))
+        .filter((p) => ports.includes(p));
+    },
+    async promote(replica, withinMs) {
+      await ask(replica, ["CLUSTER", "FAILOVER"]);
+      await until(`${replica} to be a primary`, withinMs, async () => {
+        const role = (await ask(replica, ["ROLE"])) as unknown[];
+        return role[0] === "master";
+      });
     },
     async waitHealthy(via, withinMs) {
       await until("a healthy cluster", withinMs, async () =>

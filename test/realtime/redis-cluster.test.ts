@@ -159,4 +159,88 @@ describe("on Redis Cluster (three primaries, three replicas), two processes", fu
     await a.logout();
     expect((await told).reason).to.equal("logout");
   });
+
+  it("follows a graceful failover (the old primary stays up, as a replica): rooms keep crossing processes", async () => {
+    // A shard whose primary still has a replica (the last test killed one).
+    let shard = 0;
+    let replica = 0;
+    for (const port of cluster.ports) {
+      const replicas = await cluster.replicasOf(port).catch(() => []);
+      if (replicas[0]) {
+        shard = port;
+        replica = replicas[0];
+        break;
+      }
+    }
+    expect(replica, "a primary with a replica").to.not.equal(0);
+    let room = "";
+    for (let i = 0; i < 200 && !room; i++) {
+      const candidate = `gf-${i}-${Date.now().toString(36)}`;
+      if ((await cluster.primaryOf(`socket.io#/#${candidate}#`)) === shard) room = candidate;
+    }
+    const a = new Browser(one.url);
+    const b = new Browser(two.url);
+    await a.register(uniqueName("p"), PASSWORD);
+    await b.register(uniqueName("q"), PASSWORD);
+    const sa = await connect(one.url, a);
+    const sb = await connect(two.url, b);
+    sockets.push(sa, sb);
+    await call(sa, "room:join", { room });
+    await call(sb, "room:join", { room });
+    const first = once<Message>(sb, "message");
+    expect((await call(sa, "message:send", { room, text: "before" })).ok).to.equal(true);
+    expect((await first).text).to.equal("before");
+
+    await cluster.promote(replica, 15_000);
+    const promotedAt = Date.now();
+    let delivered = false;
+    while (!delivered && Date.now() < promotedAt + 5000) {
+      const got = once<Message>(sb, "message", 500).catch(() => undefined);
+      const sent = await call(sa, "message:send", { room, text: "after" }, 2000);
+      delivered = sent.ok && (await got)?.text === "after";
+      if (!delivered) await sleep(200);
+    }
+    expect(delivered, "a message crosses the processes within 5 s of the failover").to.equal(true);
+    // And it keeps doing so (the subscription is held on the new primary, not by luck).
+    await sleep(1500);
+    const later = once<Message>(sb, "message", 2000);
+    expect((await call(sa, "message:send", { room, text: "later" })).ok).to.equal(true);
+    expect((await later).text).to.equal("later");
+  });
+
+  it("follows a slot migration: a room whose channel moved keeps crossing processes", async () => {
+    const room = `mv-${Date.now().toString(36)}`;
+    const channel = `socket.io#/#${room}#`;
+    const a = new Browser(one.url);
+    const b = new Browser(two.url);
+    await a.register(uniqueName("m"), PASSWORD);
+    await b.register(uniqueName("n"), PASSWORD);
+    const sa = await connect(one.url, a);
+    const sb = await connect(two.url, b);
+    sockets.push(sa, sb);
+    await call(sa, "room:join", { room });
+    await call(sb, "room:join", { room });
+    const first = once<Message>(sb, "message");
+    expect((await call(sa, "message:send", { room, text: "before" })).ok).to.equal(true);
+    expect((await first).text).to.equal("before");
+
+    // To another live primary (the primaries themselves do not change).
+    const from = await cluster.primaryOf(channel);
+    const primaries = new Set<number>();
+    for (const port of cluster.ports) {
+      const role = (await ask(port, ["ROLE"]).catch(() => [])) as unknown[];
+      if (role[0] === "master") primaries.add(port);
+    }
+    const to = [...primaries].find((p) => p !== from) as number;
+    await cluster.moveSlotOf(channel, to);
+    const movedAt = Date.now();
+    let delivered = false;
+    while (!delivered && Date.now() < movedAt + 5000) {
+      const got = once<Message>(sb, "message", 500).catch(() => undefined);
+      const sent = await call(sa, "message:send", { room, text: "after" }, 2000);
+      delivered = sent.ok && (await got)?.text === "after";
+      if (!delivered) await sleep(200);
+    }
+    expect(delivered, "a message crosses the processes within 5 s of the move").to.equal(true);
+  });
 });
