@@ -17,6 +17,7 @@
 // - Late writes: a fenced write carries a deadline in Redis's own clock (the offset between
 //   the clocks is measured whenever a connection becomes ready) and is a Lua script that
 //   refuses to act past it. The deadline is when parley gives up on any call at the latest.
+import { randomUUID } from "node:crypto";
 import dc from "node:diagnostics_channel";
 import type net from "node:net";
 import calculateSlot from "cluster-key-slot";
@@ -256,8 +257,14 @@ function offsetFor(client: Redis, key: string | undefined): number {
  * clock) put before `args` as ARGV[1]. Redis refuses to act on it past the deadline; if the
  * connection fails first, the failure is reported only once the deadline has passed. So
  * when parley says a write failed, it can no longer happen: a stalled Redis that resumes
- * later refuses it. (A write Redis ran before that, whose reply was lost, did happen: no
- * client can tell those apart.)
+ * later refuses it.
+ *
+ * A stalled Redis may also resume before the deadline, after the watchdog has already reset
+ * the connection (it may give up from 1 s after a write was sent): the write is then applied
+ * though its reply is lost. So a script that runs that late leaves its outcome under a key of
+ * its own (same slot, 10 s), and once the deadline has passed parley reads it back: a write
+ * that happened is reported as done, with its result, never as failed. Writes that run in
+ * time (all of them, normally) leave nothing.
  */
 export async function fencedEval(
   client: Redis,
@@ -265,10 +272,17 @@ export async function fencedEval(
   keys: string[],
   args: string[],
 ): Promise<unknown> {
-  const giveUpAt = Date.now() + REDIS_MAX_WAIT_MS;
-  const deadline = String(Math.floor(giveUpAt + offsetFor(client, keys[0])));
+  const sentAt = Date.now();
+  const giveUpAt = sentAt + REDIS_MAX_WAIT_MS;
+  const offset = offsetFor(client, keys[0]);
+  const deadline = String(Math.floor(giveUpAt + offset));
+  const lateAfter = String(Math.floor(sentAt + REDIS_REPLY_DEADLINE_MS - WATCH_EVERY_MS + offset));
+  const outcome = `parley:outcome:{${slotTag(keys[0] ?? "")}}:${randomUUID()}`;
   try {
-    return await client.eval(script, { keys, arguments: [deadline, ...args] });
+    return await client.eval(wrapped(script), {
+      keys: [...keys, outcome],
+      arguments: [deadline, ...args, lateAfter],
+    });
   } catch (err) {
     // Never written (the client was offline or closed), or answered by Redis: the outcome
     // is known. Otherwise the write may still sit in Redis's socket buffer: wait it out.
@@ -277,10 +291,57 @@ export async function fencedEval(
       /The client is (offline|closed)|\bLATE write|ERR|WRONGTYPE|READONLY|CLUSTERDOWN|CROSSSLOT|TRYAGAIN/.test(
         e.message,
       );
+    if (known) throw err;
     const wait = giveUpAt - Date.now();
-    if (wait > 0 && !known) await new Promise((resolve) => setTimeout(resolve, wait + 1));
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait + 1));
+    // Past the deadline nothing more can happen; did it happen before? Ask for a moment (a
+    // Redis that resumed has usually been reconnected to by then).
+    const askUntil = Date.now() + READ_BACK_MS;
+    while (Date.now() < askUntil) {
+      if (isRedisReady(client)) {
+        const found = await within(client.get(outcome), READ_BACK_MS).catch(() => undefined);
+        if (found !== undefined) {
+          if (found === null) throw err; // not applied
+          return found;
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     throw err;
   }
+}
+
+/** How long a write of unknown outcome is looked up after its deadline (ms). */
+const READ_BACK_MS = 400;
+
+/** Scripts as sent: the body runs as a function so its outcome can be noted when it is late. */
+const wrappedScripts = new Map<string, string>();
+function wrapped(script: string): string {
+  let w = wrappedScripts.get(script);
+  if (w === undefined) {
+    w = `local outcome = table.remove(KEYS)
+local late_after = tonumber(table.remove(ARGV))
+local function body()
+${script}
+end
+local r = body()
+if type(r) == 'table' and r.err then return r end
+local t = redis.call('TIME')
+if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > late_after then
+  redis.call('SET', outcome, tostring(r), 'PX', 10000)
+end
+return r
+`;
+    wrappedScripts.set(script, w);
+  }
+  return w;
+}
+
+/** The part of a key that decides its cluster slot: its hash tag, or the whole key. */
+function slotTag(key: string): string {
+  const open = key.indexOf("{");
+  const close = open < 0 ? -1 : key.indexOf("}", open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : key;
 }
 
 /** Lua prelude of a fenced write: ARGV[1] is its deadline (see fencedEval). */

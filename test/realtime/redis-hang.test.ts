@@ -215,4 +215,27 @@ describe("writes parley gave up on, when a hung Redis resumes (fenced writes)", 
     expect(await redis.hGet(keys.user(user.id), "hash")).to.equal("old-hash");
     expect(await redis.exists(keys.userGeneration(user.id))).to.equal(0);
   });
+
+  it("reports a write that a resuming Redis applied after the watchdog gave up as done, never as failed", async () => {
+    const room = `fenced-late-${Date.now().toString(36)}`;
+    const store = new MessageStore(client, 100);
+    proxy.set("hang");
+    const started = Date.now();
+    const outcome = store.append(room, { id: "u", username: "u" }, "late but in time", 1).then(
+      (m) => ({ ok: true as const, id: m.id }),
+      (err: Error) => ({ ok: false as const, why: err.message }),
+    );
+    // The watchdog resets the connection after 1.25–1.5 s; Redis resumes before the
+    // 1.75 s deadline and runs what it had received.
+    await sleep(1550 - (Date.now() - started));
+    proxy.set("pass");
+    const result = await outcome;
+    const stored = await redis.xRange(keys.roomMessages(room), "-", "+");
+    expect(stored).to.have.length(1);
+    expect(result, "the write happened, so it is reported as done").to.deep.equal({
+      ok: true,
+      id: stored[0]?.id,
+    });
+    expect(Date.now() - started).to.be.below(REDIS_MAX_WAIT_MS + 1000);
+  });
 });
