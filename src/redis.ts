@@ -404,12 +404,40 @@ export async function connectRedisCluster(
 ): Promise<Redis> {
   const { socket, ...rest } = options(url);
   const u = new URL(url);
+  const credentials = {
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+  };
+  // node-redis discovers the cluster from the root nodes one after another, and one that
+  // accepts but never answers holds it for ever: start from those that answer a PING.
+  const answering = await Promise.all(
+    nodes.map(async (n) => {
+      const probe = createClient({
+        socket: { host: n.host, port: n.port, connectTimeout: 1000, reconnectStrategy: false },
+        ...credentials,
+      });
+      probe.on("error", () => undefined);
+      try {
+        await within(
+          probe.connect().then(() => probe.ping()),
+          REDIS_REPLY_DEADLINE_MS,
+        );
+        return n;
+      } catch {
+        return undefined;
+      } finally {
+        if (probe.isOpen) probe.destroy();
+      }
+    }),
+  );
+  const roots = answering.filter((n) => n !== undefined);
   const cluster = createCluster({
-    rootNodes: nodes.map((n) => ({ socket: { host: n.host, port: n.port } })),
+    rootNodes: (roots.length > 0 ? roots : nodes).map((n) => ({
+      socket: { host: n.host, port: n.port },
+    })),
     defaults: {
       disableOfflineQueue: rest.disableOfflineQueue,
-      ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
-      ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+      ...credentials,
       socket,
     },
   }) as unknown as RedisClusterType;

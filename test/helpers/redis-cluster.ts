@@ -15,6 +15,8 @@ export interface LocalCluster {
   /** The primary that serves `key` now. */
   primaryOf(key: string): Promise<number>;
   kill(port: number): void;
+  /** Sends a signal to the node on `port` (SIGSTOP: it hangs; SIGCONT: it resumes). */
+  signal(port: number, signal: NodeJS.Signals): void;
   /** Moves the slot of `key` from its primary to the primary on `to`, keys included. */
   moveSlotOf(key: string, to: number): Promise<void>;
   /** The ports of the live replicas of the primary on `port`. */
@@ -140,6 +142,9 @@ async function build(
     },
     kill(port) {
       children.get(port)?.kill("SIGKILL");
+    },
+    signal(port, signal) {
+      children.get(port)?.kill(signal);
     },
     async moveSlotOf(key, to) {
       const slot = String(await ask(to, ["CLUSTER", "KEYSLOT", key]));

@@ -33,6 +33,34 @@ describe("on Redis Cluster (three primaries, three replicas), two processes", fu
     await cluster?.stop();
   });
 
+  it("starts although a node in REDIS_CLUSTER_NODES hangs (it is listed first)", async () => {
+    const primaries = new Set<number>();
+    for (const port of cluster.ports) {
+      const role = (await ask(port, ["ROLE"])) as unknown[];
+      if (role[0] === "master") primaries.add(port);
+    }
+    const hung = cluster.ports.find((p) => !primaries.has(p)) as number; // a replica
+    cluster.signal(hung, "SIGSTOP");
+    try {
+      const started = Date.now();
+      const nodes = [hung, ...cluster.ports.filter((p) => p !== hung)]
+        .map((p) => `127.0.0.1:${p}`)
+        .join(",");
+      const three = await startParley({
+        env: { REDIS_CLUSTER_NODES: nodes },
+        redisUrl: "redis://",
+      });
+      try {
+        expect(Date.now() - started).to.be.below(5000);
+        expect((await new Browser(three.url).get("/readyz")).status).to.equal(200);
+      } finally {
+        await three.close();
+      }
+    } finally {
+      cluster.signal(hung, "SIGCONT");
+    }
+  });
+
   it("carries messages and presence across processes, with history", async () => {
     const a = new Browser(one.url);
     const b = new Browser(two.url);
