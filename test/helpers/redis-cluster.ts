@@ -6,7 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { freePort } from "../../src/redis-server.js";
-import { ask } from "./redis.js";
+import { ask, until } from "./redis.js";
 
 export interface LocalCluster {
   /** host:port of every node, for REDIS_CLUSTER_NODES. */
@@ -26,15 +26,6 @@ export interface LocalCluster {
   /** Waits until every slot is served again (cluster_state:ok seen from `via`). */
   waitHealthy(via: number, withinMs: number): Promise<void>;
   stop(): Promise<void>;
-}
-
-async function until(what: string, withinMs: number, test: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + withinMs;
-  for (;;) {
-    if (await test().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** Every process any cluster started, killed if the test process exits without stopping them. */

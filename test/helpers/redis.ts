@@ -22,3 +22,17 @@ export async function ask(port: number, command: string[]): Promise<unknown> {
     if (c.isOpen) c.destroy();
   }
 }
+
+/** Polls `test` until it is true (errors count as false), or throws after `withinMs`. */
+export async function until(
+  what: string,
+  withinMs: number,
+  test: () => Promise<boolean>,
+): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    if (await test().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

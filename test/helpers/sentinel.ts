@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { freePort } from "../../src/redis-server.js";
-import { ask } from "./redis.js";
+import { ask, until } from "./redis.js";
 
 export const SENTINEL_NAME = "parley-test";
 /** How long the sentinels wait before they call the primary down (ms). */
@@ -37,15 +37,6 @@ const everyChild = new Set<ChildProcess>();
 process.once("exit", () => {
   for (const c of everyChild) c.kill("SIGKILL");
 });
-
-async function until(what: string, withinMs: number, test: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + withinMs;
-  for (;;) {
-    if (await test().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 export async function startSentinelSet(): Promise<SentinelSet> {
   const dir = await mkdtemp(path.join(tmpdir(), "parley-sentinel-"));

@@ -14,6 +14,23 @@ import { type ClientSocket, call, connect, once } from "../helpers/socket.js";
 
 const PASSWORD = "correct horse battery";
 
+/** Sends `text` from `from` until `to` receives it (on the other process), or `deadline`. */
+async function crossesBy(
+  from: ClientSocket,
+  to: ClientSocket,
+  room: string,
+  text: string,
+  deadline: number,
+): Promise<boolean> {
+  while (Date.now() < deadline) {
+    const got = once<Message>(to, "message", 500).catch(() => undefined);
+    const sent = await call(from, "message:send", { room, text }, 2000);
+    if (sent.ok && (await got)?.text === text) return true;
+    await sleep(150);
+  }
+  return false;
+}
+
 describe("on Redis Cluster (three primaries, three replicas), two processes", function () {
   this.timeout(60_000);
   let cluster: LocalCluster;
@@ -162,13 +179,7 @@ describe("on Redis Cluster (three primaries, three replicas), two processes", fu
     await cluster.waitHealthy(survivor, 30_000);
     const healthyAt = Date.now();
     // Messages cross the processes again on the room's (moved) shard.
-    let delivered = false;
-    while (!delivered && Date.now() < healthyAt + 5000) {
-      const got = once<Message>(sb, "message", 500).catch(() => undefined);
-      const sent = await call(sa, "message:send", { room, text: "after" }, 2000);
-      delivered = sent.ok && (await got)?.text === "after";
-      if (!delivered) await sleep(100);
-    }
+    const delivered = await crossesBy(sa, sb, room, "after", healthyAt + 5000);
     expect(delivered, "a message crosses the processes within 5 s of the failover").to.equal(true);
     const history = await call(sb, "message:history", { room, limit: 10 });
     expect(history.ok && history.messages.map((m) => m.text)).to.include.members([
@@ -221,13 +232,7 @@ describe("on Redis Cluster (three primaries, three replicas), two processes", fu
 
     await cluster.promote(replica, 15_000);
     const promotedAt = Date.now();
-    let delivered = false;
-    while (!delivered && Date.now() < promotedAt + 5000) {
-      const got = once<Message>(sb, "message", 500).catch(() => undefined);
-      const sent = await call(sa, "message:send", { room, text: "after" }, 2000);
-      delivered = sent.ok && (await got)?.text === "after";
-      if (!delivered) await sleep(200);
-    }
+    const delivered = await crossesBy(sa, sb, room, "after", promotedAt + 5000);
     expect(delivered, "a message crosses the processes within 5 s of the failover").to.equal(true);
     // And it keeps doing so (the subscription is held on the new primary, not by luck).
     await sleep(1500);
@@ -262,13 +267,7 @@ describe("on Redis Cluster (three primaries, three replicas), two processes", fu
     const to = [...primaries].find((p) => p !== from) as number;
     await cluster.moveSlotOf(channel, to);
     const movedAt = Date.now();
-    let delivered = false;
-    while (!delivered && Date.now() < movedAt + 5000) {
-      const got = once<Message>(sb, "message", 500).catch(() => undefined);
-      const sent = await call(sa, "message:send", { room, text: "after" }, 2000);
-      delivered = sent.ok && (await got)?.text === "after";
-      if (!delivered) await sleep(200);
-    }
+    const delivered = await crossesBy(sa, sb, room, "after", movedAt + 5000);
     expect(delivered, "a message crosses the processes within 5 s of the move").to.equal(true);
   });
 });
