@@ -109,6 +109,7 @@ function supervise<C extends RedisClientType>(
   let pingSentAt = 0; // the watchdog's PING in flight
   let pingEpoch = 0;
   let closing = false;
+  pingsInFlight.set(client, () => pingSentAt);
 
   const connected = () => {
     // Only a plain TCP socket to the server's port is taken for this client's.
@@ -209,6 +210,27 @@ function supervise<C extends RedisClientType>(
   return client;
 }
 
+/** When each connection's watchdog PING in flight was sent (performance.now(); 0 if none). */
+const pingsInFlight = new WeakMap<object, () => number>();
+
+/**
+ * The earliest moment (Date.now() clock) at which the watchdog may reset the connection that
+ * carries a write to `key` sent now. The watchdog resets a connection when its PING has had
+ * no reply for the deadline: a PING sent after the write ends that no earlier than the
+ * deadline from now, but one already in flight ends it a deadline from when it was sent,
+ * which may be any moment from now on.
+ */
+function earliestReset(client: Redis, key: string | undefined, now: number): number {
+  const node = isCluster(client)
+    ? key === undefined
+      ? undefined
+      : client.slots[calculateSlot(key)]?.master.client
+    : client;
+  const sent = node ? (pingsInFlight.get(node)?.() ?? 0) : 0;
+  const since = sent > 0 ? Math.min(0, sent - performance.now()) : 0;
+  return now + since + REDIS_REPLY_DEADLINE_MS;
+}
+
 /**
  * Redis's clock minus ours (ms), measured when each connection becomes ready, as its lower
  * bound: Redis read its clock before the reply reached us. A deadline built on the lower
@@ -260,11 +282,13 @@ function offsetFor(client: Redis, key: string | undefined): number {
  * later refuses it.
  *
  * A stalled Redis may also resume before the deadline, after the watchdog has already reset
- * the connection (it may give up from 1 s after a write was sent): the write is then applied
- * though its reply is lost. So a script that runs that late leaves its outcome under a key of
- * its own (same slot, 10 s), and once the deadline has passed parley reads it back: a write
- * that happened is reported as done, with its result, never as failed. Writes that run in
- * time (all of them, normally) leave nothing.
+ * the connection: the write is then applied though its reply is lost. So a script that runs
+ * after the earliest moment the watchdog could have reset its connection (less a tick, for a
+ * reply still on its way) leaves its outcome under a key of its own (same slot, 10 s), and
+ * once the deadline has passed parley reads it back: a write that happened is reported as
+ * done, with its result, never as failed. That moment counts from the watchdog's PING if one
+ * is in flight (it may be due just after the write is sent), else from the write. Writes
+ * that run in time (all of them, normally) leave nothing.
  */
 export async function fencedEval(
   client: Redis,
@@ -276,7 +300,9 @@ export async function fencedEval(
   const giveUpAt = sentAt + REDIS_MAX_WAIT_MS;
   const offset = offsetFor(client, keys[0]);
   const deadline = String(Math.floor(giveUpAt + offset));
-  const lateAfter = String(Math.floor(sentAt + REDIS_REPLY_DEADLINE_MS - WATCH_EVERY_MS + offset));
+  const lateAfter = String(
+    Math.floor(earliestReset(client, keys[0], sentAt) - WATCH_EVERY_MS + offset),
+  );
   const outcome = `parley:outcome:{${slotTag(keys[0] ?? "")}}:${randomUUID()}`;
   try {
     return await client.eval(wrapped(script), {
@@ -295,20 +321,34 @@ export async function fencedEval(
     const wait = giveUpAt - Date.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait + 1));
     // Past the deadline nothing more can happen; did it happen before? Ask for a moment (a
-    // Redis that resumed has usually been reconnected to by then).
+    // Redis that resumed has usually been reconnected to by then; a connection not ready
+    // refuses at once, and only the note's own node is asked).
     const askUntil = Date.now() + READ_BACK_MS;
-    while (Date.now() < askUntil) {
-      if (isRedisReady(client)) {
-        const found = await within(client.get(outcome), READ_BACK_MS).catch(() => undefined);
-        if (found !== undefined) {
-          if (found === null) throw err; // not applied
-          return found;
-        }
+    for (let left = READ_BACK_MS; left > 0; left = askUntil - Date.now()) {
+      const found = await within(client.get(outcome), left).catch(() => undefined);
+      if (found !== undefined) {
+        if (found === null) throw err; // not applied
+        return asReply(found);
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     throw err;
   }
+}
+
+/**
+ * A noted outcome as the script's own reply would have reached us: a Lua false as null, an
+ * empty table as an empty array (JSON cannot tell it from an empty object), numbers as
+ * integers (Redis truncates a Lua number to an integer reply).
+ */
+function asReply(noted: string): unknown {
+  const convert = (v: unknown): unknown => {
+    if (typeof v === "number") return Math.trunc(v);
+    if (Array.isArray(v)) return v.map(convert);
+    if (v !== null && typeof v === "object" && Object.keys(v).length === 0) return [];
+    return v;
+  };
+  return convert(JSON.parse(noted));
 }
 
 /** How long a write of unknown outcome is looked up after its deadline (ms). */
@@ -328,7 +368,7 @@ local r = body()
 if type(r) == 'table' and r.err then return r end
 local t = redis.call('TIME')
 if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > late_after then
-  redis.call('SET', outcome, tostring(r), 'PX', 10000)
+  redis.call('SET', outcome, cjson.encode(r == false and cjson.null or r), 'PX', 10000)
 end
 return r
 `;
@@ -541,6 +581,7 @@ function watchCluster(
   }
   const rediscover = slots.rediscover.bind(slots);
   let busy = false;
+  let announced: string | undefined; // the owners last announced (the first view is not)
   const timer = setInterval(() => {
     if (!cluster.isOpen || busy) return;
     const live = cluster.masters.filter((m) => m.client?.isReady);
@@ -552,11 +593,21 @@ function watchCluster(
     const down = live.length < cluster.masters.length;
     // Who serves each slot now, asked of a live primary within the reply deadline (a hung
     // node cannot hold this up), compared with what the client believes.
+    // Announced once per real change of owners (a primary that stays down does not repeat
+    // it), including one that a MOVED reply, or a rediscovery that outlived its bound, made.
     within(ask.sendCommand<unknown[]>(["CLUSTER", "SLOTS"]), REDIS_REPLY_DEADLINE_MS)
       .then(async (reply) => {
-        if (!down && slotOwners(reply) === believedOwners(cluster)) return;
-        await within(rediscover(ask), REDIS_REPLY_DEADLINE_MS * 2);
-        cluster.emit(TOPOLOGY_CHANGED);
+        if (down || slotOwners(reply) !== believedOwners(cluster)) {
+          await within(rediscover(ask), REDIS_REPLY_DEADLINE_MS * 2).catch(() => undefined);
+        }
+      })
+      .catch(() => undefined)
+      .then(() => {
+        const now = believedOwners(cluster);
+        if (now === announced) return;
+        const first = announced === undefined;
+        announced = now;
+        if (!first) cluster.emit(TOPOLOGY_CHANGED);
       })
       .catch(() => undefined)
       .finally(() => {

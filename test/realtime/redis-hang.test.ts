@@ -238,4 +238,29 @@ describe("writes parley gave up on, when a hung Redis resumes (fenced writes)", 
     });
     expect(Date.now() - started).to.be.below(REDIS_MAX_WAIT_MS + 1000);
   });
+
+  it("reports it as done too when the watchdog's PING, sent before the write, resets the connection soon after it", async () => {
+    const room = `fenced-early-reset-${Date.now().toString(36)}`;
+    const store = new MessageStore(client, 100);
+    proxy.set("hang");
+    // The watchdog's PING goes out within a tick of the hang and resets the connection
+    // 1.25–1.5 s later; the write is sent 1 s in, so the reset comes well before the
+    // write's own deadline would have.
+    await sleep(1000);
+    const sent = Date.now();
+    const outcome = store.append(room, { id: "u", username: "u" }, "early reset", 1).then(
+      (m) => ({ ok: true as const, id: m.id }),
+      (err: Error) => ({ ok: false as const, why: err.message }),
+    );
+    await sleep(650);
+    proxy.set("pass");
+    const result = await outcome;
+    const stored = await redis.xRange(keys.roomMessages(room), "-", "+");
+    expect(stored).to.have.length(1);
+    expect(result, "the write happened, so it is reported as done").to.deep.equal({
+      ok: true,
+      id: stored[0]?.id,
+    });
+    expect(Date.now() - sent).to.be.below(REDIS_MAX_WAIT_MS + 1000);
+  });
 });
