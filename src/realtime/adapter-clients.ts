@@ -68,10 +68,19 @@ export function steadySubscriber(sub: Redis, logger: Logger): Redis {
       attempt();
     });
 
-  if (isCluster(sub))
-    keepShardedSubscriptions(sub, (method, args) => {
-      chain = chain.then(() => untilDone(method, args));
+  if (isCluster(sub)) {
+    // One renewal waits in the chain at most: changes that come while one waits are covered
+    // by it, since it asks for every subscription held when it starts.
+    let waiting = false;
+    keepShardedSubscriptions(sub, (held) => {
+      if (waiting) return;
+      waiting = true;
+      chain = chain.then(async () => {
+        waiting = false;
+        for (const args of held()) await untilDone("sSubscribe", args);
+      });
     });
+  }
 
   return new Proxy(sub, {
     get(target, prop, receiver) {
@@ -120,11 +129,9 @@ function remember(cluster: object, method: string, args: unknown[]): void {
  */
 function keepShardedSubscriptions(
   cluster: RedisClusterType,
-  again: (method: string, args: unknown[]) => void,
+  again: (held: () => unknown[][]) => void,
 ): void {
-  const renew = () => {
-    for (const args of sharded.get(cluster)?.values() ?? []) again("sSubscribe", args);
-  };
+  const renew = () => again(() => [...(sharded.get(cluster)?.values() ?? [])]);
   // When the client's view of the slots was renewed (a failover, graceful or not, or a
   // migrated slot: Redis itself then unsubscribes the channels it no longer serves) ...
   cluster.on(TOPOLOGY_CHANGED, renew);

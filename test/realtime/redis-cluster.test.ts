@@ -4,7 +4,9 @@
 // sharded pub/sub.
 import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
+import { createLogger } from "../../src/logger.js";
 import type { Message } from "../../src/realtime/events.js";
+import { closeRedis, connectRedisCluster, type Redis, TOPOLOGY_CHANGED } from "../../src/redis.js";
 import { keys } from "../../src/stores/keys.js";
 import { Browser } from "../helpers/http.js";
 import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
@@ -168,6 +170,19 @@ describe("on Redis Cluster (three primaries, three replicas), two processes", fu
     await call(sb, "room:join", { room });
     expect((await call(sa, "message:send", { room, text: "before" })).ok).to.equal(true);
 
+    // An observer client counts how often the slots' owners are announced as changed.
+    const observer: Redis = await connectRedisCluster(
+      cluster.nodes.split(",").map((n) => {
+        const [host, port] = n.split(":");
+        return { host: host as string, port: Number(port) };
+      }),
+      "redis://",
+      createLogger("silent"),
+      "observer",
+    );
+    let announced = 0;
+    observer.on(TOPOLOGY_CHANGED, () => announced++);
+
     const survivor = cluster.ports.find((p) => p !== victim) as number;
     cluster.kill(victim);
     const refusedAt = Date.now();
@@ -181,6 +196,11 @@ describe("on Redis Cluster (three primaries, three replicas), two processes", fu
     // Messages cross the processes again on the room's (moved) shard.
     const delivered = await crossesBy(sa, sb, room, "after", healthyAt + 5000);
     expect(delivered, "a message crosses the processes within 5 s of the failover").to.equal(true);
+    // One change (the replica took over), announced once, not once a second while the
+    // primary was down.
+    await sleep(2500);
+    await closeRedis(observer);
+    expect(announced, "announcements of a new owner").to.be.within(1, 2);
     const history = await call(sb, "message:history", { room, limit: 10 });
     expect(history.ok && history.messages.map((m) => m.text)).to.include.members([
       "before",
