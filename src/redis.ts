@@ -289,6 +289,12 @@ function offsetFor(client: Redis, key: string | undefined): number {
  * done, with its result, never as failed. That moment counts from the watchdog's PING if one
  * is in flight (it may be due just after the write is sent), else from the write. Writes
  * that run in time (all of them, normally) leave nothing.
+ *
+ * What this cannot tell: a write that ran in time but whose reply was lost on the way (the
+ * connection reset mid-reply, or replies held up by the network for over a tick) is
+ * reported as failed although it happened, as is one whose note could not be read back
+ * within READ_BACK_MS. Such a write happened before parley answered, never after; a client
+ * that retries is made safe by de-duplication, not by this fence.
  */
 export async function fencedEval(
   client: Redis,
@@ -368,7 +374,11 @@ local r = body()
 if type(r) == 'table' and r.err then return r end
 local t = redis.call('TIME')
 if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > late_after then
-  redis.call('SET', outcome, cjson.encode(r == false and cjson.null or r), 'PX', 10000)
+  local v = r
+  if v == false then v = cjson.null elseif v == true then v = 1
+  elseif type(v) == 'table' and v.ok then v = v.ok end
+  local encoded, text = pcall(cjson.encode, v)
+  if encoded then redis.call('SET', outcome, text, 'PX', 10000) end
 end
 return r
 `;
