@@ -1,6 +1,7 @@
 // Validates the environment once, up front, into a frozen typed object.
 // Every problem is reported at once, one line per variable, and never as a stack trace.
 import { z } from "zod";
+import { USERNAME_RE } from "./auth/validation.js";
 import { parseSentinels, type SentinelAddress } from "./redis-sentinel.js";
 
 export interface Config {
@@ -37,6 +38,10 @@ export interface Config {
   readonly workers: number | undefined;
   /** How often sockets of sessions that expired while idle are looked for. */
   readonly sweepSeconds: number;
+  /** Who may create an account: anyone, holders of an invite, or nobody (but the first). */
+  readonly registration: "open" | "invite" | "closed";
+  /** Lower-cased usernames that are admins whatever the admin page says. */
+  readonly adminUsernames: ReadonlySet<string>;
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -105,6 +110,12 @@ const schema = z.object({
   METRICS_HOST: z.string().trim().min(1, "must not be empty").default("127.0.0.1"),
   PARLEY_WORKERS: intIn(1, 64).optional(),
   SESSION_SWEEP_SECONDS: intIn(1, 4).default(3),
+  REGISTRATION: z.enum(["open", "invite", "closed"], "must be open, invite or closed").optional(),
+  ADMIN_USERNAMES: list
+    .pipe(
+      z.array(z.string().regex(USERNAME_RE, "must list usernames (3–32 letters, digits, . _ -)")),
+    )
+    .optional(),
 });
 
 export class ConfigError extends Error {
@@ -215,5 +226,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     metricsHost: e.METRICS_HOST,
     workers: e.PARLEY_WORKERS,
     sweepSeconds: e.SESSION_SWEEP_SECONDS,
+    registration: e.REGISTRATION ?? (production ? "invite" : "open"),
+    adminUsernames: new Set((e.ADMIN_USERNAMES ?? []).map((n) => n.toLowerCase())),
   });
 }

@@ -25,6 +25,8 @@ import {
   type Redis,
 } from "./redis.js";
 import { SentinelEndpoint } from "./redis-sentinel.js";
+import { AuditLog } from "./stores/audit.js";
+import { InviteStore } from "./stores/invites.js";
 import { MessageStore } from "./stores/messages.js";
 import { ReplicaAcks } from "./stores/replica-acks.js";
 import { SessionIndex } from "./stores/session-index.js";
@@ -123,6 +125,10 @@ export async function createServer({
       absoluteSeconds: config.sessionAbsoluteSeconds,
       idleSeconds: config.sessionIdleSeconds,
       allowedOrigins: () => origins,
+      invites: new InviteStore(redis),
+      audit: new AuditLog(redis, logger),
+      registration: config.registration,
+      adminUsernames: config.adminUsernames,
     };
     const { middleware: sessionMiddleware, engineMiddleware: engineSessionMiddleware } =
       createSessionMiddleware(redis, {
@@ -161,6 +167,12 @@ export async function createServer({
     if (!config.allowedOrigins) origins = new Set(defaultOrigins(config.host, port));
     const shownHost = config.host.includes(":") ? `[${config.host}]` : config.host;
     const url = `http://${shownHost === "0.0.0.0" ? "127.0.0.1" : shownHost}:${port}`;
+    if ((await users.count()) === 0) {
+      logger.warn(
+        { event: "no_accounts", registration: config.registration },
+        `no account yet: the first one created (${url}/register) is an admin${config.registration === "open" ? "" : ", even with registration closed or by invite"}`,
+      );
+    }
 
     // Metrics live on their own listener so the public port never exposes them.
     let admin: http.Server | undefined;

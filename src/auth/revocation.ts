@@ -36,6 +36,8 @@ const REASONS: ReadonlySet<string> = new Set<RevokedReason>([
   "revoked",
   "password_changed",
   "expired",
+  "deactivated",
+  "account_deleted",
 ]);
 
 /** A stored reason, or `revoked` when none (or an unknown one) was stored. */
@@ -89,9 +91,30 @@ export class Revocation {
     reason: RevocationReason,
     newHash?: string,
   ): Promise<{ generation: number; ended: number }> {
+    return this.endLoginsWith(userId, keep, reason, {
+      ...(newHash !== undefined ? { hash: newHash } : {}),
+    });
+  }
+
+  /**
+   * Deactivates or deletes an account: the change and the new credentials generation land in
+   * one step, so every login of the account, including one racing this call, is over, and
+   * their sockets are told why (`deactivated`, `account_deleted`) on every process.
+   */
+  async endAccount(userId: string, status: "deactivated" | "deleted"): Promise<number> {
+    const reason = status === "deleted" ? "account_deleted" : "deactivated";
+    return (await this.endLoginsWith(userId, undefined, reason, { status })).ended;
+  }
+
+  private async endLoginsWith(
+    userId: string,
+    keep: { sid: string; handle: string } | undefined,
+    reason: RevocationReason,
+    change: { hash?: string; status?: "deactivated" | "deleted" },
+  ): Promise<{ generation: number; ended: number }> {
     const generation = await this.users.changeCredentials(userId, {
       reason,
-      ...(newHash !== undefined ? { hash: newHash } : {}),
+      ...change,
       ...(keep ? { keepHandle: keep.handle } : {}),
     });
     const others = (await this.index.list(userId, true)).filter((l) => l.sid !== keep?.sid);

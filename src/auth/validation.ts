@@ -28,6 +28,10 @@ export const passwordChangeForm = z.object({
   password: passwordSchema,
 });
 
+export const accountDeleteForm = z.object({
+  current: z.string().max(1024).default(""),
+});
+
 /** First message per field, for showing errors next to their inputs. */
 export function fieldErrors(error: z.ZodError): Record<string, string> {
   const out: Record<string, string> = {};

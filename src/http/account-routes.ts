@@ -1,11 +1,13 @@
 // The signed-in user's own pages: chat shell, active sessions, password change.
-import { type Request, Router } from "express";
+import { type Request, type Response, Router } from "express";
 import { hashPassword, verifyPassword } from "../auth/passwords.js";
-import { fieldErrors, passwordChangeForm } from "../auth/validation.js";
+import { cookieName } from "../auth/session.js";
+import { accountDeleteForm, fieldErrors, passwordChangeForm } from "../auth/validation.js";
+import { isAdmin } from "./admin-routes.js";
 import type { HttpContext } from "./context.js";
 import { httpErrors } from "./errors.js";
 import { describeAgent, relativeTime } from "./login-display.js";
-import { requireLogin } from "./login-session.js";
+import { destroySession, requireLogin } from "./login-session.js";
 import { render, type TokenGenerator } from "./render.js";
 
 declare module "express-session" {
@@ -87,17 +89,79 @@ export function accountRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Rout
     res.redirect(303, "/sessions");
   });
 
-  r.get("/account", requireLogin, (req, res) => {
+  /** The account page, with the admin link for an admin. */
+  const accountPage = async (
+    req: Request,
+    res: Response,
+    status: number,
+    extra: Record<string, unknown> = {},
+  ) => {
+    const user = req.user as Express.User;
+    render(res, "account", status, {
+      title: "Account",
+      csrfToken: csrfToken(req),
+      admin: await isAdmin(ctx, user),
+      ...extra,
+    });
+  };
+
+  r.get("/account", requireLogin, async (req, res) => {
     const flash = req.session.flash;
     if (flash) delete req.session.flash;
-    render(res, "account", 200, { title: "Account", csrfToken: csrfToken(req), flash });
+    await accountPage(req, res, 200, { flash });
+  });
+
+  // Deleting one's own account: the password again, then every login and socket of the
+  // account ends (reason account_deleted), its name is freed, and its messages stay, shown
+  // as from "deleted user".
+  r.post("/account/delete", requireLogin, async (req, res) => {
+    const user = req.user as Express.User;
+    const parsed = accountDeleteForm.safeParse(req.body ?? {});
+    const refuse = (errors: Record<string, string>) =>
+      accountPage(req, res, 400, { deleteErrors: errors });
+    if (!parsed.success) return refuse(fieldErrors(parsed.error));
+    const stored = await ctx.users.byId(user.id);
+    if (!stored || !(await verifyPassword(stored.hash, parsed.data.current))) {
+      req.log.warn({ event: "account_delete_failed", userId: user.id });
+      return refuse({ current: "That is not your current password." });
+    }
+    // An account is never left without an admin (ADMIN_USERNAMES counts as one).
+    if (
+      ctx.adminUsernames.size === 0 &&
+      (await ctx.users.isAdmin(user.id)) &&
+      (await ctx.users.adminCount()) === 1 &&
+      (await ctx.users.count()) > 1
+    ) {
+      return refuse({ current: "You are the only admin. Make someone else an admin first." });
+    }
+    const ended = await ctx.revocation.endAccount(user.id, "deleted");
+    await ctx.users.forget(user.id, user.username);
+    await ctx.audit.record(
+      {
+        actorId: user.id,
+        actor: user.username,
+        action: "account_deleted",
+        target: user.username,
+        ip: req.ip ?? "",
+      },
+      ctx.now(),
+    );
+    req.log.info({ event: "account_deleted", userId: user.id, endedLogins: ended });
+    await destroySession(req).catch(() => undefined);
+    res.clearCookie(cookieName(ctx.production), {
+      path: "/",
+      httpOnly: true,
+      sameSite: "lax",
+      secure: ctx.production,
+    });
+    res.redirect(303, "/login?account=deleted");
   });
 
   r.post("/account/password", requireLogin, async (req, res) => {
     const user = req.user;
     if (!user) throw httpErrors.notFound();
     const page = (status: number, errors: Record<string, string>) =>
-      render(res, "account", status, { title: "Account", csrfToken: csrfToken(req), errors });
+      accountPage(req, res, status, { errors });
     const parsed = passwordChangeForm.safeParse(req.body ?? {});
     if (!parsed.success) return page(400, fieldErrors(parsed.error));
     const stored = await ctx.users.byId(user.id);

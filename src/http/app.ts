@@ -14,6 +14,7 @@ import helmet from "helmet";
 import { pinoHttp } from "pino-http";
 import { isRedisReady, isRedisUnavailable, pingRedis, REDIS_MAX_WAIT_MS } from "../redis.js";
 import { accountRoutes } from "./account-routes.js";
+import { adminRoutes } from "./admin-routes.js";
 import { authRoutes } from "./auth-routes.js";
 import type { HttpContext } from "./context.js";
 import { HttpError, httpErrors } from "./errors.js";
@@ -129,6 +130,7 @@ export function createApp(ctx: HttpContext, sessionMiddleware: RequestHandler): 
 
   app.use(authRoutes(ctx, csrfToken));
   app.use(accountRoutes(ctx, csrfToken));
+  app.use(adminRoutes(ctx, csrfToken));
 
   app.use((_req, _res, next) => next(httpErrors.notFound()));
   app.use(errorHandler(ctx, csrfToken));

@@ -4,12 +4,15 @@ import { checkCredentials } from "../auth/passport.js";
 import { hashPassword } from "../auth/passwords.js";
 import { cookieName } from "../auth/session.js";
 import { fieldErrors, loginForm, registerForm, safeNext } from "../auth/validation.js";
-import { type UserCredentials, UsernameTakenError } from "../stores/users.js";
+import { NotFirstAccountError, type UserCredentials, UsernameTakenError } from "../stores/users.js";
 import type { HttpContext } from "./context.js";
 import { destroySession, startLogin } from "./login-session.js";
 import { render, type TokenGenerator } from "./render.js";
 
 const FAILED_LOGIN = "Wrong username or password.";
+
+/** Why the registration form is not offered: see views/register-shut.ejs. */
+type ShutReason = "closed" | "invite_needed" | "invite_invalid";
 
 export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router {
   const r = Router();
@@ -23,40 +26,94 @@ export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router 
   const loginPage = (req: Request, res: Response, status: number, extra = {}) =>
     render(res, "login", status, { title: "Log in", csrfToken: csrfToken(req), ...extra });
 
-  r.get("/register", (req, res) => {
+  r.get("/register", async (req, res) => {
     if (req.user) return res.redirect(303, "/chat");
-    registerPage(req, res, 200);
+    const token = typeof req.query.invite === "string" ? req.query.invite : "";
+    const door = await registrationDoor(token);
+    if (door.kind === "shut") return shutPage(req, res, door.why);
+    registerPage(req, res, 200, { invite: token, first: door.kind === "first" });
   });
+
+  /** Whether, and how, a visitor may register now (REGISTRATION, the invite, an empty db). */
+  async function registrationDoor(
+    token: string,
+  ): Promise<{ kind: "open" | "first" | "invite" } | { kind: "shut"; why: ShutReason }> {
+    if (ctx.registration === "open") return { kind: "open" };
+    if ((await ctx.users.count()) === 0) return { kind: "first" };
+    if (ctx.registration === "closed") return { kind: "shut", why: "closed" };
+    if (!token) return { kind: "shut", why: "invite_needed" };
+    return (await ctx.invites.peek(token, ctx.now()))
+      ? { kind: "invite" }
+      : { kind: "shut", why: "invite_invalid" };
+  }
+
+  const shutPage = (req: Request, res: Response, why: ShutReason, extra = {}) =>
+    render(res, "register-shut", 403, {
+      title: "Create an account",
+      csrfToken: csrfToken(req),
+      why,
+      ...extra,
+    });
 
   r.post("/register", async (req, res) => {
     const parsed = registerForm.safeParse(req.body ?? {});
     const username = typeof req.body?.username === "string" ? req.body.username : "";
+    const token = typeof req.body?.invite === "string" ? req.body.invite.slice(0, 100) : "";
     if (!parsed.success) {
       return registerPage(req, res, 400, {
         errors: fieldErrors(parsed.error),
         values: { username },
+        invite: token,
       });
     }
     const hash = await hashPassword(parsed.data.password);
-    let user: UserCredentials;
+    // Open: anyone. Otherwise an invite, taken once; or, without one, only the first account
+    // of an empty database (decided in the same step that lists the account).
+    const invite =
+      ctx.registration === "invite" && token ? await ctx.invites.take(token, ctx.now()) : undefined;
+    if (ctx.registration === "invite" && token && !invite) {
+      return shutPage(req, res, "invite_invalid");
+    }
+    let user: UserCredentials & { admin: boolean };
     try {
-      user = await ctx.users.create(parsed.data.username, hash, ctx.now());
+      user = await ctx.users.create(
+        parsed.data.username,
+        hash,
+        ctx.now(),
+        ctx.registration !== "open" && !invite,
+      );
     } catch (err) {
+      if (invite) await ctx.invites.giveBack(invite, ctx.now()).catch(() => undefined);
+      if (err instanceof NotFirstAccountError) {
+        return shutPage(req, res, ctx.registration === "closed" ? "closed" : "invite_needed");
+      }
       if (!(err instanceof UsernameTakenError)) throw err;
       return registerPage(req, res, 409, {
         errors: { username: "That username is taken. Choose another." },
         values: { username },
+        invite: token,
       });
     }
     await startLogin(ctx, req, user);
-    req.log.info({ event: "register", userId: user.id }, "account created");
+    req.log.info({ event: "register", userId: user.id, admin: user.admin }, "account created");
+    const who = { actorId: user.id, actor: user.username, ip: req.ip ?? "" };
+    if (invite) {
+      await ctx.audit.record(
+        { ...who, action: "invite_used", target: `invite from ${invite.createdByName}` },
+        ctx.now(),
+      );
+    }
+    if (user.admin) {
+      await ctx.audit.record({ ...who, action: "first_admin", target: user.username }, ctx.now());
+    }
     res.redirect(303, "/chat");
   });
 
   r.get("/login", (req, res) => {
     const next = typeof req.query.next === "string" ? safeNext(req.query.next) : undefined;
     if (req.user) return res.redirect(303, next ?? "/chat");
-    loginPage(req, res, 200, { values: { next: next ?? "" } });
+    const notice = req.query.account === "deleted" ? "Your account was deleted." : undefined;
+    loginPage(req, res, 200, { values: { next: next ?? "" }, notice });
   });
 
   r.post("/login", async (req, res) => {
@@ -84,6 +141,15 @@ export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router 
       // Not verified, so not a failure: a Redis error must not count towards a lockout.
       await attempt.reservation.abandoned().catch(() => undefined);
       throw err;
+    }
+    if (user?.deactivated) {
+      // Told only to whoever knows the password; not a failed guess, not a success either.
+      await attempt.reservation.abandoned();
+      req.log.warn({ event: "login_deactivated", userId: user.id, ip }, "deactivated account");
+      return loginPage(req, res, 403, {
+        error: "This account is deactivated. Ask an admin to reactivate it.",
+        values,
+      });
     }
     if (!user) {
       ctx.metrics.logins.inc({ outcome: "failure" });

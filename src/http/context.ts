@@ -5,6 +5,8 @@ import type { Revocation } from "../auth/revocation.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import type { Redis } from "../redis.js";
+import type { AuditLog } from "../stores/audit.js";
+import type { InviteStore } from "../stores/invites.js";
 import type { SessionIndex } from "../stores/session-index.js";
 import type { UserStore } from "../stores/users.js";
 
@@ -24,4 +26,10 @@ export interface HttpContext {
   readonly idleSeconds: number;
   /** Origins allowed to post forms and open sockets; known once the server listens. */
   readonly allowedOrigins: () => ReadonlySet<string>;
+  readonly invites: InviteStore;
+  readonly audit: AuditLog;
+  /** Who may create an account (REGISTRATION). */
+  readonly registration: "open" | "invite" | "closed";
+  /** Lower-cased usernames that are always admins (ADMIN_USERNAMES). */
+  readonly adminUsernames: ReadonlySet<string>;
 }

@@ -34,12 +34,18 @@ const UNITS: readonly [number, string][] = [
   [60 * 1000, "minute"],
 ];
 
-/** "just now", "5 minutes ago", "2 hours ago", "3 days ago". */
+/** "just now", "5 minutes ago", "2 hours ago", "3 days ago"; ahead: "in 7 days". */
 export function relativeTime(then: number, now: number): string {
-  const ago = Math.max(0, now - then);
+  // A moment ahead (clocks of different processes) is "just now"; a minute or more ahead is
+  // a time to come (an invite's expiry).
+  const future = then - now >= 60_000;
+  const span = Math.abs(now - then);
   for (const [ms, unit] of UNITS) {
-    const n = Math.floor(ago / ms);
-    if (n >= 1) return `${n} ${unit}${n === 1 ? "" : "s"} ago`;
+    const n = Math.floor(span / ms);
+    if (n >= 1) {
+      const amount = `${n} ${unit}${n === 1 ? "" : "s"}`;
+      return future ? `in ${amount}` : `${amount} ago`;
+    }
   }
   return "just now";
 }

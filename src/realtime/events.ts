@@ -64,7 +64,13 @@ export type ClientToServerEvents = {
 };
 
 /** Why a session ended: logout, a revoke from /sessions, a password change, or expiry. */
-export type RevokedReason = "logout" | "revoked" | "password_changed" | "expired";
+export type RevokedReason =
+  | "logout"
+  | "revoked"
+  | "password_changed"
+  | "expired"
+  | "deactivated"
+  | "account_deleted";
 
 export interface ServerToClientEvents {
   message: (message: Message) => void;

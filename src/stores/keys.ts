@@ -14,11 +14,14 @@ export const keys = {
   /** express-session data (connect-redis prefix). */
   sessionPrefix: `${P}sess:`,
   session,
-  /** Hash: user id -> fields id, username, hash, createdAt. */
+  /**
+   * Hash: user id -> fields id, username, hash, createdAt, and `deactivated` ("1") while an
+   * admin has deactivated the account. A deleted account keeps only id, createdAt, deleted.
+   */
   user,
   /**
    * String: the user's credentials generation (absent = 0). Bumped by a password change,
-   * "end all other logins" and account removal; a login records the generation it was made
+   * "end all other logins", deactivation and account deletion; a login records the generation it was made
    * under and is refused once they differ.
    */
   userGeneration: (id: string) => `${P}user-gen:{${user(id)}}`,
@@ -34,6 +37,22 @@ export const keys = {
   loginFailsByUserAndIp: `${P}rl:login-user-ip`,
   loginFailsByIp: `${P}rl:login-ip`,
   messageSendsByUser: `${P}rl:message-send`,
+  /**
+   * Sorted set: every account's id, scored by creation time (the admin page's list, and
+   * "is this database empty?" for the first account). Its companions share its slot, so
+   * enrolling the first account as an admin is one atomic step.
+   */
+  users: `${P}users`,
+  /** Set: ids of the accounts made admins in parley (ADMIN_USERNAMES adds more). */
+  admins: `${P}admins:{${P}users}`,
+  /** Set: ids of deleted accounts (their messages show "deleted user"). */
+  deletedUsers: `${P}deleted-users:{${P}users}`,
+  /** Hash: one invite, under the SHA-256 of its token (the token itself is never stored). */
+  invite: (digest: string) => `${P}invite:${digest}`,
+  /** Sorted set: invite digests by expiry (the admin page's list). */
+  invites: `${P}invites`,
+  /** Stream: the admin audit log (who, what, when, from where), capped. */
+  audit: `${P}audit`,
   /** String: the key layout's version (see migrateLayout). */
   layout: `${P}layout`,
 } as const;

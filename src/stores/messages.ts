@@ -12,6 +12,9 @@ import { FENCE, fencedEval, type Redis } from "../redis.js";
 import { keys } from "./keys.js";
 import type { ReplicaAcks } from "./replica-acks.js";
 
+/** How a deleted account's messages are attributed. */
+export const DELETED_USER = "deleted user";
+
 export const STREAM_ID_RE = /^\d{1,16}-\d{1,16}$/;
 
 // KEYS: the room's stream. ARGV: deadline, cap, user id, username, text, ts. Fenced: a
@@ -76,6 +79,15 @@ export class MessageStore {
         ts: Number(f.ts ?? 0),
       });
     }
-    return out;
+    // A deleted account's messages stay, under "deleted user" (its name may be someone
+    // else's now): one more read, of the authors on this page only.
+    if (out.length === 0) return out;
+    const authors = [...new Set(out.map((m) => m.user.id))];
+    const flags = await this.redis.smIsMember(keys.deletedUsers, authors);
+    const deleted = new Set(authors.filter((_, i) => flags[i] === 1));
+    if (deleted.size === 0) return out;
+    return out.map((m) =>
+      deleted.has(m.user.id) ? { ...m, user: { id: m.user.id, username: DELETED_USER } } : m,
+    );
   }
 }

@@ -78,28 +78,38 @@ return 1
 const MIGRATION_LOCK_MS = 60_000;
 
 /**
- * Moves keys written by parley before the slot-aware layout (version 2) to their new names:
- * users' generations and session indexes, and recent ended-notes. Runs once per Redis (a
- * version key records it; one process at a time, under a lock); a cluster is always new, so
- * it starts at version 2. Stop every older parley before starting this version: an older
- * process still running would go on writing the old names.
+ * Brings a Redis written by an older parley to the current layout. Version 2 moved keys to
+ * slot-aware names: users' generations and session indexes, and recent ended-notes (a
+ * cluster never had the old names). Version 3 lists existing accounts (listAccounts). Runs
+ * once per Redis (a version key records it; one process at a time, under a lock). Stop every
+ * older parley before starting this version: an older process still running would go on
+ * writing the old names, and would create accounts that are not listed.
  */
 export async function migrateLayout(redis: Redis, logger: Logger): Promise<void> {
   if (isCluster(redis)) {
-    await redis.set(keys.layout, "2");
+    if ((await redis.get(keys.layout)) !== LAYOUT) {
+      await listAccounts(redis, logger);
+      await redis.set(keys.layout, LAYOUT);
+    }
     return;
   }
-  if ((await redis.get(keys.layout)) === "2") return;
+  if ((await redis.get(keys.layout)) === LAYOUT) return;
   const lock = `${keys.layout}-lock`;
   if ((await redis.set(lock, "1", { NX: true, PX: MIGRATION_LOCK_MS })) !== "OK") {
     // Another process is moving the keys: wait for it (or for its lock to lapse).
     const until = Date.now() + MIGRATION_LOCK_MS + 5000;
     while (Date.now() < until) {
       await new Promise((r) => setTimeout(r, 250));
-      if ((await redis.get(keys.layout)) === "2") return;
+      if ((await redis.get(keys.layout)) === LAYOUT) return;
       if ((await redis.exists(lock)) === 0) return migrateLayout(redis, logger);
     }
-    throw new Error("another parley has been moving Redis keys to layout 2 for too long");
+    throw new Error(`another parley has been moving Redis keys to layout ${LAYOUT} for too long`);
+  }
+  if ((await redis.get(keys.layout)) === "2") {
+    await listAccounts(redis, logger);
+    await redis.set(keys.layout, LAYOUT);
+    await redis.del(lock);
+    return;
   }
   const renames: Array<[string, (id: string) => string, string]> = [
     ["parley:user-gen:", keys.userGeneration, "gen"],
@@ -119,9 +129,66 @@ export async function migrateLayout(redis: Redis, logger: Logger): Promise<void>
       moved += done.reduce<number>((sum, n) => sum + Number(n), 0);
     }
   }
-  await redis.set(keys.layout, "2");
-  await redis.del(lock);
   if (moved > 0) {
     logger.info({ event: "redis_layout", version: 2, moved }, `moved ${moved} keys to layout 2`);
   }
+  await listAccounts(redis, logger);
+  await redis.set(keys.layout, LAYOUT);
+  await redis.del(lock);
+}
+
+/** The key layout this parley writes (see migrateLayout). */
+const LAYOUT = "3";
+
+/**
+ * Layout 3: accounts made before the list of accounts existed are listed, and when no
+ * account is an admin yet, the oldest becomes one: it was the first account created on
+ * that database. On a cluster every primary's keys are scanned (the records of different
+ * users lie on different shards).
+ */
+async function listAccounts(redis: Redis, logger: Logger): Promise<void> {
+  const prefix = keys.user("");
+  const nodes = isCluster(redis)
+    ? await Promise.all(redis.masters.map((m) => redis.nodeClient(m)))
+    : [redis];
+  let listed = 0;
+  for (const node of nodes) {
+    for await (const batch of node.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 })) {
+      const ids = (batch as string[]).map((k) => k.slice(prefix.length)).filter(isAccountId);
+      // Read, then listed (idempotent: NX); the two keys lie in different slots on a cluster.
+      const added = await Promise.all(
+        ids.map(async (id) => {
+          const [username, hash, pending, createdAt] = await redis.hmGet(keys.user(id), [
+            "username",
+            "hash",
+            "pending",
+            "createdAt",
+          ]);
+          if (!username || !hash || pending) return 0;
+          return redis.zAdd(
+            keys.users,
+            { score: Number(createdAt) || 0, value: id },
+            { condition: "NX" },
+          );
+        }),
+      );
+      listed += added.reduce<number>((sum, n) => sum + Number(n), 0);
+    }
+  }
+  let firstAdmin: string | undefined;
+  if ((await redis.sCard(keys.admins)) === 0) {
+    firstAdmin = (await redis.zRange(keys.users, 0, 0))[0];
+    if (firstAdmin) await redis.sAdd(keys.admins, firstAdmin);
+  }
+  if (listed > 0 || firstAdmin) {
+    logger.info(
+      { event: "redis_layout", version: Number(LAYOUT), listed, firstAdmin },
+      `listed ${listed} existing accounts${firstAdmin ? "; the oldest is now an admin" : ""}`,
+    );
+  }
+}
+
+/** A user id as parley makes them (a UUID); other keys under the prefix are not accounts. */
+function isAccountId(id: string): boolean {
+  return /^[0-9a-f-]{36}$/.test(id);
 }

@@ -41,5 +41,7 @@ describe("how a login is shown on the sessions page", () => {
     expect(relativeTime(now - 3 * 3_600_000, now)).to.equal("3 hours ago");
     expect(relativeTime(now - 2 * 86_400_000, now)).to.equal("2 days ago");
     expect(relativeTime(now + 5_000, now)).to.equal("just now");
+    expect(relativeTime(now + 7 * 86_400_000, now)).to.equal("in 7 days");
+    expect(relativeTime(now + 90 * 60_000, now)).to.equal("in 1 hour");
   });
 });

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { expect } from "chai";
 import calculateSlot from "cluster-key-slot";
 import pino from "pino";
@@ -5,6 +6,7 @@ import { connectRedis, type Redis } from "../../src/redis.js";
 import { keys } from "../../src/stores/keys.js";
 import { migrateLayout } from "../../src/stores/slots.js";
 import { testRedisUrl, uniqueName } from "../helpers/parley.js";
+import { redisClient } from "../helpers/redis.js";
 
 describe("the key layout on Redis Cluster", () => {
   it("puts a session's ended-note in the session's slot, and a user's keys in the user's", () => {
@@ -68,7 +70,7 @@ describe("moving keys of the old layout (before version 2)", () => {
         `parley:user-gen:${lower}`,
       ]),
     ).to.equal(0);
-    expect(await redis.get(keys.layout)).to.equal("2");
+    expect(await redis.get(keys.layout)).to.equal("3");
     expect(await redis.exists(`${keys.layout}-lock`)).to.equal(0);
 
     // Once recorded, it never runs again.
@@ -86,6 +88,45 @@ describe("moving keys of the old layout (before version 2)", () => {
     await Promise.all([migrateLayout(redis, silent), migrateLayout(redis, silent)]);
     expect(await redis.get(keys.userGeneration(id))).to.equal("4");
     expect(await redis.exists(`parley:user-gen:${id}`)).to.equal(0);
-    expect(await redis.get(keys.layout)).to.equal("2");
+    expect(await redis.get(keys.layout)).to.equal("3");
+  });
+
+  it("lists the accounts of an older parley (layout 3), the oldest as the admin", async () => {
+    const db = await redisClient(`${testRedisUrl()}/8`);
+    try {
+      await db.flushDb();
+      await db.set(keys.layout, "2");
+      const ids = [randomUUID(), randomUUID(), randomUUID()];
+      await db.hSet(keys.user(ids[0] as string), {
+        id: ids[0] as string,
+        username: "second",
+        hash: "h",
+        createdAt: "2000",
+      });
+      await db.hSet(keys.user(ids[1] as string), {
+        id: ids[1] as string,
+        username: "first",
+        hash: "h",
+        createdAt: "1000",
+      });
+      // Half-made (pending) and deleted accounts are not listed.
+      await db.hSet(keys.user(ids[2] as string), {
+        id: ids[2] as string,
+        username: "half",
+        hash: "h",
+        createdAt: "500",
+        pending: "1",
+      });
+      await db.hSet(keys.user(randomUUID()), { deleted: "1", createdAt: "1" });
+      await db.set(keys.userGeneration(ids[0] as string), "1");
+      const client = await connectRedis(`${testRedisUrl()}/8`, pino({ level: "silent" }));
+      await migrateLayout(client, pino({ level: "silent" })).finally(() => client.close());
+      expect(await db.zRange(keys.users, 0, -1)).to.deep.equal([ids[1], ids[0]]);
+      expect(await db.sMembers(keys.admins)).to.deep.equal([ids[1]]);
+      expect(await db.get(keys.layout)).to.equal("3");
+    } finally {
+      await db.flushDb();
+      await db.close();
+    }
   });
 });

@@ -1,0 +1,150 @@
+// Single-use invite links. Only the SHA-256 of a token is stored, so reading Redis does not
+// hand out working links; the link itself is shown once, to the admin who made it. An
+// invite is taken (deleted) by the registration that uses it, in one fenced step, so two
+// registrations racing with one link cannot both have it; a registration that fails after
+// taking it (the name was taken) puts it back.
+import { createHash, randomBytes } from "node:crypto";
+import { FENCE, fencedEval, type Redis } from "../redis.js";
+import { keys } from "./keys.js";
+
+export interface Invite {
+  /** The SHA-256 of the token (hex): how the invite is named on the admin page. */
+  readonly id: string;
+  readonly createdBy: string;
+  readonly createdByName: string;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}
+
+const TOKEN_RE = /^[A-Za-z0-9_-]{43}$/;
+export const INVITE_ID_RE = /^[0-9a-f]{64}$/;
+
+export function inviteId(token: string): string {
+  return createHash("sha256").update(token).digest("hex");
+}
+
+// KEYS: the invite. ARGV: deadline. Returns its fields, now deleted, or nil.
+const TAKE = `${FENCE}
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields == 0 then return false end
+redis.call('DEL', KEYS[1])
+return fields
+`;
+
+// KEYS: the invite. ARGV: deadline, then field, value pairs, then the expiry (ms), last.
+const PUT = `${FENCE}
+local at = table.remove(ARGV)
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('PEXPIREAT', KEYS[1], at)
+return 1
+`;
+
+// KEYS: the invite. ARGV: deadline.
+const DROP = `${FENCE}
+return redis.call('DEL', KEYS[1])
+`;
+
+function parse(id: string, f: Record<string, string>): Invite | undefined {
+  const expiresAt = Number(f.expiresAt);
+  if (!f.createdBy || !Number.isFinite(expiresAt)) return undefined;
+  return {
+    id,
+    createdBy: f.createdBy,
+    createdByName: f.createdByName ?? "",
+    createdAt: Number(f.createdAt),
+    expiresAt,
+  };
+}
+
+export class InviteStore {
+  constructor(private readonly redis: Redis) {}
+
+  /** Makes an invite valid for `seconds`; returns the token for the link (shown once). */
+  async create(
+    by: { id: string; username: string },
+    seconds: number,
+    now: number,
+  ): Promise<{ token: string; invite: Invite }> {
+    const token = randomBytes(32).toString("base64url");
+    const invite: Invite = {
+      id: inviteId(token),
+      createdBy: by.id,
+      createdByName: by.username,
+      createdAt: now,
+      expiresAt: now + seconds * 1000,
+    };
+    await this.put(invite);
+    await this.redis.zAdd(keys.invites, { score: invite.expiresAt, value: invite.id });
+    return { token, invite };
+  }
+
+  private async put(invite: Invite): Promise<void> {
+    const fields = [
+      "createdBy",
+      invite.createdBy,
+      "createdByName",
+      invite.createdByName,
+      "createdAt",
+      String(invite.createdAt),
+      "expiresAt",
+      String(invite.expiresAt),
+    ];
+    await fencedEval(
+      this.redis,
+      PUT,
+      [keys.invite(invite.id)],
+      [...fields, String(invite.expiresAt)],
+    );
+  }
+
+  /** The invite a token names, if it is still valid (not used, not expired). */
+  async peek(token: string, now: number): Promise<Invite | undefined> {
+    if (!TOKEN_RE.test(token)) return undefined;
+    const id = inviteId(token);
+    const invite = parse(id, await this.redis.hGetAll(keys.invite(id)));
+    return invite && invite.expiresAt > now ? invite : undefined;
+  }
+
+  /** Takes the invite a token names, once: undefined if it is used, expired or unknown. */
+  async take(token: string, now: number): Promise<Invite | undefined> {
+    if (!TOKEN_RE.test(token)) return undefined;
+    const id = inviteId(token);
+    const reply = (await fencedEval(this.redis, TAKE, [keys.invite(id)], [])) as string[] | null;
+    if (!Array.isArray(reply)) return undefined;
+    const fields: Record<string, string> = {};
+    for (let i = 0; i + 1 < reply.length; i += 2)
+      fields[reply[i] as string] = reply[i + 1] as string;
+    const invite = parse(id, fields);
+    if (!invite || invite.expiresAt <= now) return undefined;
+    await this.redis.zRem(keys.invites, id).catch(() => undefined);
+    return invite;
+  }
+
+  /** Puts back an invite a failed registration took (if it has not expired meanwhile). */
+  async giveBack(invite: Invite, now: number): Promise<void> {
+    if (invite.expiresAt <= now) return;
+    await this.put(invite);
+    await this.redis.zAdd(keys.invites, { score: invite.expiresAt, value: invite.id });
+  }
+
+  /** Withdraws an invite; false if it was already used, expired or unknown. */
+  async revoke(id: string): Promise<boolean> {
+    if (!INVITE_ID_RE.test(id)) return false;
+    const dropped = Number(await fencedEval(this.redis, DROP, [keys.invite(id)], []));
+    await this.redis.zRem(keys.invites, id);
+    return dropped === 1;
+  }
+
+  /** Invites still valid, soonest to expire first (expired ones are cleared on the way). */
+  async list(now: number): Promise<Invite[]> {
+    await this.redis.zRemRangeByScore(keys.invites, "-inf", now);
+    const ids = await this.redis.zRange(keys.invites, 0, 199);
+    const records = await Promise.all(ids.map((id) => this.redis.hGetAll(keys.invite(id))));
+    const out: Invite[] = [];
+    records.forEach((f, i) => {
+      const invite = parse(ids[i] as string, f);
+      if (invite && invite.expiresAt > now) out.push(invite);
+    });
+    return out;
+  }
+}
