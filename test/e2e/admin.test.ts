@@ -1,0 +1,86 @@
+// The admin page in Chromium, as an operator and a new member use it: the admin makes an
+// invite link, the invited person registers with it and lands in the chat; the page works
+// at phone width too, with no console error or CSP violation.
+import { expect } from "chai";
+import type { Browser, BrowserContext } from "playwright-core";
+import { launch, Problems } from "../helpers/browser.js";
+import { startParley, type TestParley, testRedisUrl, uniqueName } from "../helpers/parley.js";
+import { redisClient, type TestRedis } from "../helpers/redis.js";
+
+const PASSWORD = "correct horse battery";
+
+describe("administration in Chromium", function () {
+  this.timeout(40_000);
+  let parley: TestParley;
+  let browser: Browser;
+  let redis: TestRedis;
+  const problems = new Problems();
+  const contexts: BrowserContext[] = [];
+  before(async () => {
+    const url = `${testRedisUrl()}/9`;
+    redis = await redisClient(url);
+    await redis.flushDb();
+    parley = await startParley({ env: { REGISTRATION: "invite" }, redisUrl: url });
+    browser = await launch();
+  });
+  after(async () => {
+    for (const c of contexts) await c.close().catch(() => undefined);
+    await browser?.close();
+    await parley?.close();
+    await redis?.flushDb();
+    await redis?.close();
+  });
+
+  it("an admin creates an invite, and the invited person registers with it and chats", async () => {
+    const adminCtx = await problems.context(browser);
+    contexts.push(adminCtx);
+    const admin = await adminCtx.newPage();
+    await admin.goto(`${parley.url}/register`);
+    expect(await admin.textContent("main")).to.include("first account on this server");
+    await admin.fill("#username", uniqueName("op"));
+    await admin.fill("#password", PASSWORD);
+    await admin.click("button[type=submit]");
+    await admin.waitForURL("**/chat");
+    await admin.goto(`${parley.url}/account`);
+    await admin.click("a[href='/admin']");
+    await admin.waitForURL("**/admin");
+    await admin.selectOption("#expires", "86400");
+    await admin.click("text=Create invite link");
+    const link = await admin.inputValue("#invite-link");
+    expect(link).to.match(/\/register\?invite=/);
+
+    // The invited person, on a phone.
+    const guestCtx = await problems.context(browser, { width: 390, height: 844 });
+    contexts.push(guestCtx);
+    const guest = await guestCtx.newPage();
+    await guest.goto(`${parley.url}/register`);
+    expect(await guest.textContent("main")).to.include("by invitation only");
+    await guest.goto(link);
+    const name = uniqueName("guest");
+    await guest.fill("#username", name);
+    await guest.fill("#password", PASSWORD);
+    await guest.click("button[type=submit]");
+    await guest.waitForURL("**/chat");
+    await guest.waitForSelector('#status[data-state="connected"]', { state: "attached", timeout: 5000 }).catch(async (e) => { console.log(await guest.content()); console.log(problems.list, parley.logs.slice(-15)); throw e; });
+    // The link is spent (for someone else who tries it).
+    const lateCtx = await problems.context(browser);
+    contexts.push(lateCtx);
+    const late = await lateCtx.newPage();
+    await late.goto(link);
+    expect(await late.textContent("main")).to.include("cannot be used");
+
+    // The admin sees the new account and the audit trail; nothing on the page is wider
+    // than a phone.
+    await admin.reload();
+    expect(await admin.textContent("main")).to.include(name);
+    expect(await admin.textContent("#audit ~ table")).to.include("invite used");
+    await admin.setViewportSize({ width: 390, height: 844 });
+    const overflow = await admin.evaluate(
+      () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    );
+    expect(overflow, "horizontal overflow at 390 px").to.be.at.most(0);
+    // The refusals of /register (403) are the pages shown above, not problems.
+    const unexpected = problems.list.filter((p) => !/status of 403 .*\/register/.test(p));
+    expect(unexpected).to.deep.equal([]);
+  });
+});
