@@ -61,7 +61,7 @@ describe("administration in Chromium", function () {
     await guest.fill("#password", PASSWORD);
     await guest.click("button[type=submit]");
     await guest.waitForURL("**/chat");
-    await guest.waitForSelector('#status[data-state="connected"]', { state: "attached", timeout: 5000 }).catch(async (e) => { console.log(await guest.content()); console.log(problems.list, parley.logs.slice(-15)); throw e; });
+    await guest.waitForSelector('#status[data-state="connected"]', { state: "attached" });
     // The link is spent (for someone else who tries it).
     const lateCtx = await problems.context(browser);
     contexts.push(lateCtx);
