@@ -151,6 +151,8 @@ const REASONS: Record<RevokedReason, string> = {
   revoked: "This session was ended from your sessions page.",
   password_changed: "Your password was changed, which signed out this session.",
   expired: "Your session expired.",
+  deactivated: "An admin deactivated your account, which signed you out everywhere.",
+  account_deleted: "Your account was deleted.",
 };
 
 function showSignedOut(reason: string): void {
