@@ -106,7 +106,7 @@ export async function createServer({
       opened.push(() => closeRedis(durable));
       acks = new ReplicaAcks(durable, config.redisAckReplicas);
     }
-    const users = new UserStore(redis);
+    const users = new UserStore(redis, config.adminUsernames);
     const sessionIndex = new SessionIndex(redis, config.sessionAbsoluteSeconds);
     const revocation = new Revocation(redis, sessionIndex, users);
     let origins: ReadonlySet<string> = new Set(config.allowedOrigins ?? []);
@@ -128,7 +128,6 @@ export async function createServer({
       invites: new InviteStore(redis),
       audit: new AuditLog(redis, logger),
       registration: config.registration,
-      adminUsernames: config.adminUsernames,
     };
     const { middleware: sessionMiddleware, engineMiddleware: engineSessionMiddleware } =
       createSessionMiddleware(redis, {
@@ -167,7 +166,14 @@ export async function createServer({
     if (!config.allowedOrigins) origins = new Set(defaultOrigins(config.host, port));
     const shownHost = config.host.includes(":") ? `[${config.host}]` : config.host;
     const url = `http://${shownHost === "0.0.0.0" ? "127.0.0.1" : shownHost}:${port}`;
-    if ((await users.count()) === 0) {
+    const unclaimed = await users.unclaimedAdminNames();
+    if (unclaimed.length > 0) {
+      logger.warn(
+        { event: "admin_names_unclaimed", usernames: unclaimed },
+        `ADMIN_USERNAMES names ${unclaimed.join(", ")} with no account: only the first account may register such a name`,
+      );
+    }
+    if ((await users.count(now())) === 0) {
       logger.warn(
         { event: "no_accounts", registration: config.registration },
         `no account yet: the first one created (${url}/register) is an admin${config.registration === "open" ? "" : ", even with registration closed or by invite"}`,

@@ -1,13 +1,11 @@
 // The signed-in user's own pages: chat shell, active sessions, password change.
 import { type Request, type Response, Router } from "express";
 import { hashPassword, verifyPassword } from "../auth/passwords.js";
-import { cookieName } from "../auth/session.js";
 import { accountDeleteForm, fieldErrors, passwordChangeForm } from "../auth/validation.js";
-import { isAdmin } from "./admin-routes.js";
 import type { HttpContext } from "./context.js";
 import { httpErrors } from "./errors.js";
 import { describeAgent, relativeTime } from "./login-display.js";
-import { destroySession, requireLogin } from "./login-session.js";
+import { clearLoginCookie, destroySession, requireLogin } from "./login-session.js";
 import { render, type TokenGenerator } from "./render.js";
 
 declare module "express-session" {
@@ -100,7 +98,7 @@ export function accountRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Rout
     render(res, "account", status, {
       title: "Account",
       csrfToken: csrfToken(req),
-      admin: await isAdmin(ctx, user),
+      admin: await ctx.users.isAdmin(user),
       ...extra,
     });
   };
@@ -125,17 +123,12 @@ export function accountRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Rout
       req.log.warn({ event: "account_delete_failed", userId: user.id });
       return refuse({ current: "That is not your current password." });
     }
-    // An account is never left without an admin (ADMIN_USERNAMES counts as one).
-    if (
-      ctx.adminUsernames.size === 0 &&
-      (await ctx.users.isAdmin(user.id)) &&
-      (await ctx.users.adminCount()) === 1 &&
-      (await ctx.users.count()) > 1
-    ) {
+    // An account is never left without an active admin: decided in the step that delists it.
+    if ((await ctx.users.delist(user.id)) === "last") {
       return refuse({ current: "You are the only admin. Make someone else an admin first." });
     }
     const ended = await ctx.revocation.endAccount(user.id, "deleted");
-    await ctx.users.forget(user.id, user.username);
+    await ctx.users.freeName(user.id, user.username);
     await ctx.audit.record(
       {
         actorId: user.id,
@@ -148,12 +141,7 @@ export function accountRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Rout
     );
     req.log.info({ event: "account_deleted", userId: user.id, endedLogins: ended });
     await destroySession(req).catch(() => undefined);
-    res.clearCookie(cookieName(ctx.production), {
-      path: "/",
-      httpOnly: true,
-      sameSite: "lax",
-      secure: ctx.production,
-    });
+    clearLoginCookie(ctx, res);
     res.redirect(303, "/login?account=deleted");
   });
 

@@ -6,6 +6,7 @@ import type { NextFunction, Request, Response } from "express";
 import { Router } from "express";
 import { z } from "zod";
 import { INVITE_ID_RE } from "../stores/invites.js";
+import { isAccountId } from "../stores/users.js";
 import type { HttpContext } from "./context.js";
 import { HttpError, httpErrors } from "./errors.js";
 import { relativeTime } from "./login-display.js";
@@ -20,7 +21,6 @@ declare module "express-session" {
   }
 }
 
-const USER_ID_RE = /^[0-9a-f-]{36}$/;
 const PAGE_SIZE = 50;
 
 /** How long a new invite lasts: the choices the form offers (seconds). */
@@ -39,22 +39,24 @@ const inviteForm = z.object({
     .refine((n) => INVITE_LIFETIMES.some((l) => l.seconds === n), "Choose a lifetime."),
 });
 
-/** Whether `user` is an admin now: named in ADMIN_USERNAMES, or made one in parley. */
-export async function isAdmin(
-  ctx: HttpContext,
-  user: { id: string; username: string },
-): Promise<boolean> {
-  return ctx.adminUsernames.has(user.username.toLowerCase()) || ctx.users.isAdmin(user.id);
-}
-
 function requireAdmin(ctx: HttpContext) {
   return async (req: Request, _res: Response, next: NextFunction) => {
     const user = req.user;
-    if (!user || !(await isAdmin(ctx, user))) {
+    if (!user || !(await ctx.users.isAdmin(user))) {
       throw new HttpError(403, "forbidden", "Only admins can use this page.");
     }
     next();
   };
+}
+
+/**
+ * The origin to put in a link for someone else: the one this page was reached on if it is an
+ * allowed origin, else the first allowed one (a Host header is not trusted to name it).
+ */
+function publicOrigin(ctx: HttpContext, req: Request): string {
+  const here = `${req.protocol}://${req.get("host") ?? ""}`;
+  const allowed = ctx.allowedOrigins();
+  return allowed.has(here) ? here : ([...allowed][0] ?? here);
 }
 
 export function adminRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router {
@@ -91,7 +93,7 @@ export function adminRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router
       accounts: accounts.map((a) => ({
         ...a,
         self: a.id === req.user?.id,
-        configAdmin: ctx.adminUsernames.has(a.username.toLowerCase()),
+        configAdmin: ctx.users.isConfiguredAdminName(a.username),
         joined: relativeTime(a.createdAt, now),
       })),
       total,
@@ -130,7 +132,7 @@ export function adminRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router
       parsed.data.expires,
       ctx.now(),
     );
-    req.session.inviteLink = `${req.protocol}://${req.get("host")}/register?invite=${token}`;
+    req.session.inviteLink = `${publicOrigin(ctx, req)}/register?invite=${token}`;
     const label = INVITE_LIFETIMES.find((l) => l.seconds === parsed.data.expires)?.label ?? "";
     await done(req, res, "invite_created", `invite ${invite.id.slice(0, 8)} (${label})`, "");
   });
@@ -147,7 +149,7 @@ export function adminRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router
   /** The account an action is about, by id from the path. */
   const target = async (req: Request) => {
     const id = String(req.params.id);
-    const user = USER_ID_RE.test(id) ? await ctx.users.byId(id) : undefined;
+    const user = isAccountId(id) ? await ctx.users.byId(id) : undefined;
     if (!user) throw httpErrors.notFound();
     return user;
   };
@@ -156,6 +158,12 @@ export function adminRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router
     const user = await target(req);
     if (user.id === req.user?.id) {
       throw httpErrors.badRequest("You cannot deactivate your own account. Another admin can.");
+    }
+    // The last active admin is never deactivated: decided in the step that marks it.
+    const marked = await ctx.users.markDeactivated(user.id);
+    if (marked === "not_found") throw httpErrors.notFound();
+    if (marked === "last") {
+      throw httpErrors.badRequest("This is the last active admin. Promote someone else first.");
     }
     const ended = await ctx.revocation.endAccount(user.id, "deactivated");
     req.log.info({ event: "user_deactivated", userId: user.id, endedLogins: ended });
@@ -185,7 +193,7 @@ export function adminRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router
     const result = await ctx.users.setAdmin(user.id, false);
     if (result === "not_found") throw httpErrors.notFound();
     if (result === "last") {
-      throw httpErrors.badRequest("This is the only admin. Promote someone else first.");
+      throw httpErrors.badRequest("This is the last active admin. Promote someone else first.");
     }
     await done(req, res, "admin_demoted", user.username, `${user.username} is no longer an admin.`);
   });

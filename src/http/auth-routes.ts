@@ -2,11 +2,10 @@
 import { type Request, type Response, Router } from "express";
 import { checkCredentials } from "../auth/passport.js";
 import { hashPassword } from "../auth/passwords.js";
-import { cookieName } from "../auth/session.js";
 import { fieldErrors, loginForm, registerForm, safeNext } from "../auth/validation.js";
 import { NotFirstAccountError, type UserCredentials, UsernameTakenError } from "../stores/users.js";
 import type { HttpContext } from "./context.js";
-import { destroySession, startLogin } from "./login-session.js";
+import { clearLoginCookie, destroySession, startLogin } from "./login-session.js";
 import { render, type TokenGenerator } from "./render.js";
 
 const FAILED_LOGIN = "Wrong username or password.";
@@ -34,12 +33,15 @@ export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router 
     registerPage(req, res, 200, { invite: token, first: door.kind === "first" });
   });
 
-  /** Whether, and how, a visitor may register now (REGISTRATION, the invite, an empty db). */
+  /**
+   * Whether, and how, a visitor may register now: as the first account of an empty database
+   * (whatever REGISTRATION says), else by REGISTRATION and the invite.
+   */
   async function registrationDoor(
     token: string,
   ): Promise<{ kind: "open" | "first" | "invite" } | { kind: "shut"; why: ShutReason }> {
+    if ((await ctx.users.count(ctx.now())) === 0) return { kind: "first" };
     if (ctx.registration === "open") return { kind: "open" };
-    if ((await ctx.users.count()) === 0) return { kind: "first" };
     if (ctx.registration === "closed") return { kind: "shut", why: "closed" };
     if (!token) return { kind: "shut", why: "invite_needed" };
     return (await ctx.invites.peek(token, ctx.now()))
@@ -66,34 +68,51 @@ export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router 
         invite: token,
       });
     }
+    // The door is checked before the costly hash, so refusals cost no argon2 time; the
+    // decision itself is taken again, atomically, when the invite is taken and the account
+    // enrolled.
+    const door = await registrationDoor(token);
+    if (door.kind === "shut") return shutPage(req, res, door.why);
+    const taken = () =>
+      registerPage(req, res, 409, {
+        errors: { username: "That username is taken. Choose another." },
+        values: { username },
+        invite: token,
+      });
+    // A name ADMIN_USERNAMES lists but no account has is kept for the first account, so that
+    // nobody becomes an admin by registering it first.
+    const reserved = ctx.users.isConfiguredAdminName(parsed.data.username);
+    if (reserved && door.kind !== "first") return taken();
     const hash = await hashPassword(parsed.data.password);
-    // Open: anyone. Otherwise an invite, taken once; or, without one, only the first account
-    // of an empty database (decided in the same step that lists the account).
-    const invite =
-      ctx.registration === "invite" && token ? await ctx.invites.take(token, ctx.now()) : undefined;
-    if (ctx.registration === "invite" && token && !invite) {
-      return shutPage(req, res, "invite_invalid");
-    }
+    const invite = door.kind === "invite" ? await ctx.invites.take(token, ctx.now()) : undefined;
+    if (door.kind === "invite" && !invite) return shutPage(req, res, "invite_invalid");
     let user: UserCredentials & { admin: boolean };
     try {
       user = await ctx.users.create(
         parsed.data.username,
         hash,
         ctx.now(),
-        ctx.registration !== "open" && !invite,
+        door.kind === "first" && (ctx.registration !== "open" || reserved),
       );
     } catch (err) {
-      if (invite) await ctx.invites.giveBack(invite, ctx.now()).catch(() => undefined);
+      const refused = err instanceof NotFirstAccountError || err instanceof UsernameTakenError;
+      // Given back only when the account was refused; after another failure the invite stays
+      // held until its hold lapses (the registration may still be being undone).
+      if (invite && refused) {
+        await ctx.invites.giveBack(invite).catch((e: unknown) => {
+          req.log.warn({ event: "invite_give_back_failed", err: e }, "invite not given back");
+        });
+      }
       if (err instanceof NotFirstAccountError) {
+        if (reserved) return taken();
         return shutPage(req, res, ctx.registration === "closed" ? "closed" : "invite_needed");
       }
       if (!(err instanceof UsernameTakenError)) throw err;
-      return registerPage(req, res, 409, {
-        errors: { username: "That username is taken. Choose another." },
-        values: { username },
-        invite: token,
-      });
+      return taken();
     }
+    // Taken invites are never offered again, so failing to delete this one only leaves it
+    // to expire.
+    if (invite) await ctx.invites.used(invite).catch(() => undefined);
     await startLogin(ctx, req, user);
     req.log.info({ event: "register", userId: user.id, admin: user.admin }, "account created");
     const who = { actorId: user.id, actor: user.username, ip: req.ip ?? "" };
@@ -174,12 +193,7 @@ export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router 
       if (userId && handle) await ctx.sessionIndex.remove(userId, [handle]);
       if (userId) req.log.info({ event: "logout", userId }, "logged out");
     }
-    res.clearCookie(cookieName(ctx.production), {
-      path: "/",
-      httpOnly: true,
-      sameSite: "lax",
-      secure: ctx.production,
-    });
+    clearLoginCookie(ctx, res);
     res.redirect(303, "/login");
   });
 

@@ -30,6 +30,4 @@ export interface HttpContext {
   readonly audit: AuditLog;
   /** Who may create an account (REGISTRATION). */
   readonly registration: "open" | "invite" | "closed";
-  /** Lower-cased usernames that are always admins (ADMIN_USERNAMES). */
-  readonly adminUsernames: ReadonlySet<string>;
 }

@@ -4,6 +4,7 @@
 import { randomBytes } from "node:crypto";
 import type { NextFunction, Request, Response } from "express";
 import { revokedReason } from "../auth/revocation.js";
+import { cookieName } from "../auth/session.js";
 import { loginIsCurrent } from "../stores/users.js";
 import type { HttpContext } from "./context.js";
 import { loginRedirect } from "./render.js";
@@ -55,6 +56,16 @@ export async function startLogin(
   await new Promise<void>((resolve, reject) =>
     req.session.save((err: unknown) => (err ? reject(err) : resolve())),
   );
+}
+
+/** Tells the browser to drop the session cookie (after a logout or an account's deletion). */
+export function clearLoginCookie(ctx: HttpContext, res: Response): void {
+  res.clearCookie(cookieName(ctx.production), {
+    path: "/",
+    httpOnly: true,
+    sameSite: "lax",
+    secure: ctx.production,
+  });
 }
 
 export function destroySession(req: Request): Promise<void> {

@@ -1,8 +1,10 @@
 // Single-use invite links. Only the SHA-256 of a token is stored, so reading Redis does not
 // hand out working links; the link itself is shown once, to the admin who made it. An
-// invite is taken (deleted) by the registration that uses it, in one fenced step, so two
-// registrations racing with one link cannot both have it; a registration that fails after
-// taking it (the name was taken) puts it back.
+// invite is taken (marked) by the registration that uses it, in one fenced step, so two
+// registrations racing with one link cannot both have it. A registration refused after
+// taking it (the name was taken) gives it back, unless it was withdrawn meanwhile; one that
+// failed otherwise leaves it taken (fail closed: the admin makes another). A used invite is
+// deleted.
 import { createHash, randomBytes } from "node:crypto";
 import { FENCE, fencedEval, type Redis } from "../redis.js";
 import { keys } from "./keys.js";
@@ -23,12 +25,18 @@ export function inviteId(token: string): string {
   return createHash("sha256").update(token).digest("hex");
 }
 
-// KEYS: the invite. ARGV: deadline. Returns its fields, now deleted, or nil.
+// KEYS: the invite. ARGV: deadline. Returns its fields, now marked taken, or nil.
 const TAKE = `${FENCE}
+if redis.call('HEXISTS', KEYS[1], 'taken') == 1 then return false end
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return false end
-redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'taken', '1')
 return fields
+`;
+
+// KEYS: the invite. ARGV: deadline. Lifts the mark, if the invite was not withdrawn meanwhile.
+const GIVE_BACK = `${FENCE}
+return redis.call('HDEL', KEYS[1], 'taken')
 `;
 
 // KEYS: the invite. ARGV: deadline, then field, value pairs, then the expiry (ms), last.
@@ -44,9 +52,10 @@ const DROP = `${FENCE}
 return redis.call('DEL', KEYS[1])
 `;
 
+/** A valid invite from its stored fields: undefined if it is taken or damaged. */
 function parse(id: string, f: Record<string, string>): Invite | undefined {
   const expiresAt = Number(f.expiresAt);
-  if (!f.createdBy || !Number.isFinite(expiresAt)) return undefined;
+  if (!f.createdBy || !Number.isFinite(expiresAt) || f.taken) return undefined;
   return {
     id,
     createdBy: f.createdBy,
@@ -115,19 +124,21 @@ export class InviteStore {
     for (let i = 0; i + 1 < reply.length; i += 2)
       fields[reply[i] as string] = reply[i + 1] as string;
     const invite = parse(id, fields);
-    if (!invite || invite.expiresAt <= now) return undefined;
-    await this.redis.zRem(keys.invites, id).catch(() => undefined);
-    return invite;
+    return invite && invite.expiresAt > now ? invite : undefined;
   }
 
-  /** Puts back an invite a failed registration took (if it has not expired meanwhile). */
-  async giveBack(invite: Invite, now: number): Promise<void> {
-    if (invite.expiresAt <= now) return;
-    await this.put(invite);
-    await this.redis.zAdd(keys.invites, { score: invite.expiresAt, value: invite.id });
+  /** Gives back an invite a refused registration took (not if it was withdrawn meanwhile). */
+  async giveBack(invite: Invite): Promise<void> {
+    await fencedEval(this.redis, GIVE_BACK, [keys.invite(invite.id)], []);
   }
 
-  /** Withdraws an invite; false if it was already used, expired or unknown. */
+  /** Removes an invite a registration has used. */
+  async used(invite: Invite): Promise<void> {
+    await fencedEval(this.redis, DROP, [keys.invite(invite.id)], []);
+    await this.redis.zRem(keys.invites, invite.id);
+  }
+
+  /** Withdraws an invite (also one a registration holds); false if unknown, used or expired. */
   async revoke(id: string): Promise<boolean> {
     if (!INVITE_ID_RE.test(id)) return false;
     const dropped = Number(await fencedEval(this.redis, DROP, [keys.invite(id)], []));

@@ -31,6 +31,29 @@ export const keys = {
   username: (name: string) => `${P}username:${name.toLowerCase()}`,
   /** Hash: opaque session handle -> session id, for one user's logins. */
   userSessions: (userId: string) => `${P}user-sessions:{${user(userId)}}`,
+  /**
+   * A room's kind, "public" or "private" (absent: the room does not exist yet). A string, so
+   * the per-event check can read it in its batch. Room keys share the room's slot.
+   */
+  roomKind: (room: string) => `${P}room-kind:{${P}room:${room}}`,
+  /** Hash: a room's topic, owner (user id), createdAt. */
+  roomInfo: (room: string) => `${P}room-info:{${P}room:${room}}`,
+  /**
+   * String: one user's standing in one room: owner, moderator, member, invited (a private
+   * room's invitation, not yet taken up) or banned; absent: none. Read by the per-event check
+   * with the session, so a removal, ban or demotion holds from the next event on.
+   */
+  roomAccess: (room: string, userId: string) => `${P}room-access:{${P}room:${room}}:${userId}`,
+  /** Hash: a room's members (user id -> role): its member list and count. */
+  roomMembers: (room: string) => `${P}room-members:{${P}room:${room}}`,
+  /** Sorted set: public room names (score 0, ordered by name): the directory. */
+  publicRooms: `${P}public-rooms`,
+  /** Hash: the rooms (and direct-message rooms) a user is in -> when they joined. */
+  userRooms: (userId: string) => `${P}user-rooms:{${user(userId)}}`,
+  /** Hash: room -> the id of the last message the user has read there (every device). */
+  readPositions: (userId: string) => `${P}read:{${user(userId)}}`,
+  /** Hash: room -> mentions of the user there since they last read it. */
+  mentions: (userId: string) => `${P}mentions:{${user(userId)}}`,
   /** Stream of a room's messages, capped. */
   roomMessages: (room: string) => `${P}room:${room}:messages`,
   /** rate-limiter-flexible key prefixes. */
@@ -45,6 +68,13 @@ export const keys = {
   users: `${P}users`,
   /** Set: ids of the accounts made admins in parley (ADMIN_USERNAMES adds more). */
   admins: `${P}admins:{${P}users}`,
+  /**
+   * Sorted set: accounts being registered (id -> the Redis time by which the registration must
+   * finish, or it is abandoned and swept). They do not count as accounts or admins.
+   */
+  pendingUsers: `${P}pending-users:{${P}users}`,
+  /** Set: ids of deactivated accounts, beside the admins so "the last active admin" is one step. */
+  deactivatedUsers: `${P}deactivated-users:{${P}users}`,
   /** Set: ids of deleted accounts (their messages show "deleted user"). */
   deletedUsers: `${P}deleted-users:{${P}users}`,
   /** Hash: one invite, under the SHA-256 of its token (the token itself is never stored). */

@@ -8,6 +8,7 @@ import calculateSlot from "cluster-key-slot";
 import type { Logger } from "pino";
 import { isCluster, type Redis } from "../redis.js";
 import { keys } from "./keys.js";
+import { isAccountId } from "./users.js";
 
 /** Splits `items` into groups whose keys (`keyOf`) share a slot; one group on one Redis. */
 export function bySlot<T>(redis: Redis, items: readonly T[], keyOf: (item: T) => string): T[][] {
@@ -186,9 +187,4 @@ async function listAccounts(redis: Redis, logger: Logger): Promise<void> {
       `listed ${listed} existing accounts${firstAdmin ? "; the oldest is now an admin" : ""}`,
     );
   }
-}
-
-/** A user id as parley makes them (a UUID); other keys under the prefix are not accounts. */
-function isAccountId(id: string): boolean {
-  return /^[0-9a-f-]{36}$/.test(id);
 }

@@ -107,26 +107,74 @@ redis.call('HSET', KEYS[2], 'generationReason', ARGV[2])
 return n
 `;
 
-// A user is created in four fenced steps, because the name's key, the user's record and the
-// list of accounts lie in different hash slots on a cluster: first the record, marked
-// pending (under a fresh id, so it cannot collide); then the name, claimed with SET NX; then
-// the account is enrolled in the list (the first one on an empty database becomes an admin,
-// and a registration that needed an empty database is refused here if it is not); last, the
-// pending mark goes. A pending account cannot log in, so one left half-made by a failure is
-// harmless, and its name is taken back after a minute (RECLAIM_NAME).
+// A user is created in fenced steps, because the name's key, the user's record and the list
+// of accounts lie in different hash slots on a cluster:
+//   1. the record, marked pending, with a deadline in Redis's clock (under a fresh id, so it
+//      cannot collide);
+//   2. the name, claimed with SET NX;
+//   3. enrolment in the list of accounts, also marked pending there (the first account on an
+//      empty database becomes an admin, and a registration that needed an empty database is
+//      refused here if it is not);
+//   4. the record's pending mark goes, only before its deadline;
+//   5. the list's pending mark goes.
+// A pending account cannot log in, counts neither as an account nor as an admin, and cannot
+// become active after its deadline. So one left half-made by a failure is harmless: the
+// registration undoes what it did, and if that fails too, the next registration sweeps the
+// enrolment away (or, if step 4 had been done, settles it) and takes the name back.
 
-// KEYS: the user's hash. ARGV: deadline, id, username, hash, createdAt.
-const WRITE_USER = `${FENCE}
-redis.call('HSET', KEYS[1], 'id', ARGV[2], 'username', ARGV[3], 'hash', ARGV[4], 'createdAt', ARGV[5], 'pending', '1')
-return 1
+/** How long a registration may take before it is abandoned (and its name taken back). */
+const PENDING_HOLD_MS = 60_000;
+/** Slack for the difference between this process's clock and Redis's. */
+const CLOCK_SLACK_MS = 5_000;
+
+const NOW_MS = `
+local nowMs = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 `;
 
-// KEYS: the list of accounts, the admins. ARGV: deadline, id, createdAt, "1" if only the first
-// account may enroll. Returns 0 refused, 1 enrolled, 2 enrolled as the first account (admin).
-const ENROLL = `${FENCE}
-local first = redis.call('ZCARD', KEYS[1]) == 0
+// KEYS: the user's hash. ARGV: deadline, id, username, hash, createdAt, hold (ms).
+// Returns the deadline by which the registration must finish (Redis's clock, ms).
+const WRITE_USER = `${FENCE}${NOW_MS}
+local untilMs = nowMs + tonumber(ARGV[6])
+redis.call('HSET', KEYS[1], 'id', ARGV[2], 'username', ARGV[3], 'hash', ARGV[4], 'createdAt', ARGV[5], 'pending', '1', 'pendingUntil', untilMs)
+return untilMs
+`;
+
+// The scripts on the list of accounts take KEYS: the list, the admins, the deactivated, the
+// pending. Who counts as an active admin: a listed account, not pending, not deactivated, and
+// in the admins set or among the ids (ARGV from `first` on) that ADMIN_USERNAMES names.
+// "Never without an active admin" is decided in the same step as the change it guards, so
+// two admins deactivating, demoting or deleting each other at once cannot both succeed.
+const ADMINS = `
+local function active(id)
+  return redis.call('ZSCORE', KEYS[1], id) ~= false and redis.call('ZSCORE', KEYS[4], id) == false
+    and redis.call('SISMEMBER', KEYS[3], id) == 0
+end
+local function isActiveAdmin(id, first)
+  if not active(id) then return false end
+  if redis.call('SISMEMBER', KEYS[2], id) == 1 then return true end
+  for i = first, #ARGV do if ARGV[i] == id then return true end end
+  return false
+end
+local function otherActiveAdmins(except, first)
+  local seen, n = {}, 0
+  local function consider(id)
+    if id ~= except and not seen[id] and active(id) then n = n + 1 end
+    seen[id] = true
+  end
+  for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do consider(id) end
+  for i = first, #ARGV do consider(ARGV[i]) end
+  return n
+end
+`;
+
+// ARGV: deadline, id, createdAt, "1" if only the first account may enroll, its deadline.
+// Returns 0 refused, 1 enrolled, 2 enrolled as the first account (admin). Registrations past
+// their deadline do not count (they can no longer finish); those in flight do.
+const ENROLL = `${FENCE}${NOW_MS}
+local first = redis.call('ZCARD', KEYS[1]) - redis.call('ZCOUNT', KEYS[4], '-inf', nowMs) == 0
 if ARGV[4] == '1' and not first then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
+redis.call('ZADD', KEYS[4], ARGV[5], ARGV[2])
 if first then
   redis.call('SADD', KEYS[2], ARGV[2])
   return 2
@@ -134,9 +182,29 @@ end
 return 1
 `;
 
-// KEYS: the user's hash. ARGV: deadline.
-const ACTIVATE = `${FENCE}
-return redis.call('HDEL', KEYS[1], 'pending')
+// KEYS: the user's hash. ARGV: deadline. 1 done; 0 too late (the registration was abandoned).
+const ACTIVATE = `${FENCE}${NOW_MS}
+local untilMs = tonumber(redis.call('HGET', KEYS[1], 'pendingUntil') or '0') or 0
+if redis.call('HGET', KEYS[1], 'pending') ~= '1' or nowMs > untilMs then return 0 end
+redis.call('HDEL', KEYS[1], 'pending', 'pendingUntil')
+return 1
+`;
+
+// KEYS: the pending. ARGV: deadline, id.
+const SETTLE = `${FENCE}
+return redis.call('ZREM', KEYS[1], ARGV[2])
+`;
+
+// ARGV: deadline, id, "1" to undo the caller's own registration now (it knows step 4 was not
+// done), else only once its deadline has passed (a sweep: then step 4 can no longer happen).
+const UNENROLL = `${FENCE}${NOW_MS}
+local untilMs = redis.call('ZSCORE', KEYS[4], ARGV[2])
+if untilMs == false then return 0 end
+if ARGV[3] ~= '1' and tonumber(untilMs) >= nowMs then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[2])
+redis.call('SREM', KEYS[2], ARGV[2])
+redis.call('ZREM', KEYS[4], ARGV[2])
+return 1
 `;
 
 // KEYS: the name's key. ARGV: deadline, id. Frees a name only while it leads to `id`.
@@ -145,40 +213,56 @@ if redis.call('GET', KEYS[1]) ~= ARGV[2] then return 0 end
 return redis.call('DEL', KEYS[1])
 `;
 
-// KEYS: the list of accounts, the admins, the deleted. ARGV: deadline, id.
-const DELIST = `${FENCE}
+// KEYS: the four, then the deleted. ARGV: deadline, id, admin ids from ADMIN_USERNAMES.
+// Returns -1 refused (the last active admin, while other accounts exist), else 1.
+const DELIST = `${FENCE}${ADMINS}
+if isActiveAdmin(ARGV[2], 3) and otherActiveAdmins(ARGV[2], 3) == 0
+  and redis.call('ZCARD', KEYS[1]) > 1 then
+  return -1
+end
 redis.call('ZREM', KEYS[1], ARGV[2])
 redis.call('SREM', KEYS[2], ARGV[2])
+redis.call('SREM', KEYS[3], ARGV[2])
+redis.call('ZREM', KEYS[4], ARGV[2])
+redis.call('SADD', KEYS[5], ARGV[2])
+return 1
+`;
+
+// ARGV: deadline, id, admin ids from ADMIN_USERNAMES. Marks an account deactivated in the
+// list (the record's mark and the end of its logins follow, in changeCredentials).
+// Returns 1 done, 0 not an account, -1 refused: the last active admin.
+const MARK_DEACTIVATED = `${FENCE}${ADMINS}
+if redis.call('ZSCORE', KEYS[1], ARGV[2]) == false then return 0 end
+if isActiveAdmin(ARGV[2], 3) and otherActiveAdmins(ARGV[2], 3) == 0 then return -1 end
 redis.call('SADD', KEYS[3], ARGV[2])
 return 1
 `;
 
-// KEYS: the user's hash. ARGV: deadline, "1" to deactivate, "0" to reactivate.
-// Reactivating only lifts the mark: the logins that deactivation ended stay ended.
-const SET_ACTIVE = `${FENCE}
+// ARGV: deadline, id.
+const UNMARK_DEACTIVATED = `${FENCE}
+return redis.call('SREM', KEYS[3], ARGV[2])
+`;
+
+// KEYS: the user's hash. ARGV: deadline. Lifts the record's mark: the logins that
+// deactivation ended stay ended.
+const REACTIVATE = `${FENCE}
 if redis.call('HEXISTS', KEYS[1], 'hash') == 0 then return 0 end
-if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'deactivated', '1')
-else redis.call('HDEL', KEYS[1], 'deactivated') end
+redis.call('HDEL', KEYS[1], 'deactivated')
 return 1
 `;
 
-// KEYS: the admins, the list of accounts. ARGV: deadline, id, "1" to promote, "0" to demote.
-// Returns 1 done, 0 not an account, -1 refused: the last admin is never demoted.
-const SET_ADMIN = `${FENCE}
-if redis.call('ZSCORE', KEYS[2], ARGV[2]) == false then return 0 end
+// ARGV: deadline, id, "1" to promote, "0" to demote, admin ids from ADMIN_USERNAMES.
+// Returns 1 done, 0 not an account, -1 refused: the last active admin is never demoted.
+const SET_ADMIN = `${FENCE}${ADMINS}
+if redis.call('ZSCORE', KEYS[1], ARGV[2]) == false then return 0 end
 if ARGV[3] == '1' then
-  redis.call('SADD', KEYS[1], ARGV[2])
+  redis.call('SADD', KEYS[2], ARGV[2])
   return 1
 end
-if redis.call('SISMEMBER', KEYS[1], ARGV[2]) == 1 and redis.call('SCARD', KEYS[1]) <= 1 then
-  return -1
-end
-redis.call('SREM', KEYS[1], ARGV[2])
+if isActiveAdmin(ARGV[2], 4) and otherActiveAdmins(ARGV[2], 4) == 0 then return -1 end
+redis.call('SREM', KEYS[2], ARGV[2])
 return 1
 `;
-
-/** How long a half-made (pending) account holds its name before another may take it. */
-const PENDING_HOLD_MS = 60_000;
 
 // KEYS: the name's key. ARGV: deadline, id.
 const CLAIM_NAME = `${FENCE}
@@ -187,8 +271,8 @@ return 1
 `;
 
 // KEYS: the name's key. ARGV: deadline, id, the id the name leads to now.
-// Takes a name over only from a user whose record does not exist, or was left half-made
-// (pending) over a minute ago: on a cluster, a failover can lose a record written just before
+// Takes a name over only from a user whose record does not exist, was deleted, or was left
+// half-made past its deadline: on a cluster, a failover can lose a record written just before
 // it while its name survives, and a failure between the steps leaves a pending account; the
 // name is not lost for good.
 const RECLAIM_NAME = `${FENCE}
@@ -197,13 +281,29 @@ redis.call('SET', KEYS[1], ARGV[2])
 return 1
 `;
 
-// KEYS: the user's hash. ARGV: deadline.
+// KEYS: the user's hash. ARGV: deadline. Only a record still pending: never a real account.
 const DROP_USER = `${FENCE}
+if redis.call('HGET', KEYS[1], 'pending') ~= '1' then return 0 end
 return redis.call('DEL', KEYS[1])
 `;
 
+/** A user id as parley makes them (a UUID). */
+export function isAccountId(id: string): boolean {
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id);
+}
+
+/** The keys of the list of accounts, in the order its scripts take them. */
+const LIST_KEYS = [keys.users, keys.admins, keys.deactivatedUsers, keys.pendingUsers];
+
 export class UserStore {
-  constructor(private readonly redis: Redis) {}
+  /**
+   * @param adminNames lower-cased usernames that ADMIN_USERNAMES makes admins (while an
+   * account of that name exists; see README).
+   */
+  constructor(
+    private readonly redis: Redis,
+    private readonly adminNames: ReadonlySet<string> = new Set(),
+  ) {}
 
   /**
    * Creates an account. `onlyIfFirst`: refused (NotFirstAccountError) unless the database has
@@ -216,11 +316,19 @@ export class UserStore {
     now: number,
     onlyIfFirst = false,
   ): Promise<UserCredentials & { admin: boolean }> {
+    await this.sweep(now).catch(() => undefined);
     const id = randomUUID();
-    await fencedEval(this.redis, WRITE_USER, [keys.user(id)], [id, username, hash, String(now)]);
+    const pendingUntil = Number(
+      await fencedEval(
+        this.redis,
+        WRITE_USER,
+        [keys.user(id)],
+        [id, username, hash, String(now), String(PENDING_HOLD_MS)],
+      ),
+    );
     let claimed = await fencedEval(this.redis, CLAIM_NAME, [keys.username(username)], [id]);
     if (Number(claimed) !== 1) {
-      // Taken: by a user who exists, or by a record a failover lost, or one left half-made.
+      // Taken: by a user who exists, or by a record a failover lost, deleted or left half-made.
       const holder = await this.redis.get(keys.username(username));
       if (holder && (await this.abandoned(holder, now))) {
         claimed = await fencedEval(
@@ -235,22 +343,28 @@ export class UserStore {
       await fencedEval(this.redis, DROP_USER, [keys.user(id)], []).catch(() => undefined);
       throw new UsernameTakenError();
     }
-    const enrolled = Number(
-      await fencedEval(
-        this.redis,
-        ENROLL,
-        [keys.users, keys.admins],
-        [id, String(now), onlyIfFirst ? "1" : "0"],
-      ),
-    );
-    if (enrolled === 0) {
-      await fencedEval(this.redis, FREE_NAME, [keys.username(username)], [id]).catch(
-        () => undefined,
+    let enrolled = 0;
+    try {
+      enrolled = Number(
+        await fencedEval(this.redis, ENROLL, LIST_KEYS, [
+          id,
+          String(now),
+          onlyIfFirst ? "1" : "0",
+          String(pendingUntil),
+        ]),
       );
-      await fencedEval(this.redis, DROP_USER, [keys.user(id)], []).catch(() => undefined);
-      throw new NotFirstAccountError();
+      if (enrolled === 0) throw new NotFirstAccountError();
+      if (Number(await fencedEval(this.redis, ACTIVATE, [keys.user(id)], [])) !== 1) {
+        throw new Error("registration took too long and was abandoned");
+      }
+    } catch (err) {
+      // A fenced write that failed did not happen and cannot happen later, so this
+      // registration is undone here; whatever this cannot undo, the next sweep does.
+      await this.undo(id, username).catch(() => undefined);
+      throw err;
     }
-    await fencedEval(this.redis, ACTIVATE, [keys.user(id)], []);
+    // If this fails the account is complete all the same; a later sweep settles it.
+    await fencedEval(this.redis, SETTLE, [keys.pendingUsers], [id]).catch(() => undefined);
     return {
       id,
       username,
@@ -262,11 +376,45 @@ export class UserStore {
     };
   }
 
-  /** Whether the account a name leads to is gone, or was left half-made over a minute ago. */
+  /** Undoes a registration that will not be completed: enrolment, name, record. */
+  private async undo(id: string, username: string): Promise<void> {
+    await fencedEval(this.redis, UNENROLL, LIST_KEYS, [id, "1"]);
+    await fencedEval(this.redis, FREE_NAME, [keys.username(username)], [id]);
+    await fencedEval(this.redis, DROP_USER, [keys.user(id)], []);
+  }
+
+  /**
+   * Cleans up after registrations past their deadline: one that never completed is undone;
+   * one that completed but whose last step failed is settled. A few per call.
+   */
+  private async sweep(now: number): Promise<void> {
+    const ids = await this.redis.zRangeByScore(keys.pendingUsers, "-inf", now - CLOCK_SLACK_MS, {
+      LIMIT: { offset: 0, count: 10 },
+    });
+    for (const id of ids) {
+      const [pending, username] = await this.redis.hmGet(keys.user(id), ["pending", "username"]);
+      if (username && pending !== "1") {
+        await fencedEval(this.redis, SETTLE, [keys.pendingUsers], [id]);
+        continue;
+      }
+      // Past its deadline a pending record can no longer be activated, so undoing is safe;
+      // UNENROLL checks the deadline again in Redis's clock.
+      if (Number(await fencedEval(this.redis, UNENROLL, LIST_KEYS, [id, "0"])) !== 1) continue;
+      if (username) await fencedEval(this.redis, FREE_NAME, [keys.username(username)], [id]);
+      await fencedEval(this.redis, DROP_USER, [keys.user(id)], []);
+    }
+  }
+
+  /** Whether the account a name leads to is gone, deleted, or a registration abandoned. */
   private async abandoned(id: string, now: number): Promise<boolean> {
-    const [pending, createdAt] = await this.redis.hmGet(keys.user(id), ["pending", "createdAt"]);
-    if (createdAt === null || createdAt === undefined) return true;
-    return pending === "1" && now - Number(createdAt) > PENDING_HOLD_MS;
+    const [pending, pendingUntil, createdAt, deleted] = await this.redis.hmGet(keys.user(id), [
+      "pending",
+      "pendingUntil",
+      "createdAt",
+      "deleted",
+    ]);
+    if (createdAt === null || createdAt === undefined || deleted === "1") return true;
+    return pending === "1" && now > Number(pendingUntil ?? 0) + CLOCK_SLACK_MS;
   }
 
   /** A complete account (not pending, not deleted), with its generation read atomically. */
@@ -292,7 +440,10 @@ export class UserStore {
     return id ? this.byId(id) : undefined;
   }
 
-  /** Accounts, newest first: `count` from `offset`, and how many there are in all. */
+  /**
+   * Accounts, newest first: up to `count` from `offset` (registrations in flight are left
+   * out), and how many accounts are listed in all.
+   */
   async list(offset: number, count: number): Promise<{ accounts: Account[]; total: number }> {
     const [ids, total, admins] = await Promise.all([
       this.redis.zRange(keys.users, offset, offset + count - 1, { REV: true }),
@@ -304,7 +455,7 @@ export class UserStore {
     const accounts: Account[] = [];
     records.forEach((h, i) => {
       const id = ids[i] as string;
-      if (!h.username) return;
+      if (!h.username || !h.hash || h.pending === "1" || h.deleted === "1") return;
       accounts.push({
         id,
         username: h.username,
@@ -316,44 +467,104 @@ export class UserStore {
     return { accounts, total };
   }
 
-  /** Whether the account was made an admin in parley (see also ADMIN_USERNAMES). */
-  async isAdmin(id: string): Promise<boolean> {
-    return (await this.redis.sIsMember(keys.admins, id)) === 1;
+  /** Whether `user` is an admin now: made one in parley, or named in ADMIN_USERNAMES. */
+  async isAdmin(user: { id: string; username: string }): Promise<boolean> {
+    if (this.adminNames.has(user.username.toLowerCase())) return true;
+    return (await this.redis.sIsMember(keys.admins, user.id)) === 1;
   }
 
-  /** How many accounts are admins in parley (ADMIN_USERNAMES aside). */
-  async adminCount(): Promise<number> {
-    return this.redis.sCard(keys.admins);
+  /** Whether ADMIN_USERNAMES names this username (then only the first account may take it). */
+  isConfiguredAdminName(username: string): boolean {
+    return this.adminNames.has(username.toLowerCase());
   }
 
-  /** How many accounts exist (0: the next registration makes the first admin). */
-  async count(): Promise<number> {
-    return this.redis.zCard(keys.users);
+  /** The ADMIN_USERNAMES names that no account has (reserved; logged at start-up). */
+  async unclaimedAdminNames(): Promise<string[]> {
+    const names = [...this.adminNames];
+    const ids = await Promise.all(names.map((n) => this.redis.get(keys.username(n))));
+    return names.filter((_, i) => !ids[i]);
   }
 
-  /** Promotes or demotes an admin. "last": the only admin is never demoted. */
+  /** The ids of the accounts ADMIN_USERNAMES names (for the "last active admin" checks). */
+  private async configAdminIds(): Promise<string[]> {
+    const ids = await Promise.all(
+      [...this.adminNames].map((n) => this.redis.get(keys.username(n))),
+    );
+    return ids.filter((id): id is string => typeof id === "string" && isAccountId(id));
+  }
+
+  /**
+   * How many accounts exist (0: the next registration makes the first admin). Registrations
+   * past their deadline are not counted; those in flight are.
+   */
+  async count(now: number): Promise<number> {
+    const [all, stale] = (await this.redis
+      .multi()
+      .zCard(keys.users)
+      .zCount(keys.pendingUsers, "-inf", now)
+      .exec()) as unknown as [number, number];
+    return Number(all) - Number(stale);
+  }
+
+  /** Promotes or demotes an admin. "last": the last active admin is never demoted. */
   async setAdmin(id: string, admin: boolean): Promise<"done" | "not_found" | "last"> {
     const r = Number(
-      await fencedEval(this.redis, SET_ADMIN, [keys.admins, keys.users], [id, admin ? "1" : "0"]),
+      await fencedEval(this.redis, SET_ADMIN, LIST_KEYS, [
+        id,
+        admin ? "1" : "0",
+        ...(await this.configAdminIds()),
+      ]),
     );
     return r === 1 ? "done" : r === 0 ? "not_found" : "last";
   }
 
   /**
-   * Lifts a deactivation (false if there is no such account). Deactivating goes through
-   * changeCredentials (status "deactivated"), so that the account's logins end with it.
+   * The first step of deactivating: marks the account in the list, unless it is the last
+   * active admin ("last"). The record's mark and the end of its logins follow through
+   * changeCredentials (status "deactivated"; see Revocation.endAccount).
    */
-  async reactivate(id: string): Promise<boolean> {
-    return Number(await fencedEval(this.redis, SET_ACTIVE, [keys.user(id)], ["0"])) === 1;
+  async markDeactivated(id: string): Promise<"done" | "not_found" | "last"> {
+    const r = Number(
+      await fencedEval(this.redis, MARK_DEACTIVATED, LIST_KEYS, [
+        id,
+        ...(await this.configAdminIds()),
+      ]),
+    );
+    return r === 1 ? "done" : r === 0 ? "not_found" : "last";
   }
 
   /**
-   * The rest of deleting an account, once changeCredentials (status "deleted") has ended its
-   * logins and emptied its record: its name is freed and it leaves the list of accounts.
+   * Lifts a deactivation (false if there is no such account). The record first, then the
+   * list: between the two the account counts as deactivated, the stricter reading.
    */
-  async forget(id: string, username: string): Promise<void> {
+  async reactivate(id: string): Promise<boolean> {
+    if (Number(await fencedEval(this.redis, REACTIVATE, [keys.user(id)], [])) !== 1) return false;
+    await fencedEval(this.redis, UNMARK_DEACTIVATED, LIST_KEYS, [id]);
+    return true;
+  }
+
+  /**
+   * The first step of deleting an account: it leaves the list of accounts and the admins and
+   * joins the deleted ("last": refused, it is the last active admin and other accounts
+   * exist). Then Revocation.endAccount ends its logins and empties its record, and
+   * freeName frees its name. A deletion cut short is finished by trying again: each step
+   * can be repeated, and a name whose account was deleted can be taken by a new one.
+   */
+  async delist(id: string): Promise<"done" | "last"> {
+    const r = Number(
+      await fencedEval(
+        this.redis,
+        DELIST,
+        [...LIST_KEYS, keys.deletedUsers],
+        [id, ...(await this.configAdminIds())],
+      ),
+    );
+    return r === 1 ? "done" : "last";
+  }
+
+  /** Frees a username while it still leads to this account. */
+  async freeName(id: string, username: string): Promise<void> {
     await fencedEval(this.redis, FREE_NAME, [keys.username(username)], [id]);
-    await fencedEval(this.redis, DELIST, [keys.users, keys.admins, keys.deletedUsers], [id]);
   }
 
   async generation(id: string): Promise<Generation> {

@@ -58,6 +58,9 @@ describe("registration modes and the first admin", function () {
   before(async () => {
     ({ url, redis } = await emptyDb(5));
   });
+  beforeEach(async () => {
+    await redis.flushDb();
+  });
   afterEach(async () => {
     await parley?.close();
     parley = undefined;
@@ -76,9 +79,10 @@ describe("registration modes and the first admin", function () {
     // Two visitors race to be first: one account, the other is told it needs an invite.
     const [a, b] = [new Browser(parley.url), new Browser(parley.url)];
     const [ta, tb] = await Promise.all([a.csrf("/register"), b.csrf("/register")]);
+    const names = [uniqueName("first"), uniqueName("first")] as const;
     const results = await Promise.all([
-      a.post("/register", { username: uniqueName("first"), password: PASSWORD, _csrf: ta }),
-      b.post("/register", { username: uniqueName("first"), password: PASSWORD, _csrf: tb }),
+      a.post("/register", { username: names[0], password: PASSWORD, _csrf: ta }),
+      b.post("/register", { username: names[1], password: PASSWORD, _csrf: tb }),
     ]);
     expect(results.map((r) => r.status).sort()).to.deep.equal([303, 403]);
     expect(await redis.zCard(keys.users)).to.equal(1);
@@ -98,38 +102,72 @@ describe("registration modes and the first admin", function () {
     });
     expect(refused.status).to.equal(403);
     expect(await redis.zCard(keys.users)).to.equal(1);
-    // The loser's name stays free (its half-made account was taken back).
-    expect(await redis.dbSize()).to.be.below(20);
+    // The loser's half-made account was undone: its name is free and no record is left.
+    const loser = results[0]?.status === 303 ? names[1] : names[0];
+    expect(await redis.exists(keys.username(loser))).to.equal(0);
+    expect(await redis.keys("parley:user:*")).to.have.length(1);
+    expect(await redis.zCard(keys.pendingUsers)).to.equal(0);
   });
 
   it("closed: nobody but the first account registers, and an invite does not help", async () => {
     parley = await startParley({ env: { REGISTRATION: "closed" }, redisUrl: url });
+    const founder = new Browser(parley.url);
+    expect((await founder.register(uniqueName("founder"), PASSWORD)).status).to.equal(303);
     const page = await new Browser(parley.url).get("/register");
     expect(page.status).to.equal(403);
     expect(page.body).to.include("cannot be created");
+    // A real invite, made by the admin, is not accepted while registration is closed.
+    const link = await createInvite(founder);
+    const token = new URL(link).searchParams.get("invite") as string;
     const b = new Browser(parley.url);
     const _csrf = await b.csrf("/login");
     const r = await b.post("/register", {
       username: uniqueName("x"),
       password: PASSWORD,
       _csrf,
-      invite: "A".repeat(43),
+      invite: token,
     });
     expect(r.status).to.equal(403);
+    expect(await redis.zCard(keys.users)).to.equal(1);
   });
 
-  it("ADMIN_USERNAMES are admins whatever the admin page says, and others are refused the page", async () => {
+  it("ADMIN_USERNAMES makes existing accounts admins; a listed name nobody has is kept for the first account", async () => {
     const boss = uniqueName("boss");
-    parley = await startParley({ env: { ADMIN_USERNAMES: boss.toUpperCase() }, redisUrl: url });
+    const ghost = uniqueName("ghost");
+    // Without the setting, boss registers as an ordinary member after the founder.
+    parley = await startParley({ env: { REGISTRATION: "open" }, redisUrl: url });
+    const founder = new Browser(parley.url);
+    await founder.register(uniqueName("founder"), PASSWORD);
     const b = new Browser(parley.url);
     expect((await b.register(boss, PASSWORD)).status).to.equal(303);
-    expect((await b.get("/admin")).status).to.equal(200);
+    expect((await b.get("/admin")).status).to.equal(403);
+    await parley.close();
+    parley = await startParley({
+      env: { REGISTRATION: "open", ADMIN_USERNAMES: `${boss.toUpperCase()},${ghost}` },
+      redisUrl: url,
+    });
+    const warned = parley.logs.find((l) => l.event === "admin_names_unclaimed");
+    expect(warned?.usernames).to.deep.equal([ghost]);
+    const again = new Browser(parley.url);
+    expect((await again.login(boss, PASSWORD)).status).to.equal(303);
+    expect((await again.get("/admin")).status).to.equal(200);
+    // Nobody becomes an admin by registering a listed name first, even with sign-up open.
+    const squatter = new Browser(parley.url);
+    const refused = await squatter.register(ghost, PASSWORD);
+    expect(refused.status).to.equal(409);
+    expect(await redis.exists(keys.username(ghost))).to.equal(0);
+    // Others are refused the page and its actions.
     const other = new Browser(parley.url);
     await other.register(uniqueName("pleb"), PASSWORD);
-    const refused = await other.get("/admin");
-    expect(refused.status).to.equal(403);
+    expect((await other.get("/admin")).status).to.equal(403);
     const _csrf = await other.csrf("/account");
     expect((await other.post("/admin/invites", { _csrf, expires: "3600" })).status).to.equal(403);
+    const page = await again.get("/admin");
+    const id = /\/admin\/users\/([0-9a-f-]{36})\/deactivate/.exec(page.body)?.[1] as string;
+    for (const action of ["deactivate", "reactivate", "promote", "demote"]) {
+      const r = await other.post(`/admin/users/${id}/${action}`, { _csrf });
+      expect(r.status, action).to.equal(403);
+    }
     // Without a login: to the login page.
     expect((await new Browser(parley.url).get("/admin")).location).to.equal("/login?next=/admin");
   });
@@ -231,6 +269,14 @@ describe("invites, the admin page and the audit log", function () {
     expect((await adminAction(admin, name, "reactivate")).status).to.equal(303);
     expect((await again.login(name, PASSWORD)).status).to.equal(303);
     expect((await user.get("/chat")).status).to.equal(303);
+    const revived = await connect(parley.url, user).then(
+      (s) => {
+        sockets.push(s);
+        return "connected";
+      },
+      () => "refused",
+    );
+    expect(revived).to.equal("refused");
     // An admin cannot deactivate themselves (the page offers no such form; posted anyway),
     // and the only admin is never demoted.
     const own = /\/admin\/users\/([0-9a-f-]{36})\/demote/.exec((await admin.get("/admin")).body);
@@ -277,9 +323,14 @@ describe("invites, the admin page and the audit log", function () {
     await registerWith(user, link, name);
     expect((await user.get("/admin")).status).to.equal(403);
     expect((await adminAction(admin, name, "promote")).status).to.equal(303);
+    const invitesBefore = await redis.zCard(keys.invites);
     expect((await user.get("/admin")).status).to.equal(200);
+    const _csrf = await user.csrf("/account");
     expect((await adminAction(admin, name, "demote")).status).to.equal(303);
     expect((await user.get("/admin")).status).to.equal(403);
+    // Its forms, loaded while it was an admin, are refused too.
+    expect((await user.post("/admin/invites", { _csrf, expires: "3600" })).status).to.equal(403);
+    expect(await redis.zCard(keys.invites)).to.equal(invitesBefore);
   });
 
   it("every admin form needs its CSRF token", async () => {
@@ -294,8 +345,9 @@ describe("deleting one's own account", function () {
   this.timeout(30_000);
   let parley: TestParley;
   before(async () => {
-    // An admin named in the configuration: whoever registers first here is not the only one.
-    parley = await startParley({ env: { ADMIN_USERNAMES: "the_operator" } });
+    parley = await startParley();
+    // Whoever is the first account here (if this database is empty) is not the one deleted.
+    await new Browser(parley.url).register(uniqueName("founder"), PASSWORD);
   });
   after(async () => {
     await parley?.close();

@@ -23,6 +23,13 @@ describe("the key layout on Redis Cluster", () => {
     const slots = new Set(Array.from({ length: 50 }, () => calculateSlot(keys.user(uniqueName()))));
     expect(slots.size).to.be.above(40);
   });
+
+  it("keeps the list of accounts and the sets its scripts read together in one slot", () => {
+    const slot = calculateSlot(keys.users);
+    for (const k of [keys.admins, keys.deactivatedUsers, keys.pendingUsers, keys.deletedUsers]) {
+      expect(calculateSlot(k), k).to.equal(slot);
+    }
+  });
 });
 
 describe("moving keys of the old layout (before version 2)", () => {
