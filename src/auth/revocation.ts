@@ -101,16 +101,25 @@ export class Revocation {
    * one step, so every login of the account, including one racing this call, is over, and
    * their sockets are told why (`deactivated`, `account_deleted`) on every process.
    */
-  async endAccount(userId: string, status: "deactivated" | "deleted"): Promise<number> {
+  async endAccount(
+    userId: string,
+    status: "deactivated" | "deleted",
+    epoch?: number,
+  ): Promise<number> {
     const reason = status === "deleted" ? "account_deleted" : "deactivated";
-    return (await this.endLoginsWith(userId, undefined, reason, { status })).ended;
+    return (
+      await this.endLoginsWith(userId, undefined, reason, {
+        status,
+        ...(epoch === undefined ? {} : { epoch }),
+      })
+    ).ended;
   }
 
   private async endLoginsWith(
     userId: string,
     keep: { sid: string; handle: string } | undefined,
     reason: RevocationReason,
-    change: { hash?: string; status?: "deactivated" | "deleted" },
+    change: { hash?: string; status?: "deactivated" | "deleted"; epoch?: number },
   ): Promise<{ generation: number; ended: number }> {
     const generation = await this.users.changeCredentials(userId, {
       reason,

@@ -124,10 +124,18 @@ export function accountRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Rout
       return refuse({ current: "That is not your current password." });
     }
     // An account is never left without an active admin: decided in the step that delists it.
-    if ((await ctx.users.delist(user.id)) === "last") {
+    const delisted = await ctx.users.delist(user.id);
+    if (delisted === "last") {
       return refuse({ current: "You are the only admin. Make someone else an admin first." });
     }
-    const ended = await ctx.revocation.endAccount(user.id, "deleted");
+    let ended: number;
+    try {
+      ended = await ctx.revocation.endAccount(user.id, "deleted");
+    } catch (err) {
+      // Not deleted after all: the account goes back on the list as it was.
+      await ctx.users.relist(delisted).catch(() => undefined);
+      throw err;
+    }
     await ctx.users.freeName(user.id, user.username);
     await ctx.audit.record(
       {

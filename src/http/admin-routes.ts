@@ -6,7 +6,7 @@ import type { NextFunction, Request, Response } from "express";
 import { Router } from "express";
 import { z } from "zod";
 import { INVITE_ID_RE } from "../stores/invites.js";
-import { isAccountId } from "../stores/users.js";
+import { type AdminOutcome, isAccountId } from "../stores/users.js";
 import type { HttpContext } from "./context.js";
 import { HttpError, httpErrors } from "./errors.js";
 import { relativeTime } from "./login-display.js";
@@ -140,7 +140,13 @@ export function adminRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router
   r.post("/admin/invites/:id/revoke", async (req, res) => {
     const id = String(req.params.id);
     if (!INVITE_ID_RE.test(id)) throw httpErrors.notFound();
-    if (!(await ctx.invites.revoke(id))) {
+    const withdrawn = await ctx.invites.revoke(id);
+    if (withdrawn === "in_use") {
+      throw httpErrors.badRequest(
+        "Someone is registering with that invite right now. If they are refused, withdraw it then.",
+      );
+    }
+    if (withdrawn === "gone") {
       throw httpErrors.badRequest("That invite was already used, withdrawn or expired.");
     }
     await done(req, res, "invite_revoked", `invite ${id.slice(0, 8)}`, "The invite was withdrawn.");
@@ -154,18 +160,29 @@ export function adminRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router
     return user;
   };
 
+  /**
+   * Throws for an admin action the account list refused. The acting admin's own standing is
+   * checked again in that step: one demoted or deactivated a moment ago cannot still act.
+   */
+  const refused = (result: AdminOutcome) => {
+    if (result === "done") return;
+    if (result === "not_found") throw httpErrors.notFound();
+    if (result === "forbidden") {
+      throw new HttpError(403, "forbidden", "You are no longer an admin.");
+    }
+    throw httpErrors.badRequest("This is the last active admin. Promote someone else first.");
+  };
+
   r.post("/admin/users/:id/deactivate", async (req, res) => {
     const user = await target(req);
-    if (user.id === req.user?.id) {
+    const admin = req.user as Express.User;
+    if (user.id === admin.id) {
       throw httpErrors.badRequest("You cannot deactivate your own account. Another admin can.");
     }
-    // The last active admin is never deactivated: decided in the step that marks it.
-    const marked = await ctx.users.markDeactivated(user.id);
-    if (marked === "not_found") throw httpErrors.notFound();
-    if (marked === "last") {
-      throw httpErrors.badRequest("This is the last active admin. Promote someone else first.");
-    }
-    const ended = await ctx.revocation.endAccount(user.id, "deactivated");
+    // The list first (the last-admin rule, decided there), then the record and the logins.
+    const { outcome, epoch } = await ctx.users.setStatus(admin.id, user.id, false);
+    refused(outcome);
+    const ended = await ctx.revocation.endAccount(user.id, "deactivated", epoch);
     req.log.info({ event: "user_deactivated", userId: user.id, endedLogins: ended });
     await done(
       req,
@@ -178,23 +195,30 @@ export function adminRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router
 
   r.post("/admin/users/:id/reactivate", async (req, res) => {
     const user = await target(req);
-    await ctx.users.reactivate(user.id);
+    const { outcome, epoch } = await ctx.users.setStatus(
+      (req.user as Express.User).id,
+      user.id,
+      true,
+    );
+    refused(outcome);
+    if (!(await ctx.users.reactivateRecord(user.id, epoch))) throw httpErrors.notFound();
     await done(req, res, "user_reactivated", user.username, `${user.username} can log in again.`);
   });
 
   r.post("/admin/users/:id/promote", async (req, res) => {
     const user = await target(req);
-    if ((await ctx.users.setAdmin(user.id, true)) !== "done") throw httpErrors.notFound();
+    refused(await ctx.users.setAdmin((req.user as Express.User).id, user.id, true));
     await done(req, res, "admin_promoted", user.username, `${user.username} is now an admin.`);
   });
 
   r.post("/admin/users/:id/demote", async (req, res) => {
     const user = await target(req);
-    const result = await ctx.users.setAdmin(user.id, false);
-    if (result === "not_found") throw httpErrors.notFound();
-    if (result === "last") {
-      throw httpErrors.badRequest("This is the last active admin. Promote someone else first.");
+    if (ctx.users.isConfiguredAdminName(user.username)) {
+      throw httpErrors.badRequest(
+        "ADMIN_USERNAMES names this account: it stays an admin until it is removed there.",
+      );
     }
+    refused(await ctx.users.setAdmin((req.user as Express.User).id, user.id, false));
     await done(req, res, "admin_demoted", user.username, `${user.username} is no longer an admin.`);
   });
 

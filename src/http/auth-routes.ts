@@ -83,9 +83,18 @@ export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router 
     // nobody becomes an admin by registering it first.
     const reserved = ctx.users.isConfiguredAdminName(parsed.data.username);
     if (reserved && door.kind !== "first") return taken();
-    const hash = await hashPassword(parsed.data.password);
+    // A name in use is refused before hashing too (the step that claims it decides for good).
+    if (await ctx.users.nameInUse(parsed.data.username, ctx.now())) return taken();
+    // The invite is taken before hashing, so one link used many times at once costs one hash.
     const invite = door.kind === "invite" ? await ctx.invites.take(token, ctx.now()) : undefined;
     if (door.kind === "invite" && !invite) return shutPage(req, res, "invite_invalid");
+    let hash: string;
+    try {
+      hash = await hashPassword(parsed.data.password);
+    } catch (err) {
+      if (invite) await ctx.invites.giveBack(invite).catch(() => undefined);
+      throw err;
+    }
     let user: UserCredentials & { admin: boolean };
     try {
       user = await ctx.users.create(
@@ -96,8 +105,8 @@ export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router 
       );
     } catch (err) {
       const refused = err instanceof NotFirstAccountError || err instanceof UsernameTakenError;
-      // Given back only when the account was refused; after another failure the invite stays
-      // held until its hold lapses (the registration may still be being undone).
+      // Given back only when the account was refused; after another failure (Redis failing
+      // half-way) the invite stays taken: fail closed, the admin makes another.
       if (invite && refused) {
         await ctx.invites.giveBack(invite).catch((e: unknown) => {
           req.log.warn({ event: "invite_give_back_failed", err: e }, "invite not given back");

@@ -52,6 +52,13 @@ const DROP = `${FENCE}
 return redis.call('DEL', KEYS[1])
 `;
 
+// KEYS: the invite. ARGV: deadline. 1 withdrawn; 0 unknown (used or expired); -1 a
+// registration holds it now (it may succeed; if refused, it gives the invite back).
+const WITHDRAW = `${FENCE}
+if redis.call('HEXISTS', KEYS[1], 'taken') == 1 then return -1 end
+return redis.call('DEL', KEYS[1])
+`;
+
 /** A valid invite from its stored fields: undefined if it is taken or damaged. */
 function parse(id: string, f: Record<string, string>): Invite | undefined {
   const expiresAt = Number(f.expiresAt);
@@ -138,12 +145,16 @@ export class InviteStore {
     await this.redis.zRem(keys.invites, invite.id);
   }
 
-  /** Withdraws an invite (also one a registration holds); false if unknown, used or expired. */
-  async revoke(id: string): Promise<boolean> {
-    if (!INVITE_ID_RE.test(id)) return false;
-    const dropped = Number(await fencedEval(this.redis, DROP, [keys.invite(id)], []));
+  /**
+   * Withdraws an invite: "done"; "gone" if it is unknown, used or expired; "in_use" while a
+   * registration holds it (then it may yet be used: the admin is told so, not "withdrawn").
+   */
+  async revoke(id: string): Promise<"done" | "gone" | "in_use"> {
+    if (!INVITE_ID_RE.test(id)) return "gone";
+    const r = Number(await fencedEval(this.redis, WITHDRAW, [keys.invite(id)], []));
+    if (r === -1) return "in_use";
     await this.redis.zRem(keys.invites, id);
-    return dropped === 1;
+    return r === 1 ? "done" : "gone";
   }
 
   /** Invites still valid, soonest to expire first (expired ones are cleared on the way). */

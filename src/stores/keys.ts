@@ -75,6 +75,11 @@ export const keys = {
   pendingUsers: `${P}pending-users:{${P}users}`,
   /** Set: ids of deactivated accounts, beside the admins so "the last active admin" is one step. */
   deactivatedUsers: `${P}deactivated-users:{${P}users}`,
+  /**
+   * Hash: account id -> its status epoch, moved on by every deactivation and reactivation, so
+   * that the record's mark ends as the list decided last when two cross.
+   */
+  accountEpochs: `${P}account-epochs:{${P}users}`,
   /** Set: ids of deleted accounts (their messages show "deleted user"). */
   deletedUsers: `${P}deleted-users:{${P}users}`,
   /** Hash: one invite, under the SHA-256 of its token (the token itself is never stored). */

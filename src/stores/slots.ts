@@ -106,7 +106,8 @@ export async function migrateLayout(redis: Redis, logger: Logger): Promise<void>
     }
     throw new Error(`another parley has been moving Redis keys to layout ${LAYOUT} for too long`);
   }
-  if ((await redis.get(keys.layout)) === "2") {
+  const from = await redis.get(keys.layout);
+  if (from === "2" || from === "3") {
     await listAccounts(redis, logger);
     await redis.set(keys.layout, LAYOUT);
     await redis.del(lock);
@@ -139,13 +140,15 @@ export async function migrateLayout(redis: Redis, logger: Logger): Promise<void>
 }
 
 /** The key layout this parley writes (see migrateLayout). */
-const LAYOUT = "3";
+const LAYOUT = "4";
 
 /**
- * Layout 3: accounts made before the list of accounts existed are listed, and when no
+ * Layouts 3 and 4: accounts made before the list of accounts existed are listed, and when no
  * account is an admin yet, the oldest becomes one: it was the first account created on
- * that database. On a cluster every primary's keys are scanned (the records of different
- * users lie on different shards).
+ * that database. Deactivated accounts join the list's deactivated set (so they do not count
+ * as active admins), and registrations an older parley left half-made and listed join the
+ * pending ones, past their deadline, to be swept. Idempotent. On a cluster every primary's
+ * keys are scanned (the records of different users lie on different shards).
  */
 async function listAccounts(redis: Redis, logger: Logger): Promise<void> {
   const prefix = keys.user("");
@@ -159,13 +162,15 @@ async function listAccounts(redis: Redis, logger: Logger): Promise<void> {
       // Read, then listed (idempotent: NX); the two keys lie in different slots on a cluster.
       const added = await Promise.all(
         ids.map(async (id) => {
-          const [username, hash, pending, createdAt] = await redis.hmGet(keys.user(id), [
-            "username",
-            "hash",
-            "pending",
-            "createdAt",
-          ]);
+          const [username, hash, pending, createdAt, deactivated] = await redis.hmGet(
+            keys.user(id),
+            ["username", "hash", "pending", "createdAt", "deactivated"],
+          );
+          if (pending && (await redis.zScore(keys.users, id)) !== null) {
+            await redis.zAdd(keys.pendingUsers, { score: 0, value: id }, { condition: "NX" });
+          }
           if (!username || !hash || pending) return 0;
+          if (deactivated === "1") await redis.sAdd(keys.deactivatedUsers, id);
           return redis.zAdd(
             keys.users,
             { score: Number(createdAt) || 0, value: id },

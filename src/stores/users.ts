@@ -81,7 +81,9 @@ export function loginIsCurrent(
 }
 
 // KEYS: generation, user hash. ARGV: deadline, reason, new hash ("" keeps it), carried handle
-// ("" none), what becomes of the account ("" nothing, "deactivated", "deleted").
+// ("" none), what becomes of the account ("" nothing, "deactivated", "deleted"), and for
+// "deactivated" the status epoch the list gave it (an older epoch than the record's does not
+// mark it: a reactivation decided later in the list has already been written).
 // Moves the generation on, optionally sets the hash, and names the login carried over, all
 // at once: no instant exists where the changer's own login is stale, nor one where another
 // login made with the old password looks current. Removing an account must also go through
@@ -98,7 +100,9 @@ else
 end
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], 'hash', ARGV[3]) end
 if ARGV[5] == 'deactivated' then
-  redis.call('HSET', KEYS[2], 'deactivated', '1')
+  if tonumber(ARGV[6]) > (tonumber(redis.call('HGET', KEYS[2], 'statusEpoch') or '0') or 0) then
+    redis.call('HSET', KEYS[2], 'deactivated', '1', 'statusEpoch', ARGV[6])
+  end
 elseif ARGV[5] == 'deleted' then
   redis.call('HDEL', KEYS[2], 'username', 'hash', 'deactivated', 'pending')
   redis.call('HSET', KEYS[2], 'deleted', '1')
@@ -124,8 +128,6 @@ return n
 
 /** How long a registration may take before it is abandoned (and its name taken back). */
 const PENDING_HOLD_MS = 60_000;
-/** Slack for the difference between this process's clock and Redis's. */
-const CLOCK_SLACK_MS = 5_000;
 
 const NOW_MS = `
 local nowMs = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
@@ -140,10 +142,12 @@ return untilMs
 `;
 
 // The scripts on the list of accounts take KEYS: the list, the admins, the deactivated, the
-// pending. Who counts as an active admin: a listed account, not pending, not deactivated, and
-// in the admins set or among the ids (ARGV from `first` on) that ADMIN_USERNAMES names.
-// "Never without an active admin" is decided in the same step as the change it guards, so
-// two admins deactivating, demoting or deleting each other at once cannot both succeed.
+// pending, the status epochs. Who counts as an active admin: a listed account, not pending,
+// not deactivated, and in the admins set or among the ids (ARGV from `first` on) that
+// ADMIN_USERNAMES names. "Never without an active admin" is decided in the same step as the
+// change it guards, and so is the acting admin's own standing: two admins demoting,
+// deactivating or deleting each other at once cannot both succeed, and an admin demoted or
+// deactivated a moment ago cannot still act.
 const ADMINS = `
 local function active(id)
   return redis.call('ZSCORE', KEYS[1], id) ~= false and redis.call('ZSCORE', KEYS[4], id) == false
@@ -165,13 +169,16 @@ local function otherActiveAdmins(except, first)
   for i = first, #ARGV do consider(ARGV[i]) end
   return n
 end
+local function isLast(id, first)
+  return isActiveAdmin(id, first) and otherActiveAdmins(id, first) == 0
+end
 `;
 
 // ARGV: deadline, id, createdAt, "1" if only the first account may enroll, its deadline.
-// Returns 0 refused, 1 enrolled, 2 enrolled as the first account (admin). Registrations past
-// their deadline do not count (they can no longer finish); those in flight do.
-const ENROLL = `${FENCE}${NOW_MS}
-local first = redis.call('ZCARD', KEYS[1]) - redis.call('ZCOUNT', KEYS[4], '-inf', nowMs) == 0
+// Returns 0 refused, 1 enrolled, 2 enrolled as the first account (admin). Registrations in
+// flight count as accounts (an abandoned one is swept before: see UserStore.sweep).
+const ENROLL = `${FENCE}
+local first = redis.call('ZCARD', KEYS[1]) == 0
 if ARGV[4] == '1' and not first then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
 redis.call('ZADD', KEYS[4], ARGV[5], ARGV[2])
@@ -195,12 +202,16 @@ const SETTLE = `${FENCE}
 return redis.call('ZREM', KEYS[1], ARGV[2])
 `;
 
+/** Slack for the difference between clocks (this process's, and Redis nodes' on a cluster). */
+const CLOCK_SLACK_MS = 5_000;
+
 // ARGV: deadline, id, "1" to undo the caller's own registration now (it knows step 4 was not
-// done), else only once its deadline has passed (a sweep: then step 4 can no longer happen).
+// done), else only once its deadline has passed, with slack for another node's clock (a
+// sweep: then step 4 can no longer happen).
 const UNENROLL = `${FENCE}${NOW_MS}
 local untilMs = redis.call('ZSCORE', KEYS[4], ARGV[2])
 if untilMs == false then return 0 end
-if ARGV[3] ~= '1' and tonumber(untilMs) >= nowMs then return 0 end
+if ARGV[3] ~= '1' and tonumber(untilMs) + ${CLOCK_SLACK_MS} >= nowMs then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[2])
 redis.call('SREM', KEYS[2], ARGV[2])
 redis.call('ZREM', KEYS[4], ARGV[2])
@@ -213,54 +224,75 @@ if redis.call('GET', KEYS[1]) ~= ARGV[2] then return 0 end
 return redis.call('DEL', KEYS[1])
 `;
 
-// KEYS: the four, then the deleted. ARGV: deadline, id, admin ids from ADMIN_USERNAMES.
-// Returns -1 refused (the last active admin, while other accounts exist), else 1.
+// KEYS: the five, then the deleted. ARGV: deadline, id, admin ids from ADMIN_USERNAMES (from 3).
+// Returns {-1} refused (the last active admin, while other accounts exist), else {1, the
+// account's score in the list ("" if unlisted), "1" if it was an admin, "1" if deactivated}:
+// what relisting puts back if the rest of the deletion fails.
 const DELIST = `${FENCE}${ADMINS}
-if isActiveAdmin(ARGV[2], 3) and otherActiveAdmins(ARGV[2], 3) == 0
-  and redis.call('ZCARD', KEYS[1]) > 1 then
-  return -1
+local id = ARGV[2]
+local others = redis.call('ZCARD', KEYS[1]) - redis.call('ZCARD', KEYS[4])
+if isLast(id, 3) and others > 1 then return {-1} end
+local score = redis.call('ZSCORE', KEYS[1], id) or ''
+local wasAdmin = tostring(redis.call('SREM', KEYS[2], id))
+local wasDeactivated = tostring(redis.call('SREM', KEYS[3], id))
+redis.call('ZREM', KEYS[1], id)
+redis.call('ZREM', KEYS[4], id)
+redis.call('SADD', KEYS[6], id)
+return {1, score, wasAdmin, wasDeactivated}
+`;
+
+// KEYS: the five, then the deleted. ARGV: deadline, id, score, was admin, was deactivated.
+// Undoes DELIST when the rest of a deletion failed.
+const RELIST = `${FENCE}
+local id = ARGV[2]
+redis.call('SREM', KEYS[6], id)
+if ARGV[3] ~= '' then redis.call('ZADD', KEYS[1], ARGV[3], id) end
+if ARGV[4] == '1' then redis.call('SADD', KEYS[2], id) end
+if ARGV[5] == '1' then redis.call('SADD', KEYS[3], id) end
+return 1
+`;
+
+// ARGV: deadline, acting admin's id, target id, "1" to deactivate or "0" to reactivate, admin
+// ids from ADMIN_USERNAMES (from 5). Marks the account in the list and moves its status
+// epoch on; the record follows (changeCredentials or REACTIVATE) with that epoch, so when a
+// deactivation and a reactivation cross, the record ends as the list decided last.
+// Returns {1, epoch} done, {0} not an account, {-1} the last active admin, {-2} the actor is
+// not an active admin (any more).
+const SET_STATUS = `${FENCE}${ADMINS}
+if not isActiveAdmin(ARGV[2], 5) then return {-2} end
+if redis.call('ZSCORE', KEYS[1], ARGV[3]) == false then return {0} end
+if ARGV[4] == '1' then
+  if isLast(ARGV[3], 5) then return {-1} end
+  redis.call('SADD', KEYS[3], ARGV[3])
+else
+  redis.call('SREM', KEYS[3], ARGV[3])
 end
-redis.call('ZREM', KEYS[1], ARGV[2])
-redis.call('SREM', KEYS[2], ARGV[2])
-redis.call('SREM', KEYS[3], ARGV[2])
-redis.call('ZREM', KEYS[4], ARGV[2])
-redis.call('SADD', KEYS[5], ARGV[2])
-return 1
+return {1, redis.call('HINCRBY', KEYS[5], ARGV[3], 1)}
 `;
 
-// ARGV: deadline, id, admin ids from ADMIN_USERNAMES. Marks an account deactivated in the
-// list (the record's mark and the end of its logins follow, in changeCredentials).
-// Returns 1 done, 0 not an account, -1 refused: the last active admin.
-const MARK_DEACTIVATED = `${FENCE}${ADMINS}
-if redis.call('ZSCORE', KEYS[1], ARGV[2]) == false then return 0 end
-if isActiveAdmin(ARGV[2], 3) and otherActiveAdmins(ARGV[2], 3) == 0 then return -1 end
-redis.call('SADD', KEYS[3], ARGV[2])
-return 1
-`;
-
-// ARGV: deadline, id.
-const UNMARK_DEACTIVATED = `${FENCE}
-return redis.call('SREM', KEYS[3], ARGV[2])
-`;
-
-// KEYS: the user's hash. ARGV: deadline. Lifts the record's mark: the logins that
-// deactivation ended stay ended.
+// KEYS: the user's hash. ARGV: deadline, status epoch. Lifts the record's mark unless a later
+// decision was written already. The logins that deactivation ended stay ended.
 const REACTIVATE = `${FENCE}
 if redis.call('HEXISTS', KEYS[1], 'hash') == 0 then return 0 end
-redis.call('HDEL', KEYS[1], 'deactivated')
+if tonumber(ARGV[2]) > (tonumber(redis.call('HGET', KEYS[1], 'statusEpoch') or '0') or 0) then
+  redis.call('HDEL', KEYS[1], 'deactivated')
+  redis.call('HSET', KEYS[1], 'statusEpoch', ARGV[2])
+end
 return 1
 `;
 
-// ARGV: deadline, id, "1" to promote, "0" to demote, admin ids from ADMIN_USERNAMES.
-// Returns 1 done, 0 not an account, -1 refused: the last active admin is never demoted.
+// ARGV: deadline, acting admin's id, target id, "1" to promote, "0" to demote, admin ids from
+// ADMIN_USERNAMES (from 5). Returns 1 done, 0 not an account, -1 refused: the last active
+// admin is never demoted, -2 the actor is not an active admin (any more).
 const SET_ADMIN = `${FENCE}${ADMINS}
-if redis.call('ZSCORE', KEYS[1], ARGV[2]) == false then return 0 end
-if ARGV[3] == '1' then
-  redis.call('SADD', KEYS[2], ARGV[2])
+if not isActiveAdmin(ARGV[2], 5) then return -2 end
+if redis.call('ZSCORE', KEYS[1], ARGV[3]) == false then return 0 end
+if ARGV[4] == '1' then
+  redis.call('SADD', KEYS[2], ARGV[3])
   return 1
 end
-if isActiveAdmin(ARGV[2], 4) and otherActiveAdmins(ARGV[2], 4) == 0 then return -1 end
-redis.call('SREM', KEYS[2], ARGV[2])
+if isLast(ARGV[3], 5) then return -1 end
+redis.call('SREM', KEYS[2], ARGV[3])
 return 1
 `;
 
@@ -293,7 +325,28 @@ export function isAccountId(id: string): boolean {
 }
 
 /** The keys of the list of accounts, in the order its scripts take them. */
-const LIST_KEYS = [keys.users, keys.admins, keys.deactivatedUsers, keys.pendingUsers];
+const LIST_KEYS = [
+  keys.users,
+  keys.admins,
+  keys.deactivatedUsers,
+  keys.pendingUsers,
+  keys.accountEpochs,
+];
+
+/** What an admin action on an account came to. */
+export type AdminOutcome = "done" | "not_found" | "last" | "forbidden";
+
+function outcome(code: number): AdminOutcome {
+  return code === 1 ? "done" : code === 0 ? "not_found" : code === -1 ? "last" : "forbidden";
+}
+
+/** What DELIST took away, for RELIST to put back. */
+export interface Delisted {
+  readonly id: string;
+  readonly score: string;
+  readonly admin: string;
+  readonly deactivated: string;
+}
 
 export class UserStore {
   /**
@@ -358,9 +411,11 @@ export class UserStore {
         throw new Error("registration took too long and was abandoned");
       }
     } catch (err) {
-      // A fenced write that failed did not happen and cannot happen later, so this
-      // registration is undone here; whatever this cannot undo, the next sweep does.
-      await this.undo(id, username).catch(() => undefined);
+      // A fenced write reported failed cannot happen later, so this registration is undone
+      // here; whatever this cannot undo, the next sweep does. (If ACTIVATE ran but its reply
+      // was lost, the record stays complete but unlisted and nameless: nobody can log in to
+      // it, and the person registers again.)
+      await this.undo(id, username, true).catch(() => undefined);
       throw err;
     }
     // If this fails the account is complete all the same; a later sweep settles it.
@@ -376,10 +431,17 @@ export class UserStore {
     };
   }
 
-  /** Undoes a registration that will not be completed: enrolment, name, record. */
-  private async undo(id: string, username: string): Promise<void> {
-    await fencedEval(this.redis, UNENROLL, LIST_KEYS, [id, "1"]);
-    await fencedEval(this.redis, FREE_NAME, [keys.username(username)], [id]);
+  /**
+   * Undoes a registration that will not be completed: enrolment, name, record. `now`: the
+   * registration's own, which knows its record was not activated; else a sweep's, done only
+   * once the registration's deadline has passed in Redis's clock.
+   */
+  private async undo(id: string, username: string | null | undefined, now: boolean) {
+    const unlisted = Number(
+      await fencedEval(this.redis, UNENROLL, LIST_KEYS, [id, now ? "1" : "0"]),
+    );
+    if (!now && unlisted !== 1) return;
+    if (username) await fencedEval(this.redis, FREE_NAME, [keys.username(username)], [id]);
     await fencedEval(this.redis, DROP_USER, [keys.user(id)], []);
   }
 
@@ -397,11 +459,8 @@ export class UserStore {
         await fencedEval(this.redis, SETTLE, [keys.pendingUsers], [id]);
         continue;
       }
-      // Past its deadline a pending record can no longer be activated, so undoing is safe;
-      // UNENROLL checks the deadline again in Redis's clock.
-      if (Number(await fencedEval(this.redis, UNENROLL, LIST_KEYS, [id, "0"])) !== 1) continue;
-      if (username) await fencedEval(this.redis, FREE_NAME, [keys.username(username)], [id]);
-      await fencedEval(this.redis, DROP_USER, [keys.user(id)], []);
+      // Past its deadline a pending record can no longer be activated, so undoing is safe.
+      await this.undo(id, username, false);
     }
   }
 
@@ -435,6 +494,27 @@ export class UserStore {
     };
   }
 
+  /**
+   * Whether a username leads to an account or a registration in flight (not one abandoned):
+   * a pre-check; the step that claims a name decides for good.
+   */
+  async nameInUse(username: string, now: number): Promise<boolean> {
+    const holder = await this.redis.get(keys.username(username));
+    return holder !== null && !(await this.abandoned(holder, now));
+  }
+
+  /** The usernames of complete accounts among `ids` (others are left out). */
+  async usernames(ids: readonly string[]): Promise<Map<string, string>> {
+    const rows = await Promise.all(
+      ids.map((id) => this.redis.hmGet(keys.user(id), ["username", "pending"])),
+    );
+    const out = new Map<string, string>();
+    rows.forEach(([username, pending], i) => {
+      if (username && pending !== "1") out.set(ids[i] as string, username);
+    });
+    return out;
+  }
+
   async byUsername(username: string): Promise<UserCredentials | undefined> {
     const id = await this.redis.get(keys.username(username));
     return id ? this.byId(id) : undefined;
@@ -445,12 +525,14 @@ export class UserStore {
    * out), and how many accounts are listed in all.
    */
   async list(offset: number, count: number): Promise<{ accounts: Account[]; total: number }> {
-    const [ids, total, admins] = await Promise.all([
+    const [ids, total, admins, deactivated] = await Promise.all([
       this.redis.zRange(keys.users, offset, offset + count - 1, { REV: true }),
       this.redis.zCard(keys.users),
       this.redis.sMembers(keys.admins),
+      this.redis.sMembers(keys.deactivatedUsers),
     ]);
     const adminSet = new Set(admins);
+    const deactivatedSet = new Set(deactivated);
     const records = await Promise.all(ids.map((id) => this.redis.hGetAll(keys.user(id))));
     const accounts: Account[] = [];
     records.forEach((h, i) => {
@@ -460,7 +542,8 @@ export class UserStore {
         id,
         username: h.username,
         createdAt: Number(h.createdAt),
-        deactivated: h.deactivated === "1",
+        // Either mark: between the two steps of a (de)activation, show it deactivated.
+        deactivated: h.deactivated === "1" || deactivatedSet.has(id),
         admin: adminSet.has(id),
       });
     });
@@ -478,88 +561,100 @@ export class UserStore {
     return this.adminNames.has(username.toLowerCase());
   }
 
-  /** The ADMIN_USERNAMES names that no account has (reserved; logged at start-up). */
-  async unclaimedAdminNames(): Promise<string[]> {
+  /** The ADMIN_USERNAMES names, each with the id of the account that has it (or null). */
+  private async configAdmins(): Promise<[string, string | null][]> {
     const names = [...this.adminNames];
     const ids = await Promise.all(names.map((n) => this.redis.get(keys.username(n))));
-    return names.filter((_, i) => !ids[i]);
+    return names.map((n, i) => [n, ids[i] ?? null]);
+  }
+
+  /** The ADMIN_USERNAMES names that no account has (reserved; logged at start-up). */
+  async unclaimedAdminNames(): Promise<string[]> {
+    return (await this.configAdmins()).filter(([, id]) => !id).map(([n]) => n);
   }
 
   /** The ids of the accounts ADMIN_USERNAMES names (for the "last active admin" checks). */
   private async configAdminIds(): Promise<string[]> {
-    const ids = await Promise.all(
-      [...this.adminNames].map((n) => this.redis.get(keys.username(n))),
-    );
-    return ids.filter((id): id is string => typeof id === "string" && isAccountId(id));
+    return (await this.configAdmins())
+      .map(([, id]) => id)
+      .filter((id): id is string => typeof id === "string" && isAccountId(id));
   }
 
   /**
-   * How many accounts exist (0: the next registration makes the first admin). Registrations
-   * past their deadline are not counted; those in flight are.
+   * How many accounts exist, registrations in flight included (0: the next registration
+   * makes the first admin). Abandoned registrations are swept first, so one cannot keep the
+   * database from counting as empty.
    */
   async count(now: number): Promise<number> {
-    const [all, stale] = (await this.redis
-      .multi()
-      .zCard(keys.users)
-      .zCount(keys.pendingUsers, "-inf", now)
-      .exec()) as unknown as [number, number];
-    return Number(all) - Number(stale);
-  }
-
-  /** Promotes or demotes an admin. "last": the last active admin is never demoted. */
-  async setAdmin(id: string, admin: boolean): Promise<"done" | "not_found" | "last"> {
-    const r = Number(
-      await fencedEval(this.redis, SET_ADMIN, LIST_KEYS, [
-        id,
-        admin ? "1" : "0",
-        ...(await this.configAdminIds()),
-      ]),
-    );
-    return r === 1 ? "done" : r === 0 ? "not_found" : "last";
+    await this.sweep(now);
+    return this.redis.zCard(keys.users);
   }
 
   /**
-   * The first step of deactivating: marks the account in the list, unless it is the last
-   * active admin ("last"). The record's mark and the end of its logins follow through
-   * changeCredentials (status "deactivated"; see Revocation.endAccount).
+   * Promotes or demotes an admin, as `actorId`, who must be an active admin as it happens
+   * ("forbidden"). "last": the last active admin is never demoted.
    */
-  async markDeactivated(id: string): Promise<"done" | "not_found" | "last"> {
-    const r = Number(
-      await fencedEval(this.redis, MARK_DEACTIVATED, LIST_KEYS, [
-        id,
-        ...(await this.configAdminIds()),
-      ]),
-    );
-    return r === 1 ? "done" : r === 0 ? "not_found" : "last";
+  async setAdmin(actorId: string, id: string, admin: boolean): Promise<AdminOutcome> {
+    const r = await fencedEval(this.redis, SET_ADMIN, LIST_KEYS, [
+      actorId,
+      id,
+      admin ? "1" : "0",
+      ...(await this.configAdminIds()),
+    ]);
+    return outcome(Number(r));
   }
 
   /**
-   * Lifts a deactivation (false if there is no such account). The record first, then the
-   * list: between the two the account counts as deactivated, the stricter reading.
+   * Deactivates or reactivates an account in the list, as `actorId`, who must be an active
+   * admin as it happens ("forbidden"); the last active admin is never deactivated ("last").
+   * Returns the status epoch to write the record with: for a deactivation, through
+   * changeCredentials (Revocation.endAccount), which also ends its logins; for a
+   * reactivation, through reactivateRecord.
    */
-  async reactivate(id: string): Promise<boolean> {
-    if (Number(await fencedEval(this.redis, REACTIVATE, [keys.user(id)], [])) !== 1) return false;
-    await fencedEval(this.redis, UNMARK_DEACTIVATED, LIST_KEYS, [id]);
-    return true;
+  async setStatus(
+    actorId: string,
+    id: string,
+    active: boolean,
+  ): Promise<{ outcome: AdminOutcome; epoch: number }> {
+    const r = (await fencedEval(this.redis, SET_STATUS, LIST_KEYS, [
+      actorId,
+      id,
+      active ? "0" : "1",
+      ...(await this.configAdminIds()),
+    ])) as number[];
+    return { outcome: outcome(Number(r[0])), epoch: Number(r[1] ?? 0) };
+  }
+
+  /** Lifts the record's deactivation (see setStatus); false if there is no such account. */
+  async reactivateRecord(id: string, epoch: number): Promise<boolean> {
+    return Number(await fencedEval(this.redis, REACTIVATE, [keys.user(id)], [String(epoch)])) === 1;
   }
 
   /**
    * The first step of deleting an account: it leaves the list of accounts and the admins and
    * joins the deleted ("last": refused, it is the last active admin and other accounts
-   * exist). Then Revocation.endAccount ends its logins and empties its record, and
-   * freeName frees its name. A deletion cut short is finished by trying again: each step
-   * can be repeated, and a name whose account was deleted can be taken by a new one.
+   * exist). Then Revocation.endAccount ends its logins and empties its record, and freeName
+   * frees its name. If ending its logins fails, relist puts it back as it was.
    */
-  async delist(id: string): Promise<"done" | "last"> {
-    const r = Number(
-      await fencedEval(
-        this.redis,
-        DELIST,
-        [...LIST_KEYS, keys.deletedUsers],
-        [id, ...(await this.configAdminIds())],
-      ),
+  async delist(id: string): Promise<Delisted | "last"> {
+    const r = (await fencedEval(
+      this.redis,
+      DELIST,
+      [...LIST_KEYS, keys.deletedUsers],
+      [id, ...(await this.configAdminIds())],
+    )) as (number | string)[];
+    if (Number(r[0]) !== 1) return "last";
+    return { id, score: String(r[1] ?? ""), admin: String(r[2]), deactivated: String(r[3]) };
+  }
+
+  /** Undoes delist after the rest of a deletion failed. */
+  async relist(d: Delisted): Promise<void> {
+    await fencedEval(
+      this.redis,
+      RELIST,
+      [...LIST_KEYS, keys.deletedUsers],
+      [d.id, d.score, d.admin, d.deactivated],
     );
-    return r === 1 ? "done" : "last";
   }
 
   /** Frees a username while it still leads to this account. */
@@ -589,13 +684,15 @@ export class UserStore {
       keepHandle?: string;
       /** Deactivates or deletes the account in the same step. */
       status?: "deactivated" | "deleted";
+      /** For "deactivated": the status epoch from setStatus. */
+      epoch?: number;
     },
   ): Promise<number> {
     const reply = await fencedEval(
       this.redis,
       CHANGE_CREDENTIALS,
       [keys.userGeneration(id), keys.user(id)],
-      [o.reason, o.hash ?? "", o.keepHandle ?? "", o.status ?? ""],
+      [o.reason, o.hash ?? "", o.keepHandle ?? "", o.status ?? "", String(o.epoch ?? 0)],
     );
     return Number(reply);
   }

@@ -36,14 +36,18 @@ describe("invites: taken once, given back only when still offered", () => {
     expect(await invites.take(token, Date.now())).to.equal(undefined);
   });
 
-  it("stays withdrawn when an admin withdraws it while a registration holds it", async () => {
+  it("is not reported withdrawn while a registration holds it, and stays withdrawn once it is", async () => {
     const { token, invite } = await invites.create(admin, 3600, Date.now());
     expect(await invites.take(token, Date.now())).to.not.equal(undefined);
-    expect(await invites.revoke(invite.id)).to.equal(true);
-    // The registration is refused (say the name was taken) and gives the invite back.
+    // The registration may still succeed: the admin is told so, and nothing changes.
+    expect(await invites.revoke(invite.id)).to.equal("in_use");
+    // It is refused (say the name was taken) and gives the invite back; now it is withdrawn.
     await invites.giveBack(invite);
+    expect(await invites.revoke(invite.id)).to.equal("done");
+    await invites.giveBack(invite); // a late give-back does not bring it back
     expect(await invites.peek(token, Date.now())).to.equal(undefined);
     expect(await invites.take(token, Date.now())).to.equal(undefined);
     expect(await redis.exists(keys.invite(invite.id))).to.equal(0);
+    expect(await invites.revoke(invite.id)).to.equal("gone");
   });
 });

@@ -5,6 +5,7 @@ import pino from "pino";
 import { connectRedis, type Redis } from "../../src/redis.js";
 import { keys } from "../../src/stores/keys.js";
 import { migrateLayout } from "../../src/stores/slots.js";
+import { UserStore } from "../../src/stores/users.js";
 import { testRedisUrl, uniqueName } from "../helpers/parley.js";
 import { redisClient } from "../helpers/redis.js";
 
@@ -77,7 +78,7 @@ describe("moving keys of the old layout (before version 2)", () => {
         `parley:user-gen:${lower}`,
       ]),
     ).to.equal(0);
-    expect(await redis.get(keys.layout)).to.equal("3");
+    expect(await redis.get(keys.layout)).to.equal("4");
     expect(await redis.exists(`${keys.layout}-lock`)).to.equal(0);
 
     // Once recorded, it never runs again.
@@ -95,10 +96,44 @@ describe("moving keys of the old layout (before version 2)", () => {
     await Promise.all([migrateLayout(redis, silent), migrateLayout(redis, silent)]);
     expect(await redis.get(keys.userGeneration(id))).to.equal("4");
     expect(await redis.exists(`parley:user-gen:${id}`)).to.equal(0);
-    expect(await redis.get(keys.layout)).to.equal("3");
+    expect(await redis.get(keys.layout)).to.equal("4");
   });
 
-  it("lists the accounts of an older parley (layout 3), the oldest as the admin", async () => {
+  it("brings a layout-3 database's deactivated and half-made accounts into the list's sets", async () => {
+    const db = await redisClient(`${testRedisUrl()}/8`);
+    try {
+      await db.flushDb();
+      await db.set(keys.layout, "3");
+      const [admin, off, half] = [randomUUID(), randomUUID(), randomUUID()];
+      const rec = (id: string, username: string, extra: Record<string, string> = {}) =>
+        db.hSet(keys.user(id), { id, username, hash: "h", createdAt: "1", ...extra });
+      await rec(admin, "admin");
+      await rec(off, "off", { deactivated: "1" });
+      await rec(half, "half", { pending: "1" });
+      for (const id of [admin, off, half]) await db.zAdd(keys.users, { score: 1, value: id });
+      await db.sAdd(keys.admins, [admin, off]);
+      const client = await connectRedis(`${testRedisUrl()}/8`, pino({ level: "silent" }));
+      try {
+        await migrateLayout(client, pino({ level: "silent" }));
+        expect(await db.sMembers(keys.deactivatedUsers)).to.deep.equal([off]);
+        expect(await db.zRange(keys.pendingUsers, 0, -1)).to.deep.equal([half]);
+        // The deactivated admin does not count: the only active admin stays one.
+        const users = new UserStore(client);
+        expect(await users.delist(admin)).to.equal("last");
+        // The half-made one is swept by the next count (its deadline long past).
+        expect(await users.count(Date.now())).to.equal(2);
+        expect(await db.exists(keys.user(half))).to.equal(0);
+      } finally {
+        await client.close();
+      }
+      expect(await db.get(keys.layout)).to.equal("4");
+    } finally {
+      await db.flushDb();
+      await db.close();
+    }
+  });
+
+  it("lists the accounts of an older parley (layout 2), the oldest as the admin", async () => {
     const db = await redisClient(`${testRedisUrl()}/8`);
     try {
       await db.flushDb();
@@ -130,7 +165,7 @@ describe("moving keys of the old layout (before version 2)", () => {
       await migrateLayout(client, pino({ level: "silent" })).finally(() => client.close());
       expect(await db.zRange(keys.users, 0, -1)).to.deep.equal([ids[1], ids[0]]);
       expect(await db.sMembers(keys.admins)).to.deep.equal([ids[1]]);
-      expect(await db.get(keys.layout)).to.equal("3");
+      expect(await db.get(keys.layout)).to.equal("4");
     } finally {
       await db.flushDb();
       await db.close();

@@ -3,7 +3,7 @@ import { expect } from "chai";
 import pino from "pino";
 import { connectRedis, type Redis } from "../../src/redis.js";
 import { keys } from "../../src/stores/keys.js";
-import { UsernameTakenError, UserStore } from "../../src/stores/users.js";
+import { NotFirstAccountError, UsernameTakenError, UserStore } from "../../src/stores/users.js";
 import { testRedisUrl, uniqueName } from "../helpers/parley.js";
 
 describe("creating users (record first, then the name)", () => {
@@ -74,6 +74,7 @@ describe("the list of accounts: abandoned registrations and the last active admi
 
   it("does not let a first registration cut off half-way block the first account for good", async () => {
     const stale = await abandonedRegistration("halfmade", true);
+    // The sweep in count() undoes it: the database counts as empty again.
     expect(await users.count(Date.now())).to.equal(0);
     const first = await users.create("founder", "h", Date.now(), true);
     expect(first.admin).to.equal(true);
@@ -106,10 +107,14 @@ describe("the list of accounts: abandoned registrations and the last active admi
     expect(await redis.get(keys.username("inflight"))).to.equal(id);
   });
 
-  it("settles a registration whose last step failed instead of undoing it", async () => {
-    const id = await abandonedRegistration("complete", false);
+  it("settles a registration whose last step failed instead of undoing it, so a first admin stays the first", async () => {
+    const id = await abandonedRegistration("complete", true);
     await redis.hDel(keys.user(id), ["pending", "pendingUntil"]); // step 4 was done
+    expect(await users.count(Date.now())).to.equal(1);
+    const someone = await users.create("someone", "h", Date.now(), true).catch((e: unknown) => e);
+    expect(someone).to.be.instanceOf(NotFirstAccountError);
     await users.create("someone", "h", Date.now());
+    expect(await users.isAdmin({ id, username: "complete" })).to.equal(true);
     expect(await redis.zScore(keys.users, id)).to.not.equal(null);
     expect(await redis.zScore(keys.pendingUsers, id)).to.equal(null);
     expect((await users.byUsername("complete"))?.id).to.equal(id);
@@ -119,18 +124,65 @@ describe("the list of accounts: abandoned registrations and the last active admi
     const a = await users.create("alpha", "h", Date.now());
     const b = await users.create("beta", "h", Date.now());
     await users.create("gamma", "h", Date.now());
-    expect(await users.setAdmin(b.id, true)).to.equal("done");
-    const crossed = await Promise.all([users.markDeactivated(a.id), users.markDeactivated(b.id)]);
-    expect(crossed.sort()).to.deep.equal(["done", "last"]);
-    // A deactivated admin does not count: the other can be neither demoted nor deleted.
-    const active = crossed[0] === "done" ? b : a;
-    expect(await users.setAdmin(active.id, false)).to.equal("last");
+    expect(await users.setAdmin(a.id, b.id, true)).to.equal("done");
+    const crossed = await Promise.all([
+      users.setStatus(b.id, a.id, false),
+      users.setStatus(a.id, b.id, false),
+    ]);
+    const outcomes = crossed.map((c) => c.outcome);
+    expect([...outcomes].sort()).to.deep.equal(["done", "forbidden"]);
+    // The one left active can neither be demoted nor deleted: a deactivated admin does not count.
+    const active = outcomes[0] === "done" ? b : a;
+    const other = active === a ? b : a;
+    expect(await users.setAdmin(active.id, active.id, false)).to.equal("last");
     expect(await users.delist(active.id)).to.equal("last");
+    // The deactivated admin can no longer act, not even to reactivate itself.
+    expect((await users.setStatus(other.id, other.id, true)).outcome).to.equal("forbidden");
+    expect(await users.setAdmin(other.id, active.id, false)).to.equal("forbidden");
     // Deleting at once: with both active again, one of the two deletions is refused.
-    await users.reactivate(a.id);
-    await users.reactivate(b.id);
+    expect((await users.setStatus(active.id, other.id, true)).outcome).to.equal("done");
     const deleted = await Promise.all([users.delist(a.id), users.delist(b.id)]);
-    expect(deleted.sort()).to.deep.equal(["done", "last"]);
+    expect(deleted.filter((d) => d === "last")).to.have.length(1);
+  });
+
+  it("ends a crossed deactivation and reactivation as the list decided last", async () => {
+    const a = await users.create("alpha", "h", Date.now());
+    const b = await users.create("beta", "h", Date.now());
+    // Deactivate (list), reactivate (list, then record), and only then the deactivation's
+    // record step: the record stays active, as the list says.
+    const off = await users.setStatus(a.id, b.id, false);
+    const on = await users.setStatus(a.id, b.id, true);
+    expect(await users.reactivateRecord(b.id, on.epoch)).to.equal(true);
+    await users.changeCredentials(b.id, {
+      reason: "deactivated",
+      status: "deactivated",
+      epoch: off.epoch,
+    });
+    expect((await users.byId(b.id))?.deactivated).to.equal(false);
+    expect((await users.list(0, 10)).accounts.find((x) => x.id === b.id)?.deactivated).to.equal(
+      false,
+    );
+    // The other order: the record follows the later deactivation.
+    const on2 = await users.setStatus(a.id, b.id, true);
+    const off2 = await users.setStatus(a.id, b.id, false);
+    await users.changeCredentials(b.id, { reason: "x", status: "deactivated", epoch: off2.epoch });
+    await users.reactivateRecord(b.id, on2.epoch);
+    expect((await users.byId(b.id))?.deactivated).to.equal(true);
+  });
+
+  it("puts an account back as it was when its deletion cannot finish", async () => {
+    const a = await users.create("alpha", "h", Date.now());
+    const b = await users.create("beta", "h", Date.now());
+    await users.setAdmin(a.id, b.id, true);
+    await users.setStatus(a.id, b.id, false);
+    const taken = await users.delist(b.id);
+    if (taken === "last") throw new Error("refused");
+    expect(await redis.sIsMember(keys.deletedUsers, b.id)).to.equal(1);
+    await users.relist(taken);
+    expect(await redis.sIsMember(keys.deletedUsers, b.id)).to.equal(0);
+    expect(await redis.sIsMember(keys.admins, b.id)).to.equal(1);
+    expect(await redis.sIsMember(keys.deactivatedUsers, b.id)).to.equal(1);
+    expect(await redis.zScore(keys.users, b.id)).to.not.equal(null);
   });
 
   it("counts an ADMIN_USERNAMES name as an admin only while its account exists and is active", async () => {
@@ -139,11 +191,13 @@ describe("the list of accounts: abandoned registrations and the last active admi
     adminNames.add("boss");
     // "boss" has no account: alpha is still the last active admin.
     expect(await users.delist(a.id)).to.equal("last");
+    expect(await users.unclaimedAdminNames()).to.deep.equal(["boss"]);
     const boss = await users.create("boss", "h", Date.now());
-    expect(await users.isAdmin(boss)).to.equal(true);
-    expect(await users.markDeactivated(a.id)).to.equal("done");
-    // Now boss is the last active admin (named in the configuration, not in the admins set).
-    expect(await users.markDeactivated(boss.id)).to.equal("last");
+    // Boss acts as an admin though it is not in the admins set.
+    expect(await redis.sIsMember(keys.admins, boss.id)).to.equal(0);
+    expect((await users.setStatus(boss.id, a.id, false)).outcome).to.equal("done");
+    // Now boss is the last active admin: nobody may deactivate it (not even itself).
+    expect((await users.setStatus(boss.id, boss.id, false)).outcome).to.equal("last");
     expect(await users.unclaimedAdminNames()).to.deep.equal([]);
   });
 });
