@@ -10,6 +10,7 @@ import type {
   Member,
   Message,
   RevokedReason,
+  RoomSummary,
   ServerToClientEvents,
 } from "../src/realtime/events.js";
 
@@ -25,6 +26,9 @@ interface RoomState {
   members: Member[];
   unread: number;
   oldestLoaded: boolean;
+  /** A private room the user was invited to and has not joined yet. */
+  invited: boolean;
+  topic: string;
 }
 
 const HISTORY_PAGE = 50;
@@ -50,6 +54,8 @@ const ui = {
   dmInput: el<HTMLInputElement>("dm-user"),
   dmError: el<HTMLParagraphElement>("dm-error"),
   title: el<HTMLHeadingElement>("room-title"),
+  topic: el<HTMLParagraphElement>("room-topic"),
+  leave: el<HTMLButtonElement>("leave-room"),
   members: el<HTMLParagraphElement>("members"),
   scroller: el<HTMLDivElement>("messages"),
   loadOlder: el<HTMLButtonElement>("load-older"),
@@ -168,10 +174,12 @@ function showSignedOut(reason: string): void {
 
 socket.on("connect", () => {
   setStatus("connected", "Connected");
-  // Re-join after a reconnect: the server forgets a socket's rooms when it closes.
-  const names = [...rooms.values()].filter((r) => r.joined).map((r) => r.name);
-  for (const name of names) void join(name, { focus: false, quiet: true });
 });
+
+// The server keeps the user's rooms: on every connect it joins the socket to them and sends
+// the list, so every device shows the same rooms. The page then loads each one's history.
+let firstList = true;
+socket.on("rooms", ({ rooms: list }) => applyRoomList(list));
 socket.on("disconnect", (reason) => {
   if (signedOut) return;
   if (reason === "io server disconnect") {
@@ -209,6 +217,121 @@ async function checkLogin(): Promise<void> {
 
 // ---- rooms ---------------------------------------------------------------------------
 
+function applyRoomList(list: RoomSummary[]): void {
+  const listed = new Set(list.map((s) => s.room));
+  // Rooms the server does not list were left (on another device) or taken away meanwhile.
+  // Once only: rooms this browser kept from before the server kept them are joined.
+  const imported =
+    firstList && list.length === 0 ? [...rooms.values()].filter((r) => r.joined) : [];
+  for (const r of [...rooms.values()]) {
+    if (!listed.has(r.name) && !imported.includes(r)) rooms.delete(r.name);
+  }
+  for (const s of list) {
+    const kind = s.kind === "dm" ? "dm" : "room";
+    const r = roomState(s.room, s.label || (kind === "dm" ? "deleted user" : s.room), kind);
+    r.topic = s.topic;
+    r.invited = s.role === "invited";
+    r.joined = !r.invited;
+    if (firstList && s.room !== current) r.unread = s.unread;
+  }
+  firstList = false;
+  if (current && !rooms.has(current)) current = undefined;
+  const toJoin = list.filter((s) => s.role !== "invited").map((s) => s.room);
+  for (const r of imported) toJoin.push(r.name);
+  if (toJoin.length === 0 && rooms.size === 0) toJoin.push("lobby");
+  for (const name of toJoin) {
+    void join(name, { focus: name === current, quiet: true });
+  }
+  renderRoomLists();
+  if (!current) {
+    const first = [...rooms.values()].find((r) => r.joined);
+    if (first) select(first.name);
+  }
+}
+
+/** Takes a room out of the page (left, removed or banned), and shows another. */
+function dropRoom(name: string, note?: string): void {
+  rooms.delete(name);
+  if (current === name) {
+    current = undefined;
+    const next = [...rooms.values()].find((r) => r.joined);
+    if (next) select(next.name);
+    else {
+      ui.title.textContent = "Pick a room";
+      ui.topic.hidden = true;
+      ui.leave.hidden = true;
+      ui.list.replaceChildren();
+      ui.empty.hidden = false;
+    }
+  }
+  renderRoomLists();
+  saveRooms();
+  if (note) showError(ui.sendError, note);
+}
+
+socket.on("room:removed", ({ room, reason }) => {
+  const label = rooms.get(room)?.label ?? room;
+  dropRoom(
+    room,
+    reason === "left"
+      ? undefined
+      : reason === "banned"
+        ? `You were banned from #${label}.`
+        : `You were removed from #${label}.`,
+  );
+});
+
+socket.on("room:invited", ({ room, topic, by }) => {
+  const r = roomState(room, room, "room");
+  if (r.joined) return;
+  r.invited = true;
+  r.topic = topic;
+  renderRoomLists();
+  showError(ui.joinError, `${by.username} invited you to #${room}. Pick it to join.`);
+});
+
+socket.on("room:updated", ({ room, topic }) => {
+  const r = rooms.get(room);
+  if (!r || topic === undefined) return;
+  r.topic = topic;
+  if (room === current) renderTopic(r);
+});
+
+function renderTopic(r: RoomState): void {
+  ui.topic.textContent = r.topic;
+  ui.topic.hidden = r.topic === "";
+}
+
+ui.leave.addEventListener("click", () => {
+  const r = current ? rooms.get(current) : undefined;
+  if (!r) return;
+  const what = r.kind === "room" ? `#${r.label}` : `the conversation with ${r.label}`;
+  if (!window.confirm(`Leave ${what}? It leaves your list on every device.`)) return;
+  void call("room:leave", { room: r.name }).then((res) => {
+    if (res.ok) dropRoom(r.name);
+    else showError(ui.sendError, res.error.message);
+  });
+});
+
+// The read position is kept on the server (the same on every device): reported for the
+// room in view while the page is visible, at most once every two seconds.
+const READ_EVERY_MS = 2000;
+let readTimer: ReturnType<typeof setTimeout> | undefined;
+const reported = new Map<string, string>();
+function reportRead(): void {
+  if (readTimer) return;
+  readTimer = setTimeout(() => {
+    readTimer = undefined;
+    const r = current ? rooms.get(current) : undefined;
+    const last = r?.messages[r.messages.length - 1];
+    if (!r || !last || document.visibilityState !== "visible" || !socket.connected) return;
+    if (reported.get(r.name) === last.id) return;
+    reported.set(r.name, last.id);
+    void call("room:read", { room: r.name, id: last.id });
+  }, READ_EVERY_MS);
+}
+document.addEventListener("visibilitychange", reportRead);
+
 function roomState(name: string, label: string, kind: "room" | "dm"): RoomState {
   let r = rooms.get(name);
   if (!r) {
@@ -222,6 +345,8 @@ function roomState(name: string, label: string, kind: "room" | "dm"): RoomState 
       members: [],
       unread: 0,
       oldestLoaded: false,
+      invited: false,
+      topic: "",
     };
     rooms.set(name, r);
   }
@@ -256,7 +381,7 @@ function renderRoomLists(): void {
   ] as const) {
     list.replaceChildren();
     for (const r of rooms.values()) {
-      if (r.kind !== kind || !r.joined) continue;
+      if (r.kind !== kind || !(r.joined || r.invited)) continue;
       const li = document.createElement("li");
       const b = document.createElement("button");
       b.type = "button";
@@ -267,6 +392,12 @@ function renderRoomLists(): void {
       name.className = "room-name";
       name.textContent = kind === "room" ? `# ${r.label}` : `@ ${r.label}`;
       b.append(name);
+      if (r.invited) {
+        const tag = document.createElement("span");
+        tag.className = "invited";
+        tag.textContent = "invited";
+        b.append(tag);
+      }
       if (r.unread > 0) {
         const badge = document.createElement("span");
         badge.className = "unread";
@@ -274,7 +405,10 @@ function renderRoomLists(): void {
         badge.setAttribute("aria-label", `${r.unread} unread`);
         b.append(badge);
       }
-      b.addEventListener("click", () => select(r.name));
+      b.addEventListener("click", () => {
+        if (r.invited) void join(r.name, { focus: true });
+        else select(r.name);
+      });
       li.append(b);
       list.append(li);
     }
@@ -297,10 +431,12 @@ async function join(
   const res = await call("room:join", { room: name });
   if (!res.ok) {
     if (!opts.quiet) showError(kind === "dm" ? ui.dmError : ui.joinError, res.error.message);
-    if (!existing?.joined) rooms.delete(name);
+    if (!existing?.joined && !existing?.invited) rooms.delete(name);
     return false;
   }
   r.joined = true;
+  r.invited = false;
+  r.topic = res.topic;
   r.members = res.members;
   for (const m of res.history) addMessage(r, m, { history: true });
   if (res.history.length < HISTORY_PAGE) r.oldestLoaded = true;
@@ -320,6 +456,9 @@ function select(name: string): void {
   current = name;
   r.unread = 0;
   ui.title.textContent = r.kind === "room" ? `# ${r.label}` : `@ ${r.label}`;
+  renderTopic(r);
+  ui.leave.hidden = false;
+  reportRead();
   updateTitle();
   renderMembers(r);
   renderMessages(r);
@@ -464,8 +603,10 @@ socket.on("message", (m) => {
   }
   if (!addMessage(r, m)) return;
   clearTyping(m.room, m.user.id);
-  if (m.room === current) appendToView(r, m);
-  else renderRoomLists();
+  if (m.room === current) {
+    appendToView(r, m);
+    reportRead();
+  } else renderRoomLists();
 });
 
 socket.on("presence", ({ room, members }) => {
@@ -656,7 +797,7 @@ function restore(): void {
       state.joined = true;
     }
   }
-  if (rooms.size === 0) roomState("lobby", "lobby", "room").joined = true;
+  // A new device shows nothing until the server's list arrives (then lobby if it is empty).
   current = saved.current && rooms.has(saved.current) ? saved.current : rooms.keys().next().value;
   renderRoomLists();
   if (current) select(current);

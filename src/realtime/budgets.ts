@@ -16,7 +16,13 @@ export interface Budget {
 
 /** Budgets counted in this process; events sharing a class share one budget. */
 export const LOCAL_BUDGETS = {
-  membership: { points: 30, seconds: 10 }, // room:join and room:leave together
+  membership: { points: 30, seconds: 10 }, // room:join, room:leave and room:create together
+  // Listing rooms, the directory and member lists (each a few Redis reads).
+  rooms: { points: 30, seconds: 10 },
+  // Topic, invitations, removals, bans and roles.
+  moderation: { points: 30, seconds: 10 },
+  // Read positions: the page reports one as messages are seen, at most about once a second.
+  read: { points: 30, seconds: 10 },
   typing: { points: 20, seconds: 10 },
   history: { points: 40, seconds: 10 },
   dm: { points: 20, seconds: 10 },
@@ -33,6 +39,17 @@ export type BudgetClass = keyof typeof LOCAL_BUDGETS;
 export const EVENT_BUDGET: Readonly<Record<ClientEventName, BudgetClass | "redis">> = {
   "room:join": "membership",
   "room:leave": "membership",
+  "room:create": "membership",
+  "room:list": "rooms",
+  "room:directory": "rooms",
+  "room:members": "rooms",
+  "room:topic": "moderation",
+  "room:invite": "moderation",
+  "room:remove": "moderation",
+  "room:ban": "moderation",
+  "room:unban": "moderation",
+  "room:role": "moderation",
+  "room:read": "read",
   "message:send": "redis",
   "message:history": "history",
   typing: "typing",

@@ -18,6 +18,7 @@ import { EVENT_BUDGET, type EventBudgets } from "./budgets.js";
 import type { AckError, ClientEventName, ErrorCode } from "./events.js";
 import type { CheckResult, Refusal, SessionGuard } from "./guard.js";
 import { EventError, type Handlers, type ParleySocket } from "./handlers.js";
+import { admit, ROOM_REFUSALS, ROOM_RULE, roomOf } from "./room-policy.js";
 import { schemas } from "./schemas.js";
 
 export interface DispatchDeps {
@@ -134,6 +135,12 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
   let guardSeconds = 0;
   let held = false;
   d.inFlight++;
+  // A room event reads the room's kind and the user's standing in the session's batch.
+  const rule = isEvent(event) ? ROOM_RULE[event] : undefined;
+  const room = rule ? roomOf(payload) : undefined;
+  let roomKind: string | null | undefined;
+  let standing: string | null | undefined;
+  let batch = 0;
 
   const reply = (r: unknown) => {
     d.inFlight--;
@@ -171,6 +178,13 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
     if (!isEvent(event)) return reply(fail("unknown_event"));
     const parsed = schemas[event].safeParse(payload);
     if (!parsed.success) return reply(fail("invalid", parsed.error.issues[0]?.message));
+    if (rule && room !== undefined) {
+      const joinedAfter = socket.data.joinedAfter?.get(room);
+      const ownJoinIsNewer =
+        joinedAfter !== undefined && joinedAfter >= batch && socket.rooms.has(room);
+      const code = admit(rule, roomKind, standing, ownJoinIsNewer);
+      if (code) return reply(fail(code, ROOM_REFUSALS[code]));
+    }
     try {
       // The schema and the handler are chosen by the same key.
       const result = (d.handlers[event] as AnyHandler)(socket, parsed.data);
@@ -209,10 +223,18 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
     run();
   };
 
-  d.guard.check(socket.data.sid, socket.data.userId, (verdict: CheckResult) => {
-    if (d.observe) guardSeconds = (performance.now() - arrived) / 1000;
-    if (!inOrder(socket, () => afterCheck(verdict))) {
-      reply(fail("rate_limited", "too many events waiting for an answer: slow down"));
-    }
-  });
+  d.guard.check(
+    socket.data.sid,
+    socket.data.userId,
+    (verdict: CheckResult, kind, stand, readIn) => {
+      if (d.observe) guardSeconds = (performance.now() - arrived) / 1000;
+      roomKind = kind;
+      standing = stand;
+      batch = readIn ?? 0;
+      if (!inOrder(socket, () => afterCheck(verdict))) {
+        reply(fail("rate_limited", "too many events waiting for an answer: slow down"));
+      }
+    },
+    room,
+  );
 }

@@ -16,6 +16,49 @@ export interface Message {
   ts: number;
 }
 
+/** A room's kind: public rooms are listed and open; private ones admit invited members. */
+export type RoomKind = "public" | "private";
+/** A member's role in a room. */
+export type RoomRole = "owner" | "moderator" | "member";
+
+/** One of the user's rooms, as the server lists them on connect and on `room:list`. */
+export interface RoomSummary {
+  room: string;
+  /** What to call it: the room's name, or for a DM the other user's username. */
+  label: string;
+  kind: RoomKind | "dm";
+  topic: string;
+  /** The user's role, or "invited" (a private room they may join). */
+  role: RoomRole | "invited";
+  /** Messages after the user's read position (counted up to 100). */
+  unread: number;
+  /** Mentions of the user there since they last read it. */
+  mentions: number;
+}
+
+/** A public room in the directory. */
+export interface DirectoryEntry {
+  room: string;
+  topic: string;
+  members: number;
+}
+
+/** A member of a room with their role, and whether they are connected now. */
+export interface RoomMember extends Member {
+  role: RoomRole;
+  online: boolean;
+}
+
+/** The answer to joining or creating a room. */
+export interface JoinedRoom {
+  room: string;
+  kind: RoomKind | "dm";
+  topic: string;
+  role: RoomRole;
+  history: Message[];
+  members: Member[];
+}
+
 export const ERROR_CODES = [
   "unauthorized",
   "unavailable",
@@ -38,11 +81,30 @@ export type Ack<T> = (result: AckResult<T>) => void;
 
 /** Each client event: its payload and the fields of its ok answer. */
 export interface ClientEventMap {
-  "room:join": {
-    payload: { room: string };
-    result: { room: string; history: Message[]; members: Member[] };
-  };
+  "room:join": { payload: { room: string }; result: JoinedRoom };
+  /** Leaves the room for good, on every device (an invitation is declined). */
   "room:leave": { payload: { room: string }; result: { room: string } };
+  "room:create": {
+    payload: { room: string; kind: RoomKind; topic?: string };
+    result: JoinedRoom;
+  };
+  "room:list": { payload: object; result: { rooms: RoomSummary[] } };
+  "room:directory": { payload: { query?: string }; result: { rooms: DirectoryEntry[] } };
+  "room:members": { payload: { room: string }; result: { room: string; members: RoomMember[] } };
+  "room:topic": {
+    payload: { room: string; topic: string };
+    result: { room: string; topic: string };
+  };
+  "room:invite": { payload: { room: string; username: string }; result: object };
+  "room:remove": { payload: { room: string; username: string }; result: object };
+  "room:ban": { payload: { room: string; username: string }; result: object };
+  "room:unban": { payload: { room: string; username: string }; result: object };
+  "room:role": {
+    payload: { room: string; username: string; role: "moderator" | "member" };
+    result: object;
+  };
+  /** Moves the user's read position in the room forward to message `id` (every device). */
+  "room:read": { payload: { room: string; id: string }; result: object };
   "message:send": { payload: { room: string; text: string }; result: { message: Message } };
   "message:history": {
     payload: { room: string; before?: string; limit?: number };
@@ -78,6 +140,18 @@ export interface ServerToClientEvents {
   typing: (t: { room: string; user: Member }) => void;
   "session:revoked": (r: { reason: RevokedReason }) => void;
   "server:shutdown": (s: Record<string, never>) => void;
+  /** The user's rooms with unread counts: sent on connect. */
+  rooms: (r: { rooms: RoomSummary[] }) => void;
+  /** The user left the room (on another device), or was removed or banned from it. */
+  "room:removed": (r: { room: string; reason: "left" | "removed" | "banned" }) => void;
+  /** A room's topic changed, or a member's role did. */
+  "room:updated": (r: {
+    room: string;
+    topic?: string;
+    member?: { id: string; username: string; role: RoomRole };
+  }) => void;
+  /** The user was invited to a private room. */
+  "room:invited": (r: { room: string; topic: string; by: Member }) => void;
 }
 
 export interface InterServerEvents {
@@ -89,6 +163,11 @@ export interface SocketData {
   sid: string;
   userId: string;
   username: string;
+  /**
+   * Rooms this socket joined by its own room:join or room:create, each with the number of
+   * per-event batches sent before the join's write (see room-policy.ts).
+   */
+  joinedAfter?: Map<string, number>;
 }
 
 /** Socket.IO room names for addressing every socket of a session or of a user. */

@@ -10,7 +10,9 @@
 // same round trips, twice the keys); a check never reuses a read that started before its
 // event arrived,
 // so nothing that arrived after a logout is processed. A record that did not change since the
-// last check is recognised by byte comparison, without parsing it again. Activity refreshes the session's idle TTL with
+// last check is recognised by byte comparison, without parsing it again. An event that touches a
+// room's content adds that room's kind and the user's standing there to the same MGET (two
+// keys, no extra round trip; see room-policy.ts). Activity refreshes the session's idle TTL with
 // at most one EXPIRE per session per min(idle/10, 60 s), capped at the absolute lifetime
 // (never extended).
 import { RESP_TYPES } from "redis";
@@ -23,7 +25,17 @@ import { loginIsCurrent, parseGeneration } from "../stores/users.js";
  * someone else's. */
 export type Refusal = "gone" | "expired" | "stale" | "mismatch";
 export type CheckResult = "ok" | "unavailable" | Refusal;
-export type CheckCallback = (result: CheckResult) => void;
+/**
+ * Told the verdict; for a check made with a room, also that room's kind and the user's
+ * standing in it as read in the same batch (null: none), and the batch's number (see
+ * SessionGuard.sent).
+ */
+export type CheckCallback = (
+  result: CheckResult,
+  kind?: string | null,
+  standing?: string | null,
+  batch?: number,
+) => void;
 
 /** What we last saw of a session: its raw record, owner, login time and last TTL refresh. */
 interface Known {
@@ -55,6 +67,7 @@ export class SessionGuard {
   // The batch being collected, as parallel arrays swapped on flush: no object per check.
   private sids: string[] = [];
   private users: string[] = [];
+  private rooms: (string | undefined)[] = [];
   private callbacks: CheckCallback[] = [];
   private scheduled = false;
   private readonly known = new Map<string, Known>();
@@ -65,6 +78,12 @@ export class SessionGuard {
   /** Redis round trips made by checks (for metrics and the benchmark). */
   roundTrips = 0;
   checks = 0;
+  /**
+   * Batches sent so far. Commands on one connection run in the order sent, so a write sent
+   * after batch `b` went out runs after that batch's reads: its effect is newer than what
+   * batch `b` (and any earlier one) saw.
+   */
+  sent = 0;
 
   constructor(
     private readonly redis: Redis,
@@ -79,11 +98,16 @@ export class SessionGuard {
     this.known.delete(sid);
   }
 
-  /** Confirms that session `sid` exists in Redis now, belongs to `userId` and is current. */
-  check(sid: string, userId: string, callback: CheckCallback): void {
+  /**
+   * Confirms that session `sid` exists in Redis now, belongs to `userId` and is current; with
+   * `room` (a room name, not a DM), also reads the room's kind and the user's standing in it
+   * in the same round trip.
+   */
+  check(sid: string, userId: string, callback: CheckCallback, room?: string): void {
     this.checks++;
     this.sids.push(sid);
     this.users.push(userId);
+    this.rooms.push(room);
     this.callbacks.push(callback);
     if (!this.scheduled) {
       this.scheduled = true;
@@ -97,20 +121,27 @@ export class SessionGuard {
   }
 
   private flush(): void {
-    const { sids, users, callbacks } = this;
+    const { sids, users, rooms, callbacks } = this;
     this.sids = [];
     this.users = [];
+    this.rooms = [];
     this.callbacks = [];
     this.scheduled = false;
     this.roundTrips++;
+    const batch = ++this.sent;
     this.o.onRoundTrip?.(sids.length);
     const n = sids.length;
-    // Each check reads its session record and its user's generation; duplicate keys (several
-    // sockets of one session or user) are fine for MGET.
-    const readKeys = new Array<string>(2 * n);
+    // Each check reads its session record and its user's generation, and for a room event
+    // the room's kind and the user's standing there; duplicate keys (several sockets of one
+    // session or user) are fine for MGET.
+    const readKeys: string[] = [];
+    const at = new Array<number>(n);
     for (let i = 0; i < n; i++) {
-      readKeys[2 * i] = keys.session(sids[i] as string);
-      readKeys[2 * i + 1] = keys.userGeneration(users[i] as string);
+      at[i] = readKeys.length;
+      const userId = users[i] as string;
+      readKeys.push(keys.session(sids[i] as string), keys.userGeneration(userId));
+      const room = rooms[i];
+      if (room !== undefined) readKeys.push(keys.roomKind(room), keys.roomAccess(room, userId));
     }
     // One MGET on one Redis: the session and the generation are read at one instant. On a
     // cluster they lie in different slots and are read by separate commands, so a check that
@@ -120,15 +151,17 @@ export class SessionGuard {
       (values) => {
         const now = this.o.now();
         for (let i = 0; i < n; i++) {
-          (callbacks[i] as CheckCallback)(
-            this.verdict(
-              sids[i] as string,
-              users[i] as string,
-              values[2 * i] ?? null,
-              values[2 * i + 1] ?? null,
-              now,
-            ),
+          const j = at[i] as number;
+          const result = this.verdict(
+            sids[i] as string,
+            users[i] as string,
+            values[j] ?? null,
+            values[j + 1] ?? null,
+            now,
           );
+          const cb = callbacks[i] as CheckCallback;
+          if (rooms[i] === undefined || result !== "ok") cb(result);
+          else cb(result, latin1(values[j + 2]), latin1(values[j + 3]), batch);
         }
       },
       () => {
@@ -197,6 +230,10 @@ export class SessionGuard {
     }
     return "ok";
   }
+}
+
+function latin1(b: Buffer | null | undefined): string | null {
+  return b ? b.toString("latin1") : null;
 }
 
 function sameBytes(a: Buffer | null, b: Buffer | null): boolean {

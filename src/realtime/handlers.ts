@@ -1,20 +1,31 @@
-// The chat event handlers (rooms, messages, history, typing, direct messages, ping). Each
-// gets a payload already parsed by its schema and the socket of an already-checked session.
+// The chat event handlers (rooms, moderation, messages, history, typing, direct messages,
+// ping). Each gets a payload already parsed by its schema and the socket of an
+// already-checked session, whose standing in the event's room, if the event has a rule in
+// room-policy.ts, was checked too. Events that change standing are checked by their own
+// Redis script (RoomStore), which reads the actor's standing as it runs.
 import type { Server, Socket } from "socket.io";
 import type { MessageStore } from "../stores/messages.js";
+import type { ModerationAction, RoomStore } from "../stores/rooms.js";
 import type { UserStore } from "../stores/users.js";
 import { MAX_ROOMS_PER_SOCKET } from "./budgets.js";
 import type {
+  AckOk,
   AckResult,
   ClientEventMap,
   ClientEventName,
   ClientToServerEvents,
   ErrorCode,
   InterServerEvents,
+  JoinedRoom,
   Member,
+  RoomKind,
+  RoomMember,
+  RoomRole,
   ServerToClientEvents,
   SocketData,
 } from "./events.js";
+import { userRoom } from "./events.js";
+import type { SessionGuard } from "./guard.js";
 import { dmRoom, roomAccess, type schemas } from "./schemas.js";
 
 export type ParleyIo = Server<
@@ -34,8 +45,14 @@ export interface HandlerDeps {
   io: ParleyIo;
   users: UserStore;
   messages: MessageStore;
+  rooms: RoomStore;
+  /** Its count of batches sent marks a socket's own joins (see room-policy.ts). */
+  guard: SessionGuard;
   now: () => number;
 }
+
+/** The most members `room:members` lists. */
+export const MEMBER_LIST_CAP = 500;
 
 export const HISTORY_ON_JOIN = 50;
 
@@ -66,6 +83,29 @@ function requireAccess(room: string, userId: string): void {
   if (access === "forbidden") throw new EventError("forbidden", "this room is not yours");
 }
 
+function requireCapacity(socket: ParleySocket, room: string): void {
+  // The socket's own rooms: its id, its session's and its user's.
+  if (!socket.rooms.has(room) && socket.rooms.size - 3 >= MAX_ROOMS_PER_SOCKET) {
+    throw new EventError(
+      "rate_limited",
+      `a connection may be in at most ${MAX_ROOMS_PER_SOCKET} rooms: leave one first`,
+    );
+  }
+}
+
+const isDm = (room: string) => room.startsWith("dm:");
+
+/** The two user ids of a DM room's name. */
+const dmUsers = (room: string) => room.slice(3).split(":");
+
+const ROLE_ORDER: Record<RoomRole, number> = { owner: 0, moderator: 1, member: 2 };
+
+const MODERATION_REFUSALS: Record<"forbidden" | "not_found" | "invalid", string> = {
+  forbidden: "only the room's owner or moderators may do that (and only its owner to moderators)",
+  not_found: "no such room, or that user has no such standing there",
+  invalid: "that cannot be done to this room or user",
+};
+
 function requireJoined(socket: ParleySocket, room: string): void {
   if (!socket.rooms.has(room)) throw new EventError("not_joined", "join the room first");
 }
@@ -80,54 +120,223 @@ export async function roomMembers(io: ParleyIo, room: string): Promise<Member[]>
   return [...byId.values()].sort((a, b) => a.username.localeCompare(b.username));
 }
 
+/**
+ * Makes every socket of a user leave a room: this process's at once, the others' through the
+ * adapter (which applies a request only when it comes back from Redis, on this process too).
+ */
+export function leaveEverywhere(io: ParleyIo, userId: string, room: string): void {
+  io.local.in(userRoom(userId)).socketsLeave(room);
+  io.in(userRoom(userId)).socketsLeave(room);
+}
+
 export async function announcePresence(io: ParleyIo, room: string): Promise<void> {
   io.to(room).emit("presence", { room, members: await roomMembers(io, room) });
 }
 
 export function createHandlers(d: HandlerDeps): Handlers {
+  /** Notes that this socket's join of `room` is sent now, after every batch sent so far. */
+  const markJoin = (socket: ParleySocket, room: string) => {
+    socket.data.joinedAfter ??= new Map();
+    socket.data.joinedAfter.set(room, d.guard.sent);
+  };
+
+  /** Joins the socket to a room it stands in, and answers with the room and its history. */
+  const enter = async (
+    socket: ParleySocket,
+    room: string,
+    standing: { kind: RoomKind | "dm"; topic: string; role: RoomRole },
+  ): Promise<AckOk<JoinedRoom>> => {
+    await socket.join(room);
+    const [history, members] = await Promise.all([
+      d.messages.page(room, HISTORY_ON_JOIN),
+      roomMembers(d.io, room),
+    ]);
+    socket.to(room).emit("presence", { room, members });
+    return {
+      ok: true,
+      room,
+      kind: standing.kind,
+      topic: standing.topic,
+      role: standing.role,
+      history,
+      members,
+    };
+  };
+
+  const targetOf = async (username: string) => {
+    const user = await d.users.byUsername(username);
+    if (!user) throw new EventError("not_found", "no such user");
+    return user;
+  };
+
+  /** One moderation step, checked against the actor's standing as it runs. */
+  const moderate = async (
+    socket: ParleySocket,
+    room: string,
+    action: ModerationAction,
+    targetId: string,
+    value = "",
+  ) => {
+    const { code } = await d.rooms.moderate(room, action, socket.data.userId, targetId, value);
+    if (code === "ok") return;
+    throw new EventError(code, MODERATION_REFUSALS[code]);
+  };
+
+  /** A removed or banned user's sockets leave the room on every process, and are told. */
+  const expel = async (room: string, userId: string, reason: "removed" | "banned") => {
+    leaveEverywhere(d.io, userId, room);
+    d.io.to(userRoom(userId)).emit("room:removed", { room, reason });
+    await announcePresence(d.io, room);
+  };
+
   return {
     "room:join": async (socket, { room }) => {
       requireAccess(room, socket.data.userId);
-      // The socket's own rooms: its id, its session's and its user's.
-      if (!socket.rooms.has(room) && socket.rooms.size - 3 >= MAX_ROOMS_PER_SOCKET) {
-        throw new EventError(
-          "rate_limited",
-          `a connection may be in at most ${MAX_ROOMS_PER_SOCKET} rooms: leave one first`,
-        );
+      requireCapacity(socket, room);
+      let standing: { kind: RoomKind | "dm"; topic: string; role: RoomRole } = {
+        kind: "dm",
+        topic: "",
+        role: "member",
+      };
+      if (isDm(room)) await d.rooms.addToList(socket.data.userId, room, d.now());
+      else {
+        markJoin(socket, room);
+        const r = await d.rooms.join(room, socket.data.userId, d.now());
+        if (!r.ok) {
+          if (r.code === "forbidden")
+            throw new EventError("forbidden", "you are banned from this room");
+          throw new EventError("not_found", "no such room");
+        }
+        standing = r;
       }
-      await socket.join(room);
-      const [history, members] = await Promise.all([
-        d.messages.page(room, HISTORY_ON_JOIN),
-        roomMembers(d.io, room),
-      ]);
-      socket.to(room).emit("presence", { room, members });
-      return { ok: true, room, history, members };
+      return enter(socket, room, standing);
+    },
+
+    "room:create": async (socket, { room, kind, topic }) => {
+      requireCapacity(socket, room);
+      markJoin(socket, room);
+      const r = await d.rooms.join(room, socket.data.userId, d.now(), {
+        kind,
+        topic: topic ?? "",
+      });
+      if (!r.ok) throw new EventError("invalid", "a room of that name exists: join it instead");
+      return enter(socket, room, r);
     },
 
     "room:leave": async (socket, { room }) => {
       requireAccess(room, socket.data.userId);
-      if (socket.rooms.has(room)) {
-        await socket.leave(room);
-        await announcePresence(d.io, room);
+      const userId = socket.data.userId;
+      const { heir } = await d.rooms.leave(room, userId);
+      socket.data.joinedAfter?.delete(room);
+      // Every socket of the user, on every process, leaves it; the others are told.
+      leaveEverywhere(d.io, userId, room);
+      d.io.to(userRoom(userId)).except(socket.id).emit("room:removed", { room, reason: "left" });
+      if (heir) {
+        const name = await d.users.usernames([heir]);
+        d.io.to(room).emit("room:updated", {
+          room,
+          member: { id: heir, username: name.get(heir) ?? "", role: "owner" },
+        });
       }
+      await announcePresence(d.io, room);
       return { ok: true, room };
+    },
+
+    "room:list": async (socket) => ({ ok: true, rooms: await d.rooms.list(socket.data.userId) }),
+
+    "room:directory": async (_socket, { query }) => ({
+      ok: true,
+      rooms: await d.rooms.directory(query ?? ""),
+    }),
+
+    "room:members": async (_socket, { room }) => {
+      const [all, online] = await Promise.all([
+        d.rooms.members(room, MEMBER_LIST_CAP),
+        roomMembers(d.io, room),
+      ]);
+      const names = await d.users.usernames(all.map((m) => m.id));
+      const here = new Set(online.map((m) => m.id));
+      const members: RoomMember[] = all
+        .filter((m) => names.has(m.id))
+        .map((m) => ({
+          id: m.id,
+          username: names.get(m.id) as string,
+          role: m.role,
+          online: here.has(m.id),
+        }))
+        .sort(
+          (a, b) => ROLE_ORDER[a.role] - ROLE_ORDER[b.role] || a.username.localeCompare(b.username),
+        );
+      return { ok: true, room, members };
+    },
+
+    "room:topic": async (socket, { room, topic }) => {
+      await moderate(socket, room, "topic", socket.data.userId, topic);
+      d.io.to(room).emit("room:updated", { room, topic });
+      return { ok: true, room, topic };
+    },
+
+    "room:invite": async (socket, { room, username }) => {
+      const target = await targetOf(username);
+      await moderate(socket, room, "invite", target.id);
+      d.io.to(userRoom(target.id)).emit("room:invited", {
+        room,
+        topic: await d.rooms.topic(room),
+        by: member(socket),
+      });
+      return { ok: true };
+    },
+
+    "room:remove": async (socket, { room, username }) => {
+      const target = await targetOf(username);
+      await moderate(socket, room, "remove", target.id);
+      await expel(room, target.id, "removed");
+      return { ok: true };
+    },
+
+    "room:ban": async (socket, { room, username }) => {
+      const target = await targetOf(username);
+      await moderate(socket, room, "ban", target.id);
+      await expel(room, target.id, "banned");
+      return { ok: true };
+    },
+
+    "room:unban": async (socket, { room, username }) => {
+      const target = await targetOf(username);
+      await moderate(socket, room, "unban", target.id);
+      return { ok: true };
+    },
+
+    "room:role": async (socket, { room, username, role }) => {
+      const target = await targetOf(username);
+      await moderate(socket, room, "role", target.id, role);
+      d.io.to(room).emit("room:updated", {
+        room,
+        member: { id: target.id, username: target.username, role },
+      });
+      return { ok: true };
+    },
+
+    "room:read": async (socket, { room, id }) => {
+      requireAccess(room, socket.data.userId);
+      await d.rooms.markRead(socket.data.userId, room, id);
+      return { ok: true };
     },
 
     "message:send": async (socket, { room, text }) => {
       requireAccess(room, socket.data.userId);
       requireJoined(socket, room);
       const message = await d.messages.append(room, member(socket), text, d.now());
+      // A direct message puts the conversation in both users' lists (every device), unread
+      // from its start for whoever has not opened it yet.
+      if (isDm(room)) {
+        await Promise.all(dmUsers(room).map((id) => d.rooms.addToList(id, room, 0))).catch(
+          () => undefined,
+        );
+      }
       // Every socket in the room gets it (the sender's too: clients dedupe by id); direct
       // messages also reach both users' sockets that have not joined the room yet.
-      const targets = room.startsWith("dm:")
-        ? [
-            room,
-            ...room
-              .slice(3)
-              .split(":")
-              .map((id) => `user:${id}`),
-          ]
-        : [room];
+      const targets = room.startsWith("dm:") ? [room, ...dmUsers(room).map(userRoom)] : [room];
       d.io.to(targets).emit("message", message);
       return { ok: true, message };
     },

@@ -12,9 +12,10 @@ import type { Metrics } from "../metrics.js";
 import { closeRedis, connectWithin, duplicateRedis, isCluster, type Redis } from "../redis.js";
 import { keys } from "../stores/keys.js";
 import type { MessageStore } from "../stores/messages.js";
+import { RoomStore } from "../stores/rooms.js";
 import type { UserStore } from "../stores/users.js";
 import { steadyPublisher, steadySubscriber } from "./adapter-clients.js";
-import { EventBudgets, MESSAGE_SEND_BUDGET } from "./budgets.js";
+import { EventBudgets, MAX_ROOMS_PER_SOCKET, MESSAGE_SEND_BUDGET } from "./budgets.js";
 import { type DispatchDeps, dispatch } from "./dispatch.js";
 import {
   type ClientToServerEvents,
@@ -26,7 +27,7 @@ import {
   userRoom,
 } from "./events.js";
 import { type Refusal, SessionGuard } from "./guard.js";
-import { announcePresence, createHandlers, type ParleyIo } from "./handlers.js";
+import { announcePresence, createHandlers, type ParleyIo, type ParleySocket } from "./handlers.js";
 import {
   type EngineConnection,
   engineMiddleware,
@@ -157,10 +158,13 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
     duration: MESSAGE_SEND_BUDGET.seconds,
   });
   const budgets = new EventBudgets(d.now);
+  const rooms = new RoomStore(d.redis);
   const handlers = createHandlers({
     io,
     users: d.users,
     messages: d.messages,
+    rooms,
+    guard,
     now: d.now,
   });
 
@@ -203,11 +207,40 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
       d.metrics.guardSeconds.observe(guardSeconds);
     },
   };
+  // On connect, a socket joins its user's rooms (so every device is in the same ones) and is
+  // sent the list with unread counts. The standings are read again once it has joined: a
+  // removal that ran in between made its sockets leave before this join, so it is undone here.
+  const joinOwnRooms = async (socket: ParleySocket) => {
+    const list = await rooms.list(socket.data.userId);
+    if (!socket.connected) return;
+    const joinable = list
+      .filter((r) => r.role !== "invited")
+      .slice(0, MAX_ROOMS_PER_SOCKET)
+      .map((r) => r.room);
+    if (joinable.length > 0) {
+      await socket.join(joinable);
+      const still = await rooms.stillIn(socket.data.userId, joinable);
+      for (const [i, room] of joinable.entries()) {
+        if (still[i]) void announcePresence(io, room).catch(() => undefined);
+        else await socket.leave(room);
+      }
+    }
+    socket.emit("rooms", {
+      rooms: list.filter((r) => r.role === "invited" || joinable.includes(r.room)),
+    });
+  };
+
   io.on("connection", (socket) => {
     d.metrics.connectedSockets.inc();
     socket.once("disconnect", () => d.metrics.connectedSockets.dec());
     void socket.join([sessionRoom(socket.data.sid), userRoom(socket.data.userId)]);
     socket.use((packet, _next) => dispatch(dispatchDeps, socket, packet));
+    joinOwnRooms(socket).catch((err: unknown) => {
+      d.logger.warn(
+        { event: "rooms_join_failed", err: err instanceof Error ? err.message : String(err) },
+        "could not join the user's rooms on connect",
+      );
+    });
     socket.on("disconnecting", () => {
       const rooms = [...socket.rooms].filter(
         (r) => !r.startsWith("session:") && !r.startsWith("user:") && r !== socket.id,

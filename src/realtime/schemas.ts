@@ -16,9 +16,40 @@ const beforeId = z
   .regex(STREAM_ID_RE, "before must be a message id")
   .refine((id) => /[1-9]/.test(id), "before must be a message id");
 
+/** A room that can have members, roles and a topic (not a DM): the public-name form. */
+const namedRoom = z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, "not a valid room name");
+const username = z.string().max(64);
+const topic = z
+  .string()
+  .max(400)
+  .transform((t) => t.toWellFormed().replace(/\s+/g, " ").trim())
+  .refine((t) => [...t].length <= 200, "a topic is at most 200 characters");
+const messageId = z.string().regex(STREAM_ID_RE, "not a message id");
+
 export const schemas = {
   "room:join": z.object({ room }),
   "room:leave": z.object({ room }),
+  "room:create": z.object({
+    room: namedRoom,
+    kind: z.enum(["public", "private"]),
+    topic: topic.optional(),
+  }),
+  "room:list": z.object({}),
+  "room:directory": z.object({
+    query: z
+      .string()
+      .max(32)
+      .regex(/^[a-z0-9-]*$/, "search with the letters of room names")
+      .optional(),
+  }),
+  "room:members": z.object({ room: namedRoom }),
+  "room:topic": z.object({ room: namedRoom, topic }),
+  "room:invite": z.object({ room: namedRoom, username }),
+  "room:remove": z.object({ room: namedRoom, username }),
+  "room:ban": z.object({ room: namedRoom, username }),
+  "room:unban": z.object({ room: namedRoom, username }),
+  "room:role": z.object({ room: namedRoom, username, role: z.enum(["moderator", "member"]) }),
+  "room:read": z.object({ room, id: messageId }),
   "message:send": z.object({
     room,
     text: z

@@ -151,6 +151,48 @@ describe("the chat page on a phone, in Chromium", function () {
     await page.screenshot({ path: `${SHOTS}/chat-phone-offline.png` });
   });
 
+  it("shows the same rooms and unread counts on a phone as on the desktop, and Leave on one leaves on both", async () => {
+    const name = uniqueName("both");
+    const deskCtx = await problems.context(browser, { width: 1280, height: 800 });
+    contexts.push(deskCtx);
+    const desk = await registerInChat(deskCtx, parley.url, name, PASSWORD);
+    const room = `both-${Date.now().toString(36)}`;
+    await desk.fill("#join-room", room);
+    await desk.press("#join-room", "Enter");
+    await desk.waitForSelector(`#room-title:has-text('# ${room}')`);
+    // Someone else writes in the room while this person looks at lobby (so it stays unread).
+    const other = await chatAt(1280, 800);
+    await other.fill("#join-room", room);
+    await other.press("#join-room", "Enter");
+    await other.waitForSelector(`#room-title:has-text('# ${room}')`);
+    await desk.click(".room-button[data-room=lobby]");
+    await other.fill("#text", "news in the room");
+    await other.press("#text", "Enter");
+    await desk.waitForSelector(`.room-button[data-room="${room}"] .unread`);
+    // The phone, a new login of the same person, lists both rooms, with the same unread count.
+    const phoneCtx = await problems.context(browser, { width: 390, height: 844 });
+    contexts.push(phoneCtx);
+    const phone = await phoneCtx.newPage();
+    await phone.goto(`${parley.url}/login`);
+    await phone.fill("#username", name);
+    await phone.fill("#password", PASSWORD);
+    await phone.click("button[type=submit]");
+    await phone.waitForURL("**/chat");
+    const badge = phone.locator(`.room-button[data-room="${room}"] .unread`);
+    await badge.waitFor({ state: "attached" });
+    expect(await badge.textContent()).to.equal("1");
+    expect(await phone.locator(".room-button[data-room=lobby]").count()).to.equal(1);
+    // Leave the room on the phone: the desktop drops it too.
+    await openDrawer(phone);
+    await phone.click(`.room-button[data-room="${room}"]`);
+    await phone.waitForSelector(`#room-title:has-text('# ${room}')`);
+    phone.once("dialog", (d) => void d.accept());
+    await phone.click("#leave-room");
+    await phone.waitForSelector(`.room-button[data-room="${room}"]`, { state: "detached" });
+    await desk.waitForSelector(`.room-button[data-room="${room}"]`, { state: "detached" });
+    expect(await desk.textContent("#room-title")).to.not.include(room);
+  });
+
   it("saw no console errors and no CSP violations", () => {
     expect(problems.list).to.deep.equal([]);
   });

@@ -14,6 +14,8 @@ export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 export interface ConnectOptions {
   transports?: ("polling" | "websocket")[];
   headers?: Record<string, string>;
+  /** Called with the socket before it connects: to listen for what arrives on connect. */
+  before?: (socket: ClientSocket) => void;
 }
 
 /** Opens a socket with the Browser's cookies; rejects with the connect_error message. */
@@ -33,6 +35,7 @@ export function connect(
     forceNew: true,
     timeout: 5000,
   });
+  opts.before?.(socket);
   return new Promise((resolve, reject) => {
     socket.once("connect", () => resolve(socket));
     socket.once("connect_error", (err) => {

@@ -1,0 +1,59 @@
+// Who may do what in a room, decided per event from the room's kind and the user's standing
+// there, read in the event's own batch with its session (guard.ts): no extra round trip, and
+// never a read from before the event arrived. A removal, ban or demotion therefore holds from
+// the next event on, on every process, whether or not the socket has left the room yet.
+//
+// Events that change standing (room:join, room:leave, the moderation events) do not use this
+// table: each is one Redis script that checks the actor's standing as it runs.
+//
+// One subtlety: a socket's events run in order, so an event may follow the socket's own
+// room:join although its batch was read before that join ran (both sent in one tick). A read
+// older than the socket's own successful join is outdated by it, and the join counts.
+import type { ClientEventName, ErrorCode } from "./events.js";
+import { PUBLIC_ROOM_RE } from "./schemas.js";
+
+/** "member": owners, moderators and members only. "reader": anyone but the banned in a public
+ * room (or one not created yet); members only in a private one. */
+export type RoomRule = "member" | "reader";
+
+/** The events checked against room standing, and how. */
+export const ROOM_RULE: Readonly<Partial<Record<ClientEventName, RoomRule>>> = {
+  "message:send": "member",
+  typing: "member",
+  "room:read": "member",
+  "message:history": "reader",
+  "room:members": "reader",
+};
+
+/** The room an event names, when it is a room with standing (not a DM, not malformed). */
+export function roomOf(payload: unknown): string | undefined {
+  const room = (payload as { room?: unknown } | null | undefined)?.room;
+  return typeof room === "string" && PUBLIC_ROOM_RE.test(room) ? room : undefined;
+}
+
+export function isRole(standing: string | null | undefined): boolean {
+  return standing === "owner" || standing === "moderator" || standing === "member";
+}
+
+/**
+ * The error for an event under `rule`, or undefined when it may go on. `ownJoinIsNewer`: the
+ * socket joined the room by its own event after this event's batch was read.
+ */
+export function admit(
+  rule: RoomRule,
+  kind: string | null | undefined,
+  standing: string | null | undefined,
+  ownJoinIsNewer: boolean,
+): ErrorCode | undefined {
+  if (isRole(standing) || ownJoinIsNewer) return undefined;
+  if (standing === "banned") return "forbidden";
+  // A private room is not revealed to those outside it.
+  if (kind === "private") return "not_found";
+  return rule === "member" ? "not_joined" : undefined;
+}
+
+export const ROOM_REFUSALS: Partial<Record<ErrorCode, string>> = {
+  forbidden: "you are banned from this room",
+  not_found: "no such room",
+  not_joined: "join the room first",
+};

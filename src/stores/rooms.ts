@@ -1,0 +1,394 @@
+// Rooms on the server: which rooms exist (public or private), who stands where in each
+// (owner, moderator, member, invited, banned), which rooms each user is in, and how far each
+// user has read. So a user's rooms, unread counts and mentions are the same on every device.
+//
+// A user's standing in a room is one string key (keys.roomAccess), read by the per-event
+// check in the same batch as the session, so a removal, ban or demotion holds from the next
+// event on, on every process. Every change of standing is one fenced script on the room's
+// keys (one slot), which checks the actor's own standing when it runs: a moderator demoted a
+// moment ago cannot still remove someone. The user's list of rooms lives with the user (another
+// slot on a cluster) and is written after the room's keys; it only says what to show and
+// rejoin, never what is allowed (a room the user no longer stands in is dropped when listed).
+import type { DirectoryEntry, RoomKind, RoomRole, RoomSummary } from "../realtime/events.js";
+import { FENCE, fencedEval, type Redis } from "../redis.js";
+import { keys } from "./keys.js";
+import { STREAM_ID_RE } from "./messages.js";
+import { mGetAcrossSlots } from "./slots.js";
+
+export type { DirectoryEntry, RoomKind, RoomSummary } from "../realtime/events.js";
+export type Role = RoomRole;
+export type Standing = Role | "invited" | "banned";
+
+export const ROLES: ReadonlySet<string> = new Set<Role>(["owner", "moderator", "member"]);
+
+export type JoinOutcome =
+  | { ok: true; created: boolean; kind: RoomKind; role: Role; topic: string }
+  | { ok: false; code: "forbidden" | "not_found" };
+
+// KEYS: kind, info, the user's access, members. ARGV: deadline, user id, now, kind to create
+// ("" = join only: a room that does not exist is created public), topic.
+// Returns {outcome, kind, role, topic}: outcome created, joined (newly a member) or member
+// (already one); or {"banned"} / {"not_found"} (a private room without an invitation).
+const JOIN = `${FENCE}
+local kind = redis.call('GET', KEYS[1])
+if not kind then
+  kind = ARGV[4] ~= '' and ARGV[4] or 'public'
+  redis.call('SET', KEYS[1], kind)
+  redis.call('HSET', KEYS[2], 'owner', ARGV[2], 'createdAt', ARGV[3], 'topic', ARGV[5])
+  redis.call('SET', KEYS[3], 'owner')
+  redis.call('HSET', KEYS[4], ARGV[2], 'owner')
+  return {'created', kind, 'owner', ARGV[5]}
+end
+if ARGV[4] ~= '' then return {'exists'} end
+local access = redis.call('GET', KEYS[3])
+local topic = redis.call('HGET', KEYS[2], 'topic') or ''
+if access == 'banned' then return {'banned'} end
+if access == 'owner' or access == 'moderator' or access == 'member' then
+  return {'member', kind, access, topic}
+end
+if kind == 'private' and access ~= 'invited' then return {'not_found'} end
+redis.call('SET', KEYS[3], 'member')
+redis.call('HSET', KEYS[4], ARGV[2], 'member')
+return {'joined', kind, 'member', topic}
+`;
+
+// KEYS: info, the user's access, members. ARGV: deadline, user id, room.
+// Leaves a room (or declines an invitation). An owner who leaves hands the room to a
+// moderator, else to a member; a ban stays. Returns the standing left, or "" if none, and
+// the successor's id when ownership passed.
+const LEAVE = `${FENCE}
+local access = redis.call('GET', KEYS[2])
+if not access or access == 'banned' then return {''} end
+redis.call('DEL', KEYS[2])
+redis.call('HDEL', KEYS[3], ARGV[2])
+if access ~= 'owner' then return {access} end
+local members = redis.call('HGETALL', KEYS[3])
+local heir = nil
+for i = 1, #members, 2 do
+  if members[i + 1] == 'moderator' then heir = members[i] break end
+  if not heir then heir = members[i] end
+end
+if not heir then
+  redis.call('HDEL', KEYS[1], 'owner')
+  return {access}
+end
+redis.call('HSET', KEYS[1], 'owner', heir)
+redis.call('HSET', KEYS[3], heir, 'owner')
+local prefix = string.sub(KEYS[2], 1, #KEYS[2] - #ARGV[2])
+redis.call('SET', prefix .. heir, 'owner')
+return {access, heir}
+`;
+
+// KEYS: kind, info, actor's access, target's access, members. ARGV: deadline, action, actor
+// id, target id, value (topic text, or the new role).
+// Checks the actor's standing now: owners and moderators moderate; only an owner changes
+// roles or acts on a moderator; nobody acts on the owner. Returns {code, target's standing
+// before ("" none)}: code ok, forbidden, not_found or invalid.
+const MODERATE = `${FENCE}
+local kind = redis.call('GET', KEYS[1])
+if not kind then return {'not_found', ''} end
+local actor = redis.call('GET', KEYS[3])
+if actor ~= 'owner' and actor ~= 'moderator' then
+  if kind == 'private' and actor ~= 'member' then return {'not_found', ''} end
+  return {'forbidden', ''}
+end
+local action = ARGV[2]
+if action == 'topic' then
+  redis.call('HSET', KEYS[2], 'topic', ARGV[5])
+  return {'ok', ''}
+end
+if ARGV[3] == ARGV[4] then return {'invalid', ''} end
+local target = redis.call('GET', KEYS[4]) or ''
+if target == 'owner' then return {'forbidden', target} end
+if target == 'moderator' and actor ~= 'owner' then return {'forbidden', target} end
+if action == 'role' then
+  if actor ~= 'owner' then return {'forbidden', target} end
+  if target ~= 'member' and target ~= 'moderator' then return {'not_found', target} end
+  redis.call('SET', KEYS[4], ARGV[5])
+  redis.call('HSET', KEYS[5], ARGV[4], ARGV[5])
+  return {'ok', target}
+end
+if action == 'invite' then
+  if kind ~= 'private' then return {'invalid', target} end
+  if target == 'banned' then return {'forbidden', target} end
+  if target == '' then redis.call('SET', KEYS[4], 'invited') end
+  return {'ok', target}
+end
+if action == 'remove' then
+  if target == '' or target == 'banned' then return {'not_found', target} end
+  redis.call('DEL', KEYS[4])
+  redis.call('HDEL', KEYS[5], ARGV[4])
+  return {'ok', target}
+end
+if action == 'ban' then
+  redis.call('SET', KEYS[4], 'banned')
+  redis.call('HDEL', KEYS[5], ARGV[4])
+  return {'ok', target}
+end
+if action == 'unban' then
+  if target ~= 'banned' then return {'not_found', target} end
+  redis.call('DEL', KEYS[4])
+  return {'ok', target}
+end
+return {'invalid', target}
+`;
+
+// KEYS: read positions, mentions. ARGV: room, message id.
+// Moves the read position forward only (a stale tab cannot move it back), and clears the
+// room's mentions once read up to where they were.
+const MARK_READ = `
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+local function parts(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms) or 0, tonumber(seq) or 0
+end
+if cur then
+  local a, b = parts(cur)
+  local c, d = parts(ARGV[2])
+  if c < a or (c == a and d <= b) then return 0 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
+`;
+
+export type ModerationAction = "topic" | "invite" | "remove" | "ban" | "unban" | "role";
+
+/** The most unread messages counted per room (the list shows "99+" beyond 99). */
+export const UNREAD_CAP = 100;
+
+export class RoomStore {
+  constructor(private readonly redis: Redis) {}
+
+  /**
+   * Joins `room` (creating it, public, if it does not exist, with the user as its owner), or
+   * with `create`, creates it of that kind (`exists` if it does). DM rooms are not rooms of
+   * this store: they are only added to the user's list (addToList).
+   */
+  async join(
+    room: string,
+    userId: string,
+    now: number,
+    create?: { kind: RoomKind; topic: string },
+  ): Promise<JoinOutcome | { ok: false; code: "exists" }> {
+    const reply = (await fencedEval(
+      this.redis,
+      JOIN,
+      [
+        keys.roomKind(room),
+        keys.roomInfo(room),
+        keys.roomAccess(room, userId),
+        keys.roomMembers(room),
+      ],
+      [userId, String(now), create?.kind ?? "", create?.topic ?? ""],
+    )) as string[];
+    const [outcome, kind, role, topic] = reply;
+    if (outcome === "banned") return { ok: false, code: "forbidden" };
+    if (outcome === "not_found") return { ok: false, code: "not_found" };
+    if (outcome === "exists") return { ok: false, code: "exists" };
+    const created = outcome === "created";
+    if (created && kind === "public") {
+      await this.redis.zAdd(keys.publicRooms, { score: 0, value: room });
+    }
+    if (outcome !== "member") await this.addToList(userId, room, now);
+    return {
+      ok: true,
+      created,
+      kind: kind as RoomKind,
+      role: role as Role,
+      topic: topic ?? "",
+    };
+  }
+
+  /** Adds a room to the user's list (for DMs on first use, and rooms they join). */
+  async addToList(userId: string, room: string, now: number): Promise<void> {
+    await this.redis.hSetNX(keys.userRooms(userId), room, String(now));
+  }
+
+  /**
+   * Leaves a room for good (its membership ends; an invitation is declined). Returns the
+   * standing left ("" if none) and the new owner's id when ownership passed.
+   */
+  async leave(room: string, userId: string): Promise<{ left: string; heir?: string }> {
+    let left = "";
+    let heir: string | undefined;
+    if (!room.startsWith("dm:")) {
+      const reply = (await fencedEval(
+        this.redis,
+        LEAVE,
+        [keys.roomInfo(room), keys.roomAccess(room, userId), keys.roomMembers(room)],
+        [userId, room],
+      )) as string[];
+      left = reply[0] ?? "";
+      heir = reply[1];
+    }
+    await this.dropFromList(userId, room);
+    return heir ? { left, heir } : { left };
+  }
+
+  private async dropFromList(userId: string, room: string): Promise<void> {
+    await Promise.all([
+      this.redis.hDel(keys.userRooms(userId), room),
+      this.redis.hDel(keys.readPositions(userId), room),
+      this.redis.hDel(keys.mentions(userId), room),
+    ]);
+  }
+
+  /**
+   * A moderation action by `actorId` on `targetId` (or the room, for the topic), checked and
+   * done in one step. On removal and ban the room also leaves the target's list.
+   */
+  async moderate(
+    room: string,
+    action: ModerationAction,
+    actorId: string,
+    targetId: string,
+    value = "",
+  ): Promise<{ code: "ok" | "forbidden" | "not_found" | "invalid"; before: string }> {
+    const reply = (await fencedEval(
+      this.redis,
+      MODERATE,
+      [
+        keys.roomKind(room),
+        keys.roomInfo(room),
+        keys.roomAccess(room, actorId),
+        keys.roomAccess(room, targetId),
+        keys.roomMembers(room),
+      ],
+      [action, actorId, targetId, value],
+    )) as string[];
+    const code = (reply[0] ?? "invalid") as "ok" | "forbidden" | "not_found" | "invalid";
+    const before = reply[1] ?? "";
+    if (code === "ok" && (action === "remove" || action === "ban")) {
+      await this.dropFromList(targetId, room);
+    }
+    if (code === "ok" && action === "invite") {
+      await this.addToList(targetId, room, Date.now());
+    }
+    return { code, before };
+  }
+
+  /** Moves the user's read position in `room` forward to `id`, clearing its mentions. */
+  async markRead(userId: string, room: string, id: string): Promise<void> {
+    if (!STREAM_ID_RE.test(id)) return;
+    await this.redis.eval(MARK_READ, {
+      keys: [keys.readPositions(userId), keys.mentions(userId)],
+      arguments: [room, id],
+    });
+  }
+
+  /** Counts a mention of the user in `room` (until they read it). */
+  async mention(userId: string, room: string): Promise<number> {
+    return this.redis.hIncrBy(keys.mentions(userId), room, 1);
+  }
+
+  /**
+   * The user's rooms with their unread and mention counts. Rooms the user no longer stands
+   * in (removed or banned while away, a room gone) are left out and dropped from the list.
+   */
+  async list(userId: string): Promise<RoomSummary[]> {
+    const [joined, reads, mentions] = await Promise.all([
+      this.redis.hGetAll(keys.userRooms(userId)),
+      this.redis.hGetAll(keys.readPositions(userId)),
+      this.redis.hGetAll(keys.mentions(userId)),
+    ]);
+    const names = Object.keys(joined);
+    const rows = await Promise.all(
+      names.map(async (room) => {
+        const isDm = room.startsWith("dm:");
+        const other = isDm
+          ? room
+              .slice(3)
+              .split(":")
+              .find((id) => id !== userId)
+          : undefined;
+        const [access, kind, topic] = isDm
+          ? [
+              "member",
+              "dm",
+              // For a DM, the "topic" read is the other user's name (kept as its label).
+              (other && (await this.redis.hGet(keys.user(other), "username"))) || "",
+            ]
+          : await Promise.all([
+              this.redis.get(keys.roomAccess(room, userId)),
+              this.redis.get(keys.roomKind(room)),
+              this.redis.hGet(keys.roomInfo(room), "topic"),
+            ]);
+        if (!kind || !access || access === "banned") return undefined;
+        const since = reads[room] ?? `${joined[room] ?? "0"}-0`;
+        const after = await this.redis.xRange(keys.roomMessages(room), `(${since}`, "+", {
+          COUNT: UNREAD_CAP,
+        });
+        // One's own messages are never unread.
+        const unread = after.filter((e) => e.message.u !== userId).length;
+        const summary: RoomSummary = {
+          room,
+          label: isDm ? (topic ?? "") : room,
+          kind: kind as RoomKind | "dm",
+          topic: isDm ? "" : (topic ?? ""),
+          role: access as Role | "invited",
+          unread,
+          mentions: Number(mentions[room] ?? 0),
+        };
+        return summary;
+      }),
+    );
+    const gone = names.filter((_, i) => rows[i] === undefined);
+    if (gone.length > 0) await this.redis.hDel(keys.userRooms(userId), gone);
+    return rows.filter((r): r is RoomSummary => r !== undefined);
+  }
+
+  /** Public rooms whose name starts with `query` (all, if empty), by name, at most 50. */
+  async directory(query: string): Promise<DirectoryEntry[]> {
+    const names = query
+      ? await this.redis.zRangeByLex(keys.publicRooms, `[${query}`, `[${query}\xff`, {
+          LIMIT: { offset: 0, count: 50 },
+        })
+      : await this.redis.zRange(keys.publicRooms, 0, 49);
+    return Promise.all(
+      names.map(async (room) => {
+        const [topic, members] = await Promise.all([
+          this.redis.hGet(keys.roomInfo(room), "topic"),
+          this.redis.hLen(keys.roomMembers(room)),
+        ]);
+        return { room, topic: topic ?? "", members };
+      }),
+    );
+  }
+
+  /** A room's members and their roles (user ids), at most `cap`. */
+  async members(room: string, cap: number): Promise<{ id: string; role: Role }[]> {
+    const out: { id: string; role: Role }[] = [];
+    let cursor = "0";
+    do {
+      const r = await this.redis.hScan(keys.roomMembers(room), cursor, { COUNT: 200 });
+      cursor = String(r.cursor);
+      for (const { field, value } of r.entries) {
+        if (ROLES.has(value) && out.length < cap) out.push({ id: field, role: value as Role });
+      }
+    } while (cursor !== "0" && out.length < cap);
+    return out;
+  }
+
+  /** A room's topic ("" if none). */
+  async topic(room: string): Promise<string> {
+    return (await this.redis.hGet(keys.roomInfo(room), "topic")) ?? "";
+  }
+
+  /** Whether the user is a member (any role) of each room now; DMs always. One read. */
+  async stillIn(userId: string, rooms: readonly string[]): Promise<boolean[]> {
+    const named = rooms.filter((r) => !r.startsWith("dm:"));
+    const values = await mGetAcrossSlots(
+      this.redis,
+      named.map((r) => keys.roomAccess(r, userId)),
+      (names) => this.redis.mGet(names),
+    );
+    const standing = new Map(named.map((r, i) => [r, values[i] ?? null]));
+    return rooms.map((r) => r.startsWith("dm:") || ROLES.has(standing.get(r) ?? ""));
+  }
+
+  /** The user's standing in a room now ("" none). */
+  async standing(room: string, userId: string): Promise<string> {
+    return (await this.redis.get(keys.roomAccess(room, userId))) ?? "";
+  }
+}

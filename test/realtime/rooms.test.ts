@@ -1,0 +1,310 @@
+// Rooms on the server: membership that follows the user to every device, unread counts and
+// read positions, the directory, private rooms and invitations, roles and moderation, and
+// authorization re-checked per event on every process (a removal or ban holds from the next
+// event, even before the socket has left the room).
+import { expect } from "chai";
+import type { Message, RoomSummary } from "../../src/realtime/events.js";
+import { keys } from "../../src/stores/keys.js";
+import { Browser } from "../helpers/http.js";
+import { startParley, type TestParley, testRedisUrl, uniqueName } from "../helpers/parley.js";
+import { redisClient } from "../helpers/redis.js";
+import { type ClientSocket, call, connect, once } from "../helpers/socket.js";
+
+const PASSWORD = "correct horse battery";
+
+interface Person {
+  name: string;
+  browser: Browser;
+  socket: ClientSocket;
+}
+
+describe("rooms on the server", function () {
+  this.timeout(20_000);
+  let one: TestParley;
+  let two: TestParley;
+  const sockets: ClientSocket[] = [];
+  let n = 0;
+  before(async () => {
+    one = await startParley();
+    two = await startParley();
+  });
+  after(async () => {
+    for (const s of sockets) s.close();
+    await one?.close();
+    await two?.close();
+  });
+
+  /** Opens a socket for the browser's login, and waits for its list of rooms. */
+  async function open(
+    browser: Browser,
+    on: TestParley = one,
+  ): Promise<{ socket: ClientSocket; rooms: RoomSummary[] }> {
+    const there = new Browser(on.url);
+    there.cookies.set("parley.sid", browser.cookies.get("parley.sid") ?? "");
+    let listed: Promise<{ rooms: RoomSummary[] }> | undefined;
+    const socket = await connect(on.url, there, {
+      before: (s) => {
+        listed = once<{ rooms: RoomSummary[] }>(s, "rooms");
+      },
+    });
+    sockets.push(socket);
+    return { socket, rooms: (await (listed as Promise<{ rooms: RoomSummary[] }>)).rooms };
+  }
+
+  async function person(prefix = "p", on: TestParley = one): Promise<Person> {
+    const name = uniqueName(prefix);
+    const browser = new Browser(on.url);
+    await browser.register(name, PASSWORD);
+    const { socket } = await open(browser, on);
+    return { name, browser, socket };
+  }
+  const room = () => `r-${Date.now().toString(36)}-${n++}`;
+  const code = (r: unknown) => (r as { error?: { code?: string } }).error?.code;
+
+  it("follows the user to another device: rooms, unread counts and the read position", async () => {
+    const a = await person("a");
+    const b = await person("b");
+    const r = room();
+    const joined = await call(a.socket, "room:join", { room: r });
+    expect(joined.ok && [joined.kind, joined.role]).to.deep.equal(["public", "owner"]);
+    await call(b.socket, "room:join", { room: r });
+    const sent: Message[] = [];
+    for (const text of ["one", "two", "three"]) {
+      const s = await call(b.socket, "message:send", { room: r, text });
+      if (s.ok) sent.push(s.message);
+    }
+    // A's phone (another login, on the other process) gets the room with 3 unread, and is in it.
+    const phone = new Browser(two.url);
+    await phone.login(a.name, PASSWORD);
+    const { socket, rooms } = await open(phone, two);
+    expect(rooms.find((x) => x.room === r)).to.deep.include({ role: "owner", unread: 3 });
+    const got = once<Message>(socket, "message");
+    await call(b.socket, "message:send", { room: r, text: "four" });
+    expect((await got).text).to.equal("four");
+    // Read on the laptop up to "two": the phone's next list says 2 unread.
+    expect((await call(a.socket, "room:read", { room: r, id: sent[1]?.id ?? "" })).ok).to.equal(
+      true,
+    );
+    // A stale tab cannot move the position back.
+    await call(a.socket, "room:read", { room: r, id: sent[0]?.id ?? "" });
+    const list = await call(socket, "room:list", {});
+    expect(list.ok && list.rooms.find((x) => x.room === r)?.unread).to.equal(2);
+    // A DM follows both users too.
+    const dm = await call(b.socket, "dm:open", { username: a.name });
+    if (!dm.ok) throw new Error("dm:open failed");
+    await call(b.socket, "room:join", { room: dm.room });
+    await call(b.socket, "message:send", { room: dm.room, text: "psst" });
+    const again = await call(socket, "room:list", {});
+    expect(again.ok && again.rooms.find((x) => x.room === dm.room)).to.deep.include({
+      kind: "dm",
+      unread: 1,
+    });
+  });
+
+  it("leaving is for every device, and a left room is not rejoined on connect", async () => {
+    const a = await person("a");
+    const r = room();
+    await call(a.socket, "room:join", { room: r });
+    const { socket: second } = await open(a.browser, two);
+    const told = once<{ room: string; reason: string }>(second, "room:removed");
+    expect(await call(a.socket, "room:leave", { room: r })).to.deep.equal({ ok: true, room: r });
+    expect(await told).to.deep.equal({ room: r, reason: "left" });
+    const { rooms } = await open(a.browser);
+    expect(rooms.map((x) => x.room)).to.not.include(r);
+    const send = await call(second, "message:send", { room: r, text: "still here?" });
+    expect(code(send)).to.equal("not_joined");
+  });
+
+  it("lists public rooms in the directory with topic and member count, and searches by prefix", async () => {
+    const a = await person("a");
+    const b = await person("b");
+    const prefix = `dir-${Date.now().toString(36)}`;
+    const created = await call(a.socket, "room:create", {
+      room: `${prefix}-x`,
+      kind: "public",
+      topic: "  all   about x ",
+    });
+    expect(created.ok && created.topic).to.equal("all about x");
+    await call(b.socket, "room:join", { room: `${prefix}-x` });
+    await call(a.socket, "room:create", { room: `${prefix}-hidden`, kind: "private" });
+    const found = await call(b.socket, "room:directory", { query: prefix });
+    expect(found.ok && found.rooms).to.deep.equal([
+      { room: `${prefix}-x`, topic: "all about x", members: 2 },
+    ]);
+    // Creating a room that exists is refused; joining it is the way in.
+    const dup = await call(b.socket, "room:create", { room: `${prefix}-x`, kind: "private" });
+    expect(code(dup)).to.equal("invalid");
+    expect(code(await call(b.socket, "room:directory", { query: "A*" }))).to.equal("invalid");
+  });
+
+  it("keeps a private room from those outside it until they are invited", async () => {
+    const owner = await person("own");
+    const guest = await person("guest");
+    const r = room();
+    expect((await call(owner.socket, "room:create", { room: r, kind: "private" })).ok).to.equal(
+      true,
+    );
+    await call(owner.socket, "message:send", { room: r, text: "secret" });
+    // Outsiders: the room does not exist, for joining, reading and listing members.
+    expect(code(await call(guest.socket, "room:join", { room: r }))).to.equal("not_found");
+    expect(code(await call(guest.socket, "message:history", { room: r }))).to.equal("not_found");
+    expect(code(await call(guest.socket, "room:members", { room: r }))).to.equal("not_found");
+    // A member cannot invite; the owner can, and the guest is told.
+    const invited = once<{ room: string; by: { username: string } }>(guest.socket, "room:invited");
+    expect(
+      (await call(owner.socket, "room:invite", { room: r, username: guest.name })).ok,
+    ).to.equal(true);
+    expect((await invited).by.username).to.equal(owner.name);
+    const listed = await call(guest.socket, "room:list", {});
+    expect(listed.ok && listed.rooms.find((x) => x.room === r)?.role).to.equal("invited");
+    const joined = await call(guest.socket, "room:join", { room: r });
+    expect(joined.ok && joined.history.map((m) => m.text)).to.deep.equal(["secret"]);
+    const members = await call(guest.socket, "room:members", { room: r });
+    expect(members.ok && members.members.map((m) => [m.username, m.role, m.online])).to.deep.equal([
+      [owner.name, "owner", true],
+      [guest.name, "member", true],
+    ]);
+    const third = await person("third");
+    const refused = await call(guest.socket, "room:invite", { room: r, username: third.name });
+    expect(code(refused)).to.equal("forbidden");
+  });
+
+  it("lets owners and moderators moderate, and only owners change roles", async () => {
+    const owner = await person("own");
+    const mod = await person("mod");
+    const member = await person("mem");
+    const r = room();
+    await call(owner.socket, "room:join", { room: r });
+    await call(mod.socket, "room:join", { room: r });
+    await call(member.socket, "room:join", { room: r });
+    expect(code(await call(member.socket, "room:topic", { room: r, topic: "mine" }))).to.equal(
+      "forbidden",
+    );
+    const updated = once<{ member?: { role: string } }>(member.socket, "room:updated");
+    const promote = { room: r, username: mod.name, role: "moderator" as const };
+    expect((await call(owner.socket, "room:role", promote)).ok).to.equal(true);
+    expect((await updated).member?.role).to.equal("moderator");
+    const topic = once<{ topic?: string }>(member.socket, "room:updated");
+    expect((await call(mod.socket, "room:topic", { room: r, topic: "be kind" })).ok).to.equal(true);
+    expect((await topic).topic).to.equal("be kind");
+    // A moderator cannot change roles, nor act on the owner.
+    const demoteSelf = { room: r, username: member.name, role: "moderator" as const };
+    expect(code(await call(mod.socket, "room:role", demoteSelf))).to.equal("forbidden");
+    expect(code(await call(mod.socket, "room:remove", { room: r, username: owner.name }))).to.equal(
+      "forbidden",
+    );
+    // Demoted, the moderator loses the power from its next event.
+    const demote = { room: r, username: mod.name, role: "member" as const };
+    expect((await call(owner.socket, "room:role", demote)).ok).to.equal(true);
+    expect(code(await call(mod.socket, "room:topic", { room: r, topic: "again" }))).to.equal(
+      "forbidden",
+    );
+    expect(
+      code(await call(owner.socket, "room:remove", { room: r, username: "nobody-x" })),
+    ).to.equal("not_found");
+  });
+
+  it("removes and bans on every process at once: the next event is refused even before the socket leaves", async () => {
+    const owner = await person("own");
+    const target = await person("tgt");
+    const r = room();
+    await call(owner.socket, "room:join", { room: r });
+    await call(target.socket, "room:join", { room: r });
+    // The target also has a socket on the other process, in the room (joined on connect).
+    const { socket: far } = await open(target.browser, two);
+    const farTold = once<{ reason: string }>(far, "room:removed");
+    const nearTold = once<{ reason: string }>(target.socket, "room:removed");
+    const removed = call(owner.socket, "room:remove", { room: r, username: target.name });
+    expect((await removed).ok).to.equal(true);
+    // Sent the moment the removal is acked: refused by the per-event read, on both processes.
+    const [a, b] = await Promise.all([
+      call(target.socket, "message:send", { room: r, text: "after removal" }),
+      call(far, "message:send", { room: r, text: "after removal, far" }),
+    ]);
+    expect([code(a), code(b)]).to.deep.equal(["not_joined", "not_joined"]);
+    expect((await farTold).reason).to.equal("removed");
+    expect((await nearTold).reason).to.equal("removed");
+    // No message of the room reaches the removed user any more.
+    let leaked = 0;
+    far.on("message", (m: Message) => {
+      if (m.room === r) leaked++;
+    });
+    await call(owner.socket, "message:send", { room: r, text: "without you" });
+    // A removed member may come back; a banned one may not, until unbanned.
+    expect((await call(target.socket, "room:join", { room: r })).ok).to.equal(true);
+    expect((await call(owner.socket, "room:ban", { room: r, username: target.name })).ok).to.equal(
+      true,
+    );
+    const rejoin = await call(target.socket, "room:join", { room: r });
+    expect(code(rejoin)).to.equal("forbidden");
+    expect(code(await call(far, "message:history", { room: r }))).to.equal("forbidden");
+    expect(
+      (await call(owner.socket, "room:unban", { room: r, username: target.name })).ok,
+    ).to.equal(true);
+    expect((await call(target.socket, "room:join", { room: r })).ok).to.equal(true);
+    expect(leaked).to.equal(0);
+  });
+
+  it("reads standing from Redis on every event: a change no socket was told of holds at once", async () => {
+    const owner = await person("own");
+    const target = await person("tgt");
+    const r = room();
+    await call(owner.socket, "room:create", { room: r, kind: "private" });
+    await call(owner.socket, "room:invite", { room: r, username: target.name });
+    await call(target.socket, "room:join", { room: r });
+    expect((await call(target.socket, "typing", { room: r })).ok).to.equal(true);
+    // Standing changed behind every process's back (the socket is still in the room).
+    const db = await redisClient(testRedisUrl());
+    try {
+      const id = (await db.get(keys.username(target.name))) as string;
+      await db.set(keys.roomAccess(r, id), "banned");
+      expect(code(await call(target.socket, "message:send", { room: r, text: "x" }))).to.equal(
+        "forbidden",
+      );
+      await db.del(keys.roomAccess(r, id));
+      expect(code(await call(target.socket, "typing", { room: r }))).to.equal("not_found");
+      expect(code(await call(target.socket, "message:history", { room: r }))).to.equal("not_found");
+      await db.set(keys.roomAccess(r, id), "member");
+      expect((await call(target.socket, "message:send", { room: r, text: "y" })).ok).to.equal(true);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("answers a join and a send sent together in order, and a send before a leave", async () => {
+    const a = await person("a");
+    const r = room();
+    // Not awaited one by one: the send's batch may be read before the join has run.
+    const [joined, sent, left] = await Promise.all([
+      call(a.socket, "room:join", { room: r }),
+      call(a.socket, "message:send", { room: r, text: "right after joining" }),
+      call(a.socket, "room:leave", { room: r }),
+    ]);
+    expect([joined.ok, sent.ok, left.ok]).to.deep.equal([true, true, true]);
+    expect(code(await call(a.socket, "message:send", { room: r, text: "gone" }))).to.equal(
+      "not_joined",
+    );
+  });
+
+  it("hands the room to a moderator when its owner leaves", async () => {
+    const owner = await person("own");
+    const mod = await person("mod");
+    const member = await person("mem");
+    const r = room();
+    for (const p of [owner, member, mod]) await call(p.socket, "room:join", { room: r });
+    const promoted = once(member.socket, "room:updated");
+    await call(owner.socket, "room:role", { room: r, username: mod.name, role: "moderator" });
+    await promoted;
+    const told = once<{ member?: { username: string; role: string } }>(
+      member.socket,
+      "room:updated",
+    );
+    await call(owner.socket, "room:leave", { room: r });
+    expect((await told).member).to.deep.include({ username: mod.name, role: "owner" });
+    const roles = await call(member.socket, "room:members", { room: r });
+    expect(roles.ok && roles.members.map((m) => [m.username, m.role])).to.deep.equal([
+      [mod.name, "owner"],
+      [member.name, "member"],
+    ]);
+  });
+});
