@@ -28,6 +28,8 @@ interface RoomState {
   oldestLoaded: boolean;
   /** A private room the user was invited to and has not joined yet. */
   invited: boolean;
+  /** Its history and members have been fetched since the socket last connected. */
+  loaded: boolean;
   topic: string;
 }
 
@@ -232,21 +234,21 @@ function applyRoomList(list: RoomSummary[]): void {
     r.topic = s.topic;
     r.invited = s.role === "invited";
     r.joined = !r.invited;
-    if (firstList && s.room !== current) r.unread = s.unread;
+    // Fetched again when shown: messages may have been missed while disconnected.
+    r.loaded = false;
+    if (s.room !== current) r.unread = s.unread;
   }
   firstList = false;
-  if (current && !rooms.has(current)) current = undefined;
-  const toJoin = list.filter((s) => s.role !== "invited").map((s) => s.room);
-  for (const r of imported) toJoin.push(r.name);
-  if (toJoin.length === 0 && rooms.size === 0) toJoin.push("lobby");
-  for (const name of toJoin) {
-    void join(name, { focus: name === current, quiet: true });
+  if (current && !rooms.get(current)?.joined) current = undefined;
+  // The server has joined this socket to every listed room; only the one in view is fetched
+  // now (the others when picked), so a person in many rooms costs one request on connect.
+  for (const r of imported) void join(r.name, { focus: false, quiet: true });
+  if (list.length === 0 && imported.length === 0) {
+    void join("lobby", { focus: true, quiet: true });
   }
   renderRoomLists();
-  if (!current) {
-    const first = [...rooms.values()].find((r) => r.joined);
-    if (first) select(first.name);
-  }
+  const shown = current ?? [...rooms.values()].find((r) => r.joined)?.name;
+  if (shown) select(shown);
 }
 
 /** Takes a room out of the page (left, removed or banned), and shows another. */
@@ -346,6 +348,7 @@ function roomState(name: string, label: string, kind: "room" | "dm"): RoomState 
       unread: 0,
       oldestLoaded: false,
       invited: false,
+      loaded: false,
       topic: "",
     };
     rooms.set(name, r);
@@ -436,6 +439,7 @@ async function join(
   }
   r.joined = true;
   r.invited = false;
+  r.loaded = true;
   r.topic = res.topic;
   r.members = res.members;
   for (const m of res.history) addMessage(r, m, { history: true });
@@ -446,6 +450,7 @@ async function join(
     renderMembers(r);
     renderMessages(r);
     renderRoomLists();
+    reportRead();
   } else renderRoomLists();
   return true;
 }
@@ -455,6 +460,7 @@ function select(name: string): void {
   if (!r) return;
   current = name;
   r.unread = 0;
+  if (r.joined && !r.loaded && socket.connected) void join(name, { focus: false, quiet: true });
   ui.title.textContent = r.kind === "room" ? `# ${r.label}` : `@ ${r.label}`;
   renderTopic(r);
   ui.leave.hidden = false;

@@ -157,6 +157,8 @@ export interface ServerToClientEvents {
 export interface InterServerEvents {
   /** Sessions ended on one process: every process disconnects its sockets of them. */
   "sessions:revoked": (sids: string[], reason: RevokedReason) => void;
+  /** A user's sockets leave a room: every process makes its own leave it. */
+  "rooms:left": (userId: string, room: string) => void;
 }
 
 export interface SocketData {
@@ -168,6 +170,8 @@ export interface SocketData {
    * per-event batches sent before the join's write (see room-policy.ts).
    */
   joinedAfter?: Map<string, number>;
+  /** When this socket last joined each room (ms): the standing sweep spares later joins. */
+  joinedAt?: Map<string, number>;
 }
 
 /** Socket.IO room names for addressing every socket of a session or of a user. */

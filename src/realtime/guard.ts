@@ -81,7 +81,8 @@ export class SessionGuard {
   /**
    * Batches sent so far. Commands on one connection run in the order sent, so a write sent
    * after batch `b` went out runs after that batch's reads: its effect is newer than what
-   * batch `b` (and any earlier one) saw.
+   * batch `b` (and any earlier one) saw. (On a cluster a read redirected by MOVED or ASK is
+   * sent again, later: it then sees a newer state, still one read after the event arrived.)
    */
   sent = 0;
 

@@ -83,6 +83,12 @@ function requireAccess(room: string, userId: string): void {
   if (access === "forbidden") throw new EventError("forbidden", "this room is not yours");
 }
 
+/** Notes when a socket joined a room (see SocketData.joinedAt). */
+export function noteJoined(socket: ParleySocket, room: string, at: number): void {
+  socket.data.joinedAt ??= new Map();
+  socket.data.joinedAt.set(room, at);
+}
+
 function requireCapacity(socket: ParleySocket, room: string): void {
   // The socket's own rooms: its id, its session's and its user's.
   if (!socket.rooms.has(room) && socket.rooms.size - 3 >= MAX_ROOMS_PER_SOCKET) {
@@ -121,12 +127,14 @@ export async function roomMembers(io: ParleyIo, room: string): Promise<Member[]>
 }
 
 /**
- * Makes every socket of a user leave a room: this process's at once, the others' through the
- * adapter (which applies a request only when it comes back from Redis, on this process too).
+ * Makes every socket of a user leave a room: this process's at once, the others' when they
+ * get the server-side event (never sent back to this process, so a join made here right
+ * after is not undone; the adapter's own socketsLeave would be applied here again when its
+ * publish came back from Redis). A leave lost on the way is caught by the standing sweep.
  */
 export function leaveEverywhere(io: ParleyIo, userId: string, room: string): void {
   io.local.in(userRoom(userId)).socketsLeave(room);
-  io.in(userRoom(userId)).socketsLeave(room);
+  io.serverSideEmit("rooms:left", userId, room);
 }
 
 export async function announcePresence(io: ParleyIo, room: string): Promise<void> {
@@ -135,9 +143,14 @@ export async function announcePresence(io: ParleyIo, room: string): Promise<void
 
 export function createHandlers(d: HandlerDeps): Handlers {
   /** Notes that this socket's join of `room` is sent now, after every batch sent so far. */
-  const markJoin = (socket: ParleySocket, room: string) => {
+  /**
+   * Notes a successful join of `room` by this socket: its write was sent after `sentBefore`
+   * batches (counted before the join began, so never later than the write). Only after
+   * success: a refused join must not vouch for anything.
+   */
+  const markJoin = (socket: ParleySocket, room: string, sentBefore: number) => {
     socket.data.joinedAfter ??= new Map();
-    socket.data.joinedAfter.set(room, d.guard.sent);
+    socket.data.joinedAfter.set(room, sentBefore);
   };
 
   /** Joins the socket to a room it stands in, and answers with the room and its history. */
@@ -147,6 +160,7 @@ export function createHandlers(d: HandlerDeps): Handlers {
     standing: { kind: RoomKind | "dm"; topic: string; role: RoomRole },
   ): Promise<AckOk<JoinedRoom>> => {
     await socket.join(room);
+    noteJoined(socket, room, Date.now());
     const [history, members] = await Promise.all([
       d.messages.page(room, HISTORY_ON_JOIN),
       roomMembers(d.io, room),
@@ -200,13 +214,14 @@ export function createHandlers(d: HandlerDeps): Handlers {
       };
       if (isDm(room)) await d.rooms.addToList(socket.data.userId, room, d.now());
       else {
-        markJoin(socket, room);
+        const sentBefore = d.guard.sent;
         const r = await d.rooms.join(room, socket.data.userId, d.now());
         if (!r.ok) {
           if (r.code === "forbidden")
             throw new EventError("forbidden", "you are banned from this room");
           throw new EventError("not_found", "no such room");
         }
+        markJoin(socket, room, sentBefore);
         standing = r;
       }
       return enter(socket, room, standing);
@@ -214,12 +229,14 @@ export function createHandlers(d: HandlerDeps): Handlers {
 
     "room:create": async (socket, { room, kind, topic }) => {
       requireCapacity(socket, room);
-      markJoin(socket, room);
+      const sentBefore = d.guard.sent;
       const r = await d.rooms.join(room, socket.data.userId, d.now(), {
         kind,
         topic: topic ?? "",
       });
-      if (!r.ok) throw new EventError("invalid", "a room of that name exists: join it instead");
+      if (!r.ok)
+        throw new EventError("invalid", "that name is taken: join the room, or pick another");
+      markJoin(socket, room, sentBefore);
       return enter(socket, room, r);
     },
 
@@ -330,7 +347,9 @@ export function createHandlers(d: HandlerDeps): Handlers {
       // A direct message puts the conversation in both users' lists (every device), unread
       // from its start for whoever has not opened it yet.
       if (isDm(room)) {
-        await Promise.all(dmUsers(room).map((id) => d.rooms.addToList(id, room, 0))).catch(
+        // Counted from just before this message (by the stream's clock, which made its id).
+        const before = String(Number(message.id.split("-")[0]) - 1);
+        await Promise.all(dmUsers(room).map((id) => d.rooms.addToList(id, room, before))).catch(
           () => undefined,
         );
       }

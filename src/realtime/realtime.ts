@@ -13,6 +13,7 @@ import { closeRedis, connectWithin, duplicateRedis, isCluster, type Redis } from
 import { keys } from "../stores/keys.js";
 import type { MessageStore } from "../stores/messages.js";
 import { RoomStore } from "../stores/rooms.js";
+import { mGetAcrossSlots } from "../stores/slots.js";
 import type { UserStore } from "../stores/users.js";
 import { steadyPublisher, steadySubscriber } from "./adapter-clients.js";
 import { EventBudgets, MAX_ROOMS_PER_SOCKET, MESSAGE_SEND_BUDGET } from "./budgets.js";
@@ -27,13 +28,20 @@ import {
   userRoom,
 } from "./events.js";
 import { type Refusal, SessionGuard } from "./guard.js";
-import { announcePresence, createHandlers, type ParleyIo, type ParleySocket } from "./handlers.js";
+import {
+  announcePresence,
+  createHandlers,
+  noteJoined,
+  type ParleyIo,
+  type ParleySocket,
+} from "./handlers.js";
 import {
   type EngineConnection,
   engineMiddleware,
   type ScreenedRequest,
   screenEngineTraffic,
 } from "./handshake.js";
+import { isRole, roomOf } from "./room-policy.js";
 
 export const MAX_PACKET_BYTES = 16 * 1024;
 export const MESSAGE_SENDS_PER_10S = MESSAGE_SEND_BUDGET.points;
@@ -217,17 +225,33 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
       .filter((r) => r.role !== "invited")
       .slice(0, MAX_ROOMS_PER_SOCKET)
       .map((r) => r.room);
+    const gone = new Set<string>();
     if (joinable.length > 0) {
       await socket.join(joinable);
+      const at = Date.now();
+      for (const room of joinable) noteJoined(socket, room, at);
       const still = await rooms.stillIn(socket.data.userId, joinable);
       for (const [i, room] of joinable.entries()) {
-        if (still[i]) void announcePresence(io, room).catch(() => undefined);
-        else await socket.leave(room);
+        if (still[i]) presenceSoon(room);
+        else {
+          gone.add(room);
+          await socket.leave(room);
+        }
       }
     }
-    socket.emit("rooms", {
-      rooms: list.filter((r) => r.role === "invited" || joinable.includes(r.room)),
-    });
+    socket.emit("rooms", { rooms: list.filter((r) => !gone.has(r.room)) });
+  };
+
+  // Presence announced on connect, coalesced per room: a process restart that reconnects
+  // many members of one room announces it once, not once per socket.
+  const presencePending = new Set<string>();
+  const presenceSoon = (room: string) => {
+    if (presencePending.has(room)) return;
+    presencePending.add(room);
+    setTimeout(() => {
+      presencePending.delete(room);
+      void announcePresence(io, room).catch(() => undefined);
+    }, 100).unref();
   };
 
   io.on("connection", (socket) => {
@@ -286,6 +310,44 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
     io.serverSideEmit("sessions:revoked", [...sids], reason);
   });
   io.on("sessions:revoked", (sids, reason) => disconnectLocal(sids, reason));
+  // A user's sockets leaving a room on the other processes (see leaveEverywhere).
+  io.on("rooms:left", (userId, room) => io.local.in(userRoom(userId)).socketsLeave(room));
+
+  // A backstop for a leave that never reached this process (a publish lost while Redis was
+  // away): every few sweeps, each local socket's rooms are checked against the standing in
+  // Redis, one read per distinct user and room, and a room no longer theirs is left. (What a
+  // socket sends is refused at once anyway: this is about what it would still receive.)
+  const STANDING_EVERY_SWEEPS = 6;
+  let sweepsSinceStanding = 0;
+  const sweepStanding = async () => {
+    // A socket that joins after this moment may be missing from the read: it is spared.
+    const startedAt = Date.now();
+    const pairs = new Map<string, [string, string]>();
+    for (const s of io.of("/").sockets.values()) {
+      for (const room of s.rooms) {
+        if (roomOf({ room }) === undefined) continue;
+        pairs.set(`${s.data.userId} ${room}`, [s.data.userId, room]);
+      }
+    }
+    const list = [...pairs.values()];
+    for (let i = 0; i < list.length; i += 1000) {
+      const chunk = list.slice(i, i + 1000);
+      const still = await mGetAcrossSlots(
+        d.redis,
+        chunk.map(([userId, room]) => keys.roomAccess(room, userId)),
+        (names) => d.redis.mGet(names),
+      );
+      chunk.forEach(([userId, room], j) => {
+        if (isRole(still[j])) return;
+        for (const s of io.of("/").sockets.values()) {
+          if (s.data.userId !== userId || !s.rooms.has(room)) continue;
+          if ((s.data.joinedAt?.get(room) ?? 0) >= startedAt) continue;
+          void s.leave(room);
+          s.emit("room:removed", { room, reason: "removed" });
+        }
+      });
+    }
+  };
 
   // Sessions that expired while their sockets were idle: one pipelined EXISTS per distinct
   // session every sweep, not a timer or round trip per socket.
@@ -310,6 +372,10 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
         );
         // Usually expired; a revoke whose broadcast was missed left a note saying so.
         for (const sid of gone) endSession(sid, owners.get(sid) as string, "gone");
+      }
+      if (++sweepsSinceStanding >= STANDING_EVERY_SWEEPS) {
+        sweepsSinceStanding = 0;
+        await sweepStanding();
       }
     } catch {
       // Redis down: events are refused by the guard anyway; try again next sweep.

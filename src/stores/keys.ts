@@ -33,7 +33,8 @@ export const keys = {
   userSessions: (userId: string) => `${P}user-sessions:{${user(userId)}}`,
   /**
    * A room's kind, "public" or "private" (absent: the room does not exist yet). A string, so
-   * the per-event check can read it in its batch. Room keys share the room's slot.
+   * the per-event check can read it in its batch. The room's kind, info, access and members
+   * keys share the room's slot (its messages stream does not: it predates them).
    */
   roomKind: (room: string) => `${P}room-kind:{${P}room:${room}}`,
   /** Hash: a room's topic, owner (user id), createdAt. */

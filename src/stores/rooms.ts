@@ -27,8 +27,9 @@ export type JoinOutcome =
 
 // KEYS: kind, info, the user's access, members. ARGV: deadline, user id, now, kind to create
 // ("" = join only: a room that does not exist is created public), topic.
-// Returns {outcome, kind, role, topic}: outcome created, joined (newly a member) or member
-// (already one); or {"banned"} / {"not_found"} (a private room without an invitation).
+// Returns {outcome, kind, role, topic}: outcome created, joined (newly a member, or its owner
+// if it had none) or member (already one); or {"banned"}, {"not_found"} (a private room
+// without an invitation) or {"exists"} (asked to create a room that exists).
 const JOIN = `${FENCE}
 local kind = redis.call('GET', KEYS[1])
 if not kind then
@@ -47,36 +48,47 @@ if access == 'owner' or access == 'moderator' or access == 'member' then
   return {'member', kind, access, topic}
 end
 if kind == 'private' and access ~= 'invited' then return {'not_found'} end
-redis.call('SET', KEYS[3], 'member')
-redis.call('HSET', KEYS[4], ARGV[2], 'member')
-return {'joined', kind, 'member', topic}
+-- A room its last member left has no owner: whoever joins next becomes it.
+local role = redis.call('HEXISTS', KEYS[2], 'owner') == 1 and 'member' or 'owner'
+if role == 'owner' then redis.call('HSET', KEYS[2], 'owner', ARGV[2]) end
+redis.call('SET', KEYS[3], role)
+redis.call('HSET', KEYS[4], ARGV[2], role)
+return {'joined', kind, role, topic}
 `;
 
-// KEYS: info, the user's access, members. ARGV: deadline, user id, room.
-// Leaves a room (or declines an invitation). An owner who leaves hands the room to a
-// moderator, else to a member; a ban stays. Returns the standing left, or "" if none, and
-// the successor's id when ownership passed.
+// KEYS: info, the user's access, members, the heir's access (the user's own when there is
+// no heir), kind. ARGV: deadline, user id, heir id ("" none).
+// Leaves a room (or declines an invitation); a ban stays. An owner who leaves hands the room
+// to the heir named (chosen by the caller: a moderator if there is one, else a member); if
+// the heir is not right any more ({'retry'}), nothing changes and the caller chooses again.
+// When the last member leaves, the room stays (its kind, topic, invitations and bans) with
+// no owner: the next member to join becomes its owner. Returns {standing left ("" none),
+// heir id}.
 const LEAVE = `${FENCE}
 local access = redis.call('GET', KEYS[2])
 if not access or access == 'banned' then return {''} end
+local others = redis.call('HLEN', KEYS[3]) - (redis.call('HEXISTS', KEYS[3], ARGV[2]))
+if access == 'owner' and others > 0 then
+  local heir = ARGV[3]
+  local role = heir ~= '' and heir ~= ARGV[2] and redis.call('HGET', KEYS[3], heir)
+  if role ~= 'moderator' and role ~= 'member' then return {'retry'} end
+  if role == 'member' then
+    for _, r in ipairs(redis.call('HVALS', KEYS[3])) do
+      if r == 'moderator' then return {'retry'} end
+    end
+  end
+end
 redis.call('DEL', KEYS[2])
 redis.call('HDEL', KEYS[3], ARGV[2])
 if access ~= 'owner' then return {access} end
-local members = redis.call('HGETALL', KEYS[3])
-local heir = nil
-for i = 1, #members, 2 do
-  if members[i + 1] == 'moderator' then heir = members[i] break end
-  if not heir then heir = members[i] end
-end
-if not heir then
+if others == 0 then
   redis.call('HDEL', KEYS[1], 'owner')
   return {access}
 end
-redis.call('HSET', KEYS[1], 'owner', heir)
-redis.call('HSET', KEYS[3], heir, 'owner')
-local prefix = string.sub(KEYS[2], 1, #KEYS[2] - #ARGV[2])
-redis.call('SET', prefix .. heir, 'owner')
-return {access, heir}
+redis.call('HSET', KEYS[1], 'owner', ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[3], 'owner')
+redis.call('SET', KEYS[4], 'owner')
+return {access, ARGV[3]}
 `;
 
 // KEYS: kind, info, actor's access, target's access, members. ARGV: deadline, action, actor
@@ -134,8 +146,9 @@ return {'invalid', target}
 `;
 
 // KEYS: read positions, mentions. ARGV: room, message id.
-// Moves the read position forward only (a stale tab cannot move it back), and clears the
-// room's mentions once read up to where they were.
+// Moves the read position forward only (a stale tab cannot move it back), and clears all of
+// the room's mentions (read up to the newest the page showed). Not fenced: it only moves
+// forward, so one applied late changes nothing.
 const MARK_READ = `
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 local function parts(id)
@@ -187,10 +200,12 @@ export class RoomStore {
     if (outcome === "not_found") return { ok: false, code: "not_found" };
     if (outcome === "exists") return { ok: false, code: "exists" };
     const created = outcome === "created";
-    if (created && kind === "public") {
-      await this.redis.zAdd(keys.publicRooms, { score: 0, value: room });
+    // Written on every join, so one that failed after the room's own step is repaired by
+    // joining again (both are no-ops when already there).
+    if (kind === "public") {
+      await this.redis.zAdd(keys.publicRooms, { score: 0, value: room }, { condition: "NX" });
     }
-    if (outcome !== "member") await this.addToList(userId, room, now);
+    await this.addToList(userId, room, now);
     return {
       ok: true,
       created,
@@ -201,8 +216,8 @@ export class RoomStore {
   }
 
   /** Adds a room to the user's list (for DMs on first use, and rooms they join). */
-  async addToList(userId: string, room: string, now: number): Promise<void> {
-    await this.redis.hSetNX(keys.userRooms(userId), room, String(now));
+  async addToList(userId: string, room: string, since: number | string): Promise<void> {
+    await this.redis.hSetNX(keys.userRooms(userId), room, String(since));
   }
 
   /**
@@ -213,17 +228,46 @@ export class RoomStore {
     let left = "";
     let heir: string | undefined;
     if (!room.startsWith("dm:")) {
-      const reply = (await fencedEval(
-        this.redis,
-        LEAVE,
-        [keys.roomInfo(room), keys.roomAccess(room, userId), keys.roomMembers(room)],
-        [userId, room],
-      )) as string[];
-      left = reply[0] ?? "";
-      heir = reply[1];
+      let choice = "";
+      for (let attempt = 0; ; attempt++) {
+        const reply = (await fencedEval(
+          this.redis,
+          LEAVE,
+          [
+            keys.roomInfo(room),
+            keys.roomAccess(room, userId),
+            keys.roomMembers(room),
+            keys.roomAccess(room, choice || userId),
+            keys.roomKind(room),
+          ],
+          [userId, choice],
+        )) as string[];
+        if (reply[0] !== "retry") {
+          left = reply[0] ?? "";
+          heir = reply[1] || undefined;
+          break;
+        }
+        if (attempt === 3) throw new Error("the room's members kept changing: try again");
+        choice = await this.heirFor(room, userId);
+      }
     }
     await this.dropFromList(userId, room);
     return heir ? { left, heir } : { left };
+  }
+
+  /** Who inherits a room its owner leaves: a moderator if any, else a member (not deleted). */
+  private async heirFor(room: string, ownerId: string): Promise<string> {
+    const all = Object.entries(await this.redis.hGetAll(keys.roomMembers(room))).filter(
+      ([id, role]) => id !== ownerId && (role === "moderator" || role === "member"),
+    );
+    if (all.length === 0) return "";
+    const gone = await this.redis.smIsMember(
+      keys.deletedUsers,
+      all.map(([id]) => id),
+    );
+    const alive = all.filter((_, i) => gone[i] !== 1);
+    const pool = alive.length > 0 ? alive : all;
+    return (pool.find(([, role]) => role === "moderator") ?? pool[0])?.[0] ?? "";
   }
 
   private async dropFromList(userId: string, room: string): Promise<void> {
@@ -353,7 +397,7 @@ export class RoomStore {
         ]);
         return { room, topic: topic ?? "", members };
       }),
-    );
+    ).then((rows) => rows.filter((r) => r.members > 0));
   }
 
   /** A room's members and their roles (user ids), at most `cap`. */

@@ -271,6 +271,80 @@ describe("rooms on the server", function () {
     }
   });
 
+  it("lets no refused join vouch for a send sent with it, though the socket is still in the room", async () => {
+    const owner = await person("own");
+    const target = await person("tgt");
+    const r = room();
+    await call(owner.socket, "room:join", { room: r });
+    await call(target.socket, "room:join", { room: r });
+    const db = await redisClient(testRedisUrl());
+    try {
+      // Banned behind every process's back: the socket has not left the room.
+      const id = (await db.get(keys.username(target.name))) as string;
+      await db.set(keys.roomAccess(r, id), "banned");
+      const [joined, sent] = await Promise.all([
+        call(target.socket, "room:join", { room: r }),
+        call(target.socket, "message:send", { room: r, text: "slipped through?" }),
+      ]);
+      expect([code(joined), code(sent)]).to.deep.equal(["forbidden", "forbidden"]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("takes a socket out of a room whose leave never reached its process (the standing sweep)", async () => {
+    const quick = await startParley({ sweepIntervalMs: 100 });
+    try {
+      const owner = await person("own");
+      const b = new Browser(quick.url);
+      const name = uniqueName("tgt");
+      await b.register(name, PASSWORD);
+      const { socket } = await open(b, quick);
+      const r = room();
+      await call(owner.socket, "room:join", { room: r });
+      await call(socket, "room:join", { room: r });
+      const db = await redisClient(testRedisUrl());
+      try {
+        const id = (await db.get(keys.username(name))) as string;
+        const told = once<{ room: string; reason: string }>(socket, "room:removed", 5000);
+        await db.del(keys.roomAccess(r, id));
+        expect(await told).to.deep.equal({ room: r, reason: "removed" });
+        let leaked = 0;
+        socket.on("message", () => leaked++);
+        await call(owner.socket, "message:send", { room: r, text: "not for you" });
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect(leaked).to.equal(0);
+      } finally {
+        await db.close();
+      }
+    } finally {
+      await quick.close();
+    }
+  });
+
+  it("hands the room to a member when there is no moderator, and to the next joiner when it is empty", async () => {
+    const owner = await person("own");
+    const member = await person("mem");
+    const r = room();
+    await call(owner.socket, "room:create", { room: r, kind: "public", topic: "kept" });
+    await call(member.socket, "room:join", { room: r });
+    await call(owner.socket, "room:leave", { room: r });
+    const roles = await call(member.socket, "room:members", { room: r });
+    expect(roles.ok && roles.members.map((m) => [m.username, m.role])).to.deep.equal([
+      [member.name, "owner"],
+    ]);
+    await call(member.socket, "room:leave", { room: r });
+    // Nobody left: the room keeps its topic, and whoever joins next owns it.
+    const next = await call(owner.socket, "room:join", { room: r });
+    expect(next.ok && [next.role, next.topic]).to.deep.equal(["owner", "kept"]);
+    // A private room's name is taken for others too (that is all they learn).
+    const p = room();
+    await call(owner.socket, "room:create", { room: p, kind: "private", topic: "secret topic" });
+    const probe = await call(member.socket, "room:create", { room: p, kind: "public" });
+    expect(code(probe)).to.equal("invalid");
+    expect(JSON.stringify(probe)).to.not.include("secret topic");
+  });
+
   it("answers a join and a send sent together in order, and a send before a leave", async () => {
     const a = await person("a");
     const r = room();
