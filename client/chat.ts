@@ -544,10 +544,31 @@ function messageItem(m: Message, prev: Message | undefined): HTMLLIElement {
   }
   const body = document.createElement("p");
   body.className = "text";
-  body.textContent = m.text;
+  if (m.deleted) {
+    li.classList.add("deleted");
+    body.textContent = "This message was deleted.";
+  } else {
+    body.textContent = m.text;
+    if (m.edited) {
+      const mark = document.createElement("span");
+      mark.className = "edited";
+      mark.textContent = " (edited)";
+      mark.title = `Edited ${new Date(m.edited).toLocaleString()}`;
+      body.append(mark);
+    }
+  }
   li.append(body);
   return li;
 }
+
+// An edit or a deletion: the new version replaces the message where it stands.
+socket.on("message:updated", (m) => {
+  const r = rooms.get(m.room);
+  const i = r ? r.messages.findIndex((x) => x.id === m.id) : -1;
+  if (!r || i < 0) return;
+  r.messages[i] = m;
+  if (m.room === current) renderMessages(r);
+});
 
 function renderMessages(r: RoomState): void {
   ui.list.replaceChildren();

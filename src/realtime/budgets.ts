@@ -21,6 +21,8 @@ export const LOCAL_BUDGETS = {
   rooms: { points: 30, seconds: 10 },
   // Topic, invitations, removals, bans and roles.
   moderation: { points: 30, seconds: 10 },
+  // Editing and deleting messages.
+  revise: { points: 20, seconds: 10 },
   // Read positions: the page reports one as messages are seen, at most about once a second.
   read: { points: 30, seconds: 10 },
   typing: { points: 20, seconds: 10 },
@@ -51,6 +53,8 @@ export const EVENT_BUDGET: Readonly<Record<ClientEventName, BudgetClass | "redis
   "room:role": "moderation",
   "room:read": "read",
   "message:send": "redis",
+  "message:edit": "revise",
+  "message:delete": "revise",
   "message:history": "history",
   typing: "typing",
   "dm:open": "dm",

@@ -38,7 +38,7 @@ export interface DispatchDeps {
 }
 
 type Ack = (r: unknown) => void;
-type AnyHandler = (s: ParleySocket, p: unknown) => unknown;
+type AnyHandler = (s: ParleySocket, p: unknown, standing: string | null | undefined) => unknown;
 
 const MESSAGES: Record<ErrorCode, string> = {
   unauthorized: "your session has ended: log in again",
@@ -187,7 +187,7 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
     }
     try {
       // The schema and the handler are chosen by the same key.
-      const result = (d.handlers[event] as AnyHandler)(socket, parsed.data);
+      const result = (d.handlers[event] as AnyHandler)(socket, parsed.data, standing);
       if (isPromise(result)) {
         holdSocket();
         result.then(reply, failed);

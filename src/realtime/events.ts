@@ -14,6 +14,10 @@ export interface Message {
   text: string;
   /** Milliseconds since the epoch. */
   ts: number;
+  /** When its author last edited it (ms); absent if never. */
+  edited?: number;
+  /** Deleted: a tombstone (text ""); the original text is not kept. */
+  deleted?: boolean;
 }
 
 /** A room's kind: public rooms are listed and open; private ones admit invited members. */
@@ -106,6 +110,13 @@ export interface ClientEventMap {
   /** Moves the user's read position in the room forward to message `id` (every device). */
   "room:read": { payload: { room: string; id: string }; result: object };
   "message:send": { payload: { room: string; text: string }; result: { message: Message } };
+  /** Edits one's own message. */
+  "message:edit": {
+    payload: { room: string; id: string; text: string };
+    result: { message: Message };
+  };
+  /** Deletes one's own message, or (owners and moderators) anyone's in their room. */
+  "message:delete": { payload: { room: string; id: string }; result: { message: Message } };
   "message:history": {
     payload: { room: string; before?: string; limit?: number };
     result: { messages: Message[] };
@@ -140,6 +151,10 @@ export interface ServerToClientEvents {
   typing: (t: { room: string; user: Member }) => void;
   "session:revoked": (r: { reason: RevokedReason }) => void;
   "server:shutdown": (s: Record<string, never>) => void;
+  /** A message was edited or deleted (a tombstone): replace it by id. */
+  "message:updated": (message: Message) => void;
+  /** Someone mentioned the user (@username) in a room they are in. */
+  mention: (m: { room: string; message: Message }) => void;
   /** The user's rooms with unread counts: sent on connect. */
   rooms: (r: { rooms: RoomSummary[] }) => void;
   /** The user left the room (on another device), or was removed or banned from it. */

@@ -18,6 +18,7 @@ import type {
   InterServerEvents,
   JoinedRoom,
   Member,
+  Message,
   RoomKind,
   RoomMember,
   RoomRole,
@@ -26,6 +27,7 @@ import type {
 } from "./events.js";
 import { userRoom } from "./events.js";
 import type { SessionGuard } from "./guard.js";
+import { isRole } from "./room-policy.js";
 import { dmRoom, roomAccess, type schemas } from "./schemas.js";
 
 export type ParleyIo = Server<
@@ -67,9 +69,12 @@ export class EventError extends Error {
 }
 
 type Parsed<E extends ClientEventName> = import("zod").infer<(typeof schemas)[E]>;
+/** A handler: the socket, its parsed payload, and for an event with a room rule the user's
+ * standing in that room as read in the event's own batch (room-policy.ts). */
 type Handler<E extends ClientEventName> = (
   socket: ParleySocket,
   payload: Parsed<E>,
+  standing?: string | null,
 ) => Promise<AckResult<ClientEventMap[E]["result"]>> | AckResult<ClientEventMap[E]["result"]>;
 export type Handlers = { [E in ClientEventName]: Handler<E> };
 
@@ -100,6 +105,19 @@ function requireCapacity(socket: ParleySocket, room: string): void {
 }
 
 const isDm = (room: string) => room.startsWith("dm:");
+
+/** Who gets a room's messages: its sockets, and for a DM both users' (joined or not). */
+const audience = (room: string) => (isDm(room) ? [room, ...dmUsers(room).map(userRoom)] : [room]);
+
+/** "@name" not preceded by a name character (so e-mail addresses are not mentions). */
+const MENTION_RE = /(?<![A-Za-z0-9_.-])@([A-Za-z0-9_.-]{3,32})/g;
+
+/** The revised message, or the refusal as an event error. */
+function revised(r: Message | "not_found" | "forbidden", forbidden: string): Message {
+  if (r === "not_found") throw new EventError("not_found", "no such message (or it was deleted)");
+  if (r === "forbidden") throw new EventError("forbidden", forbidden);
+  return r;
+}
 
 /** The two user ids of a DM room's name. */
 const dmUsers = (room: string) => room.slice(3).split(":");
@@ -194,6 +212,38 @@ export function createHandlers(d: HandlerDeps): Handlers {
     const { code } = await d.rooms.moderate(room, action, socket.data.userId, targetId, value);
     if (code === "ok") return;
     throw new EventError(code, MODERATION_REFUSALS[code]);
+  };
+
+  /**
+   * Records the mentions (@username) in a message: each named user who may read the room
+   * (a member of it; the other user of a DM) gets a `mention` event and a mention count for
+   * the room that lasts until they read it. At most 10 names per message.
+   */
+  const mentionIn = async (room: string, message: Message) => {
+    // "@bob." at the end of a sentence names bob (or a user called "bob.", if there is one).
+    const names = new Set<string>();
+    for (const m of message.text.matchAll(MENTION_RE)) {
+      if (names.size >= 10) break;
+      const name = (m[1] ?? "").toLowerCase();
+      names.add(name);
+      const trimmed = name.replace(/[.-]+$/, "");
+      if (trimmed.length >= 3) names.add(trimmed);
+    }
+    if (names.size === 0) return;
+    const ids = await d.users.idsOf([...names]);
+    let named = [...new Set(ids.filter((id): id is string => !!id && id !== message.user.id))];
+    if (named.length === 0) return;
+    if (isDm(room)) named = named.filter((id) => dmUsers(room).includes(id));
+    else {
+      const standing = await d.rooms.standings(room, named);
+      named = named.filter((_, i) => isRole(standing[i]));
+    }
+    await Promise.all(
+      named.map(async (id) => {
+        await d.rooms.mention(id, room);
+        d.io.to(userRoom(id)).emit("mention", { room, message });
+      }),
+    );
   };
 
   /** A removed or banned user's sockets leave the room on every process, and are told. */
@@ -355,8 +405,31 @@ export function createHandlers(d: HandlerDeps): Handlers {
       }
       // Every socket in the room gets it (the sender's too: clients dedupe by id); direct
       // messages also reach both users' sockets that have not joined the room yet.
-      const targets = room.startsWith("dm:") ? [room, ...dmUsers(room).map(userRoom)] : [room];
-      d.io.to(targets).emit("message", message);
+      d.io.to(audience(room)).emit("message", message);
+      // Only a message that names someone (@username) costs more Redis commands.
+      if (text.includes("@")) await mentionIn(room, message).catch(() => undefined);
+      return { ok: true, message };
+    },
+
+    "message:edit": async (socket, { room, id, text }) => {
+      requireAccess(room, socket.data.userId);
+      const message = revised(
+        await d.messages.revise(room, id, socket.data.userId, { text }, d.now()),
+        "only its author can edit a message",
+      );
+      d.io.to(audience(room)).emit("message:updated", message);
+      return { ok: true, message };
+    },
+
+    "message:delete": async (socket, { room, id }, standing) => {
+      requireAccess(room, socket.data.userId);
+      // Owners and moderators delete anyone's message, by their standing read with this event.
+      const moderator = !isDm(room) && (standing === "owner" || standing === "moderator");
+      const message = revised(
+        await d.messages.revise(room, id, socket.data.userId, { delete: true, moderator }, d.now()),
+        "only its author, or the room's owner or moderators, can delete a message",
+      );
+      d.io.to(audience(room)).emit("message:updated", message);
       return { ok: true, message };
     },
 

@@ -19,6 +19,8 @@ export type RoomRule = "member" | "reader";
 /** The events checked against room standing, and how. */
 export const ROOM_RULE: Readonly<Partial<Record<ClientEventName, RoomRule>>> = {
   "message:send": "member",
+  "message:edit": "member",
+  "message:delete": "member",
   typing: "member",
   "room:read": "member",
   "message:history": "reader",

@@ -25,6 +25,13 @@ const topic = z
   .transform((t) => t.toWellFormed().replace(/\s+/g, " ").trim())
   .refine((t) => [...t].length <= 200, "a topic is at most 200 characters");
 const messageId = z.string().regex(STREAM_ID_RE, "not a message id");
+const messageText = z
+  .string()
+  .max(4000)
+  // Lone surrogates become U+FFFD here, before anything is stored or echoed, so the ack,
+  // the broadcast and every later history read carry the same text.
+  .transform((t) => t.toWellFormed().trim())
+  .refine((t) => t.length >= 1 && [...t].length <= 2000, "text must be 1–2000 characters");
 
 export const schemas = {
   "room:join": z.object({ room }),
@@ -50,16 +57,9 @@ export const schemas = {
   "room:unban": z.object({ room: namedRoom, username }),
   "room:role": z.object({ room: namedRoom, username, role: z.enum(["moderator", "member"]) }),
   "room:read": z.object({ room, id: messageId }),
-  "message:send": z.object({
-    room,
-    text: z
-      .string()
-      .max(4000)
-      // Lone surrogates become U+FFFD here, before anything is stored or echoed, so the ack,
-      // the broadcast and every later history read carry the same text.
-      .transform((t) => t.toWellFormed().trim())
-      .refine((t) => t.length >= 1 && [...t].length <= 2000, "text must be 1–2000 characters"),
-  }),
+  "message:send": z.object({ room, text: messageText }),
+  "message:edit": z.object({ room, id: messageId, text: messageText }),
+  "message:delete": z.object({ room, id: messageId }),
   "message:history": z.object({
     room,
     before: beforeId.optional(),

@@ -57,6 +57,11 @@ export const keys = {
   mentions: (userId: string) => `${P}mentions:{${user(userId)}}`,
   /** Stream of a room's messages, capped. */
   roomMessages: (room: string) => `${P}room:${room}:messages`,
+  /**
+   * Sorted set (score 0, by member): the room's edited and deleted messages, each as
+   * "<padded id>|<JSON record>", in the slot of the room's stream (whose entry it replaces).
+   */
+  roomEdits: (room: string) => `${P}room-edits:{${P}room:${room}:messages}`,
   /** rate-limiter-flexible key prefixes. */
   loginFailsByUserAndIp: `${P}rl:login-user-ip`,
   loginFailsByIp: `${P}rl:login-ip`,

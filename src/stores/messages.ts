@@ -28,6 +28,81 @@ const TAKE_BACK = `${FENCE}
 return redis.call('XDEL', KEYS[1], ARGV[2])
 `;
 
+// KEYS: the room's stream, its edits. ARGV: deadline, message id, padded id, actor id,
+// "edit" or "delete", new text, now (ms), "1" if the actor may delete others' messages.
+// The message is taken from the stream (or from the edits, if edited before), checked (only
+// its author edits; its author or a moderator deletes), and replaced: the stream entry is
+// deleted, so the original text is not kept, and the edits hold the new version (or a
+// tombstone). Returns {"ok", JSON record} or {"not_found"} / {"forbidden"}.
+const REVISE = `${FENCE}
+local rec
+local found = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])
+if #found > 0 then
+  local f = found[1][2]
+  local m = {}
+  for i = 1, #f, 2 do m[f[i]] = f[i + 1] end
+  rec = { u = m.u, n = m.n, t = m.t, ts = tonumber(m.ts) }
+else
+  local prior = redis.call('ZRANGE', KEYS[2], '[' .. ARGV[3] .. '|', '(' .. ARGV[3] .. '}', 'BYLEX', 'LIMIT', 0, 1)
+  if #prior == 0 then return {'not_found'} end
+  rec = cjson.decode(string.sub(prior[1], #ARGV[3] + 2))
+  if rec.deleted then return {'not_found'} end
+end
+if ARGV[5] == 'edit' then
+  if rec.u ~= ARGV[4] then return {'forbidden'} end
+  rec.t = ARGV[6]
+  rec.edited = tonumber(ARGV[7])
+else
+  if rec.u ~= ARGV[4] and ARGV[8] ~= '1' then return {'forbidden'} end
+  rec = { u = rec.u, n = rec.n, t = '', ts = rec.ts, deleted = true }
+end
+redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('ZREMRANGEBYLEX', KEYS[2], '[' .. ARGV[3] .. '|', '(' .. ARGV[3] .. '}')
+local json = cjson.encode(rec)
+redis.call('ZADD', KEYS[2], 0, ARGV[3] .. '|' .. json)
+return {'ok', json}
+`;
+
+/** A message id padded so that byte order is id order: "<16 digits>-<16 digits>". */
+export function paddedId(id: string): string {
+  const [ms = "0", seq = "0"] = id.split("-");
+  return `${ms.padStart(16, "0")}-${seq.padStart(16, "0")}`;
+}
+
+interface Revised {
+  u?: string;
+  n?: string;
+  t?: string;
+  ts?: number;
+  edited?: number;
+  deleted?: boolean;
+}
+
+function fromRecord(room: string, id: string, r: Revised): Message {
+  const m: Message = {
+    id,
+    room,
+    user: { id: r.u ?? "", username: r.n ?? "" },
+    text: r.t ?? "",
+    ts: Number(r.ts ?? 0),
+  };
+  if (r.edited) m.edited = r.edited;
+  if (r.deleted) m.deleted = true;
+  return m;
+}
+
+/** An entry of the edits set: its message id and record (undefined if damaged). */
+function parseEdit(room: string, member: string): Message | undefined {
+  const bar = member.indexOf("|");
+  if (bar !== 33) return undefined;
+  const [ms, seq] = member.slice(0, bar).split("-");
+  try {
+    return fromRecord(room, `${Number(ms)}-${Number(seq)}`, JSON.parse(member.slice(bar + 1)));
+  } catch {
+    return undefined;
+  }
+}
+
 export class MessageStore {
   constructor(
     private readonly redis: Redis,
@@ -58,20 +133,59 @@ export class MessageStore {
     return { id, room, user, text, ts };
   }
 
-  /** Up to `limit` messages before `before` (exclusive), or the newest; oldest first. */
+  /**
+   * Edits (`text`) or deletes (no `text`) a message as `actorId`; `moderator`: the actor may
+   * delete others' messages. Returns the new version (a tombstone when deleted), or the
+   * refusal.
+   */
+  async revise(
+    room: string,
+    id: string,
+    actorId: string,
+    change: { text: string } | { delete: true; moderator: boolean },
+    now: number,
+  ): Promise<Message | "not_found" | "forbidden"> {
+    const edit = "text" in change;
+    const reply = (await fencedEval(
+      this.redis,
+      REVISE,
+      [keys.roomMessages(room), keys.roomEdits(room)],
+      [
+        id,
+        paddedId(id),
+        actorId,
+        edit ? "edit" : "delete",
+        edit ? change.text : "",
+        String(now),
+        !edit && change.moderator ? "1" : "0",
+      ],
+    )) as string[];
+    if (reply[0] !== "ok") return reply[0] === "forbidden" ? "forbidden" : "not_found";
+    return (
+      await this.attribute([fromRecord(room, id, JSON.parse(reply[1] ?? "{}"))])
+    )[0] as Message;
+  }
+
+  /**
+   * Up to `limit` messages before `before` (exclusive), or the newest; oldest first. Edited
+   * messages come from the edits set: the newest `limit` of each, read together in one round
+   * trip, merged by id (the page's newest `limit` are among them).
+   */
   async page(room: string, limit: number, before?: string): Promise<Message[]> {
-    const entries = await this.redis.xRevRange(
-      keys.roomMessages(room),
-      before ? `(${before}` : "+",
-      "-",
-      { COUNT: limit },
-    );
-    const out: Message[] = [];
-    for (let i = entries.length - 1; i >= 0; i--) {
-      const e = entries[i];
-      if (!e) continue;
+    const [entries, edits] = await Promise.all([
+      this.redis.xRevRange(keys.roomMessages(room), before ? `(${before}` : "+", "-", {
+        COUNT: limit,
+      }),
+      this.redis.zRange(keys.roomEdits(room), before ? `(${paddedId(before)}` : "+", "-", {
+        BY: "LEX",
+        REV: true,
+        LIMIT: { offset: 0, count: limit },
+      }),
+    ]);
+    const all: Message[] = [];
+    for (const e of entries) {
       const f = e.message as Record<string, string | undefined>;
-      out.push({
+      all.push({
         id: e.id,
         room,
         user: { id: f.u ?? "", username: f.n ?? "" },
@@ -79,8 +193,19 @@ export class MessageStore {
         ts: Number(f.ts ?? 0),
       });
     }
-    // A deleted account's messages stay, under "deleted user" (its name may be someone
-    // else's now): one more read, of the authors on this page only.
+    for (const member of edits) {
+      const m = parseEdit(room, member);
+      if (m) all.push(m);
+    }
+    if (edits.length > 0) all.sort((a, b) => compareIds(b.id, a.id));
+    return this.attribute(all.slice(0, limit).reverse());
+  }
+
+  /**
+   * A deleted account's messages stay, under "deleted user" (its name may be someone else's
+   * now): one more read, of the authors on this page only.
+   */
+  private async attribute(out: Message[]): Promise<Message[]> {
     if (out.length === 0) return out;
     const authors = [...new Set(out.map((m) => m.user.id))];
     const flags = await this.redis.smIsMember(keys.deletedUsers, authors);
@@ -90,4 +215,11 @@ export class MessageStore {
       deleted.has(m.user.id) ? { ...m, user: { id: m.user.id, username: DELETED_USER } } : m,
     );
   }
+}
+
+/** Orders two stream ids ("ms-seq") as numbers. */
+export function compareIds(a: string, b: string): number {
+  const pa = paddedId(a);
+  const pb = paddedId(b);
+  return pa < pb ? -1 : pa > pb ? 1 : 0;
 }

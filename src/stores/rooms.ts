@@ -419,6 +419,13 @@ export class RoomStore {
     return (await this.redis.hGet(keys.roomInfo(room), "topic")) ?? "";
   }
 
+  /** The standing of each user in one room ("" none), read at once. */
+  async standings(room: string, userIds: readonly string[]): Promise<string[]> {
+    if (userIds.length === 0) return [];
+    const values = await this.redis.mGet(userIds.map((id) => keys.roomAccess(room, id)));
+    return values.map((v) => v ?? "");
+  }
+
   /** Whether the user is a member (any role) of each room now; DMs always. One read. */
   async stillIn(userId: string, rooms: readonly string[]): Promise<boolean[]> {
     const named = rooms.filter((r) => !r.startsWith("dm:"));

@@ -503,6 +503,12 @@ export class UserStore {
     return holder !== null && !(await this.abandoned(holder, now));
   }
 
+  /** The ids the usernames lead to (undefined where none). */
+  async idsOf(usernames: readonly string[]): Promise<(string | undefined)[]> {
+    const ids = await Promise.all(usernames.map((n) => this.redis.get(keys.username(n))));
+    return ids.map((id) => id ?? undefined);
+  }
+
   /** The usernames of complete accounts among `ids` (others are left out). */
   async usernames(ids: readonly string[]): Promise<Map<string, string>> {
     const rows = await Promise.all(

@@ -345,6 +345,104 @@ describe("rooms on the server", function () {
     expect(JSON.stringify(probe)).to.not.include("secret topic");
   });
 
+  it("edits and deletes messages for everyone and every later read, keeping no original text", async () => {
+    const owner = await person("own");
+    const author = await person("auth");
+    const other = await person("oth");
+    const r = room();
+    for (const p of [owner, author, other]) await call(p.socket, "room:join", { room: r });
+    const ids: string[] = [];
+    for (let i = 1; i <= 5; i++) {
+      const sent = await call(author.socket, "message:send", { room: r, text: `original ${i}` });
+      if (sent.ok) ids.push(sent.message.id);
+    }
+    const [m1, m2, m3, , m5] = ids as [string, string, string, string, string];
+    const updated = once<Message>(other.socket, "message:updated");
+    const edited = await call(author.socket, "message:edit", { room: r, id: m2, text: "fixed 2" });
+    expect(edited.ok && [edited.message.text, typeof edited.message.edited]).to.deep.equal([
+      "fixed 2",
+      "number",
+    ]);
+    expect((await updated).text).to.equal("fixed 2");
+    // Edited twice: the later text wins.
+    await call(author.socket, "message:edit", { room: r, id: m2, text: "fixed 2 again" });
+    // Only the author edits; the author or a moderator deletes; a member cannot.
+    expect(code(await call(other.socket, "message:edit", { room: r, id: m3, text: "x" }))).to.equal(
+      "forbidden",
+    );
+    expect(code(await call(other.socket, "message:delete", { room: r, id: m3 }))).to.equal(
+      "forbidden",
+    );
+    expect((await call(author.socket, "message:delete", { room: r, id: m5 })).ok).to.equal(true);
+    const byOwner = await call(owner.socket, "message:delete", { room: r, id: m1 });
+    expect(byOwner.ok && byOwner.message.deleted).to.equal(true);
+    expect(
+      code(await call(author.socket, "message:edit", { room: r, id: m1, text: "y" })),
+    ).to.equal("not_found");
+    expect(
+      code(await call(author.socket, "message:edit", { room: r, id: "1-0", text: "y" })),
+    ).to.equal("not_found");
+    // Every later read, page by page, sees the edits and tombstones in place.
+    const pages: Message[] = [];
+    let before: string | undefined;
+    for (;;) {
+      const page = await call(other.socket, "message:history", {
+        room: r,
+        limit: 2,
+        ...(before ? { before } : {}),
+      });
+      if (!page.ok || page.messages.length === 0) break;
+      pages.unshift(...page.messages);
+      before = page.messages[0]?.id;
+    }
+    expect(pages.map((m) => [m.id, m.deleted ? "(deleted)" : m.text])).to.deep.equal([
+      [m1, "(deleted)"],
+      [m2, "fixed 2 again"],
+      [m3, "original 3"],
+      [ids[3], "original 4"],
+      [m5, "(deleted)"],
+    ]);
+    // The original texts are gone from Redis.
+    const db = await redisClient(testRedisUrl());
+    try {
+      const entries = await db.xRange(keys.roomMessages(r), "-", "+");
+      const stored = [
+        ...entries.map((e) => JSON.stringify(e.message)),
+        ...(await db.zRange(keys.roomEdits(r), 0, -1)),
+      ].join("\n");
+      expect(stored).to.include('"fixed 2 again"');
+      for (const gone of ['"original 1"', '"original 2"', '"fixed 2"', '"original 5"']) {
+        expect(stored).to.not.include(gone);
+      }
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("records mentions of members: an event, and a count that lasts until the room is read", async () => {
+    const a = await person("a");
+    const b = await person("b");
+    const outsider = await person("out");
+    const r = room();
+    await call(a.socket, "room:join", { room: r });
+    await call(b.socket, "room:join", { room: r });
+    const mentioned = once<{ room: string; message: Message }>(b.socket, "mention");
+    let outsiderTold = 0;
+    outsider.socket.on("mention", () => outsiderTold++);
+    const sent = await call(a.socket, "message:send", {
+      room: r,
+      text: `hey @${b.name.toUpperCase()} and @${outsider.name}, mail me at x@${b.name}`,
+    });
+    expect((await mentioned).message.id).to.equal(sent.ok && sent.message.id);
+    const listed = await call(b.socket, "room:list", {});
+    expect(listed.ok && listed.rooms.find((x) => x.room === r)?.mentions).to.equal(1);
+    // Read: the count goes (on every device).
+    await call(b.socket, "room:read", { room: r, id: sent.ok ? sent.message.id : "" });
+    const after = await call(b.socket, "room:list", {});
+    expect(after.ok && after.rooms.find((x) => x.room === r)?.mentions).to.equal(0);
+    expect(outsiderTold).to.equal(0);
+  });
+
   it("answers a join and a send sent together in order, and a send before a leave", async () => {
     const a = await person("a");
     const r = room();
