@@ -5,7 +5,7 @@
 // Redis script (RoomStore), which reads the actor's standing as it runs.
 import type { Server, Socket } from "socket.io";
 import type { MessageStore } from "../stores/messages.js";
-import type { ModerationAction, RoomStore } from "../stores/rooms.js";
+import { MAX_LIST_ENTRIES, type ModerationAction, type RoomStore } from "../stores/rooms.js";
 import type { UserStore } from "../stores/users.js";
 import { MAX_ROOMS_PER_SOCKET } from "./budgets.js";
 import type {
@@ -179,6 +179,13 @@ export function createHandlers(d: HandlerDeps): Handlers {
   ): Promise<AckOk<JoinedRoom>> => {
     await socket.join(room);
     noteJoined(socket, room, Date.now());
+    // Read again once joined: a removal or ban decided between the join's own step and this
+    // socket.join made its leave (from another process, perhaps) before the join, so it
+    // would not take this socket out.
+    if (!isDm(room) && !(await d.rooms.stillIn(socket.data.userId, [room]))[0]) {
+      await socket.leave(room);
+      throw new EventError("forbidden", "you were removed from this room meanwhile");
+    }
     const [history, members] = await Promise.all([
       d.messages.page(room, HISTORY_ON_JOIN),
       roomMembers(d.io, room),
@@ -193,6 +200,15 @@ export function createHandlers(d: HandlerDeps): Handlers {
       history,
       members,
     };
+  };
+
+  /** Refuses a join that would take the user's list past MAX_LIST_ENTRIES. */
+  const requireListRoom = async (userId: string, room: string) => {
+    if (await d.rooms.roomInList(userId, room)) return;
+    throw new EventError(
+      "rate_limited",
+      `you are in ${MAX_LIST_ENTRIES} rooms and conversations: leave one first`,
+    );
   };
 
   const targetOf = async (username: string) => {
@@ -262,6 +278,7 @@ export function createHandlers(d: HandlerDeps): Handlers {
         topic: "",
         role: "member",
       };
+      await requireListRoom(socket.data.userId, room);
       if (isDm(room)) await d.rooms.addToList(socket.data.userId, room, d.now());
       else {
         const sentBefore = d.guard.sent;
@@ -279,6 +296,7 @@ export function createHandlers(d: HandlerDeps): Handlers {
 
     "room:create": async (socket, { room, kind, topic }) => {
       requireCapacity(socket, room);
+      await requireListRoom(socket.data.userId, room);
       const sentBefore = d.guard.sent;
       const r = await d.rooms.join(room, socket.data.userId, d.now(), {
         kind,
@@ -293,7 +311,8 @@ export function createHandlers(d: HandlerDeps): Handlers {
     "room:leave": async (socket, { room }) => {
       requireAccess(room, socket.data.userId);
       const userId = socket.data.userId;
-      const { heir } = await d.rooms.leave(room, userId);
+      const wasIn = socket.rooms.has(room);
+      const { left, heir } = await d.rooms.leave(room, userId);
       socket.data.joinedAfter?.delete(room);
       // Every socket of the user, on every process, leaves it; the others are told.
       leaveEverywhere(d.io, userId, room);
@@ -305,7 +324,8 @@ export function createHandlers(d: HandlerDeps): Handlers {
           member: { id: heir, username: name.get(heir) ?? "", role: "owner" },
         });
       }
-      await announcePresence(d.io, room);
+      // Only a real leave is announced: leaving a room one is not in broadcasts nothing.
+      if (left !== "" || wasIn) await announcePresence(d.io, room);
       return { ok: true, room };
     },
 
@@ -345,6 +365,9 @@ export function createHandlers(d: HandlerDeps): Handlers {
 
     "room:invite": async (socket, { room, username }) => {
       const target = await targetOf(username);
+      if (!(await d.rooms.roomInList(target.id, room))) {
+        throw new EventError("rate_limited", "that user has too many rooms and invitations");
+      }
       await moderate(socket, room, "invite", target.id);
       d.io.to(userRoom(target.id)).emit("room:invited", {
         room,

@@ -170,6 +170,21 @@ export type ModerationAction = "topic" | "invite" | "remove" | "ban" | "unban" |
 /** The most unread messages counted per room (the list shows "99+" beyond 99). */
 export const UNREAD_CAP = 100;
 
+/**
+ * The most entries a user's list holds: rooms, DMs and invitations together. Joining beyond
+ * it is refused, and so is inviting someone whose list is full; a DM beyond it still
+ * arrives but is not listed. It bounds what a connect costs (about four reads per entry).
+ */
+export const MAX_LIST_ENTRIES = 300;
+
+// KEYS: the user's list. ARGV: room, since, cap. Adds the room unless it is there (0) or the
+// list is full (-1). Not fenced: adding to a list is harmless to repeat or apply late.
+const ADD_TO_LIST = `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return -1 end
+return redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
+`;
+
 export class RoomStore {
   constructor(private readonly redis: Redis) {}
 
@@ -216,8 +231,22 @@ export class RoomStore {
   }
 
   /** Adds a room to the user's list (for DMs on first use, and rooms they join). */
-  async addToList(userId: string, room: string, since: number | string): Promise<void> {
-    await this.redis.hSetNX(keys.userRooms(userId), room, String(since));
+  async addToList(userId: string, room: string, since: number | string): Promise<boolean> {
+    const r = await this.redis.eval(ADD_TO_LIST, {
+      keys: [keys.userRooms(userId)],
+      arguments: [room, String(since), String(MAX_LIST_ENTRIES)],
+    });
+    return Number(r) !== -1;
+  }
+
+  /** Whether the user's list has room for `room` (it is there already, or is not full). */
+  async roomInList(userId: string, room: string): Promise<boolean> {
+    const [there, size] = (await this.redis
+      .multi()
+      .hExists(keys.userRooms(userId), room)
+      .hLen(keys.userRooms(userId))
+      .exec()) as unknown as [number | boolean, number];
+    return Number(there) === 1 || there === true || Number(size) < MAX_LIST_ENTRIES;
   }
 
   /**
@@ -360,11 +389,15 @@ export class RoomStore {
             ]);
         if (!kind || !access || access === "banned") return undefined;
         const since = reads[room] ?? `${joined[room] ?? "0"}-0`;
-        const after = await this.redis.xRange(keys.roomMessages(room), `(${since}`, "+", {
-          COUNT: UNREAD_CAP,
-        });
-        // One's own messages are never unread.
-        const unread = after.filter((e) => e.message.u !== userId).length;
+        // One's own messages are never unread; an invitation has nothing to count yet.
+        const unread =
+          access === "invited"
+            ? 0
+            : (
+                await this.redis.xRange(keys.roomMessages(room), `(${since}`, "+", {
+                  COUNT: UNREAD_CAP,
+                })
+              ).filter((e) => e.message.u !== userId).length;
         const summary: RoomSummary = {
           room,
           label: isDm ? (topic ?? "") : room,

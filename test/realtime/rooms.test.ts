@@ -443,6 +443,40 @@ describe("rooms on the server", function () {
     expect(outsiderTold).to.equal(0);
   });
 
+  it("bounds a user's list: no join, and no invitation from anyone, past 300 entries", async () => {
+    const owner = await person("own");
+    const victim = await person("vic");
+    const db = await redisClient(testRedisUrl());
+    try {
+      const id = (await db.get(keys.username(victim.name))) as string;
+      const filler: Record<string, string> = {};
+      for (let i = 0; i < 300; i++) filler[`filler-${i}`] = "0";
+      await db.hSet(keys.userRooms(id), filler);
+      const r = room();
+      await call(owner.socket, "room:create", { room: r, kind: "private" });
+      const invited = await call(owner.socket, "room:invite", { room: r, username: victim.name });
+      expect(code(invited)).to.equal("rate_limited");
+      expect(code(await call(victim.socket, "room:join", { room: room() }))).to.equal(
+        "rate_limited",
+      );
+      expect(await db.hLen(keys.userRooms(id))).to.equal(300);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("broadcasts nothing when someone leaves a room they are not in", async () => {
+    const owner = await person("own");
+    const outsider = await person("out");
+    const r = room();
+    await call(owner.socket, "room:create", { room: r, kind: "private" });
+    let presence = 0;
+    owner.socket.on("presence", () => presence++);
+    for (let i = 0; i < 5; i++) await call(outsider.socket, "room:leave", { room: r });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(presence).to.equal(0);
+  });
+
   it("answers a join and a send sent together in order, and a send before a leave", async () => {
     const a = await person("a");
     const r = room();
