@@ -106,6 +106,13 @@ function requireCapacity(socket: ParleySocket, room: string): void {
 
 const isDm = (room: string) => room.startsWith("dm:");
 
+/** A join that would take the user's list past MAX_LIST_ENTRIES. */
+const listFull = () =>
+  new EventError(
+    "rate_limited",
+    `you are in ${MAX_LIST_ENTRIES} rooms and conversations: leave one first`,
+  );
+
 /** Who gets a room's messages: its sockets, and for a DM both users' (joined or not). */
 const audience = (room: string) => (isDm(room) ? [room, ...dmUsers(room).map(userRoom)] : [room]);
 
@@ -202,15 +209,6 @@ export function createHandlers(d: HandlerDeps): Handlers {
     };
   };
 
-  /** Refuses a join that would take the user's list past MAX_LIST_ENTRIES. */
-  const requireListRoom = async (userId: string, room: string) => {
-    if (await d.rooms.roomInList(userId, room)) return;
-    throw new EventError(
-      "rate_limited",
-      `you are in ${MAX_LIST_ENTRIES} rooms and conversations: leave one first`,
-    );
-  };
-
   const targetOf = async (username: string) => {
     const user = await d.users.byUsername(username);
     if (!user) throw new EventError("not_found", "no such user");
@@ -278,12 +276,12 @@ export function createHandlers(d: HandlerDeps): Handlers {
         topic: "",
         role: "member",
       };
-      await requireListRoom(socket.data.userId, room);
       if (isDm(room)) await d.rooms.addToList(socket.data.userId, room, d.now());
       else {
         const sentBefore = d.guard.sent;
         const r = await d.rooms.join(room, socket.data.userId, d.now());
         if (!r.ok) {
+          if (r.code === "full") throw listFull();
           if (r.code === "forbidden")
             throw new EventError("forbidden", "you are banned from this room");
           throw new EventError("not_found", "no such room");
@@ -296,7 +294,6 @@ export function createHandlers(d: HandlerDeps): Handlers {
 
     "room:create": async (socket, { room, kind, topic }) => {
       requireCapacity(socket, room);
-      await requireListRoom(socket.data.userId, room);
       const sentBefore = d.guard.sent;
       const r = await d.rooms.join(room, socket.data.userId, d.now(), {
         kind,

@@ -198,7 +198,11 @@ export class RoomStore {
     userId: string,
     now: number,
     create?: { kind: RoomKind; topic: string },
-  ): Promise<JoinOutcome | { ok: false; code: "exists" }> {
+  ): Promise<JoinOutcome | { ok: false; code: "exists" | "full" }> {
+    // The user's list first: a full list refuses the join before anything changes, and an
+    // entry added for a join that is then refused is taken out again.
+    const listed = await this.listAdd(userId, room, now);
+    if (listed === -1) return { ok: false, code: "full" };
     const reply = (await fencedEval(
       this.redis,
       JOIN,
@@ -211,16 +215,18 @@ export class RoomStore {
       [userId, String(now), create?.kind ?? "", create?.topic ?? ""],
     )) as string[];
     const [outcome, kind, role, topic] = reply;
-    if (outcome === "banned") return { ok: false, code: "forbidden" };
-    if (outcome === "not_found") return { ok: false, code: "not_found" };
-    if (outcome === "exists") return { ok: false, code: "exists" };
+    const refused =
+      outcome === "banned" || outcome === "not_found" || outcome === "exists" ? outcome : "";
+    if (refused) {
+      if (listed === 1) await this.redis.hDel(keys.userRooms(userId), room).catch(() => undefined);
+      return { ok: false, code: refused === "banned" ? "forbidden" : refused };
+    }
     const created = outcome === "created";
-    // Written on every join, so one that failed after the room's own step is repaired by
-    // joining again (both are no-ops when already there).
+    // Written on every join, so one whose directory entry was lost is repaired by joining
+    // again (a no-op when it is there).
     if (kind === "public") {
       await this.redis.zAdd(keys.publicRooms, { score: 0, value: room }, { condition: "NX" });
     }
-    await this.addToList(userId, room, now);
     return {
       ok: true,
       created,
@@ -232,11 +238,16 @@ export class RoomStore {
 
   /** Adds a room to the user's list (for DMs on first use, and rooms they join). */
   async addToList(userId: string, room: string, since: number | string): Promise<boolean> {
+    return (await this.listAdd(userId, room, since)) !== -1;
+  }
+
+  /** Adds a room to the user's list: 1 added, 0 there already, -1 the list is full. */
+  private async listAdd(userId: string, room: string, since: number | string): Promise<number> {
     const r = await this.redis.eval(ADD_TO_LIST, {
       keys: [keys.userRooms(userId)],
       arguments: [room, String(since), String(MAX_LIST_ENTRIES)],
     });
-    return Number(r) !== -1;
+    return Number(r);
   }
 
   /** Whether the user's list has room for `room` (it is there already, or is not full). */
