@@ -6,7 +6,7 @@
 //   npm run bench -- --runs 3    the median of three runs (what the README shows)
 //   npm run bench -- --quick     a short smoke run
 import { type ChildProcess, execSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -138,10 +138,10 @@ function load(job: object, onPhase: (phase: string) => void = () => undefined, k
 }
 
 async function main() {
-  if (!existsSync(path.join(ROOT, "dist/src/main.js"))) {
-    log("building parley (npm run build)");
-    execSync("npm run build --silent", { cwd: ROOT, stdio: "inherit" });
-  }
+  // Always built from the working tree: a dist/ left from an earlier build would measure
+  // old code.
+  log("building parley (npm run build)");
+  execSync("npm run build --silent", { cwd: ROOT, stdio: "inherit" });
   const redis = await startRedisServer({ appendOnly: false });
   const rc = createClient({ url: redis.url });
   await rc.connect();

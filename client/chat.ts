@@ -10,6 +10,7 @@ import type {
   Member,
   Message,
   RevokedReason,
+  RoomRole,
   RoomSummary,
   ServerToClientEvents,
 } from "../src/realtime/events.js";
@@ -30,6 +31,9 @@ interface RoomState {
   invited: boolean;
   /** Its history and members have been fetched since the socket last connected. */
   loaded: boolean;
+  /** The user's role there (from the server), and whether the room is private. */
+  role: RoomRole | undefined;
+  private: boolean;
   topic: string;
 }
 
@@ -56,6 +60,14 @@ const ui = {
   dmInput: el<HTMLInputElement>("dm-user"),
   dmError: el<HTMLParagraphElement>("dm-error"),
   title: el<HTMLHeadingElement>("room-title"),
+  joinPrivate: el<HTMLInputElement>("join-private"),
+  manage: el<HTMLDetailsElement>("manage"),
+  manageForm: el<HTMLFormElement>("manage-form"),
+  manageUser: el<HTMLInputElement>("manage-user"),
+  manageInvite: el<HTMLButtonElement>("manage-invite"),
+  topicForm: el<HTMLFormElement>("topic-form"),
+  topicText: el<HTMLInputElement>("topic-text"),
+  manageNote: el<HTMLParagraphElement>("manage-note"),
   topic: el<HTMLParagraphElement>("room-topic"),
   leave: el<HTMLButtonElement>("leave-room"),
   members: el<HTMLParagraphElement>("members"),
@@ -292,11 +304,62 @@ socket.on("room:invited", ({ room, topic, by }) => {
   showError(ui.joinError, `${by.username} invited you to #${room}. Pick it to join.`);
 });
 
-socket.on("room:updated", ({ room, topic }) => {
+socket.on("room:updated", ({ room, topic, member }) => {
   const r = rooms.get(room);
-  if (!r || topic === undefined) return;
-  r.topic = topic;
-  if (room === current) renderTopic(r);
+  if (!r) return;
+  if (topic !== undefined) r.topic = topic;
+  if (member?.id === me.id) r.role = member.role;
+  if (room === current) {
+    renderTopic(r);
+    renderManage(r);
+    renderMessages(r);
+  }
+});
+
+/** The room's management panel: for its owner and moderators only. */
+function renderManage(r: RoomState): void {
+  const moderates = r.kind === "room" && (r.role === "owner" || r.role === "moderator");
+  ui.manage.hidden = !moderates;
+  ui.manageInvite.hidden = !r.private;
+  ui.manageNote.hidden = true;
+  if (!moderates) ui.manage.open = false;
+}
+
+function manageNote(text: string): void {
+  ui.manageNote.textContent = text;
+  ui.manageNote.hidden = false;
+}
+
+ui.manageForm.addEventListener("submit", (e) => {
+  e.preventDefault();
+  const r = current ? rooms.get(current) : undefined;
+  const username = ui.manageUser.value.trim();
+  const action = (e.submitter as HTMLButtonElement | null)?.value;
+  if (!r || !username) return;
+  const done = (res: { ok: boolean; error?: { message: string } }, what: string) => {
+    if (res.ok) {
+      manageNote(`${username}: ${what}.`);
+      ui.manageUser.value = "";
+    } else manageNote(res.error?.message ?? "That did not work.");
+  };
+  const payload = { room: r.name, username };
+  if (action === "invite") void call("room:invite", payload).then((x) => done(x, "invited"));
+  else if (action === "remove") void call("room:remove", payload).then((x) => done(x, "removed"));
+  else if (action === "ban") void call("room:ban", payload).then((x) => done(x, "banned"));
+  else if (action === "unban") void call("room:unban", payload).then((x) => done(x, "unbanned"));
+});
+
+ui.topicForm.addEventListener("submit", (e) => {
+  e.preventDefault();
+  const r = current ? rooms.get(current) : undefined;
+  if (!r) return;
+  void call("room:topic", { room: r.name, topic: ui.topicText.value }).then((res) => {
+    if (res.ok) {
+      r.topic = res.topic;
+      renderTopic(r);
+      manageNote("Topic set.");
+    } else manageNote(res.error.message);
+  });
 });
 
 function renderTopic(r: RoomState): void {
@@ -349,6 +412,8 @@ function roomState(name: string, label: string, kind: "room" | "dm"): RoomState 
       oldestLoaded: false,
       invited: false,
       loaded: false,
+      role: undefined,
+      private: false,
       topic: "",
     };
     rooms.set(name, r);
@@ -426,12 +491,21 @@ function renderRoomLists(): void {
 
 async function join(
   name: string,
-  opts: { focus: boolean; quiet?: boolean; label?: string; kind?: "room" | "dm" },
+  opts: {
+    focus: boolean;
+    quiet?: boolean;
+    label?: string;
+    kind?: "room" | "dm";
+    /** Create it as a private room instead of joining. */
+    createPrivate?: boolean;
+  },
 ): Promise<boolean> {
   const kind = opts.kind ?? (name.startsWith("dm:") ? "dm" : "room");
   const existing = rooms.get(name);
   const r = roomState(name, opts.label ?? existing?.label ?? name, kind);
-  const res = await call("room:join", { room: name });
+  const res = opts.createPrivate
+    ? await call("room:create", { room: name, kind: "private" })
+    : await call("room:join", { room: name });
   if (!res.ok) {
     if (!opts.quiet) showError(kind === "dm" ? ui.dmError : ui.joinError, res.error.message);
     if (!existing?.joined && !existing?.invited) rooms.delete(name);
@@ -441,6 +515,8 @@ async function join(
   r.invited = false;
   r.loaded = true;
   r.topic = res.topic;
+  r.role = res.role;
+  r.private = res.kind === "private";
   r.members = res.members;
   for (const m of res.history) addMessage(r, m, { history: true });
   if (res.history.length < HISTORY_PAGE) r.oldestLoaded = true;
@@ -463,6 +539,7 @@ function select(name: string): void {
   if (r.joined && !r.loaded && socket.connected) void join(name, { focus: false, quiet: true });
   ui.title.textContent = r.kind === "room" ? `# ${r.label}` : `@ ${r.label}`;
   renderTopic(r);
+  renderManage(r);
   ui.leave.hidden = false;
   reportRead();
   updateTitle();
@@ -521,7 +598,7 @@ function compareIds(a: string, b: string): number {
   return Number(am) - Number(bm) || Number(as) - Number(bs);
 }
 
-function messageItem(m: Message, prev: Message | undefined): HTMLLIElement {
+function messageItem(m: Message, prev: Message | undefined, r?: RoomState): HTMLLIElement {
   const li = document.createElement("li");
   li.className = "message";
   if (m.user.id === me.id) li.classList.add("mine");
@@ -558,23 +635,88 @@ function messageItem(m: Message, prev: Message | undefined): HTMLLIElement {
     }
   }
   li.append(body);
+  if (r && !m.deleted) {
+    const mine = m.user.id === me.id;
+    const moderates = r.kind === "room" && (r.role === "owner" || r.role === "moderator");
+    if (mine || moderates) li.append(messageActions(m, r, li, body, mine));
+  }
   return li;
 }
 
-// An edit or a deletion: the new version replaces the message where it stands.
-socket.on("message:updated", (m) => {
+/** Edit (own messages) and Delete (own; owners and moderators: any) for one message. */
+function messageActions(
+  m: Message,
+  r: RoomState,
+  li: HTMLLIElement,
+  body: HTMLElement,
+  mine: boolean,
+): HTMLElement {
+  const box = document.createElement("span");
+  box.className = "message-actions";
+  const button = (label: string, onClick: () => void) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = label;
+    b.setAttribute("aria-label", `${label} message from ${m.user.username}`);
+    b.addEventListener("click", onClick);
+    box.append(b);
+  };
+  if (mine) button("Edit", () => startEdit(m, r, li, body));
+  button("Delete", () => {
+    if (!window.confirm("Delete this message for everyone?")) return;
+    void call("message:delete", { room: r.name, id: m.id }).then((res) => {
+      if (res.ok) replaceMessage(res.message);
+      else showError(ui.sendError, res.error.message);
+    });
+  });
+  return box;
+}
+
+/** Turns a message into an editing box: Enter saves, Escape cancels. */
+function startEdit(m: Message, r: RoomState, li: HTMLLIElement, body: HTMLElement): void {
+  const box = document.createElement("textarea");
+  box.className = "edit-box";
+  box.value = m.text;
+  box.maxLength = 2000;
+  box.rows = Math.min(6, m.text.split("\n").length);
+  box.setAttribute("aria-label", "Edit your message");
+  body.replaceWith(box);
+  box.focus();
+  const finish = () => renderMessages(r);
+  box.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") finish();
+    if (e.key !== "Enter" || e.shiftKey || e.isComposing) return;
+    e.preventDefault();
+    const text = box.value.trim();
+    if (!text || text === m.text) return finish();
+    void call("message:edit", { room: r.name, id: m.id, text }).then((res) => {
+      if (res.ok) replaceMessage(res.message);
+      else {
+        showError(ui.sendError, res.error.message);
+        finish();
+      }
+    });
+  });
+  li.classList.add("editing");
+}
+
+/** Puts a new version of a message (edited, or a tombstone) in its place. */
+function replaceMessage(m: Message): void {
   const r = rooms.get(m.room);
   const i = r ? r.messages.findIndex((x) => x.id === m.id) : -1;
   if (!r || i < 0) return;
   r.messages[i] = m;
   if (m.room === current) renderMessages(r);
-});
+}
+
+// An edit or a deletion: the new version replaces the message where it stands.
+socket.on("message:updated", (m) => replaceMessage(m));
 
 function renderMessages(r: RoomState): void {
   ui.list.replaceChildren();
   let prev: Message | undefined;
   for (const m of r.messages) {
-    ui.list.append(messageItem(m, prev));
+    ui.list.append(messageItem(m, prev, r));
     prev = m;
   }
   ui.empty.hidden = r.messages.length > 0;
@@ -591,7 +733,7 @@ function appendToView(r: RoomState, m: Message): void {
     renderMessages(r);
     return;
   }
-  ui.list.append(messageItem(m, r.messages[idx - 1]));
+  ui.list.append(messageItem(m, r.messages[idx - 1], r));
   ui.empty.hidden = true;
   if (nearBottom || m.user.id === me.id) ui.scroller.scrollTop = ui.scroller.scrollHeight;
 }
@@ -701,8 +843,11 @@ ui.joinForm.addEventListener("submit", (e) => {
     showError(ui.joinError, "Room names use lowercase letters, digits and dashes (up to 32).");
     return;
   }
-  void join(name, { focus: true }).then((ok) => {
-    if (ok) ui.joinInput.value = "";
+  void join(name, { focus: true, createPrivate: ui.joinPrivate.checked }).then((ok) => {
+    if (ok) {
+      ui.joinInput.value = "";
+      ui.joinPrivate.checked = false;
+    }
   });
 });
 

@@ -49,13 +49,15 @@ export function admit(
 ): ErrorCode | undefined {
   if (isRole(standing) || ownJoinIsNewer) return undefined;
   if (standing === "banned") return "forbidden";
+  // Removed by a moderator: told so (they knew the room), not "join first".
+  if (standing === "removed" && (rule === "member" || kind === "private")) return "forbidden";
   // A private room is not revealed to those outside it.
   if (kind === "private") return "not_found";
   return rule === "member" ? "not_joined" : undefined;
 }
 
 export const ROOM_REFUSALS: Partial<Record<ErrorCode, string>> = {
-  forbidden: "you are banned from this room",
+  forbidden: "you were banned or removed from this room",
   not_found: "no such room",
   not_joined: "join the room first",
 };

@@ -41,7 +41,7 @@ export const keys = {
   roomInfo: (room: string) => `${P}room-info:{${P}room:${room}}`,
   /**
    * String: one user's standing in one room: owner, moderator, member, invited (a private
-   * room's invitation, not yet taken up) or banned; absent: none. Read by the per-event check
+   * room's invitation, not yet taken up), removed (by a moderator) or banned; absent: none. Read by the per-event check
    * with the session, so a removal, ban or demotion holds from the next event on.
    */
   roomAccess: (room: string, userId: string) => `${P}room-access:{${P}room:${room}}:${userId}`,

@@ -17,7 +17,9 @@ import { mGetAcrossSlots } from "./slots.js";
 
 export type { DirectoryEntry, RoomKind, RoomSummary } from "../realtime/events.js";
 export type Role = RoomRole;
-export type Standing = Role | "invited" | "banned";
+/** "removed": a moderator removed the user (they may rejoin a public room; a private one
+ * needs a new invitation); events they send there meanwhile are refused as `forbidden`. */
+export type Standing = Role | "invited" | "banned" | "removed";
 
 export const ROLES: ReadonlySet<string> = new Set<Role>(["owner", "moderator", "member"]);
 
@@ -66,7 +68,7 @@ return {'joined', kind, role, topic}
 // heir id}.
 const LEAVE = `${FENCE}
 local access = redis.call('GET', KEYS[2])
-if not access or access == 'banned' then return {''} end
+if not access or access == 'banned' or access == 'removed' then return {''} end
 local others = redis.call('HLEN', KEYS[3]) - (redis.call('HEXISTS', KEYS[3], ARGV[2]))
 if access == 'owner' and others > 0 then
   local heir = ARGV[3]
@@ -123,12 +125,12 @@ end
 if action == 'invite' then
   if kind ~= 'private' then return {'invalid', target} end
   if target == 'banned' then return {'forbidden', target} end
-  if target == '' then redis.call('SET', KEYS[4], 'invited') end
+  if target == '' or target == 'removed' then redis.call('SET', KEYS[4], 'invited') end
   return {'ok', target}
 end
 if action == 'remove' then
-  if target == '' or target == 'banned' then return {'not_found', target} end
-  redis.call('DEL', KEYS[4])
+  if target == '' or target == 'banned' or target == 'removed' then return {'not_found', target} end
+  redis.call('SET', KEYS[4], 'removed')
   redis.call('HDEL', KEYS[5], ARGV[4])
   return {'ok', target}
 end
@@ -398,7 +400,7 @@ export class RoomStore {
               this.redis.get(keys.roomKind(room)),
               this.redis.hGet(keys.roomInfo(room), "topic"),
             ]);
-        if (!kind || !access || access === "banned") return undefined;
+        if (!kind || !access || access === "banned" || access === "removed") return undefined;
         const since = reads[room] ?? `${joined[room] ?? "0"}-0`;
         // One's own messages are never unread; an invitation has nothing to count yet.
         const unread =

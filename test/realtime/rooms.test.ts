@@ -221,7 +221,7 @@ describe("rooms on the server", function () {
       call(target.socket, "message:send", { room: r, text: "after removal" }),
       call(far, "message:send", { room: r, text: "after removal, far" }),
     ]);
-    expect([code(a), code(b)]).to.deep.equal(["not_joined", "not_joined"]);
+    expect([code(a), code(b)]).to.deep.equal(["forbidden", "forbidden"]);
     expect((await farTold).reason).to.equal("removed");
     expect((await nearTold).reason).to.equal("removed");
     // No message of the room reaches the removed user any more.
