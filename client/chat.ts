@@ -31,6 +31,8 @@ interface RoomState {
   invited: boolean;
   /** Its history and members have been fetched since the socket last connected. */
   loaded: boolean;
+  /** Mentions of the user there since they last read it (kept by the server). */
+  mentions: number;
   /** The user's role there (from the server), and whether the room is private. */
   role: RoomRole | undefined;
   private: boolean;
@@ -248,7 +250,10 @@ function applyRoomList(list: RoomSummary[]): void {
     r.joined = !r.invited;
     // Fetched again when shown: messages may have been missed while disconnected.
     r.loaded = false;
-    if (s.room !== current) r.unread = s.unread;
+    if (s.room !== current) {
+      r.unread = s.unread;
+      r.mentions = s.mentions;
+    }
   }
   firstList = false;
   if (current && !rooms.get(current)?.joined) current = undefined;
@@ -413,6 +418,7 @@ function roomState(name: string, label: string, kind: "room" | "dm"): RoomState 
       invited: false,
       loaded: false,
       role: undefined,
+      mentions: 0,
       private: false,
       topic: "",
     };
@@ -465,6 +471,13 @@ function renderRoomLists(): void {
         tag.className = "invited";
         tag.textContent = "invited";
         b.append(tag);
+      }
+      if (r.mentions > 0) {
+        const at = document.createElement("span");
+        at.className = "mentions";
+        at.textContent = `@${r.mentions}`;
+        at.setAttribute("aria-label", `${r.mentions} mention${r.mentions === 1 ? "" : "s"} of you`);
+        b.append(at);
       }
       if (r.unread > 0) {
         const badge = document.createElement("span");
@@ -536,6 +549,7 @@ function select(name: string): void {
   if (!r) return;
   current = name;
   r.unread = 0;
+  r.mentions = 0;
   if (r.joined && !r.loaded && socket.connected) void join(name, { focus: false, quiet: true });
   ui.title.textContent = r.kind === "room" ? `# ${r.label}` : `@ ${r.label}`;
   renderTopic(r);
@@ -711,6 +725,14 @@ function replaceMessage(m: Message): void {
 
 // An edit or a deletion: the new version replaces the message where it stands.
 socket.on("message:updated", (m) => replaceMessage(m));
+
+// Someone named this user: counted in the room list until the room is read.
+socket.on("mention", ({ room }) => {
+  const r = rooms.get(room);
+  if (!r || room === current) return;
+  r.mentions++;
+  renderRoomLists();
+});
 
 function renderMessages(r: RoomState): void {
   ui.list.replaceChildren();

@@ -373,8 +373,10 @@ export class RoomStore {
    * in (removed or banned while away, a room gone) are left out and dropped from the list.
    */
   async list(userId: string): Promise<RoomSummary[]> {
-    const [joined, reads, mentions] = await Promise.all([
-      this.redis.hGetAll(keys.userRooms(userId)),
+    // One read for someone in no room yet (what every new connection of theirs costs).
+    const joined = await this.redis.hGetAll(keys.userRooms(userId));
+    if (Object.keys(joined).length === 0) return [];
+    const [reads, mentions] = await Promise.all([
       this.redis.hGetAll(keys.readPositions(userId)),
       this.redis.hGetAll(keys.mentions(userId)),
     ]);

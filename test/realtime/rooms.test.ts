@@ -245,6 +245,38 @@ describe("rooms on the server", function () {
     expect(leaked).to.equal(0);
   });
 
+  it("stores nothing a banned user sends after the ban is answered, while they keep sending through it", async () => {
+    const owner = await person("own");
+    const target = await person("tgt");
+    const r = room();
+    await call(owner.socket, "room:join", { room: r });
+    await call(target.socket, "room:join", { room: r });
+    let bannedAt = 0;
+    const sends: { started: number; ok: boolean; id?: string }[] = [];
+    const sending = (async () => {
+      for (let i = 0; i < 15; i++) {
+        const started = performance.now();
+        const res = await call(target.socket, "message:send", { room: r, text: `spam ${i}` });
+        sends.push({ started, ok: res.ok, ...(res.ok ? { id: res.message.id } : {}) });
+        if (!res.ok) expect(code(res)).to.equal("forbidden");
+      }
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 15));
+    expect((await call(owner.socket, "room:ban", { room: r, username: target.name })).ok).to.equal(
+      true,
+    );
+    bannedAt = performance.now();
+    await sending;
+    // Every send that started after the ban was answered was refused...
+    const late = sends.filter((x) => x.started > bannedAt);
+    expect(late.length).to.be.above(0);
+    expect(late.every((x) => !x.ok)).to.equal(true);
+    // ...and the room holds exactly the accepted ones.
+    const history = await call(owner.socket, "message:history", { room: r, limit: 100 });
+    const stored = history.ok ? history.messages.filter((m) => m.text.startsWith("spam")) : [];
+    expect(stored.map((m) => m.id)).to.deep.equal(sends.filter((x) => x.ok).map((x) => x.id));
+  });
+
   it("reads standing from Redis on every event: a change no socket was told of holds at once", async () => {
     const owner = await person("own");
     const target = await person("tgt");
