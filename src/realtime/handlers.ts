@@ -5,7 +5,14 @@
 // Redis script (RoomStore), which reads the actor's standing as it runs.
 import type { Server, Socket } from "socket.io";
 import type { MessageStore } from "../stores/messages.js";
-import { MAX_LIST_ENTRIES, type ModerationAction, type RoomStore } from "../stores/rooms.js";
+import {
+  dmUsers,
+  isDmRoom,
+  isRole,
+  MAX_LIST_ENTRIES,
+  type ModerationAction,
+  type RoomStore,
+} from "../stores/rooms.js";
 import type { UserStore } from "../stores/users.js";
 import { MAX_ROOMS_PER_SOCKET } from "./budgets.js";
 import type {
@@ -27,7 +34,6 @@ import type {
 } from "./events.js";
 import { userRoom } from "./events.js";
 import type { SessionGuard } from "./guard.js";
-import { isRole } from "./room-policy.js";
 import { dmRoom, roomAccess, type schemas } from "./schemas.js";
 
 export type ParleyIo = Server<
@@ -104,8 +110,6 @@ function requireCapacity(socket: ParleySocket, room: string): void {
   }
 }
 
-const isDm = (room: string) => room.startsWith("dm:");
-
 /** A join that would take the user's list past MAX_LIST_ENTRIES. */
 const listFull = () =>
   new EventError(
@@ -114,7 +118,8 @@ const listFull = () =>
   );
 
 /** Who gets a room's messages: its sockets, and for a DM both users' (joined or not). */
-const audience = (room: string) => (isDm(room) ? [room, ...dmUsers(room).map(userRoom)] : [room]);
+const audience = (room: string) =>
+  isDmRoom(room) ? [room, ...dmUsers(room).map(userRoom)] : [room];
 
 /** "@name" not preceded by a name character (so e-mail addresses are not mentions). */
 const MENTION_RE = /(?<![A-Za-z0-9_.-])@([A-Za-z0-9_.-]{3,32})/g;
@@ -125,9 +130,6 @@ function revised(r: Message | "not_found" | "forbidden", forbidden: string): Mes
   if (r === "forbidden") throw new EventError("forbidden", forbidden);
   return r;
 }
-
-/** The two user ids of a DM room's name. */
-const dmUsers = (room: string) => room.slice(3).split(":");
 
 const ROLE_ORDER: Record<RoomRole, number> = { owner: 0, moderator: 1, member: 2 };
 
@@ -189,7 +191,7 @@ export function createHandlers(d: HandlerDeps): Handlers {
     // Read again once joined: a removal or ban decided between the join's own step and this
     // socket.join made its leave (from another process, perhaps) before the join, so it
     // would not take this socket out.
-    if (!isDm(room) && !(await d.rooms.stillIn(socket.data.userId, [room]))[0]) {
+    if (!isDmRoom(room) && !(await d.rooms.stillIn(socket.data.userId, [room]))[0]) {
       await socket.leave(room);
       throw new EventError("forbidden", "you were removed from this room meanwhile");
     }
@@ -247,7 +249,7 @@ export function createHandlers(d: HandlerDeps): Handlers {
     const ids = await d.users.idsOf([...names]);
     let named = [...new Set(ids.filter((id): id is string => !!id && id !== message.user.id))];
     if (named.length === 0) return;
-    if (isDm(room)) named = named.filter((id) => dmUsers(room).includes(id));
+    if (isDmRoom(room)) named = named.filter((id) => dmUsers(room).includes(id));
     else {
       const standing = await d.rooms.standings(room, named);
       named = named.filter((_, i) => isRole(standing[i]));
@@ -276,7 +278,7 @@ export function createHandlers(d: HandlerDeps): Handlers {
         topic: "",
         role: "member",
       };
-      if (isDm(room)) await d.rooms.addToList(socket.data.userId, room, d.now());
+      if (isDmRoom(room)) await d.rooms.addToList(socket.data.userId, room, d.now());
       else {
         const sentBefore = d.guard.sent;
         const r = await d.rooms.join(room, socket.data.userId, d.now());
@@ -416,7 +418,7 @@ export function createHandlers(d: HandlerDeps): Handlers {
       const message = await d.messages.append(room, member(socket), text, d.now());
       // A direct message puts the conversation in both users' lists (every device), unread
       // from its start for whoever has not opened it yet.
-      if (isDm(room)) {
+      if (isDmRoom(room)) {
         // Counted from just before this message (by the stream's clock, which made its id).
         const before = String(Number(message.id.split("-")[0]) - 1);
         await Promise.all(dmUsers(room).map((id) => d.rooms.addToList(id, room, before))).catch(
@@ -444,7 +446,7 @@ export function createHandlers(d: HandlerDeps): Handlers {
     "message:delete": async (socket, { room, id }, standing) => {
       requireAccess(room, socket.data.userId);
       // Owners and moderators delete anyone's message, by their standing read with this event.
-      const moderator = !isDm(room) && (standing === "owner" || standing === "moderator");
+      const moderator = !isDmRoom(room) && (standing === "owner" || standing === "moderator");
       const message = revised(
         await d.messages.revise(room, id, socket.data.userId, { delete: true, moderator }, d.now()),
         "only its author, or the room's owner or moderators, can delete a message",

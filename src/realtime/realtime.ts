@@ -12,7 +12,7 @@ import type { Metrics } from "../metrics.js";
 import { closeRedis, connectWithin, duplicateRedis, isCluster, type Redis } from "../redis.js";
 import { keys } from "../stores/keys.js";
 import type { MessageStore } from "../stores/messages.js";
-import { RoomStore } from "../stores/rooms.js";
+import { isRole, RoomStore } from "../stores/rooms.js";
 import { mGetAcrossSlots } from "../stores/slots.js";
 import type { UserStore } from "../stores/users.js";
 import { steadyPublisher, steadySubscriber } from "./adapter-clients.js";
@@ -41,7 +41,7 @@ import {
   type ScreenedRequest,
   screenEngineTraffic,
 } from "./handshake.js";
-import { isRole, roomOf } from "./room-policy.js";
+import { roomOf } from "./room-policy.js";
 
 export const MAX_PACKET_BYTES = 16 * 1024;
 export const MESSAGE_SENDS_PER_10S = MESSAGE_SEND_BUDGET.points;

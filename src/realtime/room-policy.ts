@@ -9,6 +9,7 @@
 // One subtlety: a socket's events run in order, so an event may follow the socket's own
 // room:join although its batch was read before that join ran (both sent in one tick). A read
 // older than the socket's own successful join is outdated by it, and the join counts.
+import { isRole } from "../stores/rooms.js";
 import type { ClientEventName, ErrorCode } from "./events.js";
 import { PUBLIC_ROOM_RE } from "./schemas.js";
 
@@ -31,10 +32,6 @@ export const ROOM_RULE: Readonly<Partial<Record<ClientEventName, RoomRule>>> = {
 export function roomOf(payload: unknown): string | undefined {
   const room = (payload as { room?: unknown } | null | undefined)?.room;
   return typeof room === "string" && PUBLIC_ROOM_RE.test(room) ? room : undefined;
-}
-
-export function isRole(standing: string | null | undefined): boolean {
-  return standing === "owner" || standing === "moderator" || standing === "member";
 }
 
 /**

@@ -23,6 +23,21 @@ export type Standing = Role | "invited" | "banned" | "removed";
 
 export const ROLES: ReadonlySet<string> = new Set<Role>(["owner", "moderator", "member"]);
 
+/** Whether a standing is a role (a member of the room), not invited, removed or banned. */
+export function isRole(standing: string | null | undefined): boolean {
+  return standing !== null && standing !== undefined && ROLES.has(standing);
+}
+
+/** Whether a room is a direct-message room ("dm:<id>:<id>"). */
+export function isDmRoom(room: string): boolean {
+  return room.startsWith("dm:");
+}
+
+/** The two user ids a DM room's name holds. */
+export function dmUsers(room: string): string[] {
+  return room.slice(3).split(":");
+}
+
 export type JoinOutcome =
   | { ok: true; created: boolean; kind: RoomKind; role: Role; topic: string }
   | { ok: false; code: "forbidden" | "not_found" };
@@ -269,7 +284,7 @@ export class RoomStore {
   async leave(room: string, userId: string): Promise<{ left: string; heir?: string }> {
     let left = "";
     let heir: string | undefined;
-    if (!room.startsWith("dm:")) {
+    if (!isDmRoom(room)) {
       let choice = "";
       for (let attempt = 0; ; attempt++) {
         const reply = (await fencedEval(
@@ -383,13 +398,8 @@ export class RoomStore {
     const names = Object.keys(joined);
     const rows = await Promise.all(
       names.map(async (room) => {
-        const isDm = room.startsWith("dm:");
-        const other = isDm
-          ? room
-              .slice(3)
-              .split(":")
-              .find((id) => id !== userId)
-          : undefined;
+        const isDm = isDmRoom(room);
+        const other = isDm ? dmUsers(room).find((id) => id !== userId) : undefined;
         const [access, kind, topic] = isDm
           ? [
               "member",
@@ -476,14 +486,14 @@ export class RoomStore {
 
   /** Whether the user is a member (any role) of each room now; DMs always. One read. */
   async stillIn(userId: string, rooms: readonly string[]): Promise<boolean[]> {
-    const named = rooms.filter((r) => !r.startsWith("dm:"));
+    const named = rooms.filter((r) => !isDmRoom(r));
     const values = await mGetAcrossSlots(
       this.redis,
       named.map((r) => keys.roomAccess(r, userId)),
       (names) => this.redis.mGet(names),
     );
     const standing = new Map(named.map((r, i) => [r, values[i] ?? null]));
-    return rooms.map((r) => r.startsWith("dm:") || ROLES.has(standing.get(r) ?? ""));
+    return rooms.map((r) => isDmRoom(r) || isRole(standing.get(r)));
   }
 
   /** The user's standing in a room now ("" none). */
