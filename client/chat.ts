@@ -31,6 +31,8 @@ interface RoomState {
   invited: boolean;
   /** Its history and members have been fetched since the socket last connected. */
   loaded: boolean;
+  /** The message being edited here, with what has been typed (kept across redraws). */
+  editing?: { id: string; draft: string; saving: boolean };
   /** Mentions of the user there since they last read it (kept by the server). */
   mentions: number;
   /** The user's role there (from the server), and whether the room is private. */
@@ -248,6 +250,8 @@ function applyRoomList(list: RoomSummary[]): void {
     r.topic = s.topic;
     r.invited = s.role === "invited";
     r.joined = !r.invited;
+    r.role = s.role === "invited" ? undefined : s.role;
+    r.private = s.kind === "private";
     // Fetched again when shown: messages may have been missed while disconnected.
     r.loaded = false;
     if (s.room !== current) {
@@ -279,6 +283,7 @@ function dropRoom(name: string, note?: string): void {
       ui.title.textContent = "Pick a room";
       ui.topic.hidden = true;
       ui.leave.hidden = true;
+      ui.manage.hidden = true;
       ui.list.replaceChildren();
       ui.empty.hidden = false;
     }
@@ -538,6 +543,8 @@ async function join(
   else if (name === current) {
     renderMembers(r);
     renderMessages(r);
+    renderManage(r);
+    renderTopic(r);
     renderRoomLists();
     reportRead();
   } else renderRoomLists();
@@ -633,6 +640,11 @@ function messageItem(m: Message, prev: Message | undefined, r?: RoomState): HTML
     head.append(who, when);
     li.append(head);
   }
+  if (r?.editing?.id === m.id && !m.deleted) {
+    li.classList.add("editing");
+    li.append(editBox(m, r));
+    return li;
+  }
   const body = document.createElement("p");
   body.className = "text";
   if (m.deleted) {
@@ -652,19 +664,13 @@ function messageItem(m: Message, prev: Message | undefined, r?: RoomState): HTML
   if (r && !m.deleted) {
     const mine = m.user.id === me.id;
     const moderates = r.kind === "room" && (r.role === "owner" || r.role === "moderator");
-    if (mine || moderates) li.append(messageActions(m, r, li, body, mine));
+    if (mine || moderates) li.append(messageActions(m, r, mine));
   }
   return li;
 }
 
 /** Edit (own messages) and Delete (own; owners and moderators: any) for one message. */
-function messageActions(
-  m: Message,
-  r: RoomState,
-  li: HTMLLIElement,
-  body: HTMLElement,
-  mine: boolean,
-): HTMLElement {
+function messageActions(m: Message, r: RoomState, mine: boolean): HTMLElement {
   const box = document.createElement("span");
   box.className = "message-actions";
   const button = (label: string, onClick: () => void) => {
@@ -675,7 +681,8 @@ function messageActions(
     b.addEventListener("click", onClick);
     box.append(b);
   };
-  if (mine) button("Edit", () => startEdit(m, r, li, body));
+  if (mine) button("Edit", () => startEdit(m, r));
+  box.querySelector("button")?.setAttribute("data-edit", m.id);
   button("Delete", () => {
     if (!window.confirm("Delete this message for everyone?")) return;
     void call("message:delete", { room: r.name, id: m.id }).then((res) => {
@@ -686,32 +693,51 @@ function messageActions(
   return box;
 }
 
-/** Turns a message into an editing box: Enter saves, Escape cancels. */
-function startEdit(m: Message, r: RoomState, li: HTMLLIElement, body: HTMLElement): void {
+/** Turns a message into an editing box: Enter saves, Escape cancels. One at a time. */
+function startEdit(m: Message, r: RoomState): void {
+  r.editing = { id: m.id, draft: m.text, saving: false };
+  renderMessages(r);
+}
+
+/** The editing box of the message being edited (drawn in place of its text). */
+function editBox(m: Message, r: RoomState): HTMLTextAreaElement {
+  const editing = r.editing as { id: string; draft: string; saving: boolean };
   const box = document.createElement("textarea");
   box.className = "edit-box";
-  box.value = m.text;
+  box.value = editing.draft;
   box.maxLength = 2000;
-  box.rows = Math.min(6, m.text.split("\n").length);
+  box.rows = Math.min(6, Math.max(1, editing.draft.split("\n").length));
   box.setAttribute("aria-label", "Edit your message");
-  body.replaceWith(box);
-  box.focus();
-  const finish = () => renderMessages(r);
+  const finish = () => {
+    r.editing = undefined;
+    renderMessages(r);
+    ui.list.querySelector<HTMLButtonElement>(`[data-edit="${m.id}"]`)?.focus();
+  };
+  box.addEventListener("input", () => {
+    editing.draft = box.value;
+  });
   box.addEventListener("keydown", (e) => {
-    if (e.key === "Escape") finish();
+    if (e.key === "Escape") return finish();
     if (e.key !== "Enter" || e.shiftKey || e.isComposing) return;
     e.preventDefault();
+    if (editing.saving) return;
     const text = box.value.trim();
     if (!text || text === m.text) return finish();
+    editing.saving = true;
     void call("message:edit", { room: r.name, id: m.id, text }).then((res) => {
-      if (res.ok) replaceMessage(res.message);
-      else {
+      editing.saving = false;
+      if (!res.ok) {
         showError(ui.sendError, res.error.message);
-        finish();
+        return;
       }
+      r.editing = undefined;
+      replaceMessage(res.message);
     });
   });
-  li.classList.add("editing");
+  queueMicrotask(() => {
+    if (box.isConnected && document.activeElement !== box) box.focus();
+  });
+  return box;
 }
 
 /** Puts a new version of a message (edited, or a tombstone) in its place. */

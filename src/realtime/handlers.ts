@@ -122,7 +122,7 @@ const audience = (room: string) =>
   isDmRoom(room) ? [room, ...dmUsers(room).map(userRoom)] : [room];
 
 /** "@name" not preceded by a name character (so e-mail addresses are not mentions). */
-const MENTION_RE = /(?<![A-Za-z0-9_.-])@([A-Za-z0-9_.-]{3,32})/g;
+const MENTION_RE = /(?<![A-Za-z0-9_.-])@([A-Za-z0-9_.-]{3,32})(?![A-Za-z0-9_])/g;
 
 /** The revised message, or the refusal as an event error. */
 function revised(r: Message | "not_found" | "forbidden", forbidden: string): Message {
@@ -238,9 +238,11 @@ export function createHandlers(d: HandlerDeps): Handlers {
   const mentionIn = async (room: string, message: Message) => {
     // "@bob." at the end of a sentence names bob (or a user called "bob.", if there is one).
     const names = new Set<string>();
+    let counted = 0;
     for (const m of message.text.matchAll(MENTION_RE)) {
-      if (names.size >= 10) break;
       const name = (m[1] ?? "").toLowerCase();
+      if (names.has(name)) continue;
+      if (++counted > 10) break;
       names.add(name);
       const trimmed = name.replace(/[.-]+$/, "");
       if (trimmed.length >= 3) names.add(trimmed);
@@ -301,8 +303,10 @@ export function createHandlers(d: HandlerDeps): Handlers {
         kind,
         topic: topic ?? "",
       });
-      if (!r.ok)
+      if (!r.ok && r.code === "full") throw listFull();
+      if (!r.ok) {
         throw new EventError("invalid", "that name is taken: join the room, or pick another");
+      }
       markJoin(socket, room, sentBefore);
       return enter(socket, room, r);
     },
@@ -445,12 +449,26 @@ export function createHandlers(d: HandlerDeps): Handlers {
 
     "message:delete": async (socket, { room, id }, standing) => {
       requireAccess(room, socket.data.userId);
-      // Owners and moderators delete anyone's message, by their standing read with this event.
-      const moderator = !isDmRoom(room) && (standing === "owner" || standing === "moderator");
-      const message = revised(
-        await d.messages.revise(room, id, socket.data.userId, { delete: true, moderator }, d.now()),
-        "only its author, or the room's owner or moderators, can delete a message",
+      const userId = socket.data.userId;
+      const refusal = "only its author, or the room's owner or moderators, can delete a message";
+      // One's own message first; only when it is someone else's does the moderator's power
+      // matter, and then the standing is read again now (the event's batch may predate the
+      // socket's own leave): the one Redis read more is paid by moderators' deletions alone.
+      let r = await d.messages.revise(
+        room,
+        id,
+        userId,
+        { delete: true, moderator: false },
+        d.now(),
       );
+      const mayModerate = (x: string | null | undefined) => x === "owner" || x === "moderator";
+      if (r === "forbidden" && !isDmRoom(room) && mayModerate(standing)) {
+        if (!mayModerate(await d.rooms.standing(room, userId))) {
+          throw new EventError("forbidden", refusal);
+        }
+        r = await d.messages.revise(room, id, userId, { delete: true, moderator: true }, d.now());
+      }
+      const message = revised(r, refusal);
       d.io.to(audience(room)).emit("message:updated", message);
       return { ok: true, message };
     },

@@ -29,11 +29,14 @@ return redis.call('XDEL', KEYS[1], ARGV[2])
 `;
 
 // KEYS: the room's stream, its edits. ARGV: deadline, message id, padded id, actor id,
-// "edit" or "delete", new text, now (ms), "1" if the actor may delete others' messages.
+// "edit" or "delete", new text, now (ms), "1" if the actor may delete others' messages, cap.
 // The message is taken from the stream (or from the edits, if edited before), checked (only
 // its author edits; its author or a moderator deletes), and replaced: the stream entry is
 // deleted, so the original text is not kept, and the edits hold the new version (or a
-// tombstone). Returns {"ok", JSON record} or {"not_found"} / {"forbidden"}.
+// tombstone). Returns {"ok", JSON record} or {"not_found"} / {"forbidden"}. (XDEL only marks
+// a stream entry deleted: Redis frees its bytes when the stream's node empties or is
+// trimmed, so the old text can linger in memory, and in snapshots or an append-only file
+// written before then, though parley never serves it again. See the README.)
 const REVISE = `${FENCE}
 local rec
 local found = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])
@@ -60,6 +63,8 @@ redis.call('XDEL', KEYS[1], ARGV[2])
 redis.call('ZREMRANGEBYLEX', KEYS[2], '[' .. ARGV[3] .. '|', '(' .. ARGV[3] .. '}')
 local json = cjson.encode(rec)
 redis.call('ZADD', KEYS[2], 0, ARGV[3] .. '|' .. json)
+-- Capped like the stream: the newest edits are kept (all scores are 0, so rank is id order).
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[9]) + 1))
 return {'ok', json}
 `;
 
@@ -158,6 +163,7 @@ export class MessageStore {
         edit ? change.text : "",
         String(now),
         !edit && change.moderator ? "1" : "0",
+        String(this.cap),
       ],
     )) as string[];
     if (reply[0] !== "ok") return reply[0] === "forbidden" ? "forbidden" : "not_found";
@@ -168,24 +174,27 @@ export class MessageStore {
 
   /**
    * Up to `limit` messages before `before` (exclusive), or the newest; oldest first. Edited
-   * messages come from the edits set: the newest `limit` of each, read together in one round
-   * trip, merged by id (the page's newest `limit` are among them).
+   * messages come from the edits set: the newest `limit` of each, read in one MULTI (one
+   * instant: an edit cannot land between the two reads), merged by id (the page's newest
+   * `limit` are among them; an id in both keeps the edited version).
    */
   async page(room: string, limit: number, before?: string): Promise<Message[]> {
-    const [entries, edits] = await Promise.all([
-      this.redis.xRevRange(keys.roomMessages(room), before ? `(${before}` : "+", "-", {
-        COUNT: limit,
-      }),
-      this.redis.zRange(keys.roomEdits(room), before ? `(${paddedId(before)}` : "+", "-", {
+    const [entries, edits] = (await this.redis
+      .multi()
+      .xRevRange(keys.roomMessages(room), before ? `(${before}` : "+", "-", { COUNT: limit })
+      .zRange(keys.roomEdits(room), before ? `(${paddedId(before)}` : "+", "-", {
         BY: "LEX",
         REV: true,
         LIMIT: { offset: 0, count: limit },
-      }),
-    ]);
-    const all: Message[] = [];
+      })
+      .exec()) as unknown as [
+      { id: string; message: Record<string, string | undefined> }[],
+      string[],
+    ];
+    const byId = new Map<string, Message>();
     for (const e of entries) {
-      const f = e.message as Record<string, string | undefined>;
-      all.push({
+      const f = e.message;
+      byId.set(e.id, {
         id: e.id,
         room,
         user: { id: f.u ?? "", username: f.n ?? "" },
@@ -195,8 +204,9 @@ export class MessageStore {
     }
     for (const member of edits) {
       const m = parseEdit(room, member);
-      if (m) all.push(m);
+      if (m) byId.set(m.id, m);
     }
+    const all = [...byId.values()];
     if (edits.length > 0) all.sort((a, b) => compareIds(b.id, a.id));
     return this.attribute(all.slice(0, limit).reverse());
   }

@@ -235,7 +235,11 @@ export class RoomStore {
     const refused =
       outcome === "banned" || outcome === "not_found" || outcome === "exists" ? outcome : "";
     if (refused) {
-      if (listed === 1) await this.redis.hDel(keys.userRooms(userId), room).catch(() => undefined);
+      // Taken out again unless the user stands in the room after all (joined on another
+      // device meanwhile, while this asked to create it).
+      if (listed === 1 && !isRole(await this.standing(room, userId).catch(() => ""))) {
+        await this.redis.hDel(keys.userRooms(userId), room).catch(() => undefined);
+      }
       return { ok: false, code: refused === "banned" ? "forbidden" : refused };
     }
     const created = outcome === "created";
