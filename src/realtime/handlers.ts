@@ -227,6 +227,9 @@ export function createHandlers(d: HandlerDeps): Handlers {
   ) => {
     const { code } = await d.rooms.moderate(room, action, socket.data.userId, targetId, value);
     if (code === "ok") return;
+    if (code === "full") {
+      throw new EventError("rate_limited", "that user has too many pending invitations");
+    }
     throw new EventError(code, MODERATION_REFUSALS[code]);
   };
 
@@ -368,9 +371,6 @@ export function createHandlers(d: HandlerDeps): Handlers {
 
     "room:invite": async (socket, { room, username }) => {
       const target = await targetOf(username);
-      if (!(await d.rooms.roomInList(target.id, room))) {
-        throw new EventError("rate_limited", "that user has too many rooms and invitations");
-      }
       await moderate(socket, room, "invite", target.id);
       d.io.to(userRoom(target.id)).emit("room:invited", {
         room,

@@ -24,7 +24,9 @@ const topic = z
   .max(400)
   .transform((t) => t.toWellFormed().replace(/\s+/g, " ").trim())
   .refine((t) => [...t].length <= 200, "a topic is at most 200 characters");
-const messageId = z.string().regex(STREAM_ID_RE, "not a message id");
+/** A message id as the stream writes it: no leading zeros ("0017-00" names "17-0"). */
+const canonicalId = (id: string) => id.replace(/(^|-)0+(?=\d)/g, "$1");
+const messageId = z.string().regex(STREAM_ID_RE, "not a message id").transform(canonicalId);
 const messageText = z
   .string()
   .max(4000)

@@ -188,18 +188,38 @@ export type ModerationAction = "topic" | "invite" | "remove" | "ban" | "unban" |
 export const UNREAD_CAP = 100;
 
 /**
- * The most entries a user's list holds: rooms, DMs and invitations together. Joining beyond
- * it is refused, and so is inviting someone whose list is full; a DM beyond it still
- * arrives but is not listed. It bounds what a connect costs (about four reads per entry).
+ * The most rooms and DMs a user's list holds. Joining beyond it is refused; a DM beyond it
+ * still arrives but is not listed. It bounds what a connect costs (about four reads per
+ * entry).
  */
 export const MAX_LIST_ENTRIES = 300;
 
-// KEYS: the user's list. ARGV: room, since, cap. Adds the room unless it is there (0) or the
-// list is full (-1). Not fenced: adding to a list is harmless to repeat or apply late.
+/**
+ * The most pending invitations a user holds, apart from the rooms above (so invitations
+ * from others can never use up a user's own room for joining). More are refused.
+ */
+export const MAX_INVITATIONS = 50;
+
+// KEYS: the user's list. ARGV: room, since, "invite" or "join", the rooms cap, the
+// invitations cap. An invitation's entry is "i:<since>"; joining turns it into "<since>".
+// Returns 1 added (or an invitation turned into a room), 0 there already, -1 full.
+// Not fenced: adding to a list is harmless to repeat or apply late.
 const ADD_TO_LIST = `
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
-if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return -1 end
-return redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+local invitations = 0
+for _, v in ipairs(redis.call('HVALS', KEYS[1])) do
+  if string.sub(v, 1, 2) == 'i:' then invitations = invitations + 1 end
+end
+if ARGV[3] == 'invite' then
+  if cur then return 0 end
+  if invitations >= tonumber(ARGV[5]) then return -1 end
+  redis.call('HSET', KEYS[1], ARGV[1], 'i:' .. ARGV[2])
+  return 1
+end
+if cur and string.sub(cur, 1, 2) ~= 'i:' then return 0 end
+if not cur and redis.call('HLEN', KEYS[1]) - invitations >= tonumber(ARGV[4]) then return -1 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
 `;
 
 export class RoomStore {
@@ -262,23 +282,18 @@ export class RoomStore {
     return (await this.listAdd(userId, room, since)) !== -1;
   }
 
-  /** Adds a room to the user's list: 1 added, 0 there already, -1 the list is full. */
-  private async listAdd(userId: string, room: string, since: number | string): Promise<number> {
+  /** Adds a room (or an invitation) to the user's list: 1 added, 0 there already, -1 full. */
+  private async listAdd(
+    userId: string,
+    room: string,
+    since: number | string,
+    as: "join" | "invite" = "join",
+  ): Promise<number> {
     const r = await this.redis.eval(ADD_TO_LIST, {
       keys: [keys.userRooms(userId)],
-      arguments: [room, String(since), String(MAX_LIST_ENTRIES)],
+      arguments: [room, String(since), as, String(MAX_LIST_ENTRIES), String(MAX_INVITATIONS)],
     });
     return Number(r);
-  }
-
-  /** Whether the user's list has room for `room` (it is there already, or is not full). */
-  async roomInList(userId: string, room: string): Promise<boolean> {
-    const [there, size] = (await this.redis
-      .multi()
-      .hExists(keys.userRooms(userId), room)
-      .hLen(keys.userRooms(userId))
-      .exec()) as unknown as [number | boolean, number];
-    return Number(there) === 1 || there === true || Number(size) < MAX_LIST_ENTRIES;
   }
 
   /**
@@ -349,7 +364,14 @@ export class RoomStore {
     actorId: string,
     targetId: string,
     value = "",
-  ): Promise<{ code: "ok" | "forbidden" | "not_found" | "invalid"; before: string }> {
+  ): Promise<{ code: "ok" | "forbidden" | "not_found" | "invalid" | "full"; before: string }> {
+    // An invitation takes its place in the invitee's list first (refused when they hold too
+    // many), and gives it back if the invitation is refused.
+    let listed = 0;
+    if (action === "invite") {
+      listed = await this.listAdd(targetId, room, Date.now(), "invite");
+      if (listed === -1) return { code: "full", before: "" };
+    }
     const reply = (await fencedEval(
       this.redis,
       MODERATE,
@@ -367,8 +389,8 @@ export class RoomStore {
     if (code === "ok" && (action === "remove" || action === "ban")) {
       await this.dropFromList(targetId, room);
     }
-    if (code === "ok" && action === "invite") {
-      await this.addToList(targetId, room, Date.now());
+    if (code !== "ok" && listed === 1) {
+      await this.redis.hDel(keys.userRooms(targetId), room).catch(() => undefined);
     }
     return { code, before };
   }
@@ -417,7 +439,7 @@ export class RoomStore {
               this.redis.hGet(keys.roomInfo(room), "topic"),
             ]);
         if (!kind || !access || access === "banned" || access === "removed") return undefined;
-        const since = reads[room] ?? `${joined[room] ?? "0"}-0`;
+        const since = reads[room] ?? `${(joined[room] ?? "0").replace(/^i:/, "")}-0`;
         // One's own messages are never unread; an invitation has nothing to count yet.
         const unread =
           access === "invited"

@@ -477,7 +477,7 @@ describe("rooms on the server", function () {
     expect(outsiderTold).to.equal(0);
   });
 
-  it("bounds a user's list: no join, and no invitation from anyone, past 300 entries", async () => {
+  it("bounds a user's list: no join past 300 rooms (invitations are counted apart)", async () => {
     const owner = await person("own");
     const victim = await person("vic");
     const db = await redisClient(testRedisUrl());
@@ -489,11 +489,11 @@ describe("rooms on the server", function () {
       const r = room();
       await call(owner.socket, "room:create", { room: r, kind: "private" });
       const invited = await call(owner.socket, "room:invite", { room: r, username: victim.name });
-      expect(code(invited)).to.equal("rate_limited");
+      expect(invited.ok).to.equal(true);
       expect(code(await call(victim.socket, "room:join", { room: room() }))).to.equal(
         "rate_limited",
       );
-      expect(await db.hLen(keys.userRooms(id))).to.equal(300);
+      expect(await db.hLen(keys.userRooms(id))).to.equal(301);
     } finally {
       await db.close();
     }
@@ -526,6 +526,65 @@ describe("rooms on the server", function () {
     } finally {
       await db.close();
     }
+  });
+
+  it("keeps invitations from others apart: 50 pending at most, and they never stop the invitee joining", async () => {
+    const spammer = await person("spam");
+    const victim = await person("vic");
+    const db = await redisClient(testRedisUrl());
+    try {
+      const id = (await db.get(keys.username(victim.name))) as string;
+      // 299 rooms of the victim's own and 49 invitations already.
+      const filler: Record<string, string> = {};
+      for (let i = 0; i < 299; i++) filler[`own-${i}`] = "0";
+      for (let i = 0; i < 49; i++) filler[`inv-${i}`] = "i:0";
+      await db.hSet(keys.userRooms(id), filler);
+      const rooms = [room(), room()];
+      for (const r of rooms)
+        await call(spammer.socket, "room:create", { room: r, kind: "private" });
+      const first = await call(spammer.socket, "room:invite", {
+        room: rooms[0] as string,
+        username: victim.name,
+      });
+      expect(first.ok).to.equal(true);
+      const second = await call(spammer.socket, "room:invite", {
+        room: rooms[1] as string,
+        username: victim.name,
+      });
+      expect(code(second)).to.equal("rate_limited");
+      // The 50 invitations take none of the victim's 300 rooms: the 300th join works.
+      expect((await call(victim.socket, "room:join", { room: room() })).ok).to.equal(true);
+      expect(code(await call(victim.socket, "room:join", { room: room() }))).to.equal(
+        "rate_limited",
+      );
+      // Taking up an invitation turns it into a room (the list is full of rooms, but the
+      // invitation's entry was already there).
+      expect((await call(victim.socket, "room:join", { room: rooms[0] as string })).ok).to.equal(
+        true,
+      );
+      expect(await db.hGet(keys.userRooms(id), rooms[0] as string)).to.not.match(/^i:/);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("answers an edit made with a zero-padded id under the message's own id", async () => {
+    const a = await person("a");
+    const b = await person("b");
+    const r = room();
+    await call(a.socket, "room:join", { room: r });
+    await call(b.socket, "room:join", { room: r });
+    const sent = await call(a.socket, "message:send", { room: r, text: "padded" });
+    if (!sent.ok) throw new Error("send failed");
+    const [ms, seq] = sent.message.id.split("-");
+    const seen = once<Message>(b.socket, "message:updated");
+    const edited = await call(a.socket, "message:edit", {
+      room: r,
+      id: `000${ms}-00${seq}`,
+      text: "unpadded",
+    });
+    expect(edited.ok && edited.message.id).to.equal(sent.message.id);
+    expect((await seen).id).to.equal(sent.message.id);
   });
 
   it("broadcasts nothing when someone leaves a room they are not in", async () => {
