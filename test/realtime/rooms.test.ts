@@ -7,7 +7,7 @@ import type { Message, RoomSummary } from "../../src/realtime/events.js";
 import { keys } from "../../src/stores/keys.js";
 import { Browser } from "../helpers/http.js";
 import { startParley, type TestParley, testRedisUrl, uniqueName } from "../helpers/parley.js";
-import { redisClient } from "../helpers/redis.js";
+import { redisClient, type TestRedis } from "../helpers/redis.js";
 import { type ClientSocket, call, connect, once } from "../helpers/socket.js";
 
 const PASSWORD = "correct horse battery";
@@ -24,15 +24,31 @@ describe("rooms on the server", function () {
   let two: TestParley;
   const sockets: ClientSocket[] = [];
   let n = 0;
+  let db: TestRedis;
   before(async () => {
     one = await startParley();
     two = await startParley();
+    db = await redisClient(testRedisUrl());
   });
   after(async () => {
     for (const s of sockets) s.close();
     await one?.close();
     await two?.close();
+    await db?.close();
   });
+
+  /** A user's id, read from Redis (for writing their standing behind parley's back). */
+  const idOf = async (name: string) => (await db.get(keys.username(name))) as string;
+
+  /** Fills a user's list with rooms and invitations of no real room; returns their id. */
+  async function fillList(name: string, rooms: number, invitations = 0): Promise<string> {
+    const id = await idOf(name);
+    const entries: Record<string, string> = {};
+    for (let i = 0; i < rooms; i++) entries[`filler-${i}`] = "0";
+    for (let i = 0; i < invitations; i++) entries[`invited-${i}`] = "i:0";
+    await db.hSet(keys.userRooms(id), entries);
+    return id;
+  }
 
   /** Opens a socket for the browser's login, and waits for its list of rooms. */
   async function open(
@@ -288,21 +304,16 @@ describe("rooms on the server", function () {
     await call(target.socket, "room:join", { room: r });
     expect((await call(target.socket, "typing", { room: r })).ok).to.equal(true);
     // Standing changed behind every process's back (the socket is still in the room).
-    const db = await redisClient(testRedisUrl());
-    try {
-      const id = (await db.get(keys.username(target.name))) as string;
-      await db.set(keys.roomAccess(r, id), "banned");
-      expect(code(await call(target.socket, "message:send", { room: r, text: "x" }))).to.equal(
-        "forbidden",
-      );
-      await db.del(keys.roomAccess(r, id));
-      expect(code(await call(target.socket, "typing", { room: r }))).to.equal("not_found");
-      expect(code(await call(target.socket, "message:history", { room: r }))).to.equal("not_found");
-      await db.set(keys.roomAccess(r, id), "member");
-      expect((await call(target.socket, "message:send", { room: r, text: "y" })).ok).to.equal(true);
-    } finally {
-      await db.close();
-    }
+    const id = await idOf(target.name);
+    await db.set(keys.roomAccess(r, id), "banned");
+    expect(code(await call(target.socket, "message:send", { room: r, text: "x" }))).to.equal(
+      "forbidden",
+    );
+    await db.del(keys.roomAccess(r, id));
+    expect(code(await call(target.socket, "typing", { room: r }))).to.equal("not_found");
+    expect(code(await call(target.socket, "message:history", { room: r }))).to.equal("not_found");
+    await db.set(keys.roomAccess(r, id), "member");
+    expect((await call(target.socket, "message:send", { room: r, text: "y" })).ok).to.equal(true);
   });
 
   it("lets no refused join vouch for a send sent with it, though the socket is still in the room", async () => {
@@ -311,19 +322,14 @@ describe("rooms on the server", function () {
     const r = room();
     await call(owner.socket, "room:join", { room: r });
     await call(target.socket, "room:join", { room: r });
-    const db = await redisClient(testRedisUrl());
-    try {
-      // Banned behind every process's back: the socket has not left the room.
-      const id = (await db.get(keys.username(target.name))) as string;
-      await db.set(keys.roomAccess(r, id), "banned");
-      const [joined, sent] = await Promise.all([
-        call(target.socket, "room:join", { room: r }),
-        call(target.socket, "message:send", { room: r, text: "slipped through?" }),
-      ]);
-      expect([code(joined), code(sent)]).to.deep.equal(["forbidden", "forbidden"]);
-    } finally {
-      await db.close();
-    }
+    // Banned behind every process's back: the socket has not left the room.
+    const id = await idOf(target.name);
+    await db.set(keys.roomAccess(r, id), "banned");
+    const [joined, sent] = await Promise.all([
+      call(target.socket, "room:join", { room: r }),
+      call(target.socket, "message:send", { room: r, text: "slipped through?" }),
+    ]);
+    expect([code(joined), code(sent)]).to.deep.equal(["forbidden", "forbidden"]);
   });
 
   it("takes a socket out of a room whose leave never reached its process (the standing sweep)", async () => {
@@ -337,20 +343,15 @@ describe("rooms on the server", function () {
       const r = room();
       await call(owner.socket, "room:join", { room: r });
       await call(socket, "room:join", { room: r });
-      const db = await redisClient(testRedisUrl());
-      try {
-        const id = (await db.get(keys.username(name))) as string;
-        const told = once<{ room: string; reason: string }>(socket, "room:removed", 5000);
-        await db.del(keys.roomAccess(r, id));
-        expect(await told).to.deep.equal({ room: r, reason: "removed" });
-        let leaked = 0;
-        socket.on("message", () => leaked++);
-        await call(owner.socket, "message:send", { room: r, text: "not for you" });
-        await new Promise((resolve) => setTimeout(resolve, 300));
-        expect(leaked).to.equal(0);
-      } finally {
-        await db.close();
-      }
+      const id = await idOf(name);
+      const told = once<{ room: string; reason: string }>(socket, "room:removed", 5000);
+      await db.del(keys.roomAccess(r, id));
+      expect(await told).to.deep.equal({ room: r, reason: "removed" });
+      let leaked = 0;
+      socket.on("message", () => leaked++);
+      await call(owner.socket, "message:send", { room: r, text: "not for you" });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(leaked).to.equal(0);
     } finally {
       await quick.close();
     }
@@ -437,19 +438,14 @@ describe("rooms on the server", function () {
       [m5, "(deleted)"],
     ]);
     // The original texts are gone from Redis.
-    const db = await redisClient(testRedisUrl());
-    try {
-      const entries = await db.xRange(keys.roomMessages(r), "-", "+");
-      const stored = [
-        ...entries.map((e) => JSON.stringify(e.message)),
-        ...(await db.zRange(keys.roomEdits(r), 0, -1)),
-      ].join("\n");
-      expect(stored).to.include('"fixed 2 again"');
-      for (const gone of ['"original 1"', '"original 2"', '"fixed 2"', '"original 5"']) {
-        expect(stored).to.not.include(gone);
-      }
-    } finally {
-      await db.close();
+    const entries = await db.xRange(keys.roomMessages(r), "-", "+");
+    const stored = [
+      ...entries.map((e) => JSON.stringify(e.message)),
+      ...(await db.zRange(keys.roomEdits(r), 0, -1)),
+    ].join("\n");
+    expect(stored).to.include('"fixed 2 again"');
+    for (const gone of ['"original 1"', '"original 2"', '"fixed 2"', '"original 5"']) {
+      expect(stored).to.not.include(gone);
     }
   });
 
@@ -480,23 +476,13 @@ describe("rooms on the server", function () {
   it("bounds a user's list: no join past 300 rooms (invitations are counted apart)", async () => {
     const owner = await person("own");
     const victim = await person("vic");
-    const db = await redisClient(testRedisUrl());
-    try {
-      const id = (await db.get(keys.username(victim.name))) as string;
-      const filler: Record<string, string> = {};
-      for (let i = 0; i < 300; i++) filler[`filler-${i}`] = "0";
-      await db.hSet(keys.userRooms(id), filler);
-      const r = room();
-      await call(owner.socket, "room:create", { room: r, kind: "private" });
-      const invited = await call(owner.socket, "room:invite", { room: r, username: victim.name });
-      expect(invited.ok).to.equal(true);
-      expect(code(await call(victim.socket, "room:join", { room: room() }))).to.equal(
-        "rate_limited",
-      );
-      expect(await db.hLen(keys.userRooms(id))).to.equal(301);
-    } finally {
-      await db.close();
-    }
+    const id = await fillList(victim.name, 300);
+    const r = room();
+    await call(owner.socket, "room:create", { room: r, kind: "private" });
+    const invited = await call(owner.socket, "room:invite", { room: r, username: victim.name });
+    expect(invited.ok).to.equal(true);
+    expect(code(await call(victim.socket, "room:join", { room: room() }))).to.equal("rate_limited");
+    expect(await db.hLen(keys.userRooms(id))).to.equal(301);
   });
 
   it("refuses to create past the list's cap, and a removed member of a private room needs a new invitation", async () => {
@@ -515,57 +501,37 @@ describe("rooms on the server", function () {
     ).to.equal(true);
     expect((await call(member.socket, "room:join", { room: r })).ok).to.equal(true);
     // A full list: creating is refused as such, not as a taken name.
-    const db = await redisClient(testRedisUrl());
-    try {
-      const id = (await db.get(keys.username(member.name))) as string;
-      const filler: Record<string, string> = {};
-      for (let i = 0; i < 300; i++) filler[`filler-${i}`] = "0";
-      await db.hSet(keys.userRooms(id), filler);
-      const created = await call(member.socket, "room:create", { room: room(), kind: "public" });
-      expect(code(created)).to.equal("rate_limited");
-    } finally {
-      await db.close();
-    }
+    await fillList(member.name, 300);
+    const created = await call(member.socket, "room:create", { room: room(), kind: "public" });
+    expect(code(created)).to.equal("rate_limited");
   });
 
   it("keeps invitations from others apart: 50 pending at most, and they never stop the invitee joining", async () => {
     const spammer = await person("spam");
     const victim = await person("vic");
-    const db = await redisClient(testRedisUrl());
-    try {
-      const id = (await db.get(keys.username(victim.name))) as string;
-      // 299 rooms of the victim's own and 49 invitations already.
-      const filler: Record<string, string> = {};
-      for (let i = 0; i < 299; i++) filler[`own-${i}`] = "0";
-      for (let i = 0; i < 49; i++) filler[`inv-${i}`] = "i:0";
-      await db.hSet(keys.userRooms(id), filler);
-      const rooms = [room(), room()];
-      for (const r of rooms)
-        await call(spammer.socket, "room:create", { room: r, kind: "private" });
-      const first = await call(spammer.socket, "room:invite", {
-        room: rooms[0] as string,
-        username: victim.name,
-      });
-      expect(first.ok).to.equal(true);
-      const second = await call(spammer.socket, "room:invite", {
-        room: rooms[1] as string,
-        username: victim.name,
-      });
-      expect(code(second)).to.equal("rate_limited");
-      // The 50 invitations take none of the victim's 300 rooms: the 300th join works.
-      expect((await call(victim.socket, "room:join", { room: room() })).ok).to.equal(true);
-      expect(code(await call(victim.socket, "room:join", { room: room() }))).to.equal(
-        "rate_limited",
-      );
-      // Taking up an invitation turns it into a room (the list is full of rooms, but the
-      // invitation's entry was already there).
-      expect((await call(victim.socket, "room:join", { room: rooms[0] as string })).ok).to.equal(
-        true,
-      );
-      expect(await db.hGet(keys.userRooms(id), rooms[0] as string)).to.not.match(/^i:/);
-    } finally {
-      await db.close();
-    }
+    // 299 rooms of the victim's own and 49 invitations already.
+    const id = await fillList(victim.name, 299, 49);
+    const rooms = [room(), room()];
+    for (const r of rooms) await call(spammer.socket, "room:create", { room: r, kind: "private" });
+    const first = await call(spammer.socket, "room:invite", {
+      room: rooms[0] as string,
+      username: victim.name,
+    });
+    expect(first.ok).to.equal(true);
+    const second = await call(spammer.socket, "room:invite", {
+      room: rooms[1] as string,
+      username: victim.name,
+    });
+    expect(code(second)).to.equal("rate_limited");
+    // The 50 invitations take none of the victim's 300 rooms: the 300th join works.
+    expect((await call(victim.socket, "room:join", { room: room() })).ok).to.equal(true);
+    expect(code(await call(victim.socket, "room:join", { room: room() }))).to.equal("rate_limited");
+    // Taking up an invitation turns it into a room (the list is full of rooms, but the
+    // invitation's entry was already there).
+    expect((await call(victim.socket, "room:join", { room: rooms[0] as string })).ok).to.equal(
+      true,
+    );
+    expect(await db.hGet(keys.userRooms(id), rooms[0] as string)).to.not.match(/^i:/);
   });
 
   it("answers an edit made with a zero-padded id under the message's own id", async () => {
