@@ -339,8 +339,10 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
       );
       chunk.forEach(([userId, room], j) => {
         if (isRole(still[j])) return;
-        for (const s of io.of("/").sockets.values()) {
-          if (s.data.userId !== userId || !s.rooms.has(room)) continue;
+        // Only this user's sockets here (their user room), not every socket of the process.
+        for (const sid of io.sockets.adapter.rooms.get(userRoom(userId)) ?? []) {
+          const s = io.sockets.sockets.get(sid);
+          if (!s?.rooms.has(room)) continue;
           if ((s.data.joinedAt?.get(room) ?? 0) >= startedAt) continue;
           void s.leave(room);
           s.emit("room:removed", { room, reason: "removed" });
