@@ -79,4 +79,19 @@ export class Metrics {
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
+
+  /**
+   * Counts a socket event's outcome and observes its guard time. Labelled children are
+   * looked up once per outcome, not once per event (the hot path).
+   */
+  readonly observeEvent = (outcome: string, guardSeconds: number): void => {
+    let counter = this.outcomeCounters.get(outcome);
+    if (!counter) {
+      counter = this.events.labels(outcome);
+      this.outcomeCounters.set(outcome, counter);
+    }
+    counter.inc();
+    this.guardSeconds.observe(guardSeconds);
+  };
+  private readonly outcomeCounters = new Map<string, { inc(): void }>();
 }

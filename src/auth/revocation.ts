@@ -3,7 +3,7 @@
 // so their sockets can be told and disconnected. Every ended session leaves a short-lived
 // note of why it ended, so a socket that notices the end itself (its next event) is told the
 // real reason too.
-import type { RevokedReason } from "../realtime/events.js";
+import type { RevokedReason } from "../domain/types.js";
 import { FENCE, fencedEval, type Redis } from "../redis.js";
 import { keys } from "../stores/keys.js";
 import type { SessionIndex } from "../stores/session-index.js";

@@ -3,9 +3,9 @@
 // request that opened it while transport traffic never counts as activity.
 import { RedisStore } from "connect-redis";
 import session, { type SessionData, Store } from "express-session";
+import { type LoginInfo, ttlSeconds } from "../domain/login.js";
 import { FENCE, fencedEval, type Redis } from "../redis.js";
 import { keys } from "../stores/keys.js";
-import type { LoginInfo } from "../stores/session-index.js";
 
 declare module "express-session" {
   interface SessionData {
@@ -30,14 +30,16 @@ export const cookieName = (production: boolean) =>
 
 /**
  * Redis TTL of a session record. Anonymous sessions (a CSRF token only) live briefly; a login
- * lives for the idle timeout, but never past its absolute lifetime, so touching it on activity
- * can never extend the absolute limit. A TTL <= 0 makes connect-redis delete the record.
+ * as domain/login.ts says (the idle timeout, never past the deadline). A TTL <= 0 makes the
+ * store delete the record.
  */
 export function sessionTtl(sess: SessionData, o: SessionOptions): number {
-  if (!sess.passport?.user || !sess.login) return o.anonymousSeconds;
-  // Rounded up to whole seconds (Redis EX); the exact deadline is enforced in-process too.
-  const left = Math.ceil((sess.login.createdAt + o.absoluteSeconds * 1000 - o.now()) / 1000);
-  return Math.min(o.idleSeconds, left);
+  if (!isLogin(sess)) return o.anonymousSeconds;
+  return ttlSeconds(sess.login, o.now(), o);
+}
+
+function isLogin(sess: SessionData): sess is SessionData & { login: LoginInfo } {
+  return typeof sess.passport?.user === "string" && sess.login !== undefined;
 }
 
 /**
@@ -113,6 +115,24 @@ class GuardedStore extends RedisStore {
       throw err;
     }
     cb?.();
+  }
+
+  /**
+   * express-session touches a record that a request did not change. A login's activity is
+   * recorded by its lastActive (a change, hence a save) at most once per activity period
+   * (domain/login.ts), the same rule as on sockets, so its untouched requests write nothing.
+   * An anonymous record (a form's CSRF token) lives while its pages are being used.
+   */
+  override async touch(
+    sid: string,
+    sess: SessionData,
+    cb?: (err?: unknown) => void,
+  ): Promise<void> {
+    if (isLogin(sess)) {
+      cb?.();
+      return;
+    }
+    await super.touch(sid, sess, cb);
   }
 
   override async destroy(sid: string, cb?: (err?: unknown) => void): Promise<void> {

@@ -5,12 +5,10 @@ import { randomBytes } from "node:crypto";
 import type { NextFunction, Request, Response } from "express";
 import { revokedReason } from "../auth/revocation.js";
 import { cookieName } from "../auth/session.js";
+import { activityDue, isPastDeadline } from "../domain/login.js";
 import { loginIsCurrent } from "../stores/users.js";
 import type { HttpContext } from "./context.js";
 import { loginRedirect } from "./render.js";
-
-/** Activity refreshes `lastActive` at most this often, so a request is not a write. */
-export const LAST_ACTIVE_RESOLUTION_MS = 60_000;
 
 /**
  * Logs `user` in on this request, stamped with the credentials generation that was read
@@ -77,8 +75,9 @@ export function destroySession(req: Request): Promise<void> {
 /**
  * After session + passport: enforces the absolute lifetime (Redis TTLs enforce it too; this
  * closes the last-second gap without I/O) and the credentials generation (one GET: a login
- * made under credentials that have since changed is over), refreshes lastActive at most once
- * a minute, and marks every page behind a session as not cacheable.
+ * made under credentials that have since changed is over), records the request as activity
+ * by domain/login.ts's rule (a changed lastActive makes express-session save the record with
+ * a renewed TTL), and marks every page behind a session as not cacheable.
  */
 export function loginLifecycle(ctx: HttpContext) {
   return async (req: Request, res: Response, next: NextFunction) => {
@@ -86,7 +85,7 @@ export function loginLifecycle(ctx: HttpContext) {
     const login = req.session?.login;
     if (!req.user || !login) return next();
     const now = ctx.now();
-    const expired = now >= login.createdAt + ctx.absoluteSeconds * 1000;
+    const expired = isPastDeadline(login, now, ctx.absoluteSeconds);
     const stale = !expired && !loginIsCurrent(login, await ctx.users.generation(req.user.id));
     if (expired || stale) {
       const sid = req.sessionID;
@@ -106,7 +105,7 @@ export function loginLifecycle(ctx: HttpContext) {
       req.user = undefined;
       return next();
     }
-    if (now - login.lastActive >= LAST_ACTIVE_RESOLUTION_MS) login.lastActive = now;
+    if (activityDue(login.lastActive, now, ctx.idleSeconds)) login.lastActive = now;
     next();
   };
 }

@@ -1,12 +1,11 @@
-// Per-user event budgets: every client event has one, so no event can be used to flood a room
+// Per-user event budgets: every client event has one (its class is in policy.ts), so no event can be used to flood a room
 // or the server. `message:send` is counted in Redis across every socket and process of the
-// user (20 in 10 s, SPEC §3); the others are counted in this process, per user, in fixed
+// user (20 in 10 s); the others are counted in this process, per user, in fixed
 // windows, because they are cheap to serve and must not add a Redis round trip per event.
 // The count is synchronous (no promise; one small object per active user and class) so it
 // cannot reorder a socket's events; rate-limiter-flexible's memory limiter answers through a
 // promise and would. Every event counts, accepted or not, unknown event names included. A
 // user's window is reused while they stay active and dropped by the sweep once it has ended.
-import type { ClientEventName } from "./events.js";
 
 export interface Budget {
   /** Events allowed per window. */
@@ -36,31 +35,6 @@ export const LOCAL_BUDGETS = {
 } as const satisfies Record<string, Budget>;
 
 export type BudgetClass = keyof typeof LOCAL_BUDGETS;
-
-/** The local budget class of each event (message:send is budgeted in Redis instead). */
-export const EVENT_BUDGET: Readonly<Record<ClientEventName, BudgetClass | "redis">> = {
-  "room:join": "membership",
-  "room:leave": "membership",
-  "room:create": "membership",
-  "room:list": "rooms",
-  "room:directory": "rooms",
-  "room:members": "rooms",
-  "room:topic": "moderation",
-  "room:invite": "moderation",
-  "room:remove": "moderation",
-  "room:ban": "moderation",
-  "room:unban": "moderation",
-  "room:role": "moderation",
-  "room:read": "read",
-  "message:send": "redis",
-  "message:edit": "revise",
-  "message:delete": "revise",
-  "message:history": "history",
-  typing: "typing",
-  "dm:open": "dm",
-  activity: "activity",
-  ping: "ping",
-};
 
 /** The Redis-counted budget of message:send, across all of a user's sockets. */
 export const MESSAGE_SEND_BUDGET: Budget = { points: 20, seconds: 10 };

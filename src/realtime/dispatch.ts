@@ -1,8 +1,9 @@
-// Runs one incoming event: session check first (guard.ts), then the event's budget
-// (budgets.ts), then its schema, then its handler; every outcome answers the ack (when given)
-// with { ok: true, … } or { ok: false, error: { code, message } }. A refused session ends the
-// socket: the ack gets `unauthorized`, the socket is told why (`session:revoked` with the real
-// reason) and disconnected.
+// Runs one incoming event through the per-event stages: the session check with the event's
+// reads (guard.ts), its budget (budgets.ts, chosen by policy.ts's row), its schema
+// (schemas.ts), its room standing (room-policy.ts), then its handler (handlers.ts); every
+// outcome answers the ack (when given) with { ok: true, … } or { ok: false, error: { code,
+// message } }. A refused session ends the socket: the ack gets `unauthorized`, the socket is
+// told why (`session:revoked` with the real reason) and disconnected.
 //
 // Order: a socket's events are answered and take effect in the order they arrived. Session
 // checks resolve in arrival order (one batched read after another on one connection); after
@@ -14,11 +15,13 @@
 // handler itself is asynchronous); the clock is read once per event, for the budgets.
 import type { RateLimiterRedis } from "rate-limiter-flexible";
 import type { Logger } from "../logger.js";
-import { EVENT_BUDGET, type EventBudgets } from "./budgets.js";
+import type { EventBudgets } from "./budgets.js";
+import type { Drain } from "./drain.js";
 import type { AckError, ClientEventName, ErrorCode } from "./events.js";
 import type { CheckResult, Refusal, SessionGuard } from "./guard.js";
 import { EventError, type Handlers, type ParleySocket } from "./handlers.js";
-import { admit, ROOM_REFUSALS, ROOM_RULE, roomOf } from "./room-policy.js";
+import { EVENT_POLICY } from "./policy.js";
+import { admit, ROOM_REFUSALS, roomOf } from "./room-policy.js";
 import { schemas } from "./schemas.js";
 
 export interface DispatchDeps {
@@ -31,10 +34,8 @@ export interface DispatchDeps {
   logger: Logger;
   /** Told every event's outcome ("ok" or the error code) and its guard time in seconds. */
   observe?: (outcome: string, guardSeconds: number) => void;
-  /** Events being handled now (shutdown waits for them). */
-  inFlight: number;
-  /** Shutting down: new events are refused with `unavailable`. */
-  draining: boolean;
+  /** Counts running events; refuses new ones once shutting down. */
+  drain: Drain;
 }
 
 type Ack = (r: unknown) => void;
@@ -125,7 +126,7 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
   const n = packet.length;
   const last = packet[n - 1];
   const ack = n > 1 && typeof last === "function" ? (last as Ack) : undefined;
-  if (d.draining) {
+  if (d.drain.draining) {
     ack?.(fail("unavailable", "the server is shutting down: reconnect shortly"));
     return;
   }
@@ -134,21 +135,22 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
   const arrived = d.observe ? performance.now() : 0;
   let guardSeconds = 0;
   let held = false;
-  d.inFlight++;
+  d.drain.begin();
+  const policy = isEvent(event) ? EVENT_POLICY[event] : undefined;
   // A room event reads the room's kind and the user's standing in the session's batch.
-  const rule = isEvent(event) ? ROOM_RULE[event] : undefined;
+  const rule = policy?.room;
   const room = rule ? roomOf(payload) : undefined;
   let roomKind: string | null | undefined;
   let standing: string | null | undefined;
   let batch = 0;
 
   const reply = (r: unknown) => {
-    d.inFlight--;
     if (d.observe) {
       const err = (r as AckError).error;
       d.observe(err ? err.code : "ok", guardSeconds);
     }
     ack?.(r);
+    d.drain.end();
     if (held) {
       held = false;
       release(socket);
@@ -204,13 +206,13 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
       if (verdict !== "ok" && socket.connected) d.endSession(socket, verdict);
       return;
     }
-    if (!isEvent(event)) {
+    if (!policy) {
       if (!d.budgets.take("unknown", socket.data.userId)) return reply(fail("rate_limited"));
       return reply(fail("unknown_event"));
     }
-    const budget = EVENT_BUDGET[event];
+    const budget = policy.budget;
     if (budget === "redis") {
-      // Every message:send counts against the sender's limit, accepted or not.
+      // Counted in Redis: every such event counts against the sender's limit, accepted or not.
       holdSocket();
       d.sendLimiter.consume(socket.data.userId).then(run, (rej: unknown) => {
         if (rej instanceof Error)

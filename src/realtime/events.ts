@@ -1,57 +1,27 @@
-// The event contract (SPEC §3), imported by the server, the tests and the page's client code.
-// Event names are noun:verb; every client event takes one object and an optional ack.
+// The Socket.IO event contract (the README's "Event protocol"), imported by the server, the
+// tests and the page's client code. Event names are noun:verb; every client event takes one
+// object and an optional ack. The domain types it carries are domain/types.ts's.
+import type {
+  DirectoryEntry,
+  Member,
+  Message,
+  RevokedReason,
+  RoomKind,
+  RoomMember,
+  RoomRole,
+  RoomSummary,
+} from "../domain/types.js";
 
-export interface Member {
-  id: string;
-  username: string;
-}
-
-export interface Message {
-  /** Unique within the room and ordered as the room received it (a Redis stream id). */
-  id: string;
-  room: string;
-  user: Member;
-  text: string;
-  /** Milliseconds since the epoch. */
-  ts: number;
-  /** When its author last edited it (ms); absent if never. */
-  edited?: number;
-  /** Deleted: a tombstone (text ""); the original text is not kept. */
-  deleted?: boolean;
-}
-
-/** A room's kind: public rooms are listed and open; private ones admit invited members. */
-export type RoomKind = "public" | "private";
-/** A member's role in a room. */
-export type RoomRole = "owner" | "moderator" | "member";
-
-/** One of the user's rooms, as the server lists them on connect and on `room:list`. */
-export interface RoomSummary {
-  room: string;
-  /** What to call it: the room's name, or for a DM the other user's username. */
-  label: string;
-  kind: RoomKind | "dm";
-  topic: string;
-  /** The user's role, or "invited" (a private room they may join). */
-  role: RoomRole | "invited";
-  /** Messages after the user's read position (counted up to 100). */
-  unread: number;
-  /** Mentions of the user there since they last read it. */
-  mentions: number;
-}
-
-/** A public room in the directory. */
-export interface DirectoryEntry {
-  room: string;
-  topic: string;
-  members: number;
-}
-
-/** A member of a room with their role, and whether they are connected now. */
-export interface RoomMember extends Member {
-  role: RoomRole;
-  online: boolean;
-}
+export type {
+  DirectoryEntry,
+  Member,
+  Message,
+  RevokedReason,
+  RoomKind,
+  RoomMember,
+  RoomRole,
+  RoomSummary,
+};
 
 /** The answer to joining or creating a room. */
 export interface JoinedRoom {
@@ -135,15 +105,6 @@ export type ClientToServerEvents = {
     ack?: Ack<ClientEventMap[E]["result"]>,
   ) => void;
 };
-
-/** Why a session ended: logout, a revoke from /sessions, a password change, or expiry. */
-export type RevokedReason =
-  | "logout"
-  | "revoked"
-  | "password_changed"
-  | "expired"
-  | "deactivated"
-  | "account_deleted";
 
 export interface ServerToClientEvents {
   message: (message: Message) => void;

@@ -3,19 +3,27 @@
 // Before any socket event runs, its session is confirmed in Redis: the record still exists,
 // still belongs to the socket's user, and was made under the user's current credentials
 // generation (a password change or "end all other logins" moves it on, so a login that raced
-// the change is refused too). Cost: checks that arrive in the same turn of the event loop
-// share ONE MGET of each session record and its user's generation (flushed on setImmediate),
-// so an event costs one Redis round trip when alone and 1/N of one under load (0.087 round
-// trips per event measured with 50 busy clients, before the generation joined the read: the
-// same round trips, twice the keys); a check never reuses a read that started before its
-// event arrived,
-// so nothing that arrived after a logout is processed. A record that did not change since the
-// last check is recognised by byte comparison, without parsing it again. An event that touches a
-// room's content adds that room's kind and the user's standing there to the same MGET (two
-// keys, no extra round trip; see room-policy.ts). Activity refreshes the session's idle TTL with
-// at most one EXPIRE per session per min(idle/10, 60 s), capped at the absolute lifetime
-// (never extended).
+// the change is refused too). The record's shape, parsing and lifetime rules are
+// domain/login.ts's.
+//
+// Cost: checks that arrive in the same turn of the event loop share ONE MGET of each session
+// record and its user's generation (flushed on setImmediate), so an event costs one Redis
+// round trip when alone and a fraction of one under load (the benchmark prints the measured
+// figure: 0.087 round trips per event with 50 busy clients). A check never reuses a read that
+// started before its event arrived, so nothing that arrived after a logout is processed. A
+// record that did not change since the last check is recognised by byte comparison, without
+// parsing it again. An event that touches a room's content adds that room's kind and the
+// user's standing there to the same MGET (two keys, no extra round trip; see room-policy.ts).
+// Activity is recorded as domain/login.ts says: at most one write per session per
+// min(idle / 10, 60 s), setting `lastActive` and the idle TTL, capped at the deadline.
 import { RESP_TYPES } from "redis";
+import {
+  activityDue,
+  isPastDeadline,
+  type LoginLifetime,
+  parseLoginRecord,
+  ttlSeconds,
+} from "../domain/login.js";
 import type { Redis } from "../redis.js";
 import { keys } from "../stores/keys.js";
 import { mGetAcrossSlots } from "../stores/slots.js";
@@ -50,14 +58,7 @@ interface Known {
   current: boolean;
 }
 
-interface StoredLogin {
-  passport?: { user?: unknown };
-  login?: { createdAt?: unknown; gen?: unknown; handle?: unknown };
-}
-
-export interface GuardOptions {
-  idleSeconds: number;
-  absoluteSeconds: number;
+export interface GuardOptions extends LoginLifetime {
   now: () => number;
   /** Called once per batched Redis read, with the number of checks it answered. */
   onRoundTrip?: (checks: number) => void;
@@ -71,7 +72,6 @@ export class SessionGuard {
   private callbacks: CheckCallback[] = [];
   private scheduled = false;
   private readonly known = new Map<string, Known>();
-  private readonly touchEveryMs: number;
   private readonly flushNow = () => this.flush();
   /** Replies as Buffers: an unchanged record is recognised without decoding it. */
   private readonly raw: ReturnType<typeof bufferClient>;
@@ -90,7 +90,6 @@ export class SessionGuard {
     private readonly redis: Redis,
     private readonly o: GuardOptions,
   ) {
-    this.touchEveryMs = Math.min((o.idleSeconds * 1000) / 10, 60_000);
     this.raw = bufferClient(redis);
   }
 
@@ -185,26 +184,17 @@ export class SessionGuard {
     }
     let k = this.known.get(sid);
     if (!k?.raw.equals(raw)) {
-      const parsed = parse(raw.toString("utf8"));
-      const owner = parsed?.passport?.user;
-      const createdAt = parsed?.login?.createdAt;
-      const gen = parsed?.login?.gen ?? 0;
-      const handle = parsed?.login?.handle ?? "";
-      if (
-        typeof owner !== "string" ||
-        typeof createdAt !== "number" ||
-        typeof gen !== "number" ||
-        typeof handle !== "string"
-      ) {
+      const record = parseLoginRecord(raw.toString("utf8"));
+      if (!record) {
         this.known.delete(sid);
         return "mismatch";
       }
       k = {
         raw,
-        userId: owner,
-        createdAt,
-        generation: gen,
-        handle,
+        userId: record.userId,
+        createdAt: record.login.createdAt,
+        generation: record.login.gen ?? 0,
+        handle: record.login.handle,
         touchedAt: k?.touchedAt ?? now,
         generationRaw: undefined,
         current: false,
@@ -221,13 +211,10 @@ export class SessionGuard {
       );
     }
     if (!k.current) return "stale";
-    const deadline = k.createdAt + this.o.absoluteSeconds * 1000;
-    if (now >= deadline) return "expired";
-    if (now - k.touchedAt >= this.touchEveryMs) {
+    if (isPastDeadline(k, now, this.o.absoluteSeconds)) return "expired";
+    if (activityDue(k.touchedAt, now, this.o.idleSeconds)) {
       k.touchedAt = now;
-      const ttl = Math.min(this.o.idleSeconds, Math.ceil((deadline - now) / 1000));
-      // EXPIRE on a key that was deleted meanwhile is a no-op: activity never revives a login.
-      this.redis.expire(keys.session(sid), ttl).catch(() => undefined);
+      recordActivity(this.redis, sid, ttlSeconds(k, now, this.o), now);
     }
     return "ok";
   }
@@ -241,12 +228,27 @@ function sameBytes(a: Buffer | null, b: Buffer | null): boolean {
   return a === null || b === null ? a === b : a.equals(b);
 }
 
-function parse(raw: string): StoredLogin | undefined {
-  try {
-    return JSON.parse(raw) as StoredLogin;
-  } catch {
-    return undefined;
-  }
+// KEYS: the session record. ARGV: TTL (s), now (ms). Sets the login's lastActive and renews
+// the TTL, in one write; a record deleted meanwhile stays deleted (activity never revives a
+// login). lastActive is replaced as written by JSON.stringify (a quoted key inside a string
+// value is escaped, so it cannot match); a record without it only has its TTL renewed.
+const RECORD_ACTIVITY = `
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local updated, n = string.gsub(raw, '"lastActive":%d+', '"lastActive":' .. ARGV[2], 1)
+if n == 1 then
+  redis.call('SET', KEYS[1], updated, 'EX', ARGV[1])
+else
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+return 1
+`;
+
+/** Socket activity: the same write as a page request's (see domain/login.ts), fire and forget. */
+function recordActivity(redis: Redis, sid: string, ttl: number, now: number): void {
+  redis
+    .eval(RECORD_ACTIVITY, { keys: [keys.session(sid)], arguments: [String(ttl), String(now)] })
+    .catch(() => undefined);
 }
 
 function bufferClient(redis: Redis) {

@@ -169,7 +169,6 @@ export async function announcePresence(io: ParleyIo, room: string): Promise<void
 }
 
 export function createHandlers(d: HandlerDeps): Handlers {
-  /** Notes that this socket's join of `room` is sent now, after every batch sent so far. */
   /**
    * Notes a successful join of `room` by this socket: its write was sent after `sentBefore`
    * batches (counted before the join began, so never later than the write). Only after

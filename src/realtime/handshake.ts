@@ -18,14 +18,21 @@
 // upgrade with a real HTTP status line; polling requests are decided in `io.engine.use`.
 // Inside engine.io's middleware every request is re-checked against engine.io's `_query`
 // (defence in depth): a query the front screen did not produce is refused.
+// 4. Joining the namespace re-checks the login in Redis (installHandshake's `io.use`), and
+//    keeps only the session and user ids on the socket.
+// installHandshake also keeps, for this process, which session opened each engine.io
+// connection (its bindings): step 3 compares against them, and ending a session closes its
+// connections, including those that never joined the namespace.
 import type http from "node:http";
 import { type IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { RequestHandler } from "express";
+import type { SessionFields } from "../domain/login.js";
 import type { Logger } from "../logger.js";
 import { REDIS_MAX_WAIT_MS } from "../redis.js";
 import { type EngineQuery, isEngineRequest, parseEngineQuery } from "./engine-query.js";
-import type { CheckResult } from "./guard.js";
+import type { CheckResult, SessionGuard } from "./guard.js";
+import type { ParleyIo } from "./handlers.js";
 
 /** What the screen leaves on the request for engine.io and the namespace middleware. */
 export interface ScreenedRequest extends IncomingMessage {
@@ -34,11 +41,7 @@ export interface ScreenedRequest extends IncomingMessage {
   /** An upgrade decided in front of engine.io, with the sid it was decided for. */
   parleyUpgrade?: { sid: string | undefined };
   sessionID?: string;
-  session?: {
-    passport?: { user?: string };
-    login?: { createdAt?: number };
-    ended?: true;
-  };
+  session?: SessionFields & { ended?: true };
   user?: { id: string; username: string };
 }
 
@@ -276,4 +279,114 @@ export function screenEngineTraffic(server: http.Server, d: ScreenDeps): void {
       () => socket.destroy(),
     );
   });
+}
+
+/** The parts of an engine.io connection parley looks at. */
+interface EngineSocket {
+  id: string;
+  request: ScreenedRequest;
+  transport: { name: string };
+  upgrading: boolean;
+  upgraded: boolean;
+  once(event: "close", listener: () => void): void;
+  close(): void;
+}
+
+export interface HandshakeDeps {
+  /** express-session over the read-only engine store (transport traffic is not activity). */
+  sessionMiddleware: RequestHandler;
+  passportMiddlewares: readonly RequestHandler[];
+  guard: SessionGuard;
+  allowedOrigins: () => ReadonlySet<string>;
+  logger: Logger;
+  onRefused?: (status: number) => void;
+}
+
+/** This process's engine.io connections and the session that opened each. */
+export interface EngineConnections {
+  /** The sessions that opened a live connection (in the namespace or not). */
+  sessions(): IterableIterator<string>;
+  /** Closes the connections opened by these sessions. */
+  closeSessions(sids: ReadonlySet<string>): void;
+  /**
+   * Closes every connection of this process, each once it has written what it queued;
+   * resolves when all have closed, or after `timeoutMs`.
+   */
+  closeAll(timeoutMs: number): Promise<void>;
+}
+
+/** Screens every engine.io request and namespace connection of `io` (steps 1 to 4). */
+export function installHandshake(
+  io: ParleyIo,
+  server: http.Server,
+  d: HandshakeDeps,
+): EngineConnections {
+  const bindings = new Map<string, string>();
+  const connections = new Map<string, EngineSocket>();
+  const screenDeps: ScreenDeps = {
+    sessionMiddleware: d.sessionMiddleware,
+    passportMiddlewares: d.passportMiddlewares,
+    checkLogin: (sid, userId) => d.guard.checkAsync(sid, userId),
+    allowedOrigins: d.allowedOrigins,
+    bindings,
+    connection: (sid) => {
+      const c = connections.get(sid);
+      return c && { transport: c.transport.name, upgrading: c.upgrading, upgraded: c.upgraded };
+    },
+    logger: d.logger,
+    ...(d.onRefused ? { onRefused: d.onRefused } : {}),
+  };
+  io.engine.use(engineMiddleware(screenDeps));
+  screenEngineTraffic(server, screenDeps);
+  let onEmpty: (() => void) | undefined;
+  io.engine.on("connection", (raw: EngineSocket) => {
+    if (raw.request.sessionID) bindings.set(raw.id, raw.request.sessionID);
+    connections.set(raw.id, raw);
+    raw.once("close", () => {
+      bindings.delete(raw.id);
+      connections.delete(raw.id);
+      if (connections.size === 0) onEmpty?.();
+    });
+  });
+
+  // Step 4: connecting to the namespace re-checks the login in Redis.
+  io.use((socket, next) => {
+    const req = socket.request as ScreenedRequest;
+    const sid = req.sessionID;
+    const user = req.user;
+    // Keep only ids: the session object of the first request is not held for the socket's life.
+    req.session = undefined;
+    req.user = undefined;
+    if (!sid || !user) return next(new Error("unauthorized"));
+    d.guard.checkAsync(sid, user.id).then((verdict) => {
+      if (verdict !== "ok") {
+        return next(new Error(verdict === "unavailable" ? "unavailable" : "unauthorized"));
+      }
+      socket.data = { sid, userId: user.id, username: user.username };
+      next();
+    });
+  });
+
+  return {
+    sessions: () => bindings.values(),
+    closeSessions: (sids) => {
+      for (const [id, sessionId] of bindings) {
+        if (sids.has(sessionId)) connections.get(id)?.close();
+      }
+    },
+    closeAll: (timeoutMs) => {
+      if (connections.size === 0) return Promise.resolve();
+      const closed = new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        timer.unref();
+        onEmpty = () => {
+          clearTimeout(timer);
+          onEmpty = undefined;
+          resolve();
+        };
+      });
+      for (const c of [...connections.values()]) c.close();
+      return closed;
+    },
+  };
 }

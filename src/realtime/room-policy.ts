@@ -3,30 +3,20 @@
 // never a read from before the event arrived. A removal, ban or demotion therefore holds from
 // the next event on, on every process, whether or not the socket has left the room yet.
 //
-// Events that change standing (room:join, room:leave, the moderation events) do not use this
-// table: each is one Redis script that checks the actor's standing as it runs.
+// Which events are checked, and by which rule, is policy.ts's table. Events that change
+// standing (room:join, room:leave, the moderation events) have no rule there: each is one
+// Redis script that checks the actor's standing as it runs.
 //
 // One subtlety: a socket's events run in order, so an event may follow the socket's own
 // room:join although its batch was read before that join ran (both sent in one tick). A read
 // older than the socket's own successful join is outdated by it, and the join counts.
 import { isRole } from "../stores/rooms.js";
-import type { ClientEventName, ErrorCode } from "./events.js";
+import type { ErrorCode } from "./events.js";
 import { PUBLIC_ROOM_RE } from "./schemas.js";
 
 /** "member": owners, moderators and members only. "reader": anyone but the banned in a public
  * room (or one not created yet); members only in a private one. */
 export type RoomRule = "member" | "reader";
-
-/** The events checked against room standing, and how. */
-export const ROOM_RULE: Readonly<Partial<Record<ClientEventName, RoomRule>>> = {
-  "message:send": "member",
-  "message:edit": "member",
-  "message:delete": "member",
-  typing: "member",
-  "room:read": "member",
-  "message:history": "reader",
-  "room:members": "reader",
-};
 
 /** The room an event names, when it is a room with standing (not a DM, not malformed). */
 export function roomOf(payload: unknown): string | undefined {

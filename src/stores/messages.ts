@@ -7,7 +7,7 @@
 // taken back (a fenced XDEL) and refused as `unavailable`: an acked message survives a
 // failover. (A take-back that cannot reach Redis leaves the message on that primary.)
 
-import type { Member, Message } from "../realtime/events.js";
+import type { Member, Message } from "../domain/types.js";
 import { FENCE, fencedEval, type Redis } from "../redis.js";
 import { keys } from "./keys.js";
 import type { ReplicaAcks } from "./replica-acks.js";

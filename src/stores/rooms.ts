@@ -9,13 +9,13 @@
 // moment ago cannot still remove someone. The user's list of rooms lives with the user (another
 // slot on a cluster) and is written after the room's keys; it only says what to show and
 // rejoin, never what is allowed (a room the user no longer stands in is dropped when listed).
-import type { DirectoryEntry, RoomKind, RoomRole, RoomSummary } from "../realtime/events.js";
+import type { DirectoryEntry, RoomKind, RoomRole, RoomSummary } from "../domain/types.js";
 import { FENCE, fencedEval, type Redis } from "../redis.js";
 import { keys } from "./keys.js";
 import { STREAM_ID_RE } from "./messages.js";
 import { mGetAcrossSlots } from "./slots.js";
 
-export type { DirectoryEntry, RoomKind, RoomSummary } from "../realtime/events.js";
+export type { DirectoryEntry, RoomKind, RoomSummary } from "../domain/types.js";
 export type Role = RoomRole;
 /** "removed": a moderator removed the user (they may rejoin a public room; a private one
  * needs a new invitation); events they send there meanwhile are refused as `forbidden`. */

@@ -2,29 +2,14 @@
 // active, address, agent) lives in the express-session record; this index only maps a
 // non-secret handle to the session id. Entries whose session expired by TTL are pruned
 // whenever the index is read, so the list never shows a login that no longer exists.
+import { type LoginInfo, parseLoginRecord } from "../domain/login.js";
 import type { Redis } from "../redis.js";
 import { keys } from "./keys.js";
 import { mGetAcrossSlots } from "./slots.js";
 import { loginIsCurrent, parseGeneration } from "./users.js";
 
-/** The fields parley keeps in every logged-in session record. */
-export interface LoginInfo {
-  handle: string;
-  createdAt: number;
-  lastActive: number;
-  ip: string;
-  userAgent: string;
-  /** The credentials generation the login was made under (absent in older records: 0). */
-  gen?: number;
-}
-
 export interface ActiveLogin extends LoginInfo {
   sid: string;
-}
-
-interface StoredSession {
-  passport?: { user?: string };
-  login?: LoginInfo;
 }
 
 export class SessionIndex {
@@ -64,28 +49,14 @@ export class SessionIndex {
     const live: ActiveLogin[] = [];
     const dead: string[] = [];
     entries.forEach(([handle, sid], i) => {
-      const parsed = parseSession(raw[i + 1] ?? null);
-      const login = parsed?.login;
-      if (
-        parsed?.passport?.user === userId &&
-        login?.handle === handle &&
-        (withStale || loginIsCurrent(login, generation))
-      ) {
-        live.push({ ...login, sid });
-      } else if (!login || login.handle !== handle || parsed?.passport?.user !== userId) {
-        dead.push(handle);
+      const record = parseLoginRecord(raw[i + 1]);
+      const ours = record?.userId === userId && record.login.handle === handle;
+      if (!ours) dead.push(handle);
+      else if (withStale || loginIsCurrent(record.login, generation)) {
+        live.push({ ...record.login, sid });
       }
     });
     await this.remove(userId, dead);
     return live.sort((a, b) => b.createdAt - a.createdAt);
-  }
-}
-
-function parseSession(raw: string | null): StoredSession | undefined {
-  if (!raw) return undefined;
-  try {
-    return JSON.parse(raw) as StoredSession;
-  } catch {
-    return undefined;
   }
 }

@@ -1,0 +1,95 @@
+// A socket's life in the namespace, once the handshake has admitted it: it joins its session
+// and user rooms (every device of a user is addressed through them), hands every event to the
+// pipeline (dispatch.ts), joins the user's chat rooms, and on leaving tells those rooms who is
+// still here.
+import type { Logger } from "../logger.js";
+import type { Metrics } from "../metrics.js";
+import type { RoomStore } from "../stores/rooms.js";
+import { MAX_ROOMS_PER_SOCKET } from "./budgets.js";
+import { type DispatchDeps, dispatch } from "./dispatch.js";
+import { sessionRoom, userRoom } from "./events.js";
+import type { SessionGuard } from "./guard.js";
+import { announcePresence, noteJoined, type ParleyIo, type ParleySocket } from "./handlers.js";
+
+export interface ConnectionDeps {
+  io: ParleyIo;
+  rooms: RoomStore;
+  guard: SessionGuard;
+  dispatch: DispatchDeps;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+/** How long presence announcements of one room are gathered after connections (ms). */
+const PRESENCE_COALESCE_MS = 100;
+
+export function handleConnections(d: ConnectionDeps): void {
+  const { io } = d;
+
+  // Presence announced on connect, coalesced per room: a process restart that reconnects
+  // many members of one room announces it once, not once per socket.
+  const presencePending = new Set<string>();
+  const presenceSoon = (room: string) => {
+    if (presencePending.has(room)) return;
+    presencePending.add(room);
+    setTimeout(() => {
+      presencePending.delete(room);
+      void announcePresence(io, room).catch(() => undefined);
+    }, PRESENCE_COALESCE_MS).unref();
+  };
+
+  // On connect, a socket joins its user's rooms (so every device is in the same ones) and is
+  // sent the list with unread counts. The standings are read again once it has joined: a
+  // removal that ran in between made its sockets leave before this join, so it is undone here.
+  const joinOwnRooms = async (socket: ParleySocket) => {
+    const list = await d.rooms.list(socket.data.userId);
+    if (!socket.connected) return;
+    const joinable = list
+      .filter((r) => r.role !== "invited")
+      .slice(0, MAX_ROOMS_PER_SOCKET)
+      .map((r) => r.room);
+    const gone = new Set<string>();
+    if (joinable.length > 0) {
+      await socket.join(joinable);
+      const at = Date.now();
+      for (const room of joinable) noteJoined(socket, room, at);
+      const still = await d.rooms.stillIn(socket.data.userId, joinable);
+      for (const [i, room] of joinable.entries()) {
+        if (still[i]) presenceSoon(room);
+        else {
+          gone.add(room);
+          await socket.leave(room);
+        }
+      }
+    }
+    socket.emit("rooms", { rooms: list.filter((r) => !gone.has(r.room)) });
+  };
+
+  io.on("connection", (socket) => {
+    d.metrics.connectedSockets.inc();
+    socket.once("disconnect", () => d.metrics.connectedSockets.dec());
+    void socket.join([sessionRoom(socket.data.sid), userRoom(socket.data.userId)]);
+    // Every event goes through the pipeline, which answers it itself: `next` is never called,
+    // so Socket.IO's own router (and `socket.on` listeners) never sees an event. That keeps
+    // one path per event (no listener can run before the session check, or run twice) and
+    // lets an event with no handler be answered `unknown_event` instead of being dropped.
+    socket.use((packet, _next) => dispatch(d.dispatch, socket, packet));
+    joinOwnRooms(socket).catch((err: unknown) => {
+      d.logger.warn(
+        { event: "rooms_join_failed", err: err instanceof Error ? err.message : String(err) },
+        "could not join the user's rooms on connect",
+      );
+    });
+    socket.on("disconnecting", () => {
+      const rooms = [...socket.rooms].filter(
+        (r) => !r.startsWith("session:") && !r.startsWith("user:") && r !== socket.id,
+      );
+      socket.once("disconnect", () => {
+        for (const room of rooms) void announcePresence(io, room).catch(() => undefined);
+        if (io.sockets.adapter.rooms.get(sessionRoom(socket.data.sid)) === undefined) {
+          d.guard.forget(socket.data.sid);
+        }
+      });
+    });
+  });
+}
