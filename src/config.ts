@@ -25,7 +25,7 @@ export interface Config {
   readonly allowedOrigins: readonly string[] | undefined;
   readonly sessionIdleSeconds: number;
   readonly sessionAbsoluteSeconds: number;
-  /** Lifetime of a session that only holds a CSRF token (SPEC: within 15 minutes). */
+  /** Lifetime of a session that only holds a CSRF token (an idle anonymous session ends within 15 minutes). */
   readonly anonymousSessionSeconds: number;
   readonly trustProxy: number | false;
   readonly production: boolean;

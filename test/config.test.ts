@@ -12,7 +12,7 @@ function problems(env: Record<string, string>): string[] {
 }
 
 describe("loadConfig", () => {
-  it("has the SPEC's defaults and returns a frozen object", () => {
+  it("has the documented defaults and returns a frozen object", () => {
     const c = loadConfig({});
     expect(c).to.deep.include({
       port: 3000,

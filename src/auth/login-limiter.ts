@@ -1,4 +1,4 @@
-// Brute-force limits on logins (SPEC §2), kept in Redis so they hold across processes: 5
+// Brute-force limits on logins, kept in Redis so they hold across processes: 5
 // consecutive failures for one username from one address lock that pair for 15 minutes (a
 // success resets it), and one address gets at most 100 failures an hour.
 //

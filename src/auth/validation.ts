@@ -1,4 +1,5 @@
-// Form schemas shared by registration, login and the password change (SPEC §2).
+// Form schemas shared by registration, login and the password change (field names and rules
+// as the README documents them).
 import { z } from "zod";
 
 export const USERNAME_RE = /^[A-Za-z0-9_.-]{3,32}$/;

@@ -1,4 +1,4 @@
-// Register, log in, log out (SPEC §2).
+// Register, log in, log out: the account routes of the README, as server-rendered forms.
 import { type Request, type Response, Router } from "express";
 import { checkCredentials } from "../auth/passport.js";
 import { hashPassword } from "../auth/passwords.js";

@@ -5,11 +5,12 @@
 // message } }. A refused session ends the socket: the ack gets `unauthorized`, the socket is
 // told why (`session:revoked` with the real reason) and disconnected.
 //
-// Order: a socket's events are answered and take effect in the order they arrived. Session
-// checks resolve in arrival order (one batched read after another on one connection); after
-// its check, an event that must wait (the Redis-counted send budget, an asynchronous handler)
-// holds its socket, and the socket's later events queue behind it until it has answered.
-// Events that need no waiting run at once, so a socket with nothing pending pays nothing.
+// Order: a socket's events are answered and take effect in the order they arrived. Every
+// event's reads start at arrival (its session check joins the current batch); then it runs
+// only in its turn: after every earlier event of its socket has run, and while none of them
+// is still waiting (the Redis-counted send budget, an asynchronous handler: such an event
+// holds its socket until it has answered). An event whose turn it is when its check answers
+// (the usual case) runs at once, with no allocation for the queue.
 //
 // This is the hot path: it allocates as little as it can per event (no promise unless the
 // handler itself is asynchronous); the clock is read once per event, for the budgets.
@@ -71,52 +72,49 @@ function isEvent(name: unknown): name is ClientEventName {
 /** Events one socket may have waiting behind an unanswered one; more are refused at once. */
 export const MAX_WAITING_EVENTS = 100;
 
-/** A socket's queue: steps of later events waiting for an earlier event to answer. */
+/**
+ * A socket's order: every event takes a number on arrival, and runs (after its check) only
+ * when every earlier event of the socket has run and none is still being answered. Checks
+ * usually answer in arrival order (one batch after another on one connection), but need not:
+ * on a cluster one batch may wait on a slower node than the next.
+ */
 interface Queue {
-  steps: (() => void)[];
-  /** The next step to run (steps before it have run): draining is linear. */
+  /** Numbers given out so far. */
+  arrived: number;
+  /** The number of the next event to run. */
   next: number;
+  /** An event is running and has not answered (the Redis-counted budget, an async handler). */
   held: boolean;
+  /** Checked events that cannot run yet, by number; null: refused already, skip it. */
+  waiting: Map<number, (() => void) | null>;
+  /** Entries of `waiting` that are steps (not skips). */
+  steps: number;
 }
 
 const queues = new WeakMap<ParleySocket, Queue>();
 
-/** Runs the step now, or queues it; false when the socket already has too many waiting. */
-function inOrder(socket: ParleySocket, step: () => void): boolean {
-  const q = queues.get(socket);
-  if (!q?.held) {
-    step();
-    return true;
+function queueOf(socket: ParleySocket): Queue {
+  let q = queues.get(socket);
+  if (!q) {
+    q = { arrived: 0, next: 0, held: false, waiting: new Map(), steps: 0 };
+    queues.set(socket, q);
   }
-  if (q.steps.length - q.next >= MAX_WAITING_EVENTS) return false;
-  q.steps.push(step);
-  return true;
+  return q;
 }
 
-function hold(socket: ParleySocket): void {
-  const q = queues.get(socket);
-  if (q) q.held = true;
-  else queues.set(socket, { steps: [], next: 0, held: true });
-}
-
-function release(socket: ParleySocket): void {
-  const q = queues.get(socket);
-  if (!q) return;
-  q.held = false;
-  // Run waiting steps in order until one holds the socket again (it releases it later).
-  while (!q.held && q.next < q.steps.length) {
-    const step = q.steps[q.next] as () => void;
-    q.steps[q.next] = noop;
+/** Runs what is ready, in order, until an event holds the socket or the next is not ready. */
+function pump(q: Queue): void {
+  while (!q.held) {
+    const step = q.waiting.get(q.next);
+    if (step === undefined) return;
+    q.waiting.delete(q.next);
     q.next++;
-    step();
-  }
-  if (q.next === q.steps.length) {
-    q.steps.length = 0;
-    q.next = 0;
+    if (step !== null) {
+      q.steps--;
+      step();
+    }
   }
 }
-
-function noop(): void {}
 
 function isPromise(v: unknown): v is Promise<unknown> {
   return typeof (v as { then?: unknown } | null)?.then === "function";
@@ -136,6 +134,8 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
   let guardSeconds = 0;
   let held = false;
   d.drain.begin();
+  const q = queueOf(socket);
+  const seq = q.arrived++;
   const policy = isEvent(event) ? EVENT_POLICY[event] : undefined;
   // A room event reads the room's kind and the user's standing in the session's batch.
   const rule = policy?.room;
@@ -153,13 +153,14 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
     d.drain.end();
     if (held) {
       held = false;
-      release(socket);
+      q.held = false;
+      pump(q);
     }
   };
   const holdSocket = () => {
     if (!held) {
       held = true;
-      hold(socket);
+      q.held = true;
     }
   };
 
@@ -233,8 +234,17 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
       roomKind = kind;
       standing = stand;
       batch = readIn ?? 0;
-      if (!inOrder(socket, () => afterCheck(verdict))) {
+      if (!q.held && seq === q.next) {
+        // Its turn (the usual case): run now, then whatever became ready behind it.
+        q.next++;
+        afterCheck(verdict);
+        if (q.waiting.size > 0) pump(q);
+      } else if (q.steps >= MAX_WAITING_EVENTS) {
+        q.waiting.set(seq, null);
         reply(fail("rate_limited", "too many events waiting for an answer: slow down"));
+      } else {
+        q.waiting.set(seq, () => afterCheck(verdict));
+        q.steps++;
       }
     },
     room,

@@ -1,5 +1,5 @@
-// Runtime schemas for every client event payload (STYLE #4): a payload is parsed into a typed
-// value or answered with `invalid`. z.object drops unknown keys, so nothing a client adds
+// Runtime schemas for every client event payload (parse, do not validate): a payload is
+// parsed into a typed value or answered with `invalid`. z.object drops unknown keys, so nothing a client adds
 // (`user`, `id`, `__proto__`, …) is ever merged into server objects.
 import { z } from "zod";
 import { STREAM_ID_RE } from "../stores/messages.js";

@@ -4,9 +4,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { launch, Problems, registerInChat } from "../helpers/browser.js";
-import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
+import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 
-const PASSWORD = "correct horse battery";
 const IDLE_SECONDS = 6;
 
 describe("idle timeout in Chromium", function () {

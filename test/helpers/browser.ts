@@ -33,9 +33,35 @@ export async function launch(): Promise<Browser> {
   });
 }
 
-/** Problems seen by any page of the contexts made here: console errors, crashes, CSP. */
+/**
+ * Problems seen by any page of the contexts made here: console errors, crashes, CSP
+ * violations. `checkEachTest()` makes every test of the describe answer for its own: a test
+ * that saw one fails (unless it declared it with `allow`), and the list starts empty again.
+ */
 export class Problems {
   readonly list: string[] = [];
+  private allowed: RegExp[] = [];
+
+  /** The current test expects problems like this one (e.g. a deliberately refused login). */
+  allow(expected: RegExp): void {
+    this.allowed.push(expected);
+  }
+
+  /** Registers an afterEach in the enclosing describe that checks the test just run. */
+  checkEachTest(): void {
+    const problems = this;
+    afterEach(function () {
+      const seen = problems.list.splice(0);
+      const allowed = problems.allowed.splice(0);
+      if (this.currentTest?.state !== "passed") return;
+      const unexpected = seen.filter((p) => !allowed.some((re) => re.test(p)));
+      if (unexpected.length > 0) {
+        throw new Error(
+          `"${this.currentTest.title}" saw console errors or CSP violations:\n${unexpected.join("\n")}`,
+        );
+      }
+    });
+  }
 
   async context(
     browser: Browser,

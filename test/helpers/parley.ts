@@ -19,13 +19,16 @@ export interface TestParley extends ParleyServer {
 }
 
 export interface StartOptions {
-  /** Environment variables as SPEC §1 names them (PORT defaults to 0). */
+  /** Environment variables as the README's configuration names them (PORT defaults to 0). */
   env?: Record<string, string>;
   now?: () => number;
   redisUrl?: string;
   sweepIntervalMs?: number;
   messageCap?: number;
 }
+
+/** The password every test account uses (long enough for the password rules). */
+export const PASSWORD = "correct horse battery";
 
 /** A unique, valid username for one test. */
 export function uniqueName(prefix = "u"): string {

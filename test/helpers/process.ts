@@ -1,7 +1,30 @@
-// Runs parley's real entry point (src/main.ts) as a child process, for start-up, shutdown,
-// cluster and crash tests.
-import { type ChildProcess, spawn } from "node:child_process";
+// Runs parley's real entry point as a child process, for start-up, shutdown, cluster and
+// crash tests: the built dist/src/main.js, as `npm start` runs it. The tree is built once per
+// test run, on the first process started (tsc is incremental: a few seconds when only tests
+// changed), instead of compiling TypeScript in every child.
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+let built: string | undefined;
+
+/** The built entry point, built on first use in this run. */
+export function entryPoint(): string {
+  if (built) return built;
+  const tsc = spawnSync(
+    path.join(root, "node_modules", ".bin", "tsc"),
+    ["-p", "tsconfig.build.json"],
+    {
+      cwd: root,
+      encoding: "utf8",
+    },
+  );
+  if (tsc.status !== 0) throw new Error(`building dist/ failed:\n${tsc.stdout}${tsc.stderr}`);
+  built = path.join(root, "dist", "src", "main.js");
+  return built;
+}
 
 export interface Run {
   child: ChildProcess;
@@ -14,7 +37,7 @@ const running: ChildProcess[] = [];
 const said: { args: string[]; stdout: () => string; stderr: () => string }[] = [];
 
 export function run(env: Record<string, string>, args: string[] = []): Run {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], {
+  const child = spawn(process.execPath, [entryPoint(), ...args], {
     env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

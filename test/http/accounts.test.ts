@@ -2,10 +2,8 @@ import { expect } from "chai";
 import { keys } from "../../src/stores/keys.js";
 import { useParley } from "../helpers/fixtures.js";
 import { Browser, sidFromCookie } from "../helpers/http.js";
-import { type TestParley, uniqueName } from "../helpers/parley.js";
+import { PASSWORD, type TestParley, uniqueName } from "../helpers/parley.js";
 import type { TestRedis } from "../helpers/redis.js";
-
-const PASSWORD = "correct horse battery";
 
 describe("accounts", () => {
   let parley: TestParley;

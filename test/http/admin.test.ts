@@ -6,11 +6,15 @@ import { expect } from "chai";
 import { inviteId } from "../../src/stores/invites.js";
 import { keys } from "../../src/stores/keys.js";
 import { Browser, type Reply } from "../helpers/http.js";
-import { startParley, type TestParley, testRedisUrl, uniqueName } from "../helpers/parley.js";
+import {
+  PASSWORD,
+  startParley,
+  type TestParley,
+  testRedisUrl,
+  uniqueName,
+} from "../helpers/parley.js";
 import { redisClient, type TestRedis } from "../helpers/redis.js";
 import { type ClientSocket, call, connect, once } from "../helpers/socket.js";
-
-const PASSWORD = "correct horse battery";
 
 /** The test Redis, database `db` (emptied). */
 async function emptyDb(db: number): Promise<{ url: string; redis: TestRedis }> {

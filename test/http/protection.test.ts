@@ -2,10 +2,8 @@ import { expect } from "chai";
 import { keys } from "../../src/stores/keys.js";
 import { useParley } from "../helpers/fixtures.js";
 import { Browser, sidFromCookie } from "../helpers/http.js";
-import { type TestParley, uniqueName } from "../helpers/parley.js";
+import { PASSWORD, type TestParley, uniqueName } from "../helpers/parley.js";
 import type { TestRedis } from "../helpers/redis.js";
-
-const PASSWORD = "correct horse battery";
 
 describe("HTTP protections", () => {
   let parley: TestParley;
@@ -154,7 +152,7 @@ describe("HTTP protections", () => {
   });
 
   describe("security headers", () => {
-    it("sends the SPEC's CSP, nosniff and no X-Powered-By", async () => {
+    it("sends the documented CSP, nosniff and no X-Powered-By", async () => {
       const res = await new Browser(parley.url).get("/login");
       const csp = res.headers.get("content-security-policy") ?? "";
       for (const d of [

@@ -3,10 +3,8 @@ import { expect } from "chai";
 import { keys } from "../../src/stores/keys.js";
 import { useParley } from "../helpers/fixtures.js";
 import { Browser, sidFromCookie } from "../helpers/http.js";
-import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
+import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 import { redisClient, type TestRedis } from "../helpers/redis.js";
-
-const PASSWORD = "correct horse battery";
 
 /** The revoke-form handles on a /sessions page, in page order. */
 function handles(body: string): string[] {

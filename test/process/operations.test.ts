@@ -4,11 +4,10 @@ import path from "node:path";
 import { expect } from "chai";
 import { freePort, type PrivateRedis, startRedisServer } from "../../src/redis-server.js";
 import { Browser } from "../helpers/http.js";
-import { uniqueName } from "../helpers/parley.js";
+import { PASSWORD, uniqueName } from "../helpers/parley.js";
 import { killAll, runListening } from "../helpers/process.js";
 import { type ClientSocket, call, connect, once } from "../helpers/socket.js";
 
-const PASSWORD = "correct horse battery";
 const SECRET = "operations-test-secret-0123456789abcdef";
 
 describe("operating parley as processes", function () {

@@ -9,9 +9,16 @@ import { expect } from "chai";
 import { createClient } from "redis";
 import { freePort, startRedisServer } from "../../src/redis-server.js";
 import { Browser } from "../helpers/http.js";
-import { killAll, portOpen, run, runListening, track, waitFor } from "../helpers/process.js";
-
-const PASSWORD = "correct horse battery";
+import { PASSWORD } from "../helpers/parley.js";
+import {
+  entryPoint,
+  killAll,
+  portOpen,
+  run,
+  runListening,
+  track,
+  waitFor,
+} from "../helpers/process.js";
 
 function alive(pid: number): boolean {
   try {
@@ -138,7 +145,7 @@ describe("the private redis-server", function () {
     const port = await freePort();
     // Its own process group, as a terminal's foreground job: Ctrl-C signals the whole group.
     const child = track(
-      spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+      spawn(process.execPath, [entryPoint()], {
         env: { PATH: process.env.PATH ?? "", PORT: String(port), PARLEY_DATA_DIR: dir },
         stdio: ["ignore", "pipe", "pipe"],
         detached: true,

@@ -7,7 +7,7 @@ import { freePort } from "../../src/redis-server.js";
 import { testRedisUrl } from "../helpers/parley.js";
 import { killAll, portOpen, run, waitFor } from "../helpers/process.js";
 
-describe("starting parley (src/main.ts)", function () {
+describe("starting parley (its entry point, built)", function () {
   this.timeout(30_000);
   afterEach(killAll);
 

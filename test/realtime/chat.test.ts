@@ -2,10 +2,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
 import type { Member, Message } from "../../src/realtime/events.js";
 import { Browser } from "../helpers/http.js";
-import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
+import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 import { type ClientSocket, call, callRaw, connect, once } from "../helpers/socket.js";
-
-const PASSWORD = "correct horse battery";
 
 interface Person {
   name: string;

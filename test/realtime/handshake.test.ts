@@ -1,12 +1,10 @@
 import { expect } from "chai";
 import { keys } from "../../src/stores/keys.js";
 import { Browser, sidFromCookie } from "../helpers/http.js";
-import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
+import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 import { poll, pollingHandshake, rawWebSocket, upgradeStatusLine } from "../helpers/raw.js";
 import { redisClient } from "../helpers/redis.js";
-import { connect } from "../helpers/socket.js";
-
-const PASSWORD = "correct horse battery";
+import { call, connect } from "../helpers/socket.js";
 
 describe("opening a socket", () => {
   let parley: TestParley;
@@ -45,12 +43,13 @@ describe("opening a socket", () => {
       ).to.equal(401);
     });
 
-    it("reaches socket.io-client as a refused connection", async () => {
+    it("reaches socket.io-client as a refused connection, with the 401", async () => {
       const err = await connect(parley.url, undefined, { transports: ["polling"] }).then(
         () => undefined,
-        (e: Error) => e,
+        (e: Error & { description?: unknown }) => e,
       );
-      expect(err).to.be.instanceOf(Error);
+      expect(err?.message).to.equal("xhr poll error");
+      expect(err?.description).to.equal(401);
     });
   });
 
@@ -69,7 +68,7 @@ describe("opening a socket", () => {
 
     it("accepts the server's own origin", async () => {
       const socket = await connect(parley.url, alice, { headers: { origin: parley.url } });
-      expect(socket.connected).to.equal(true);
+      expect((await call(socket, "ping", {})).ok).to.equal(true);
       socket.close();
     });
   });

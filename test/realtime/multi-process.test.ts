@@ -1,10 +1,8 @@
 import { expect } from "chai";
 import type { Message } from "../../src/realtime/events.js";
 import { Browser } from "../helpers/http.js";
-import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
+import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 import { type ClientSocket, call, connect, once } from "../helpers/socket.js";
-
-const PASSWORD = "correct horse battery";
 
 describe("two parley instances on one Redis", () => {
   let one: TestParley;

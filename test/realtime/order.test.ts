@@ -5,10 +5,8 @@ import { expect } from "chai";
 import fc from "fast-check";
 import { MAX_WAITING_EVENTS } from "../../src/realtime/dispatch.js";
 import { Browser } from "../helpers/http.js";
-import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
+import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 import { type ClientSocket, connect } from "../helpers/socket.js";
-
-const PASSWORD = "correct horse battery";
 
 type Step =
   | { event: "message:send"; text: string }

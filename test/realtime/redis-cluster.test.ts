@@ -9,12 +9,10 @@ import type { Message } from "../../src/realtime/events.js";
 import { closeRedis, connectRedisCluster, type Redis, TOPOLOGY_CHANGED } from "../../src/redis.js";
 import { keys } from "../../src/stores/keys.js";
 import { Browser } from "../helpers/http.js";
-import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
+import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 import { ask } from "../helpers/redis.js";
 import { type LocalCluster, startLocalCluster } from "../helpers/redis-cluster.js";
 import { type ClientSocket, call, connect, once } from "../helpers/socket.js";
-
-const PASSWORD = "correct horse battery";
 
 /** Sends `text` from `from` until `to` receives it (on the other process), or `deadline`. */
 async function crossesBy(

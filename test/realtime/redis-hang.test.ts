@@ -10,12 +10,17 @@ import { MessageStore } from "../../src/stores/messages.js";
 import { UserStore } from "../../src/stores/users.js";
 import { FaultProxy } from "../helpers/fault-proxy.js";
 import { Browser, sidFromCookie } from "../helpers/http.js";
-import { startParley, type TestParley, testRedisUrl, uniqueName } from "../helpers/parley.js";
+import {
+  PASSWORD,
+  startParley,
+  type TestParley,
+  testRedisUrl,
+  uniqueName,
+} from "../helpers/parley.js";
 import { redisClient, type TestRedis } from "../helpers/redis.js";
 import { type ClientSocket, call, connect } from "../helpers/socket.js";
 
-const PASSWORD = "correct horse battery";
-/** SPEC: events answer `unavailable` within 1 s of the deadline; pages 503 within 3 s. */
+/** The contract: events answer `unavailable` within 1 s of the deadline; pages 503 within 3 s. */
 const EVENT_LIMIT_MS = REDIS_MAX_WAIT_MS + 1000;
 const PAGE_LIMIT_MS = 3000;
 

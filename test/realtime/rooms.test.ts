@@ -6,11 +6,15 @@ import { expect } from "chai";
 import type { Message, RoomSummary } from "../../src/realtime/events.js";
 import { keys } from "../../src/stores/keys.js";
 import { Browser } from "../helpers/http.js";
-import { startParley, type TestParley, testRedisUrl, uniqueName } from "../helpers/parley.js";
+import {
+  PASSWORD,
+  startParley,
+  type TestParley,
+  testRedisUrl,
+  uniqueName,
+} from "../helpers/parley.js";
 import { redisClient, type TestRedis } from "../helpers/redis.js";
 import { type ClientSocket, call, connect, once } from "../helpers/socket.js";
-
-const PASSWORD = "correct horse battery";
 
 interface Person {
   name: string;

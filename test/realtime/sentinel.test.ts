@@ -8,12 +8,10 @@ import type { Message } from "../../src/realtime/events.js";
 import { freePort } from "../../src/redis-server.js";
 import { keys } from "../../src/stores/keys.js";
 import { Browser } from "../helpers/http.js";
-import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
+import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 import { ask } from "../helpers/redis.js";
 import { SENTINEL_NAME, type SentinelSet, startSentinelSet } from "../helpers/sentinel.js";
 import { type ClientSocket, call, connect, once } from "../helpers/socket.js";
-
-const PASSWORD = "correct horse battery";
 
 /** Texts of a room's messages stored on the Redis at `port`, read directly. */
 async function storedTexts(port: number, room: string): Promise<string[]> {

@@ -9,12 +9,11 @@ import { parseEngineQuery } from "../../src/realtime/engine-query.js";
 import { engineMiddleware, type ScreenDeps } from "../../src/realtime/handshake.js";
 import { keys } from "../../src/stores/keys.js";
 import { Browser } from "../helpers/http.js";
-import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
+import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 import { rawHttp, upgradeStatus } from "../helpers/raw.js";
 import { redisClient, type TestRedis } from "../helpers/redis.js";
 import { type ClientSocket, call, connect, once } from "../helpers/socket.js";
 
-const PASSWORD = "correct horse battery";
 const BASE = "/socket.io/?EIO=4&transport=polling";
 
 interface EngineClients {

@@ -4,10 +4,8 @@ import { expect } from "chai";
 import { LOCAL_BUDGETS, MAX_ROOMS_PER_SOCKET } from "../../src/realtime/budgets.js";
 import type { Member } from "../../src/realtime/events.js";
 import { Browser } from "../helpers/http.js";
-import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
+import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 import { type ClientSocket, call, connect } from "../helpers/socket.js";
-
-const PASSWORD = "correct horse battery";
 
 describe("event budgets and payload rules", function () {
   this.timeout(30_000);

@@ -5,11 +5,10 @@ import { expect } from "chai";
 import { keys } from "../../src/stores/keys.js";
 import { parseGeneration } from "../../src/stores/users.js";
 import { Browser, sidFromCookie } from "../helpers/http.js";
-import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
+import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 import { redisClient, type TestRedis } from "../helpers/redis.js";
 import { type ClientSocket, connect, once } from "../helpers/socket.js";
 
-const PASSWORD = "correct horse battery";
 const NEW_PASSWORD = "a brand new passphrase";
 
 let address = 0;

@@ -7,9 +7,7 @@ import type { AddressInfo } from "node:net";
 import { expect } from "chai";
 import type { Browser, BrowserContext } from "playwright-core";
 import { launch, Problems, registerInChat } from "../helpers/browser.js";
-import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
-
-const PASSWORD = "correct horse battery";
+import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 
 describe("a same-site page against a logged-in visitor, in Chromium", function () {
   this.timeout(30_000);

@@ -5,11 +5,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
 import { keys } from "../../src/stores/keys.js";
 import { Browser, sidFromCookie } from "../helpers/http.js";
-import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
+import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 import { redisClient, type TestRedis } from "../helpers/redis.js";
 import { type ClientSocket, call, connect, once } from "../helpers/socket.js";
-
-const PASSWORD = "correct horse battery";
 
 describe("session lifetime on sockets", function () {
   this.timeout(30_000);

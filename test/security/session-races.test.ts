@@ -5,11 +5,9 @@
 import { expect } from "chai";
 import { keys } from "../../src/stores/keys.js";
 import { Browser, type Reply, sidFromCookie } from "../helpers/http.js";
-import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
+import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 import { redisClient, type TestRedis } from "../helpers/redis.js";
 import { connect } from "../helpers/socket.js";
-
-const PASSWORD = "correct horse battery";
 
 describe("requests in flight while a login ends", function () {
   this.timeout(60_000);

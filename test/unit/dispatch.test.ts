@@ -1,0 +1,161 @@
+// The pipeline's ordering promise, without a server: whatever extra wait one event needs
+// (the Redis-counted send budget, an asynchronous handler, a slow session read), a socket's
+// events run their handlers and are answered in the order they arrived. fast-check's
+// scheduler decides, run by run, in which order every pending promise resolves.
+import { expect } from "chai";
+import fc from "fast-check";
+import pino from "pino";
+import type { RateLimiterRedis } from "rate-limiter-flexible";
+import { EventBudgets } from "../../src/realtime/budgets.js";
+import { type DispatchDeps, dispatch, MAX_WAITING_EVENTS } from "../../src/realtime/dispatch.js";
+import { Drain } from "../../src/realtime/drain.js";
+import type { CheckCallback, SessionGuard } from "../../src/realtime/guard.js";
+import type { Handlers, ParleySocket } from "../../src/realtime/handlers.js";
+
+type Kind = "send" | "history" | "ping";
+/** Each event's payload carries its number n where its schema keeps it. */
+const EVENTS: Record<Kind, (n: number) => [string, unknown]> = {
+  send: (n) => ["message:send", { room: "lobby", text: String(n) }],
+  history: (n) => ["message:history", { room: "lobby", before: `${n}-0` }],
+  ping: () => ["ping", {}],
+};
+
+/** The number an event carries (ping carries none: -0 stands for "a ping"). */
+function numberOf(p: unknown): number {
+  const o = p as { text?: string; before?: string } | undefined;
+  if (o?.text) return Number(o.text);
+  if (o?.before) return Number.parseInt(o.before, 10);
+  return 0;
+}
+
+interface Rig {
+  deps: DispatchDeps;
+  socket: ParleySocket;
+  ran: number[];
+  answered: number[];
+}
+
+/** A dispatch whose every wait (session read, send budget, async handler) is `later`. */
+function rig(later: <T>(v: T) => Promise<T>, verdict: () => string = () => "ok"): Rig {
+  const ran: number[] = [];
+  const answered: number[] = [];
+  const guard = {
+    sent: 0,
+    check(_sid: string, _user: string, cb: CheckCallback, room?: string) {
+      void later(null).then(() =>
+        room === undefined
+          ? cb(verdict() as "ok")
+          : cb(verdict() as "ok", "public", "member", ++guard.sent),
+      );
+    },
+  };
+  const handler = (async: boolean) => (_s: ParleySocket, p: unknown) => {
+    const n = numberOf(p);
+    ran.push(n);
+    return async ? later({ ok: true }) : { ok: true };
+  };
+  const handlers = {
+    "message:send": handler(true),
+    "message:history": handler(true),
+    ping: handler(false),
+  } as unknown as Handlers;
+  const deps: DispatchDeps = {
+    guard: guard as unknown as SessionGuard,
+    handlers,
+    sendLimiter: { consume: () => later({}) } as unknown as RateLimiterRedis,
+    budgets: new EventBudgets(() => 0),
+    endSession: () => undefined,
+    logger: pino({ level: "silent" }),
+    drain: new Drain(),
+  };
+  const socket = {
+    data: { sid: "s", userId: "u", username: "u" },
+    connected: true,
+    rooms: new Set(["lobby"]),
+  } as unknown as ParleySocket;
+  return { deps, socket, ran, answered };
+}
+
+/** Emits event `kind` number `n`, noting its answer. */
+function emit(r: Rig, kind: Kind, n: number): void {
+  const [name, payload] = EVENTS[kind](n);
+  dispatch(r.deps, r.socket, [
+    name,
+    payload,
+    (ack: { ok: boolean }) => r.answered.push(ack.ok ? n : -n),
+  ]);
+}
+
+describe("dispatch: a socket's events in arrival order (unit)", () => {
+  it("property: handlers run and acks come in emission order, however the waits resolve", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.scheduler(),
+        fc.array(fc.constantFrom<Kind>("send", "history", "ping"), { minLength: 1, maxLength: 15 }),
+        async (s, kinds) => {
+          const r = rig((v) => s.schedule(Promise.resolve(v)));
+          for (const [i, k] of kinds.entries()) emit(r, k, i + 1);
+          await s.waitAll();
+          const expected = kinds.map((_, i) => i + 1);
+          expect(r.ran).to.deep.equal(kinds.map((k, i) => (k === "ping" ? 0 : i + 1)));
+          expect(r.answered).to.deep.equal(expected);
+          expect(r.deps.drain.inFlight).to.equal(0);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it("keeps a ping behind an earlier send that waits on its budget", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.scheduler(), async (s) => {
+        const r = rig((v) => s.schedule(Promise.resolve(v)));
+        emit(r, "send", 1);
+        emit(r, "ping", 2);
+        emit(r, "history", 3);
+        await s.waitAll();
+        expect(r.answered).to.deep.equal([1, 2, 3]);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it(`refuses at once what waits beyond ${MAX_WAITING_EVENTS} events behind an unanswered one`, async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const r = rig((v) => gate.then(() => v));
+    for (let i = 1; i <= MAX_WAITING_EVENTS + 6; i++) emit(r, "send", i);
+    // Every session read answers once the gate opens; the first send then holds the socket.
+    release();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const refused = r.answered.filter((n) => n < 0).length;
+    expect(refused).to.equal(5);
+    expect(r.answered.filter((n) => n > 0)).to.deep.equal(
+      Array.from({ length: MAX_WAITING_EVENTS + 1 }, (_, i) => i + 1),
+    );
+  });
+
+  it("refuses every event `unavailable` once the drain has begun, and runs none", () => {
+    const r = rig((v) => Promise.resolve(v));
+    void r.deps.drain.stop(10);
+    emit(r, "ping", 1);
+    expect(r.answered).to.deep.equal([-1]);
+    expect(r.ran).to.deep.equal([]);
+  });
+
+  it("answers `unauthorized` and ends the session when the check refuses it", async () => {
+    const ended: string[] = [];
+    const r = rig(
+      (v) => Promise.resolve(v),
+      () => "gone",
+    );
+    r.deps.endSession = (_s, refusal) => ended.push(refusal);
+    emit(r, "send", 1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(r.answered).to.deep.equal([-1]);
+    expect(r.ran).to.deep.equal([]);
+    expect(ended).to.deep.equal(["gone"]);
+  });
+});
