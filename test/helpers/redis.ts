@@ -1,5 +1,6 @@
 // A direct Redis client for asserting what parley stored.
 import { createClient } from "redis";
+import { isRedisReady, type Redis } from "../../src/redis.js";
 import { testRedisUrl } from "./parley.js";
 
 export type TestRedis = ReturnType<typeof createClient>;
@@ -35,4 +36,23 @@ export async function until(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Resolves when a node-redis client fires `event` ("ready" once it can take commands again,
+ * "reconnecting" once it lost its connection), or at once if it is already in that state. */
+export function clientEvent(
+  client: Redis,
+  event: "ready" | "reconnecting",
+  ms = 10_000,
+): Promise<void> {
+  if ((event === "ready") === isRedisReady(client)) return Promise.resolve();
+  // Both node-redis clients are event emitters; the union's typings do not say so.
+  const emitter = client as unknown as { once(event: string, listener: () => void): unknown };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "${event}" within ${ms} ms`)), ms);
+    emitter.once(event, () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }

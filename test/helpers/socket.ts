@@ -76,3 +76,30 @@ export function callRaw(socket: ClientSocket, event: string, ...args: unknown[])
     socket.timeout(3000) as unknown as { emitWithAck(e: string, ...a: unknown[]): Promise<unknown> }
   ).emitWithAck(event, ...args);
 }
+
+/**
+ * Resolves once everything this process's server sent these sockets before now has arrived:
+ * one `ping` round trip on each (a socket's packets arrive in the order they were sent). For
+ * checks that something did not arrive, instead of waiting a fixed time. (A delivery from
+ * another process goes through Redis first: this does not cover it.)
+ */
+export async function barrier(...sockets: ClientSocket[]): Promise<void> {
+  await Promise.all(
+    sockets.map(async (s) => {
+      const r = await call(s, "ping", {});
+      if (!r.ok) throw new Error(`barrier ping refused: ${r.error.code}`);
+    }),
+  );
+}
+
+/** Resolves once the socket's engine.io connection runs on WebSocket (it upgraded). */
+export function upgraded(socket: ClientSocket, ms = 3000): Promise<void> {
+  if (socket.io.engine.transport.name === "websocket") return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("no upgrade")), ms);
+    socket.io.engine.once("upgrade", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

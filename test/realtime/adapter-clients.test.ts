@@ -8,7 +8,7 @@ import { steadyPublisher, steadySubscriber } from "../../src/realtime/adapter-cl
 import { connectRedis, isRedisReady, type Redis } from "../../src/redis.js";
 import { FaultProxy } from "../helpers/fault-proxy.js";
 import { testRedisUrl, uniqueName } from "../helpers/parley.js";
-import { redisClient, type TestRedis } from "../helpers/redis.js";
+import { clientEvent, redisClient, type TestRedis } from "../helpers/redis.js";
 
 const logger = createLogger("silent");
 
@@ -107,8 +107,7 @@ describe("the adapter's Redis connections", function () {
     const inner = await throughProxy();
     const sub = steadySubscriber(inner, logger);
     proxy.set("reset"); // every connection reset, and every new one
-    const until = Date.now() + 3000;
-    while (isRedisReady(inner) && Date.now() < until) await sleep(20);
+    await clientEvent(inner, "reconnecting", 3000);
     expect(isRedisReady(inner)).to.equal(false);
     const channel = uniqueName("offline");
     let got = 0;
@@ -124,7 +123,7 @@ describe("the adapter's Redis connections", function () {
     const inner = await throughProxy();
     const sub = steadySubscriber(inner, logger);
     proxy.set("reset");
-    while (isRedisReady(inner)) await sleep(20);
+    await clientEvent(inner, "reconnecting");
     const channel = uniqueName("order");
     let got = 0;
     void sub.subscribe(channel, () => got++, true);
@@ -140,7 +139,7 @@ describe("the adapter's Redis connections", function () {
     const inner = await throughProxy();
     const pub = steadyPublisher(inner, logger);
     proxy.set("reset");
-    while (isRedisReady(inner)) await sleep(20);
+    await clientEvent(inner, "reconnecting");
     expect(await pub.publish(uniqueName("nobody"), "x")).to.equal(0);
     expect(unhandled).to.deep.equal([]);
   });

@@ -1,9 +1,8 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
 import type { Member, Message } from "../../src/realtime/events.js";
 import { Browser } from "../helpers/http.js";
 import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
-import { type ClientSocket, call, callRaw, connect, once } from "../helpers/socket.js";
+import { barrier, type ClientSocket, call, callRaw, connect, once } from "../helpers/socket.js";
 
 interface Person {
   name: string;
@@ -219,7 +218,7 @@ describe("chat events", () => {
       await call(a.socket, "room:join", { room: ab.room });
       await call(a.socket, "message:send", { room: ab.room, text: "just for you" });
       expect((await got).text).to.equal("just for you");
-      await sleep(200);
+      await barrier(c.socket);
       expect(cMessages).to.deep.equal([]);
     });
 

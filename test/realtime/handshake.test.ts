@@ -4,7 +4,7 @@ import { Browser, sidFromCookie } from "../helpers/http.js";
 import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 import { poll, pollingHandshake, rawWebSocket, upgradeStatusLine } from "../helpers/raw.js";
 import { redisClient } from "../helpers/redis.js";
-import { call, connect } from "../helpers/socket.js";
+import { call, connect, upgraded } from "../helpers/socket.js";
 
 describe("opening a socket", () => {
   let parley: TestParley;
@@ -109,16 +109,8 @@ describe("opening a socket", () => {
 
     it("lets the owner upgrade from polling to WebSocket", async () => {
       const socket = await connect(parley.url, alice, { transports: ["polling", "websocket"] });
-      await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error("no upgrade")), 3000);
-        const check = () => {
-          if (socket.io.engine.transport.name === "websocket") {
-            clearTimeout(t);
-            resolve();
-          } else setTimeout(check, 20);
-        };
-        check();
-      });
+      await upgraded(socket);
+      expect((await call(socket, "ping", {})).ok).to.equal(true);
       socket.close();
     });
   });

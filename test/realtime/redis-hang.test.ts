@@ -4,7 +4,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
 import { createLogger } from "../../src/logger.js";
-import { connectRedis, isRedisReady, REDIS_MAX_WAIT_MS, type Redis } from "../../src/redis.js";
+import { connectRedis, REDIS_MAX_WAIT_MS, type Redis } from "../../src/redis.js";
 import { keys } from "../../src/stores/keys.js";
 import { MessageStore } from "../../src/stores/messages.js";
 import { UserStore } from "../../src/stores/users.js";
@@ -17,7 +17,7 @@ import {
   testRedisUrl,
   uniqueName,
 } from "../helpers/parley.js";
-import { redisClient, type TestRedis } from "../helpers/redis.js";
+import { clientEvent, redisClient, type TestRedis } from "../helpers/redis.js";
 import { type ClientSocket, call, connect } from "../helpers/socket.js";
 
 /** The contract: events answer `unavailable` within 1 s of the deadline; pages 503 within 3 s. */
@@ -193,7 +193,7 @@ describe("writes parley gave up on, when a hung Redis resumes (fenced writes)", 
     expect(outcome.ms).to.be.below(REDIS_MAX_WAIT_MS + 500);
     // Redis resumes and reads what was sent to it while it hung.
     proxy.set("pass");
-    while (!isRedisReady(client)) await sleep(20);
+    await clientEvent(client, "ready");
     await client.ping();
   }
 

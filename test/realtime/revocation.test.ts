@@ -5,7 +5,7 @@ import { keys } from "../../src/stores/keys.js";
 import { Browser, sidFromCookie } from "../helpers/http.js";
 import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 import { redisClient, type TestRedis } from "../helpers/redis.js";
-import { type ClientSocket, call, connect, once } from "../helpers/socket.js";
+import { barrier, type ClientSocket, call, connect, once } from "../helpers/socket.js";
 
 describe("ending a login reaches its sockets", () => {
   let parley: TestParley;
@@ -69,7 +69,7 @@ describe("ending a login reaches its sockets", () => {
     // Refused, or never answered because the socket was already disconnected.
     if (ack === undefined) expect(sa.connected).to.equal(false);
     else expect(!ack.ok && ack.error.code).to.equal("unauthorized");
-    await sleep(300); // give a wrongly delivered message time to arrive
+    await barrier(sb); // anything wrongly delivered to sb would have arrived by now
     expect(received.map((m) => m.text)).to.not.include("after logout");
     const history = await call(sb, "message:history", { room });
     expect(history.ok && history.messages.map((m) => m.text)).to.not.include("after logout");

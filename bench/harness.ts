@@ -1,0 +1,165 @@
+// What every benchmark scenario uses: the child processes (servers under test and load
+// generators, each its own process), Redis command counts, and parley's metrics.
+import { type ChildProcess, spawn } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { createClient } from "redis";
+import { commandCalls } from "./lib.js";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+export const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+
+const children: ChildProcess[] = [];
+process.on("exit", () => {
+  for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+});
+
+/** Stops every child still running (servers, load generators). */
+export function stopChildren(): void {
+  for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
+}
+
+export interface Server {
+  name: string;
+  url: string;
+  pid: number;
+  child: ChildProcess;
+}
+
+/**
+ * Starts a server process; resolves once it printed `readyText` or, with "/healthz", once
+ * that answers 200.
+ */
+export function startServer(
+  name: string,
+  args: string[],
+  env: Record<string, string>,
+  readyText: string,
+): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? "", ...env },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    children.push(child);
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within 20 s`)), 20_000);
+    const url = `http://127.0.0.1:${env.PORT}`;
+    const done = () => {
+      clearTimeout(timer);
+      child.stdout?.removeAllListeners("data");
+      child.stdout?.resume();
+      resolve({ name, url, pid: child.pid ?? 0, child });
+    };
+    if (readyText === "/healthz") {
+      child.stdout?.resume();
+      const poll = () =>
+        fetch(`${url}/healthz`).then(
+          (r) => (r.ok ? done() : setTimeout(poll, 100)),
+          () => setTimeout(poll, 100),
+        );
+      poll();
+    }
+    let out = "";
+    child.stdout?.on("data", (d: Buffer) => {
+      out += d.toString();
+      if (out.includes(readyText)) done();
+    });
+    child.once("exit", (code) => reject(new Error(`${name} exited with ${code}`)));
+  });
+}
+
+/**
+ * Runs one load job (bench/load.ts) in its own process; `onPhase` sees its progress lines.
+ * With `keep`, resolves once its sockets are connected and leaves it running.
+ */
+export function load(
+  job: object,
+  onPhase: (phase: string) => void = () => undefined,
+  keep = false,
+): { child: ChildProcess; result: Promise<Record<string, unknown>> } {
+  const child = spawn(process.execPath, ["--import", "tsx", "bench/load.ts", JSON.stringify(job)], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  children.push(child);
+  let buf = "";
+  const result = new Promise<Record<string, unknown>>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("load job timed out")), 120_000);
+    child.stdout?.on("data", (d: Buffer) => {
+      buf += d.toString();
+      let nl = buf.indexOf("\n");
+      while (nl >= 0) {
+        const line = JSON.parse(buf.slice(0, nl)) as {
+          phase?: string;
+          result?: unknown;
+          error?: string;
+        };
+        buf = buf.slice(nl + 1);
+        if (line.phase) {
+          onPhase(line.phase);
+          if (keep && line.phase === "connected") {
+            clearTimeout(timer);
+            resolve(line as Record<string, unknown>);
+          }
+        }
+        if (line.error) reject(new Error(line.error));
+        if (line.result) {
+          clearTimeout(timer);
+          resolve(line.result as Record<string, unknown>);
+        }
+        nl = buf.indexOf("\n");
+      }
+    });
+  });
+  return { child, result };
+}
+
+/** One run's figures, by "server.figure" key. */
+export type Row = Record<string, number>;
+
+/** The sizes of a run: a full run, or `--quick`'s smoke sizes. */
+export interface Sizes {
+  hsSeconds: number;
+  evSeconds: number;
+  warmup: number;
+  idle: number;
+  rounds: number;
+  msgUsers2: number;
+  msgUsers50: number;
+  perUser: number;
+  quick: boolean;
+}
+
+export interface User {
+  username: string;
+  password: string;
+  cookie: string;
+}
+
+/** What a scenario measures against. */
+export interface Bench {
+  sizes: Sizes;
+  /** The servers compared side by side (parley, plain Socket.IO, the guide's approach). */
+  servers: Record<"plain" | "docs" | "parley", Server>;
+  /** A second parley process on the same Redis (cross-process figures). */
+  parley2: Server;
+  /** parley's registered users, and the cookies each server's clients log in with. */
+  users: User[];
+  cookiesFor(name: string): string[];
+  /** Calls per Redis command so far (INFO commandstats). */
+  redisCalls(): Promise<Map<string, number>>;
+  /** parley's metrics page, now (for several figures at one instant). */
+  metricsText(): Promise<string>;
+}
+
+/** The value of metric `name` in a Prometheus text page (0 when absent). */
+export function metricIn(text: string, name: string): number {
+  return Number(new RegExp(`^${name} ([\\d.e+-]+)`, "m").exec(text)?.[1] ?? 0);
+}
+
+export function redisCallsOf(rc: ReturnType<typeof createClient>) {
+  return async () => commandCalls(await rc.info("commandstats"));
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
