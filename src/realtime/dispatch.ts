@@ -69,7 +69,10 @@ function isEvent(name: unknown): name is ClientEventName {
   return typeof name === "string" && Object.hasOwn(schemas, name);
 }
 
-/** Events one socket may have waiting behind an unanswered one; more are refused at once. */
+/**
+ * Events one socket may have taken a number for and not yet run (their reads in flight, or
+ * waiting behind an unanswered one); more are refused at once, before any read.
+ */
 export const MAX_WAITING_EVENTS = 100;
 
 /**
@@ -85,10 +88,10 @@ interface Queue {
   next: number;
   /** An event is running and has not answered (the Redis-counted budget, an async handler). */
   held: boolean;
-  /** Checked events that cannot run yet, by number; null: refused already, skip it. */
-  waiting: Map<number, (() => void) | null>;
-  /** Entries of `waiting` that are steps (not skips). */
-  steps: number;
+  /** Checked events that cannot run yet, by number. */
+  waiting: Map<number, () => void>;
+  /** A check refused the session: every later event of the socket is refused too. */
+  ended: boolean;
 }
 
 const queues = new WeakMap<ParleySocket, Queue>();
@@ -96,7 +99,7 @@ const queues = new WeakMap<ParleySocket, Queue>();
 function queueOf(socket: ParleySocket): Queue {
   let q = queues.get(socket);
   if (!q) {
-    q = { arrived: 0, next: 0, held: false, waiting: new Map(), steps: 0 };
+    q = { arrived: 0, next: 0, held: false, waiting: new Map(), ended: false };
     queues.set(socket, q);
   }
   return q;
@@ -109,10 +112,7 @@ function pump(q: Queue): void {
     if (step === undefined) return;
     q.waiting.delete(q.next);
     q.next++;
-    if (step !== null) {
-      q.steps--;
-      step();
-    }
+    step();
   }
 }
 
@@ -133,8 +133,12 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
   const arrived = d.observe ? performance.now() : 0;
   let guardSeconds = 0;
   let held = false;
-  d.drain.begin();
   const q = queueOf(socket);
+  if (q.arrived - q.next >= MAX_WAITING_EVENTS) {
+    ack?.(fail("rate_limited", "too many events waiting for an answer: slow down"));
+    return;
+  }
+  d.drain.begin();
   const seq = q.arrived++;
   const policy = isEvent(event) ? EVENT_POLICY[event] : undefined;
   // A room event reads the room's kind and the user's standing in the session's batch.
@@ -144,17 +148,24 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
   let standing: string | null | undefined;
   let batch = 0;
 
+  let replied = false;
   const reply = (r: unknown) => {
-    if (d.observe) {
-      const err = (r as AckError).error;
-      d.observe(err ? err.code : "ok", guardSeconds);
-    }
-    ack?.(r);
-    d.drain.end();
-    if (held) {
-      held = false;
-      q.held = false;
-      pump(q);
+    if (replied) return;
+    replied = true;
+    try {
+      if (d.observe) {
+        const err = (r as AckError).error;
+        d.observe(err ? err.code : "ok", guardSeconds);
+      }
+      ack?.(r);
+    } finally {
+      // Done, whatever the ack did: the drain and the socket's later events go on.
+      d.drain.end();
+      if (held) {
+        held = false;
+        q.held = false;
+        pump(q);
+      }
     }
   };
   const holdSocket = () => {
@@ -188,23 +199,28 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
       const code = admit(rule, roomKind, standing, ownJoinIsNewer);
       if (code) return reply(fail(code, ROOM_REFUSALS[code]));
     }
+    let result: unknown;
     try {
       // The schema and the handler are chosen by the same key.
-      const result = (d.handlers[event] as AnyHandler)(socket, parsed.data, standing);
-      if (isPromise(result)) {
-        holdSocket();
-        result.then(reply, failed);
-      } else reply(result);
+      result = (d.handlers[event] as AnyHandler)(socket, parsed.data, standing);
     } catch (err) {
-      failed(err);
+      return failed(err);
     }
+    if (isPromise(result)) {
+      holdSocket();
+      result.then(reply, failed);
+    } else reply(result);
   };
 
   const afterCheck = (verdict: CheckResult) => {
     if (verdict === "unavailable") return reply(fail("unavailable"));
-    if (verdict !== "ok" || !socket.connected) {
+    if (verdict !== "ok" || q.ended || !socket.connected) {
       reply(fail("unauthorized"));
-      if (verdict !== "ok" && socket.connected) d.endSession(socket, verdict);
+      if (verdict !== "ok" && !q.ended && socket.connected) {
+        // The session is over: nothing after this event runs, whatever its own read said.
+        q.ended = true;
+        d.endSession(socket, verdict);
+      }
       return;
     }
     if (!policy) {
@@ -239,14 +255,9 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
         q.next++;
         afterCheck(verdict);
         if (q.waiting.size > 0) pump(q);
-      } else if (q.steps >= MAX_WAITING_EVENTS) {
-        q.waiting.set(seq, null);
-        reply(fail("rate_limited", "too many events waiting for an answer: slow down"));
-      } else {
-        q.waiting.set(seq, () => afterCheck(verdict));
-        q.steps++;
-      }
+      } else q.waiting.set(seq, () => afterCheck(verdict));
     },
     room,
+    policy?.activity ?? false,
   );
 }

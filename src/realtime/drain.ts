@@ -33,13 +33,14 @@ export class Drain {
    * Stops taking events and resolves once every running one has answered, or after
    * `timeoutMs` (an event stuck on a hung dependency must not hold shutdown forever).
    * Events that had reached the process when shutdown began (in the kernel's buffers, not
-   * read yet) are read in this turn's I/O phase: one turn is let run first, so they are
-   * answered too (refused `unavailable`), before the connections close.
+   * read yet) are read in the event loop's next I/O phase: two check phases are let pass
+   * (an immediate queued from an immediate runs only after one full poll phase), so they
+   * are counted and answered too (refused `unavailable`) before the connections close.
    */
   async stop(timeoutMs: number): Promise<void> {
     this.draining = true;
     const until = Date.now() + timeoutMs;
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
     if (this.running === 0) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(

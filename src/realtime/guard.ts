@@ -24,7 +24,7 @@ import {
   parseLoginRecord,
   ttlSeconds,
 } from "../domain/login.js";
-import type { Redis } from "../redis.js";
+import { FENCE, fencedEval, type Redis } from "../redis.js";
 import { keys } from "../stores/keys.js";
 import { mGetAcrossSlots } from "../stores/slots.js";
 import { loginIsCurrent, parseGeneration } from "../stores/users.js";
@@ -62,6 +62,8 @@ export interface GuardOptions extends LoginLifetime {
   now: () => number;
   /** Called once per batched Redis read, with the number of checks it answered. */
   onRoundTrip?: (checks: number) => void;
+  /** A check's callback threw (a bug): told here, the batch's other checks still answered. */
+  onCallbackError?: (err: unknown) => void;
 }
 
 export class SessionGuard {
@@ -69,6 +71,7 @@ export class SessionGuard {
   private sids: string[] = [];
   private users: string[] = [];
   private rooms: (string | undefined)[] = [];
+  private acts: boolean[] = [];
   private callbacks: CheckCallback[] = [];
   private scheduled = false;
   private readonly known = new Map<string, Known>();
@@ -101,13 +104,21 @@ export class SessionGuard {
   /**
    * Confirms that session `sid` exists in Redis now, belongs to `userId` and is current; with
    * `room` (a room name, not a DM), also reads the room's kind and the user's standing in it
-   * in the same round trip.
+   * in the same round trip. `activity`: the event is something the user did (policy.ts), so
+   * it counts towards the idle timeout.
    */
-  check(sid: string, userId: string, callback: CheckCallback, room?: string): void {
+  check(
+    sid: string,
+    userId: string,
+    callback: CheckCallback,
+    room?: string,
+    activity = false,
+  ): void {
     this.checks++;
     this.sids.push(sid);
     this.users.push(userId);
     this.rooms.push(room);
+    this.acts.push(activity);
     this.callbacks.push(callback);
     if (!this.scheduled) {
       this.scheduled = true;
@@ -115,16 +126,20 @@ export class SessionGuard {
     }
   }
 
-  /** The same check as a promise (connection time, where allocation does not matter). */
+  /**
+   * The same check as a promise (connection time, where allocation does not matter). Not
+   * activity: connecting is not something the user did on the page.
+   */
   checkAsync(sid: string, userId: string): Promise<CheckResult> {
     return new Promise((resolve) => this.check(sid, userId, resolve));
   }
 
   private flush(): void {
-    const { sids, users, rooms, callbacks } = this;
+    const { sids, users, rooms, acts, callbacks } = this;
     this.sids = [];
     this.users = [];
     this.rooms = [];
+    this.acts = [];
     this.callbacks = [];
     this.scheduled = false;
     this.roundTrips++;
@@ -158,14 +173,27 @@ export class SessionGuard {
             values[j] ?? null,
             values[j + 1] ?? null,
             now,
+            acts[i] as boolean,
           );
           const cb = callbacks[i] as CheckCallback;
-          if (rooms[i] === undefined || result !== "ok") cb(result);
-          else cb(result, latin1(values[j + 2]), latin1(values[j + 3]), batch);
+          // One callback that throws must not keep the rest of the batch unanswered (each
+          // socket's later events wait on its answer).
+          try {
+            if (rooms[i] === undefined || result !== "ok") cb(result);
+            else cb(result, latin1(values[j + 2]), latin1(values[j + 3]), batch);
+          } catch (err) {
+            this.o.onCallbackError?.(err);
+          }
         }
       },
       () => {
-        for (const cb of callbacks) cb("unavailable");
+        for (const cb of callbacks) {
+          try {
+            cb("unavailable");
+          } catch (err) {
+            this.o.onCallbackError?.(err);
+          }
+        }
       },
     );
   }
@@ -177,6 +205,7 @@ export class SessionGuard {
     raw: Buffer | null,
     genRaw: Buffer | null,
     now: number,
+    activity: boolean,
   ): CheckResult {
     if (raw === null) {
       this.known.delete(sid);
@@ -195,7 +224,8 @@ export class SessionGuard {
         createdAt: record.login.createdAt,
         generation: record.login.gen ?? 0,
         handle: record.login.handle,
-        touchedAt: k?.touchedAt ?? now,
+        // Activity was last recorded when the record says (by a page, or another process).
+        touchedAt: Math.max(k?.touchedAt ?? 0, record.login.lastActive),
         generationRaw: undefined,
         current: false,
       };
@@ -212,7 +242,7 @@ export class SessionGuard {
     }
     if (!k.current) return "stale";
     if (isPastDeadline(k, now, this.o.absoluteSeconds)) return "expired";
-    if (activityDue(k.touchedAt, now, this.o.idleSeconds)) {
+    if (activity && activityDue(k.touchedAt, now, this.o.idleSeconds)) {
       k.touchedAt = now;
       recordActivity(this.redis, sid, ttlSeconds(k, now, this.o), now);
     }
@@ -228,27 +258,35 @@ function sameBytes(a: Buffer | null, b: Buffer | null): boolean {
   return a === null || b === null ? a === b : a.equals(b);
 }
 
-// KEYS: the session record. ARGV: TTL (s), now (ms). Sets the login's lastActive and renews
-// the TTL, in one write; a record deleted meanwhile stays deleted (activity never revives a
-// login). lastActive is replaced as written by JSON.stringify (a quoted key inside a string
-// value is escaped, so it cannot match); a record without it only has its TTL renewed.
-const RECORD_ACTIVITY = `
+// KEYS: the session record, its ended-note. ARGV: deadline (FENCE), TTL (s), now (ms).
+// Records activity as a page request does: sets the login's lastActive (never backwards) and
+// renews the TTL, in one write. A record deleted meanwhile stays deleted, one whose ending is
+// under way (its note is written before the record is deleted) is left alone, and a write
+// parley has given up on (Redis stalled) is refused by the fence. lastActive is found as
+// JSON.stringify wrote it: a quoted key inside a string value has its quotes escaped, so it
+// cannot match. A record without it only has its TTL renewed.
+const RECORD_ACTIVITY = `${FENCE}
 local raw = redis.call('GET', KEYS[1])
-if not raw then return 0 end
-local updated, n = string.gsub(raw, '"lastActive":%d+', '"lastActive":' .. ARGV[2], 1)
-if n == 1 then
-  redis.call('SET', KEYS[1], updated, 'EX', ARGV[1])
+if not raw or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local old = string.match(raw, '"lastActive":(%-?[%d%.eE+%-]+)')
+local now = tonumber(ARGV[3])
+if old and tonumber(old) and tonumber(old) < now then
+  local updated = string.gsub(raw, '"lastActive":%-?[%d%.eE+%-]+', '"lastActive":' .. ARGV[3], 1)
+  redis.call('SET', KEYS[1], updated, 'EX', ARGV[2])
 else
-  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
 end
 return 1
 `;
 
 /** Socket activity: the same write as a page request's (see domain/login.ts), fire and forget. */
 function recordActivity(redis: Redis, sid: string, ttl: number, now: number): void {
-  redis
-    .eval(RECORD_ACTIVITY, { keys: [keys.session(sid)], arguments: [String(ttl), String(now)] })
-    .catch(() => undefined);
+  fencedEval(
+    redis,
+    RECORD_ACTIVITY,
+    [keys.session(sid), keys.endedSession(sid)],
+    [String(ttl), String(Math.trunc(now))],
+  ).catch(() => undefined);
 }
 
 function bufferClient(redis: Redis) {

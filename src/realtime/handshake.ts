@@ -338,14 +338,12 @@ export function installHandshake(
   };
   io.engine.use(engineMiddleware(screenDeps));
   screenEngineTraffic(server, screenDeps);
-  let onEmpty: (() => void) | undefined;
   io.engine.on("connection", (raw: EngineSocket) => {
     if (raw.request.sessionID) bindings.set(raw.id, raw.request.sessionID);
     connections.set(raw.id, raw);
     raw.once("close", () => {
       bindings.delete(raw.id);
       connections.delete(raw.id);
-      if (connections.size === 0) onEmpty?.();
     });
   });
 
@@ -375,18 +373,23 @@ export function installHandshake(
       }
     },
     closeAll: (timeoutMs) => {
-      if (connections.size === 0) return Promise.resolve();
-      const closed = new Promise<void>((resolve) => {
+      // The connections open now: one opened while these close is closed by engine.io after.
+      const open = [...connections.values()];
+      if (open.length === 0) return Promise.resolve();
+      let left = open.length;
+      return new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, timeoutMs);
         timer.unref();
-        onEmpty = () => {
-          clearTimeout(timer);
-          onEmpty = undefined;
-          resolve();
-        };
+        for (const c of open) {
+          c.once("close", () => {
+            if (--left === 0) {
+              clearTimeout(timer);
+              resolve();
+            }
+          });
+          c.close();
+        }
       });
-      for (const c of [...connections.values()]) c.close();
-      return closed;
     },
   };
 }

@@ -8,6 +8,9 @@
 // - room: "member" or "reader" (room-policy.ts's admit decides from the standing read in the
 //   event's own session batch); absent for events that need no standing, or that check it in
 //   their own Redis script.
+// - activity: the event is something the user did, so it counts towards the idle timeout
+//   (domain/login.ts). Every event is, except `room:read`: the page reports read positions by
+//   itself as messages arrive, and an unattended tab in a busy room must still idle out.
 import type { BudgetClass } from "./budgets.js";
 import type { ClientEventName } from "./events.js";
 import type { RoomRule } from "./room-policy.js";
@@ -15,28 +18,29 @@ import type { RoomRule } from "./room-policy.js";
 export interface EventPolicy {
   readonly budget: BudgetClass | "redis";
   readonly room?: RoomRule;
+  readonly activity: boolean;
 }
 
 export const EVENT_POLICY: Readonly<Record<ClientEventName, EventPolicy>> = {
-  "room:join": { budget: "membership" },
-  "room:leave": { budget: "membership" },
-  "room:create": { budget: "membership" },
-  "room:list": { budget: "rooms" },
-  "room:directory": { budget: "rooms" },
-  "room:members": { budget: "rooms", room: "reader" },
-  "room:topic": { budget: "moderation" },
-  "room:invite": { budget: "moderation" },
-  "room:remove": { budget: "moderation" },
-  "room:ban": { budget: "moderation" },
-  "room:unban": { budget: "moderation" },
-  "room:role": { budget: "moderation" },
-  "room:read": { budget: "read", room: "member" },
-  "message:send": { budget: "redis", room: "member" },
-  "message:edit": { budget: "revise", room: "member" },
-  "message:delete": { budget: "revise", room: "member" },
-  "message:history": { budget: "history", room: "reader" },
-  typing: { budget: "typing", room: "member" },
-  "dm:open": { budget: "dm" },
-  activity: { budget: "activity" },
-  ping: { budget: "ping" },
+  "room:join": { budget: "membership", activity: true },
+  "room:leave": { budget: "membership", activity: true },
+  "room:create": { budget: "membership", activity: true },
+  "room:list": { budget: "rooms", activity: true },
+  "room:directory": { budget: "rooms", activity: true },
+  "room:members": { budget: "rooms", room: "reader", activity: true },
+  "room:topic": { budget: "moderation", activity: true },
+  "room:invite": { budget: "moderation", activity: true },
+  "room:remove": { budget: "moderation", activity: true },
+  "room:ban": { budget: "moderation", activity: true },
+  "room:unban": { budget: "moderation", activity: true },
+  "room:role": { budget: "moderation", activity: true },
+  "room:read": { budget: "read", room: "member", activity: false },
+  "message:send": { budget: "redis", room: "member", activity: true },
+  "message:edit": { budget: "revise", room: "member", activity: true },
+  "message:delete": { budget: "revise", room: "member", activity: true },
+  "message:history": { budget: "history", room: "reader", activity: true },
+  typing: { budget: "typing", room: "member", activity: true },
+  "dm:open": { budget: "dm", activity: true },
+  activity: { budget: "activity", activity: true },
+  ping: { budget: "ping", activity: true },
 };

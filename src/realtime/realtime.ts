@@ -102,6 +102,11 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
       d.metrics.guardRoundTrips.inc();
       d.metrics.guardChecks.inc(checks);
     },
+    onCallbackError: (err) =>
+      d.logger.error(
+        { event: "guard_callback_failed", err: err instanceof Error ? err.message : String(err) },
+        "a session check's callback threw",
+      ),
   });
 
   // Stages 1 to 3.

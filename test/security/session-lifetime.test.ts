@@ -87,7 +87,7 @@ describe("session lifetime on sockets", function () {
     }
   });
 
-  it("counts the page's activity event (and any event) as activity", async () => {
+  it("counts the page's activity event (and any event the user sends) as activity", async () => {
     const p = await start({ SESSION_IDLE_SECONDS: "20" });
     const { b, sid } = await user(p);
     const s = await open(p, b, ["websocket"]);
@@ -96,6 +96,39 @@ describe("session lifetime on sockets", function () {
     expect(await call(s, "activity", {})).to.deep.equal({ ok: true });
     await sleep(50);
     expect(await redis.pTTL(keys.session(sid))).to.be.above(before + 1000);
+  });
+
+  it("records chat activity as a page request does: /sessions shows it; read positions do not count", async () => {
+    let clock = Date.now();
+    const p = await startParley({ now: () => clock });
+    parleys.push(p);
+    const { b, sid } = await user(p);
+    const s = await open(p, b, ["websocket"]);
+    const room = uniqueName("act").replace("_", "-");
+    await call(s, "room:join", { room });
+    const posted = await call(s, "message:send", { room, text: "hello" });
+    if (!posted.ok) throw new Error(posted.error.code);
+    const lastActive = async () =>
+      (
+        JSON.parse((await redis.get(keys.session(sid))) ?? "{}") as {
+          login?: { lastActive?: number };
+        }
+      ).login?.lastActive;
+    const before = await lastActive();
+    // Ten minutes on: the page reporting a read position is not the person doing anything.
+    // (An activity write is sent with the event's check, before its handler's own commands on
+    // the same connection: once the ack is here, it has run.)
+    clock += 600_000;
+    expect(await call(s, "room:read", { room, id: posted.message.id })).to.deep.equal({ ok: true });
+    expect(await lastActive()).to.equal(before);
+    // Typing is: one write sets lastActive and renews the idle TTL.
+    expect((await call(s, "typing", { room })).ok).to.equal(true);
+    expect(await lastActive()).to.equal(Math.trunc(clock));
+    expect(await redis.ttl(keys.session(sid))).to.be.within(1700, 1800);
+    // /sessions shows it.
+    const page = await b.get("/sessions");
+    expect(page.status).to.equal(200);
+    expect(page.body).to.match(/just now|seconds? ago|0 min/i);
   });
 
   it("silences and disconnects an expired login's sockets within 5 s of the expiry", async () => {

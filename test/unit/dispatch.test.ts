@@ -42,11 +42,13 @@ function rig(later: <T>(v: T) => Promise<T>, verdict: () => string = () => "ok")
   const guard = {
     sent: 0,
     check(_sid: string, _user: string, cb: CheckCallback, room?: string) {
-      void later(null).then(() =>
-        room === undefined
-          ? cb(verdict() as "ok")
-          : cb(verdict() as "ok", "public", "member", ++guard.sent),
-      );
+      void later(null).then(() => {
+        // As the real guard: a callback that throws is caught, the batch goes on.
+        try {
+          if (room === undefined) cb(verdict() as "ok");
+          else cb(verdict() as "ok", "public", "member", ++guard.sent);
+        } catch {}
+      });
     },
   };
   const handler = (async: boolean) => (_s: ParleySocket, p: unknown) => {
@@ -120,21 +122,60 @@ describe("dispatch: a socket's events in arrival order (unit)", () => {
     );
   });
 
-  it(`refuses at once what waits beyond ${MAX_WAITING_EVENTS} events behind an unanswered one`, async () => {
+  it(`refuses at once, before any read, events beyond ${MAX_WAITING_EVENTS} not yet run`, async () => {
     let release: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => {
       release = resolve;
     });
     const r = rig((v) => gate.then(() => v));
+    let reads = 0;
+    const check = r.deps.guard.check.bind(r.deps.guard);
+    r.deps.guard.check = (...args: Parameters<typeof check>) => {
+      reads++;
+      check(...args);
+    };
     for (let i = 1; i <= MAX_WAITING_EVENTS + 6; i++) emit(r, "send", i);
-    // Every session read answers once the gate opens; the first send then holds the socket.
+    expect(r.answered, "refused at arrival").to.deep.equal([-101, -102, -103, -104, -105, -106]);
+    expect(reads).to.equal(MAX_WAITING_EVENTS);
     release();
     await new Promise((resolve) => setTimeout(resolve, 20));
-    const refused = r.answered.filter((n) => n < 0).length;
-    expect(refused).to.equal(5);
-    expect(r.answered.filter((n) => n > 0)).to.deep.equal(
-      Array.from({ length: MAX_WAITING_EVENTS + 1 }, (_, i) => i + 1),
+    expect(r.answered.slice(6)).to.deep.equal(
+      Array.from({ length: MAX_WAITING_EVENTS }, (_, i) => i + 1),
     );
+    // Answered: the socket takes events again.
+    emit(r, "send", 200);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(r.answered.at(-1)).to.equal(200);
+  });
+
+  it("refuses every event after one whose check refused the session, whatever their reads said", async () => {
+    const verdicts = ["ok", "gone", "ok", "ok"];
+    const r = rig(
+      (v) => Promise.resolve(v),
+      () => verdicts.shift() ?? "ok",
+    );
+    const ended: string[] = [];
+    r.deps.endSession = (_s, refusal) => ended.push(refusal);
+    for (let i = 1; i <= 4; i++) emit(r, "ping", i);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(r.answered).to.deep.equal([1, -2, -3, -4]);
+    expect(ended).to.deep.equal(["gone"]);
+  });
+
+  it("answers once and counts the event done once when the ack itself throws", async () => {
+    const r = rig((v) => Promise.resolve(v));
+    dispatch(r.deps, r.socket, [
+      "ping",
+      {},
+      () => {
+        throw new Error("a broken ack");
+      },
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(r.deps.drain.inFlight).to.equal(0);
+    emit(r, "ping", 2);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(r.answered).to.deep.equal([2]);
   });
 
   it("refuses every event `unavailable` once the drain has begun, and runs none", () => {

@@ -42,7 +42,8 @@ describe("the per-event session check (fake Redis)", () => {
     redis.values.set(keys.session("s2"), record("u2"));
   });
 
-  function check(sid: string, userId: string, room?: string) {
+  /** A check as an event the user sent would make (activity unless told otherwise). */
+  function check(sid: string, userId: string, room?: string, activity = true) {
     const seen: { result?: CheckResult; kind?: string | null; standing?: string | null } = {};
     guard.check(
       sid,
@@ -53,9 +54,14 @@ describe("the per-event session check (fake Redis)", () => {
         seen.standing = standing;
       },
       room,
+      activity,
     );
     return seen;
   }
+
+  /** The activity writes sent: each one's session and ended-note keys, TTL and time. */
+  const writes = () =>
+    redis.evals.map((e) => ({ keys: e.keys.slice(0, 2), ttl: e.args[1], now: e.args[2] }));
 
   it("answers every check of one turn with one MGET of each session and generation", async () => {
     const a = check("s1", "u1");
@@ -151,25 +157,64 @@ describe("the per-event session check (fake Redis)", () => {
   it("records activity at most once per min(idle / 10, 60 s), with a TTL capped at the deadline", async () => {
     check("s1", "u1");
     await settle();
-    expect(redis.evals, "first sight: the login was just recorded").to.have.length(0);
+    expect(writes(), "the record says activity was just recorded").to.deep.equal([]);
     clock = T0 + 59_999;
     check("s1", "u1");
     await settle();
-    expect(redis.evals).to.have.length(0);
+    expect(writes()).to.deep.equal([]);
     clock = T0 + 60_000;
     check("s1", "u1");
     check("s1", "u1");
     await settle();
-    expect(redis.evals).to.have.length(1);
-    expect(redis.evals[0]).to.deep.equal({
-      keys: [keys.session("s1")],
-      args: [String(IDLE), String(T0 + 60_000)],
-    });
+    expect(writes()).to.deep.equal([
+      {
+        keys: [keys.session("s1"), keys.endedSession("s1")],
+        ttl: String(IDLE),
+        now: String(T0 + 60_000),
+      },
+    ]);
     // Ten seconds before the deadline, the TTL is what is left, not the idle timeout.
     clock = T0 + ABSOLUTE * 1000 - 10_000;
     check("s1", "u1");
     await settle();
-    expect(redis.evals[1]?.args).to.deep.equal(["10", String(clock)]);
+    expect(writes()[1]).to.include({ ttl: "10", now: String(clock) });
+  });
+
+  it("never records activity for checks that are not the user's doing", async () => {
+    clock = T0 + 3_600_000;
+    check("s1", "u1", undefined, false);
+    check("s1", "u1", "lobby", false);
+    await guard.checkAsync("s1", "u1");
+    await settle();
+    expect(writes()).to.deep.equal([]);
+    check("s1", "u1");
+    await settle();
+    expect(writes()).to.have.length(1);
+  });
+
+  it("starts from the record's own lastActive: a login idle for a period is recorded at once", async () => {
+    clock = T0 + 120_000;
+    check("s1", "u1");
+    await settle();
+    expect(writes()).to.have.length(1);
+  });
+
+  it("answers the rest of a batch when one check's callback throws", async () => {
+    const errors: unknown[] = [];
+    const g = new SessionGuard(redis.client(), {
+      idleSeconds: IDLE,
+      absoluteSeconds: ABSOLUTE,
+      now: () => clock,
+      onCallbackError: (err) => errors.push(err),
+    });
+    const seen: string[] = [];
+    g.check("s1", "u1", () => {
+      throw new Error("a bug");
+    });
+    g.check("s2", "u2", (r) => seen.push(r));
+    await settle();
+    expect(seen).to.deep.equal(["ok"]);
+    expect(errors).to.have.length(1);
   });
 
   it("answers `unavailable` to every check of a batch whose read fails", async () => {
