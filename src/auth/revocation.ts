@@ -13,6 +13,7 @@ import type { UserStore } from "../stores/users.js";
 export type RevocationReason = RevokedReason;
 
 export type RevocationListener = (sids: readonly string[], reason: RevocationReason) => void;
+export type EndingListener = (sids: readonly string[], ending: boolean) => void;
 
 /**
  * How long the note of why a session ended is kept. Its sockets are gone within a second,
@@ -47,6 +48,7 @@ export function revokedReason(stored: string | null | undefined): RevokedReason 
 
 export class Revocation {
   private readonly listeners: RevocationListener[] = [];
+  private readonly endingListeners: EndingListener[] = [];
 
   constructor(
     private readonly redis: Redis,
@@ -58,6 +60,24 @@ export class Revocation {
     this.listeners.push(listener);
   }
 
+  /**
+   * Told when sessions are about to be ended here (`true`, before anything is written) and
+   * when that is over (`false`: ended and notified, or failed). Lets this process refuse the
+   * sessions' events at once, before its own Redis writes land and the notice goes out.
+   */
+  onEnding(listener: EndingListener): void {
+    this.endingListeners.push(listener);
+  }
+
+  private async ending<T>(sids: readonly string[], work: () => Promise<T>): Promise<T> {
+    for (const l of this.endingListeners) l(sids, true);
+    try {
+      return await work();
+    } finally {
+      for (const l of this.endingListeners) l(sids, false);
+    }
+  }
+
   /** Destroys the given logins of one user (handle -> sid) in Redis, then notifies. */
   async endLogins(
     userId: string,
@@ -65,19 +85,15 @@ export class Revocation {
     reason: RevocationReason,
   ): Promise<void> {
     if (logins.length === 0) return;
-    await this.note(
-      logins.map((l) => l.sid),
-      reason,
-      true,
-    );
-    await this.index.remove(
-      userId,
-      logins.map((l) => l.handle),
-    );
-    this.notify(
-      logins.map((l) => l.sid),
-      reason,
-    );
+    const sids = logins.map((l) => l.sid);
+    await this.ending(sids, async () => {
+      await this.note(sids, reason, true);
+      await this.index.remove(
+        userId,
+        logins.map((l) => l.handle),
+      );
+      this.notify(sids, reason);
+    });
   }
 
   /**
@@ -121,14 +137,21 @@ export class Revocation {
     reason: RevocationReason,
     change: { hash?: string; status?: "deactivated" | "deleted"; epoch?: number },
   ): Promise<{ generation: number; ended: number }> {
-    const generation = await this.users.changeCredentials(userId, {
-      reason,
-      ...change,
-      ...(keep ? { keepHandle: keep.handle } : {}),
+    // The logins known now are refused here from this moment (a login made meanwhile is
+    // refused by the new generation).
+    const known = (await this.index.list(userId, true))
+      .filter((l) => l.sid !== keep?.sid)
+      .map((l) => l.sid);
+    return this.ending(known, async () => {
+      const generation = await this.users.changeCredentials(userId, {
+        reason,
+        ...change,
+        ...(keep ? { keepHandle: keep.handle } : {}),
+      });
+      const others = (await this.index.list(userId, true)).filter((l) => l.sid !== keep?.sid);
+      await this.endLogins(userId, others, reason);
+      return { generation, ended: others.length };
     });
-    const others = (await this.index.list(userId, true)).filter((l) => l.sid !== keep?.sid);
-    await this.endLogins(userId, others, reason);
-    return { generation, ended: others.length };
   }
 
   /**
@@ -143,9 +166,11 @@ export class Revocation {
     destroy: () => Promise<void>,
   ): Promise<void> {
     if (sids.length === 0) return destroy();
-    await this.note(sids, reason, false);
-    await destroy();
-    this.notify(sids, reason);
+    await this.ending(sids, async () => {
+      await this.note(sids, reason, false);
+      await destroy();
+      this.notify(sids, reason);
+    });
   }
 
   /**

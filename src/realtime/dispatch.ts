@@ -22,7 +22,7 @@ import type { AckError, ClientEventName, ErrorCode } from "./events.js";
 import type { CheckResult, Refusal, SessionGuard } from "./guard.js";
 import { EventError, type Handlers, type ParleySocket } from "./handlers.js";
 import { EVENT_POLICY } from "./policy.js";
-import { admit, ROOM_REFUSALS, roomOf } from "./room-policy.js";
+import { admit, ownView, ROOM_REFUSALS, roomOf } from "./room-policy.js";
 import { schemas } from "./schemas.js";
 
 export interface DispatchDeps {
@@ -32,6 +32,8 @@ export interface DispatchDeps {
   budgets: EventBudgets;
   /** Tells the socket's session why it ended and disconnects it (once per session). */
   endSession: (socket: ParleySocket, refusal: Refusal) => void;
+  /** This process is ending the session right now: its events are refused. */
+  isEnding?: (sid: string) => boolean;
   logger: Logger;
   /** Told every event's outcome ("ok" or the error code) and its guard time in seconds. */
   observe?: (outcome: string, guardSeconds: number) => void;
@@ -193,10 +195,9 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
     const parsed = schemas[event].safeParse(payload);
     if (!parsed.success) return reply(fail("invalid", parsed.error.issues[0]?.message));
     if (rule && room !== undefined) {
-      const joinedAfter = socket.data.joinedAfter?.get(room);
-      const ownJoinIsNewer =
-        joinedAfter !== undefined && joinedAfter >= batch && socket.rooms.has(room);
-      const code = admit(rule, roomKind, standing, ownJoinIsNewer);
+      const seen = ownView(socket, room, batch, standing);
+      standing = seen.standing;
+      const code = admit(rule, roomKind, standing, seen.ownJoinIsNewer);
       if (code) return reply(fail(code, ROOM_REFUSALS[code]));
     }
     let result: unknown;
@@ -214,7 +215,7 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
 
   const afterCheck = (verdict: CheckResult) => {
     if (verdict === "unavailable") return reply(fail("unavailable"));
-    if (verdict !== "ok" || q.ended || !socket.connected) {
+    if (verdict !== "ok" || q.ended || !socket.connected || d.isEnding?.(socket.data.sid)) {
       reply(fail("unauthorized"));
       if (verdict !== "ok" && !q.ended && socket.connected) {
         // The session is over: nothing after this event runs, whatever its own read said.

@@ -3,6 +3,8 @@
 // - Revocation (logout, a revoke from /sessions, a password change): the process that ended
 //   the sessions disconnects its own sockets of them and tells every other process through
 //   the adapter, so each process ends its own at once.
+// - While this process ends sessions (a logout, a revoke, a password change), their events
+//   are refused from the moment it starts, not only once its writes and notice are done.
 // - A session the per-event check refused (endSession): the reason is looked up once, then
 //   the session's sockets here are told it and disconnected.
 // - The sweep (every `sweepIntervalMs`): sessions that expired while their sockets sat idle
@@ -39,6 +41,8 @@ export interface EndedSessionsDeps {
 export interface EndedSessions {
   /** Ends this process's sockets of a session the per-event check refused. */
   endSession(sid: string, userId: string, refusal: Refusal): void;
+  /** This process is ending the session now (its events are refused from the start). */
+  isEnding(sid: string): boolean;
   stop(): void;
 }
 
@@ -71,6 +75,15 @@ export function watchEndedSessions(d: EndedSessionsDeps): EndedSessions {
         disconnectLocal([sid], reason);
       });
   };
+  // Sessions this process is ending right now, counted (two ends of one session may overlap).
+  const endingHere = new Map<string, number>();
+  d.revocation.onEnding((sids, on) => {
+    for (const sid of sids) {
+      const n = (endingHere.get(sid) ?? 0) + (on ? 1 : -1);
+      if (n > 0) endingHere.set(sid, n);
+      else endingHere.delete(sid);
+    }
+  });
   d.revocation.onRevoke((sids, reason) => {
     disconnectLocal(sids, reason);
     io.serverSideEmit("sessions:revoked", [...sids], reason);
@@ -150,5 +163,9 @@ export function watchEndedSessions(d: EndedSessionsDeps): EndedSessions {
   const timer = setInterval(() => void sweep(), d.sweepIntervalMs);
   timer.unref();
 
-  return { endSession, stop: () => clearInterval(timer) };
+  return {
+    endSession,
+    isEnding: (sid) => endingHere.size > 0 && endingHere.has(sid),
+    stop: () => clearInterval(timer),
+  };
 }

@@ -142,10 +142,10 @@ export interface SocketData {
   userId: string;
   username: string;
   /**
-   * Rooms this socket joined by its own room:join or room:create, each with the number of
-   * per-event batches sent before the join's write (see room-policy.ts).
+   * This socket's own latest join (room:join, room:create) or leave of each room, with the
+   * number of per-event batches sent before its write (see room-policy.ts).
    */
-  joinedAfter?: Map<string, number>;
+  ownMoves?: Map<string, { after: number; joined: boolean }>;
   /** When this socket last joined each room (ms): the standing sweep spares later joins. */
   joinedAt?: Map<string, number>;
 }

@@ -175,8 +175,8 @@ export function createHandlers(d: HandlerDeps): Handlers {
    * success: a refused join must not vouch for anything.
    */
   const markJoin = (socket: ParleySocket, room: string, sentBefore: number) => {
-    socket.data.joinedAfter ??= new Map();
-    socket.data.joinedAfter.set(room, sentBefore);
+    socket.data.ownMoves ??= new Map();
+    socket.data.ownMoves.set(room, { after: sentBefore, joined: true });
   };
 
   /** Joins the socket to a room it stands in, and answers with the room and its history. */
@@ -317,8 +317,12 @@ export function createHandlers(d: HandlerDeps): Handlers {
       requireAccess(room, socket.data.userId);
       const userId = socket.data.userId;
       const wasIn = socket.rooms.has(room);
+      const sentBefore = d.guard.sent;
       const { left, heir } = await d.rooms.leave(room, userId);
-      socket.data.joinedAfter?.delete(room);
+      // This socket's later events whose reads went out before the leave are judged as
+      // after it (see room-policy.ts).
+      socket.data.ownMoves ??= new Map();
+      socket.data.ownMoves.set(room, { after: sentBefore, joined: false });
       // Every socket of the user, on every process, leaves it; the others are told.
       leaveEverywhere(d.io, userId, room);
       d.io.to(userRoom(userId)).except(socket.id).emit("room:removed", { room, reason: "left" });

@@ -8,10 +8,11 @@
 // Redis script that checks the actor's standing as it runs.
 //
 // One subtlety: a socket's events run in order, so an event may follow the socket's own
-// room:join although its batch was read before that join ran (both sent in one tick). A read
-// older than the socket's own successful join is outdated by it, and the join counts.
+// room:join or room:leave although its batch was read before that ran (both sent in one
+// tick). A read older than the socket's own successful join or leave is outdated by it: the
+// join counts, and after a leave a role read before it no longer does.
 import { isRole } from "../stores/rooms.js";
-import type { ErrorCode } from "./events.js";
+import type { ErrorCode, SocketData } from "./events.js";
 import { PUBLIC_ROOM_RE } from "./schemas.js";
 
 /** "member": owners, moderators and members only. "reader": anyone but the banned in a public
@@ -22,6 +23,23 @@ export type RoomRule = "member" | "reader";
 export function roomOf(payload: unknown): string | undefined {
   const room = (payload as { room?: unknown } | null | undefined)?.room;
   return typeof room === "string" && PUBLIC_ROOM_RE.test(room) ? room : undefined;
+}
+
+/**
+ * The standing an event of `socket` is judged by, given its read (batch `batch`): the read,
+ * unless the socket's own join or leave of the room ran after that read went out.
+ */
+export function ownView(
+  socket: { data: SocketData; rooms: Set<string> },
+  room: string,
+  batch: number,
+  standing: string | null | undefined,
+): { standing: string | null | undefined; ownJoinIsNewer: boolean } {
+  const move = socket.data.ownMoves?.get(room);
+  if (move === undefined || move.after < batch) return { standing, ownJoinIsNewer: false };
+  if (move.joined) return { standing, ownJoinIsNewer: socket.rooms.has(room) };
+  // Left since: a role read before the leave is gone (a ban or removal read still holds).
+  return { standing: isRole(standing) ? null : standing, ownJoinIsNewer: false };
 }
 
 /**

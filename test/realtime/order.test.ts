@@ -6,7 +6,7 @@ import fc from "fast-check";
 import { MAX_WAITING_EVENTS } from "../../src/realtime/dispatch.js";
 import { Browser } from "../helpers/http.js";
 import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
-import { type ClientSocket, connect } from "../helpers/socket.js";
+import { type ClientSocket, call, connect } from "../helpers/socket.js";
 
 type Step =
   | { event: "message:send"; text: string }
@@ -70,6 +70,37 @@ describe("event order on one socket", function () {
     ]);
     expect(acks.map((a) => a.index)).to.deep.equal([0, 1, 2, 3]);
     expect(acks.map((a) => (a.ack as { ok: boolean }).ok)).to.deep.equal([true, true, true, true]);
+  });
+
+  it("judges events sent right after the socket's own room:leave as after it (a private room is gone)", async () => {
+    clock += 60_000;
+    const room = `own-${Date.now().toString(36)}`;
+    const created = await call(socket, "room:create", { room, kind: "private" });
+    expect(created.ok).to.equal(true);
+    // Someone else stays, so the room lives on.
+    const other = new Browser(parley.url);
+    const otherName = uniqueName("stay");
+    await other.register(otherName, PASSWORD);
+    expect((await call(socket, "room:invite", { room, username: otherName })).ok).to.equal(true);
+    const otherSocket = await connect(parley.url, other);
+    expect((await call(otherSocket, "room:join", { room })).ok).to.equal(true);
+    const sent = await call(socket, "message:send", { room, text: "mine" });
+    if (!sent.ok) throw new Error(sent.error.code);
+    // Sent together, without waiting: the reads of the last two go out before the leave runs.
+    const raw = socket as unknown as { emit(e: string, p: unknown, a: (r: unknown) => void): void };
+    const ask = (event: string, payload: unknown) =>
+      new Promise<{ ok: boolean; error?: { code: string } }>((resolve) =>
+        raw.emit(event, payload, (r) => resolve(r as { ok: boolean; error?: { code: string } })),
+      );
+    const [left, history, edit] = await Promise.all([
+      ask("room:leave", { room }),
+      ask("message:history", { room }),
+      ask("message:edit", { room, id: sent.message.id, text: "edited after leaving" }),
+    ]);
+    otherSocket.close();
+    expect(left?.ok).to.equal(true);
+    expect(history?.error?.code).to.equal("not_found");
+    expect(edit?.error?.code).to.equal("not_found");
   });
 
   it(`refuses events past ${MAX_WAITING_EVENTS} waiting behind an unanswered one, at once`, async () => {

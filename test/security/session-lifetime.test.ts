@@ -87,6 +87,23 @@ describe("session lifetime on sockets", function () {
     }
   });
 
+  it("never extends a login for handshakes or reconnects: connecting is not activity", async () => {
+    const p = await start({ SESSION_IDLE_SECONDS: "20" });
+    const { b, sid } = await user(p);
+    await sleep(2100); // past idle/10: an activity write would be due
+    const before = await redis.pTTL(keys.session(sid));
+    for (let i = 0; i < 3; i++) {
+      // A bare engine.io handshake, then a whole Socket.IO connection.
+      const hs = await fetch(`${p.url}/socket.io/?EIO=4&transport=polling`, {
+        headers: { cookie: b.cookieHeader() },
+      });
+      expect(hs.status).to.equal(200);
+      await hs.text();
+      (await open(p, b, ["websocket"])).close();
+    }
+    expect(await redis.pTTL(keys.session(sid))).to.be.below(before);
+  });
+
   it("counts the page's activity event (and any event the user sends) as activity", async () => {
     const p = await start({ SESSION_IDLE_SECONDS: "20" });
     const { b, sid } = await user(p);

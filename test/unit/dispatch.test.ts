@@ -162,6 +162,19 @@ describe("dispatch: a socket's events in arrival order (unit)", () => {
     expect(ended).to.deep.equal(["gone"]);
   });
 
+  it("refuses the events of a session this process is ending, though their reads said ok", async () => {
+    const r = rig((v) => Promise.resolve(v));
+    let ending = false;
+    r.deps.isEnding = () => ending;
+    emit(r, "ping", 1);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    ending = true;
+    emit(r, "send", 2);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(r.answered).to.deep.equal([1, -2]);
+    expect(r.ran).to.deep.equal([0]);
+  });
+
   it("answers once and counts the event done once when the ack itself throws", async () => {
     const r = rig((v) => Promise.resolve(v));
     dispatch(r.deps, r.socket, [
