@@ -72,8 +72,8 @@ function isEvent(name: unknown): name is ClientEventName {
 }
 
 /**
- * Events one socket may have taken a number for and not yet run (their reads in flight, or
- * waiting behind an unanswered one); more are refused at once, before any read.
+ * Events one socket may have waiting behind an unanswered one; more are refused at once (at
+ * arrival when the socket is already held, before any read).
  */
 export const MAX_WAITING_EVENTS = 100;
 
@@ -90,8 +90,10 @@ interface Queue {
   next: number;
   /** An event is running and has not answered (the Redis-counted budget, an async handler). */
   held: boolean;
-  /** Checked events that cannot run yet, by number. */
-  waiting: Map<number, () => void>;
+  /** Checked events that cannot run yet, by number; null: refused already, skip it. */
+  waiting: Map<number, (() => void) | null>;
+  /** Entries of `waiting` that are steps (not skips). */
+  steps: number;
   /** A check refused the session: every later event of the socket is refused too. */
   ended: boolean;
 }
@@ -101,7 +103,7 @@ const queues = new WeakMap<ParleySocket, Queue>();
 function queueOf(socket: ParleySocket): Queue {
   let q = queues.get(socket);
   if (!q) {
-    q = { arrived: 0, next: 0, held: false, waiting: new Map(), ended: false };
+    q = { arrived: 0, next: 0, held: false, waiting: new Map(), steps: 0, ended: false };
     queues.set(socket, q);
   }
   return q;
@@ -114,7 +116,10 @@ function pump(q: Queue): void {
     if (step === undefined) return;
     q.waiting.delete(q.next);
     q.next++;
-    step();
+    if (step !== null) {
+      q.steps--;
+      step();
+    }
   }
 }
 
@@ -136,7 +141,7 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
   let guardSeconds = 0;
   let held = false;
   const q = queueOf(socket);
-  if (q.arrived - q.next >= MAX_WAITING_EVENTS) {
+  if (q.held && q.arrived - q.next >= MAX_WAITING_EVENTS) {
     ack?.(fail("rate_limited", "too many events waiting for an answer: slow down"));
     return;
   }
@@ -256,7 +261,13 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
         q.next++;
         afterCheck(verdict);
         if (q.waiting.size > 0) pump(q);
-      } else q.waiting.set(seq, () => afterCheck(verdict));
+      } else if (q.steps >= MAX_WAITING_EVENTS) {
+        q.waiting.set(seq, null);
+        reply(fail("rate_limited", "too many events waiting for an answer: slow down"));
+      } else {
+        q.waiting.set(seq, () => afterCheck(verdict));
+        q.steps++;
+      }
     },
     room,
     policy?.activity ?? false,

@@ -122,30 +122,42 @@ describe("dispatch: a socket's events in arrival order (unit)", () => {
     );
   });
 
-  it(`refuses at once, before any read, events beyond ${MAX_WAITING_EVENTS} not yet run`, async () => {
+  it(`refuses events beyond ${MAX_WAITING_EVENTS} waiting behind an unanswered one, at once`, async () => {
+    // The send's budget is counted "in Redis": it answers when the test says so.
     let release: () => void = () => undefined;
-    const gate = new Promise<void>((resolve) => {
+    const budget = new Promise<void>((resolve) => {
       release = resolve;
     });
-    const r = rig((v) => gate.then(() => v));
+    const r = rig((v) => Promise.resolve(v));
+    r.deps.sendLimiter = { consume: () => budget } as unknown as typeof r.deps.sendLimiter;
     let reads = 0;
     const check = r.deps.guard.check.bind(r.deps.guard);
     r.deps.guard.check = (...args: Parameters<typeof check>) => {
       reads++;
       check(...args);
     };
-    for (let i = 1; i <= MAX_WAITING_EVENTS + 6; i++) emit(r, "send", i);
-    expect(r.answered, "refused at arrival").to.deep.equal([-101, -102, -103, -104, -105, -106]);
-    expect(reads).to.equal(MAX_WAITING_EVENTS);
+    // Sent in one burst with the send: every read starts; 100 wait behind it, 20 are refused.
+    emit(r, "send", 1);
+    for (let i = 2; i <= MAX_WAITING_EVENTS + 21; i++) emit(r, "ping", i);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(reads).to.equal(MAX_WAITING_EVENTS + 21);
+    expect(r.answered.filter((n) => n < 0)).to.have.length(20);
+    // Sent while the socket is held and full: refused at arrival, without a read.
+    emit(r, "ping", 500);
+    expect(r.answered.at(-1)).to.equal(-500);
+    expect(reads).to.equal(MAX_WAITING_EVENTS + 21);
     release();
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(r.answered.slice(6)).to.deep.equal(
-      Array.from({ length: MAX_WAITING_EVENTS }, (_, i) => i + 1),
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(r.answered.filter((n) => n > 0)).to.deep.equal(
+      Array.from({ length: MAX_WAITING_EVENTS + 1 }, (_, i) => i + 1),
     );
-    // Answered: the socket takes events again.
-    emit(r, "send", 200);
+  });
+
+  it("runs a burst of events that need no waiting, however many", async () => {
+    const r = rig((v) => Promise.resolve(v));
+    for (let i = 1; i <= 1000; i++) emit(r, "ping", i);
     await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(r.answered.at(-1)).to.equal(200);
+    expect(r.answered).to.deep.equal(Array.from({ length: 1000 }, (_, i) => i + 1));
   });
 
   it("refuses every event after one whose check refused the session, whatever their reads said", async () => {
