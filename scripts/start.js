@@ -50,10 +50,12 @@ if (newest(at("src"), ...config) > newest(stamp) || newest(at("dist", "src", "ma
   writeFileSync(stamp, `${new Date().toISOString()}\n`);
 }
 const clientOut = at("public", "js", "chat.js");
-if (newest(at("client"), at("src", "realtime"), ...config) > newest(clientOut)) {
+if (
+  newest(at("client"), at("src", "realtime"), at("src", "domain"), ...config) > newest(clientOut)
+) {
   build("the page's client", [
     "esbuild",
-    "client/chat.ts",
+    "client/main.ts",
     "--bundle",
     "--format=esm",
     "--target=es2020",

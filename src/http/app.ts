@@ -12,6 +12,7 @@ import express, {
 } from "express";
 import helmet from "helmet";
 import { pinoHttp } from "pino-http";
+import { safeNext } from "../auth/validation.js";
 import { isRedisReady, isRedisUnavailable, pingRedis, REDIS_MAX_WAIT_MS } from "../redis.js";
 import { accountRoutes } from "./account-routes.js";
 import { adminRoutes } from "./admin-routes.js";
@@ -20,7 +21,7 @@ import type { HttpContext } from "./context.js";
 import { HttpError, httpErrors } from "./errors.js";
 import { loginLifecycle } from "./login-session.js";
 import { originCheck } from "./origin.js";
-import type { TokenGenerator } from "./render.js";
+import { render, type TokenGenerator } from "./render.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 /** Works from src/ (tsx) and from dist/src/ (built). */
@@ -183,6 +184,14 @@ function errorPageUser(
   }
 }
 
+const STALE_FORM_NOTE =
+  "This form had been open too long, so nothing was sent. Check what is filled in, then send it again.";
+
+/** The form page to show again when its token was refused. */
+function staleForm(path: string): "login" | "register" | undefined {
+  return path === "/login" ? "login" : path === "/register" ? "register" : undefined;
+}
+
 function errorHandler(ctx: HttpContext, csrfToken: TokenGenerator): ErrorRequestHandler {
   return (err: unknown, req: Request, res: Response, next) => {
     const e = classify(err, ctx);
@@ -220,6 +229,27 @@ function errorHandler(ctx: HttpContext, csrfToken: TokenGenerator): ErrorRequest
     res.set("Cache-Control", "no-store");
     if (req.accepts(["html", "json"]) === "json") {
       res.json({ ok: false, error: { code: e.code, message: e.message } });
+      return;
+    }
+    // A login or registration form left open too long (its anonymous session, and with it the
+    // token, expired): still 403 and nothing done, but a fresh form comes back with the
+    // username kept (never the password) and a note, instead of a dead end.
+    const form = e.code === "csrf" && req.method === "POST" ? staleForm(req.path) : undefined;
+    if (form) {
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      const username = typeof body.username === "string" ? body.username.slice(0, 64) : "";
+      const invite =
+        typeof body.invite === "string" && /^[A-Za-z0-9_-]{1,128}$/.test(body.invite)
+          ? body.invite
+          : "";
+      const next = typeof body.next === "string" ? (safeNext(body.next) ?? "") : "";
+      render(res, form, 403, {
+        title: form === "login" ? "Log in" : "Create an account",
+        csrfToken: csrfToken(req),
+        values: { username, next },
+        invite,
+        notice: STALE_FORM_NOTE,
+      });
       return;
     }
     res.render(

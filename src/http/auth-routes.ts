@@ -140,7 +140,15 @@ export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router 
   r.get("/login", (req, res) => {
     const next = typeof req.query.next === "string" ? safeNext(req.query.next) : undefined;
     if (req.user) return res.redirect(303, next ?? "/chat");
-    const notice = req.query.account === "deleted" ? "Your account was deleted." : undefined;
+    // A note left by the logout that sent the browser here (a cookie that lives a minute).
+    const loggedOut = hasCookie(req, LOGGED_OUT_COOKIE);
+    if (loggedOut) res.clearCookie(LOGGED_OUT_COOKIE, { path: "/login" });
+    const notice =
+      req.query.account === "deleted"
+        ? "Your account was deleted."
+        : loggedOut
+          ? "You have been logged out."
+          : undefined;
     loginPage(req, res, 200, { values: { next: next ?? "" }, notice });
   });
 
@@ -203,8 +211,23 @@ export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router 
       if (userId) req.log.info({ event: "logout", userId }, "logged out");
     }
     clearLoginCookie(ctx, res);
+    // The login page says so (once): nothing about the login is in it.
+    res.cookie(LOGGED_OUT_COOKIE, "1", {
+      path: "/login",
+      maxAge: 60_000,
+      httpOnly: true,
+      sameSite: "lax",
+      secure: ctx.production,
+    });
     res.redirect(303, "/login");
   });
 
   return r;
+}
+
+const LOGGED_OUT_COOKIE = "parley.loggedout";
+
+function hasCookie(req: Request, name: string): boolean {
+  const header = req.headers.cookie ?? "";
+  return header.split(";").some((c) => c.trim() === `${name}=1`);
 }

@@ -79,7 +79,11 @@ export interface ClientEventMap {
   };
   /** Moves the user's read position in the room forward to message `id` (every device). */
   "room:read": { payload: { room: string; id: string }; result: object };
-  "message:send": { payload: { room: string; text: string }; result: { message: Message } };
+  /** `clientId`: the sender's own id for this message; a retry with it is stored once. */
+  "message:send": {
+    payload: { room: string; text: string; clientId?: string };
+    result: { message: Message };
+  };
   /** Edits one's own message. */
   "message:edit": {
     payload: { room: string; id: string; text: string };

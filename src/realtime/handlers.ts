@@ -419,10 +419,18 @@ export function createHandlers(d: HandlerDeps): Handlers {
       return { ok: true };
     },
 
-    "message:send": async (socket, { room, text }) => {
+    "message:send": async (socket, { room, text, clientId }) => {
       requireAccess(room, socket.data.userId);
       requireJoined(socket, room);
-      const message = await d.messages.append(room, member(socket), text, d.now());
+      const { message, fresh } = await d.messages.append(
+        room,
+        member(socket),
+        text,
+        d.now(),
+        clientId,
+      );
+      // A retry of a send already stored: answered with that message, delivered once.
+      if (!fresh) return { ok: true, message };
       // A direct message puts the conversation in both users' lists (every device), unread
       // from its start for whoever has not opened it yet.
       if (isDmRoom(room)) {

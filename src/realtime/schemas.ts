@@ -59,7 +59,15 @@ export const schemas = {
   "room:unban": z.object({ room: namedRoom, username }),
   "room:role": z.object({ room: namedRoom, username, role: z.enum(["moderator", "member"]) }),
   "room:read": z.object({ room, id: messageId }),
-  "message:send": z.object({ room, text: messageText }),
+  "message:send": z.object({
+    room,
+    text: messageText,
+    // The sender's own id for this message: a retry with the same id is stored once.
+    clientId: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{8,64}$/, "clientId is 8–64 letters, digits, - or _")
+      .optional(),
+  }),
   "message:edit": z.object({ room, id: messageId, text: messageText }),
   "message:delete": z.object({ room, id: messageId }),
   "message:history": z.object({

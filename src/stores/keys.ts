@@ -62,6 +62,13 @@ export const keys = {
    * "<padded id>|<JSON record>", in the slot of the room's stream (whose entry it replaces).
    */
   roomEdits: (room: string) => `${P}room-edits:{${P}room:${room}:messages}`,
+  /**
+   * String: the id and time of the message `userId` sent to `room` with client id
+   * `clientId` (a day): a retry of the same send is answered with it, not stored again.
+   * Same slot as the room's stream.
+   */
+  sentByClient: (room: string, userId: string, clientId: string) =>
+    `${P}sent:{${P}room:${room}:messages}:${userId}:${clientId}`,
   /** rate-limiter-flexible key prefixes. */
   loginFailsByUserAndIp: `${P}rl:login-user-ip`,
   loginFailsByIp: `${P}rl:login-ip`,

@@ -17,14 +17,30 @@ export const DELETED_USER = "deleted user";
 
 export const STREAM_ID_RE = /^\d{1,16}-\d{1,16}$/;
 
-// KEYS: the room's stream. ARGV: deadline, cap, user id, username, text, ts. Fenced: a
-// message refused as `unavailable` is never stored when a stalled Redis resumes.
+/** How long a client id is remembered: a retry within a day is never stored twice. */
+const DEDUPE_SECONDS = 86_400;
+
+// KEYS: the room's stream, and the sender's client-id key (or the stream again when the send
+// has no client id). ARGV: deadline, cap, user id, username, text, ts, "1" with a client id.
+// Fenced: a message refused as `unavailable` is never stored when a stalled Redis resumes.
+// With a client id, a send seen before is answered {"dup", id, ts} and nothing is stored.
 const APPEND = `${FENCE}
-return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'u', ARGV[3], 'n', ARGV[4], 't', ARGV[5], 'ts', ARGV[6])
+if ARGV[7] == '1' then
+  local prior = redis.call('GET', KEYS[2])
+  if prior then
+    local bar = string.find(prior, '|', 1, true)
+    return {'dup', string.sub(prior, 1, bar - 1), string.sub(prior, bar + 1)}
+  end
+end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'u', ARGV[3], 'n', ARGV[4], 't', ARGV[5], 'ts', ARGV[6])
+if ARGV[7] == '1' then redis.call('SET', KEYS[2], id .. '|' .. ARGV[6], 'EX', ${DEDUPE_SECONDS}) end
+return {'new', id}
 `;
 
-// KEYS: the room's stream. ARGV: deadline, message id.
+// KEYS: the room's stream, the client-id key (or the stream again). ARGV: deadline, message
+// id. A message taken back was never stored: a retry of it is stored anew.
 const TAKE_BACK = `${FENCE}
+if KEYS[2] ~= KEYS[1] then redis.call('DEL', KEYS[2]) end
 return redis.call('XDEL', KEYS[1], ARGV[2])
 `;
 
@@ -115,27 +131,55 @@ export class MessageStore {
     private readonly acks?: ReplicaAcks,
   ) {}
 
-  async append(room: string, user: Member, text: string, ts: number): Promise<Message> {
+  /**
+   * Stores a message. With `clientId` (the sender's own id for this message), a send that
+   * was stored before (a retry after a lost answer) is not stored again: `fresh` is false and
+   * the message is the one stored then.
+   */
+  async append(
+    room: string,
+    user: Member,
+    text: string,
+    ts: number,
+    clientId?: string,
+  ): Promise<{ message: Message; fresh: boolean }> {
     const acks = this.acks;
     const key = keys.roomMessages(room);
+    const dedupeKey = clientId === undefined ? key : keys.sentByClient(room, user.id, clientId);
     const stored = fencedEval(
       acks?.client ?? this.redis,
       APPEND,
-      [key],
-      [String(this.cap), user.id, user.username, text, String(ts)],
-    );
-    if (!acks) return { id: String(await stored), room, user, text, ts };
+      [key, dedupeKey],
+      [
+        String(this.cap),
+        user.id,
+        user.username,
+        text,
+        String(ts),
+        clientId === undefined ? "0" : "1",
+      ],
+    ).then((reply) => reply as string[]);
+    const answer = (r: string[]) =>
+      r[0] === "dup"
+        ? { message: { id: String(r[1]), room, user, text, ts: Number(r[2]) }, fresh: false }
+        : { message: { id: String(r[1]), room, user, text, ts }, fresh: true };
+    if (!acks) return answer(await stored);
     const confirmed = acks.confirm();
-    const id = String(await stored);
+    const reply = await stored;
+    const id = String(reply[1]);
+    if (reply[0] === "dup") {
+      await confirmed;
+      return answer(reply);
+    }
     if (!(await confirmed)) {
       // Taken back on the main connection: the messages' own may be held by the next WAIT.
-      const takenBack = await fencedEval(this.redis, TAKE_BACK, [key], [id]).then(
+      const takenBack = await fencedEval(this.redis, TAKE_BACK, [key, dedupeKey], [id]).then(
         () => "taken back",
         () => "not taken back (Redis unreachable)",
       );
       throw new Error(`Connection: the replicas did not confirm the message in time; ${takenBack}`);
     }
-    return { id, room, user, text, ts };
+    return answer(reply);
   }
 
   /**

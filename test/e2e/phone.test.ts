@@ -4,8 +4,11 @@
 import { mkdirSync } from "node:fs";
 import { expect } from "chai";
 import type { Browser, BrowserContext, Page } from "playwright-core";
+import { freePort } from "../../src/redis-server.js";
+import { keys } from "../../src/stores/keys.js";
 import { launch, Problems, registerInChat } from "../helpers/browser.js";
 import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
+import { redisClient } from "../helpers/redis.js";
 
 const SHOTS = "test-results";
 
@@ -133,22 +136,67 @@ describe("the chat page on a phone, in Chromium", function () {
     expect(fits).to.equal(true);
   });
 
-  it("says near the message box, on screen, when the server is gone and that it reconnects", async () => {
-    const own = await startParley();
+  it("says near the message box when the server is gone, keeps what is written, and sends it once after a restart", async function () {
+    this.timeout(60_000);
+    // parley on a port of its own, so that it can come back at the same address.
+    const port = await freePort();
+    let own = await startParley({ env: { PORT: String(port) } });
     const ctx = await new Problems().context(browser, { width: 390, height: 844 });
     contexts.push(ctx);
     let page: Page;
+    const room = `offline-${Date.now().toString(36)}`;
     try {
       page = await registerInChat(ctx, own.url, uniqueName("offline"), PASSWORD);
       expect(await page.isHidden("#conn-banner")).to.equal(true);
+      await openDrawer(page);
+      await page.fill("#join-room", room);
+      await page.press("#join-room", "Enter");
+      await page.waitForSelector(`#room-title:has-text('# ${room}')`);
     } finally {
       await own.close();
     }
     await page.waitForSelector("#conn-banner", { state: "visible", timeout: 10_000 });
     expect(await page.textContent("#conn-banner")).to.match(/reconnecting/i);
     expect(await onScreen(page, "#conn-banner")).to.equal(true);
-    expect(await page.isDisabled("#text")).to.equal(true);
+    // Writing goes on: each message waits, shown as not sent yet, in order.
+    for (const text of ["written offline 1", "written offline 2"]) {
+      await page.fill("#text", text);
+      await page.press("#text", "Enter");
+    }
+    await page.waitForSelector("#message-list .pending >> nth=1");
+    expect(await page.locator("#message-list .pending .text").allTextContents()).to.deep.equal([
+      "written offline 1",
+      "written offline 2",
+    ]);
+    expect(await page.textContent("#conn-banner")).to.match(/2 messages will be sent/);
+    expect(await onScreen(page, "#text")).to.equal(true);
     await page.screenshot({ path: `${SHOTS}/chat-phone-offline.png` });
+    // Back at the same address: the page reconnects by itself and sends them, once each.
+    own = await startParley({ env: { PORT: String(port) } });
+    try {
+      await page.waitForSelector("#conn-banner", { state: "hidden", timeout: 15_000 });
+      await page.waitForFunction(
+        () => document.querySelectorAll("#message-list .pending").length === 0,
+        undefined,
+        { timeout: 15_000 },
+      );
+      const redis = await redisClient();
+      try {
+        const stored = await redis.xRange(keys.roomMessages(room), "-", "+");
+        expect(stored.map((e) => e.message.t)).to.deep.equal([
+          "written offline 1",
+          "written offline 2",
+        ]);
+      } finally {
+        await redis.close();
+      }
+      const shown = await page
+        .locator("#message-list .message:not(.pending) .text")
+        .allTextContents();
+      expect(shown).to.deep.equal(["written offline 1", "written offline 2"]);
+    } finally {
+      await own.close();
+    }
   });
 
   it("shows the same rooms and unread counts on a phone as on the desktop, and Leave on one leaves on both", async () => {

@@ -39,6 +39,37 @@ describe("HTTP protections", () => {
       expect((await b.get("/chat")).status).to.equal(303);
     });
 
+    it("answers a stale login or registration form with a fresh form: still 403, username kept, never the password", async () => {
+      for (const path of ["/login", "/register"]) {
+        const b = new Browser(parley.url);
+        // A token that no longer matches (the anonymous session it belonged to expired).
+        const res = await b.post(path, { username: "kept_name", password: PASSWORD, _csrf: "old" });
+        expect(res.status, path).to.equal(403);
+        expect(res.body).to.include("open too long, so nothing was sent");
+        expect(res.body).to.match(/name="username"[^>]*value="kept_name"/);
+        expect(res.body).to.not.include(PASSWORD);
+        // The fresh form works.
+        const token = /name="_csrf" value="([^"]+)"/.exec(res.body)?.[1] ?? "";
+        const name = uniqueName("again");
+        const again =
+          path === "/register"
+            ? await b.post(path, { username: name, password: PASSWORD, _csrf: token })
+            : await b.post(path, { username: "kept_name", password: PASSWORD, _csrf: token });
+        expect(again.status, path).to.equal(path === "/register" ? 303 : 401);
+      }
+    });
+
+    it("says on the login page, once, that the person has been logged out", async () => {
+      const b = new Browser(parley.url);
+      await b.register(uniqueName("bye"), PASSWORD);
+      const out = await b.logout();
+      expect(out.status).to.equal(303);
+      expect(out.location).to.equal("/login");
+      expect((await b.get("/login")).body).to.include("You have been logged out.");
+      expect((await b.get("/login")).body).to.not.include("You have been logged out.");
+      expect((await new Browser(parley.url).get("/login")).body).to.not.include("logged out");
+    });
+
     it("refuses a token from another session", async () => {
       const other = new Browser(parley.url);
       const foreign = await other.csrf("/login");

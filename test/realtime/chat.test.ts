@@ -93,6 +93,32 @@ describe("chat events", () => {
   });
 
   describe("message:send", () => {
+    it("stores a retry with the same clientId once, answers it with the first message, delivers it once", async () => {
+      const a = await person("a");
+      const b = await person("b");
+      const r = room();
+      await call(a.socket, "room:join", { room: r });
+      await call(b.socket, "room:join", { room: r });
+      const got: Message[] = [];
+      b.socket.on("message", (m) => got.push(m));
+      const clientId = "c1a2b3c4d5e6";
+      const first = await call(a.socket, "message:send", { room: r, text: "once", clientId });
+      const retry = await call(a.socket, "message:send", { room: r, text: "once", clientId });
+      // Another person's identical client id is theirs: stored for them.
+      const theirs = await call(b.socket, "message:send", { room: r, text: "mine", clientId });
+      if (!first.ok || !retry.ok || !theirs.ok) throw new Error("refused");
+      expect(retry.message).to.deep.equal(first.message);
+      expect(theirs.message.id).to.not.equal(first.message.id);
+      const history = await call(b.socket, "message:history", { room: r });
+      expect(history.ok && history.messages.map((m) => m.text)).to.deep.equal(["once", "mine"]);
+      await barrier(b.socket);
+      expect(got.map((m) => m.text)).to.deep.equal(["once", "mine"]);
+      // A malformed client id is refused, nothing stored.
+      expect(
+        code(await call(a.socket, "message:send", { room: r, text: "x", clientId: "<bad>" })),
+      ).to.equal("invalid");
+    });
+
     it("stores and broadcasts a trimmed message whose sender is the session's user", async () => {
       const a = await person("a");
       const b = await person("b");

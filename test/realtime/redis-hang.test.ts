@@ -227,7 +227,7 @@ describe("writes parley gave up on, when a hung Redis resumes (fenced writes)", 
     proxy.set("hang");
     const started = Date.now();
     const outcome = store.append(room, { id: "u", username: "u" }, "late but in time", 1).then(
-      (m) => ({ ok: true as const, id: m.id }),
+      (m) => ({ ok: true as const, id: m.message.id }),
       (err: Error) => ({ ok: false as const, why: err.message }),
     );
     // The watchdog resets the connection after 1.25–1.5 s; Redis resumes before the
@@ -254,7 +254,7 @@ describe("writes parley gave up on, when a hung Redis resumes (fenced writes)", 
     await sleep(1000);
     const sent = Date.now();
     const outcome = store.append(room, { id: "u", username: "u" }, "early reset", 1).then(
-      (m) => ({ ok: true as const, id: m.id }),
+      (m) => ({ ok: true as const, id: m.message.id }),
       (err: Error) => ({ ok: false as const, why: err.message }),
     );
     await sleep(650);

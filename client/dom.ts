@@ -1,0 +1,67 @@
+// The chat page's elements, looked up once by main.ts (the only module that reads the
+// document at start-up).
+
+function el<T extends HTMLElement>(id: string): T {
+  const found = document.getElementById(id);
+  if (!found) throw new Error(`#${id} missing`);
+  return found as T;
+}
+
+export function findUi() {
+  return {
+    chat: el<HTMLDivElement>("chat"),
+    status: el<HTMLDivElement>("status"),
+    rooms: el<HTMLUListElement>("rooms"),
+    dms: el<HTMLUListElement>("dms"),
+    joinForm: el<HTMLFormElement>("join-form"),
+    joinInput: el<HTMLInputElement>("join-room"),
+    joinError: el<HTMLParagraphElement>("join-error"),
+    joinPrivate: el<HTMLInputElement>("join-private"),
+    dmForm: el<HTMLFormElement>("dm-form"),
+    dmInput: el<HTMLInputElement>("dm-user"),
+    dmError: el<HTMLParagraphElement>("dm-error"),
+    notify: el<HTMLButtonElement>("notify"),
+    title: el<HTMLHeadingElement>("room-title"),
+    manage: el<HTMLDetailsElement>("manage"),
+    manageForm: el<HTMLFormElement>("manage-form"),
+    manageUser: el<HTMLInputElement>("manage-user"),
+    manageInvite: el<HTMLButtonElement>("manage-invite"),
+    topicForm: el<HTMLFormElement>("topic-form"),
+    topicText: el<HTMLInputElement>("topic-text"),
+    manageNote: el<HTMLParagraphElement>("manage-note"),
+    topic: el<HTMLParagraphElement>("room-topic"),
+    leave: el<HTMLButtonElement>("leave-room"),
+    members: el<HTMLUListElement>("members"),
+    scroller: el<HTMLDivElement>("messages"),
+    loadOlder: el<HTMLButtonElement>("load-older"),
+    list: el<HTMLOListElement>("message-list"),
+    empty: el<HTMLParagraphElement>("empty"),
+    jump: el<HTMLButtonElement>("jump-latest"),
+    typing: el<HTMLParagraphElement>("typing"),
+    composer: el<HTMLFormElement>("composer"),
+    text: el<HTMLTextAreaElement>("text"),
+    send: el<HTMLButtonElement>("send"),
+    sendError: el<HTMLParagraphElement>("send-error"),
+    suggest: el<HTMLUListElement>("mention-suggest"),
+    drawerToggle: el<HTMLButtonElement>("drawer-toggle"),
+    drawerBackdrop: el<HTMLDivElement>("drawer-backdrop"),
+    connBanner: el<HTMLParagraphElement>("conn-banner"),
+    signedOut: el<HTMLDivElement>("signed-out"),
+    signedOutReason: el<HTMLParagraphElement>("signed-out-reason"),
+    switcher: el<HTMLDivElement>("switcher"),
+    switcherInput: el<HTMLInputElement>("switcher-input"),
+    switcherList: el<HTMLUListElement>("switcher-list"),
+  };
+}
+
+export type Ui = ReturnType<typeof findUi>;
+
+export function showError(target: HTMLElement, message: string): void {
+  target.textContent = message;
+  target.hidden = false;
+}
+
+export function clearError(target: HTMLElement): void {
+  target.textContent = "";
+  target.hidden = true;
+}

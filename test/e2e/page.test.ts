@@ -1,0 +1,220 @@
+// The chat page as people use it, in Chromium: formatted messages with safe links, the
+// new-messages line, the member list, the keyboard (Ctrl+K, Up to edit, Escape), @ mentions,
+// and every page checked by axe-core in light and dark mode, with screenshots of both.
+import { mkdirSync } from "node:fs";
+import { AxeBuilder } from "@axe-core/playwright";
+import { expect } from "chai";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { launch, Problems, registerInChat } from "../helpers/browser.js";
+import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
+
+const SHOTS = "test-results";
+
+describe("the chat page as people use it, in Chromium", function () {
+  this.timeout(40_000);
+  let parley: TestParley;
+  let browser: Browser;
+  const problems = new Problems();
+  problems.checkEachTest();
+  const contexts: BrowserContext[] = [];
+
+  before(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    parley = await startParley();
+    browser = await launch();
+  });
+  after(async () => {
+    for (const c of contexts) await c.close().catch(() => undefined);
+    await browser?.close();
+    await parley?.close();
+  });
+
+  async function person(
+    viewport = { width: 1280, height: 800 },
+  ): Promise<{ page: Page; name: string }> {
+    const ctx = await problems.context(browser, viewport);
+    contexts.push(ctx);
+    const name = uniqueName("pg");
+    return { page: await registerInChat(ctx, parley.url, name, PASSWORD), name };
+  }
+
+  async function joinRoom(page: Page, room: string): Promise<void> {
+    await page.fill("#join-room", room);
+    await page.press("#join-room", "Enter");
+    await page.waitForSelector(`#room-title:has-text('# ${room}')`);
+  }
+
+  async function send(page: Page, text: string): Promise<void> {
+    await page.fill("#text", text);
+    await page.press("#text", "Enter");
+  }
+
+  it("makes links clickable and formats **bold**, _italic_ and `code`, while HTML stays text", async () => {
+    const a = await person();
+    const b = await person();
+    const room = `fmt-${Date.now().toString(36)}`;
+    await joinRoom(a.page, room);
+    await joinRoom(b.page, room);
+    await send(
+      a.page,
+      "see https://example.com/docs, **bold** _it_ `<b>code</b>` <a href=javascript:alert(1)>x</a>",
+    );
+    const text = b.page.locator("#message-list .message:last-child .text");
+    await text.locator("a").waitFor();
+    const link = text.locator("a");
+    expect(await link.count()).to.equal(1);
+    expect(await link.getAttribute("href")).to.equal("https://example.com/docs");
+    expect(await link.getAttribute("rel")).to.equal("noopener noreferrer nofollow");
+    expect(await link.getAttribute("target")).to.equal("_blank");
+    expect(await text.locator("strong").textContent()).to.equal("bold");
+    expect(await text.locator("em").textContent()).to.equal("it");
+    expect(await text.locator("code").textContent()).to.equal("<b>code</b>");
+    expect(await text.locator("b").count()).to.equal(0);
+    expect(await text.textContent()).to.include("<a href=javascript:alert(1)>x</a>");
+  });
+
+  it("draws a new-messages line at the first unread message, a date separator, and a jump to the latest", async () => {
+    const a = await person();
+    const b = await person();
+    const room = `new-${Date.now().toString(36)}`;
+    await joinRoom(a.page, room);
+    await joinRoom(b.page, room);
+    await send(a.page, "read already");
+    await b.page.waitForSelector("#message-list .text:has-text('read already')");
+    // b looks elsewhere while a writes two more.
+    await joinRoom(b.page, `elsewhere-${Date.now().toString(36)}`);
+    await send(a.page, "first unread");
+    await send(a.page, "second unread");
+    await b.page.waitForSelector(`.room-button[data-room="${room}"] .unread:has-text('2')`);
+    await b.page.click(`.room-button[data-room="${room}"]`);
+    await b.page.waitForSelector("#message-list .new-line");
+    const order = await b.page.$$eval("#message-list > li", (items) =>
+      items.map((li) =>
+        li.classList.contains("new-line")
+          ? "NEW"
+          : li.classList.contains("day-separator")
+            ? `DAY ${li.textContent}`
+            : (li.querySelector(".text")?.textContent ?? ""),
+      ),
+    );
+    expect(order).to.deep.equal([
+      "DAY Today",
+      "read already",
+      "NEW",
+      "first unread",
+      "second unread",
+    ]);
+    // Scrolled up, a button brings the newest back.
+    for (let i = 0; i < 25; i++) await send(a.page, `filler ${i} ${"words ".repeat(12)}`);
+    await b.page.waitForSelector("#message-list .text:has-text('filler 24')");
+    await b.page.$eval("#messages", (el) => {
+      el.scrollTop = 0;
+    });
+    await b.page.waitForSelector("#jump-latest", { state: "visible" });
+    await b.page.click("#jump-latest");
+    await b.page.waitForSelector("#jump-latest", { state: "hidden" });
+  });
+
+  it("lists the room's members with online dots; a name opens a direct message", async () => {
+    const a = await person();
+    const b = await person();
+    const room = `mem-${Date.now().toString(36)}`;
+    await joinRoom(a.page, room);
+    await joinRoom(b.page, room);
+    await a.page.waitForSelector(`#members button.member:has-text('${b.name}')`);
+    expect(await a.page.locator("#members .dot.online").count()).to.equal(2);
+    await send(
+      a.page,
+      "**Welcome** — notes are at https://example.com/notes, run `npm test` first",
+    );
+    await b.page.waitForSelector("#message-list .message a");
+    await b.page.screenshot({ path: `${SHOTS}/chat-members.png` });
+    await a.page.click(`#members button.member:has-text('${b.name}')`);
+    await a.page.waitForSelector(`#room-title:has-text('@ ${b.name}')`);
+  });
+
+  it("switches rooms with Ctrl+K, edits the last message with Up, and cancels with Escape", async () => {
+    const a = await person();
+    const room = `keys-${Date.now().toString(36)}`;
+    await joinRoom(a.page, room);
+    await send(a.page, "typo here");
+    await a.page.waitForSelector("#message-list .text:has-text('typo here')");
+    // Up in the empty box edits it; Escape leaves it as it was.
+    await a.page.focus("#text");
+    await a.page.keyboard.press("ArrowUp");
+    await a.page.waitForSelector("#message-list .edit-box");
+    await a.page.keyboard.press("Escape");
+    await a.page.waitForSelector("#message-list .edit-box", { state: "detached" });
+    await a.page.focus("#text");
+    await a.page.keyboard.press("ArrowUp");
+    await a.page.fill("#message-list .edit-box", "no typo");
+    await a.page.keyboard.press("Enter");
+    await a.page.waitForSelector("#message-list .text:has-text('no typo')");
+    // Ctrl+K: type part of a name, Enter.
+    await a.page.keyboard.press("Control+k");
+    await a.page.waitForSelector("#switcher", { state: "visible" });
+    await a.page.keyboard.type("lobb");
+    await a.page.keyboard.press("Enter");
+    await a.page.waitForSelector("#room-title:has-text('# lobby')");
+    expect(await a.page.isHidden("#switcher")).to.equal(true);
+    expect(await a.page.evaluate(() => document.activeElement?.id)).to.equal("text");
+  });
+
+  it("suggests room members after @ and completes the name with Tab; the named person sees it marked", async () => {
+    const a = await person();
+    const b = await person();
+    const room = `at-${Date.now().toString(36)}`;
+    await joinRoom(a.page, room);
+    await joinRoom(b.page, room);
+    await a.page.focus("#text");
+    await a.page.keyboard.type(`hello @${b.name.slice(0, 4)}`);
+    await a.page.waitForSelector(`#mention-suggest li:has-text('@${b.name}')`);
+    await a.page.keyboard.press("Tab");
+    expect(await a.page.inputValue("#text")).to.equal(`hello @${b.name} `);
+    await a.page.keyboard.press("Enter");
+    await b.page.waitForSelector("#message-list .mention-me");
+    expect(await b.page.textContent("#message-list .mention-me")).to.equal(`@${b.name}`);
+  });
+
+  describe("axe-core: no violations on any page, in light and in dark mode", () => {
+    for (const scheme of ["light", "dark"] as const) {
+      it(`every page, ${scheme}`, async () => {
+        const ctx = await problems.context(browser, { width: 1280, height: 800 });
+        contexts.push(ctx);
+        const page = await ctx.newPage();
+        await page.emulateMedia({ colorScheme: scheme });
+        const check = async (path: string) => {
+          if (path) await page.goto(`${parley.url}${path}`);
+          const result = await new AxeBuilder({ page }).analyze();
+          const found = result.violations.map(
+            (v) => `${path}: ${v.id} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`,
+          );
+          expect(found, path).to.deep.equal([]);
+        };
+        // A missing page answers 404: the console reports it.
+        problems.allow(/status of 404/);
+        await check("/login");
+        await check("/register");
+        await check("/no-such-page");
+        await page.goto(`${parley.url}/register`);
+        await page.fill("#username", uniqueName("axe"));
+        await page.fill("#password", PASSWORD);
+        await page.click("button[type=submit]");
+        await page.waitForURL("**/chat");
+        await page.waitForSelector('#status[data-state="connected"]', { state: "attached" });
+        await page.fill("#text", "checking **contrast** with a https://example.com link");
+        await page.press("#text", "Enter");
+        await page.waitForSelector("#message-list .message a");
+        await check("");
+        await page.screenshot({ path: `${SHOTS}/chat-desktop-${scheme}.png` });
+        await page.setViewportSize({ width: 390, height: 844 });
+        await check("");
+        await page.screenshot({ path: `${SHOTS}/chat-phone-${scheme}.png` });
+        await page.setViewportSize({ width: 1280, height: 800 });
+        await check("/sessions");
+        await check("/account");
+        await check("/no-such-page");
+      });
+    }
+  });
+});
