@@ -12,8 +12,13 @@ export const HISTORY_PAGE = 50;
 /** The longest message, in characters (code points), as the server counts. */
 export const MAX_MESSAGE_CHARS = 2000;
 const READ_EVERY_MS = 2000;
-/** Unsent messages survive a reload of the page, for this user, in this browser. */
+/**
+ * Unsent messages survive a reload of the tab (sessionStorage: each tab has its own, so two
+ * tabs never overwrite each other's), for a day at most: the server remembers a client id
+ * for a day, and a retry later than that could be stored twice.
+ */
 const OUTBOX_KEY = (userId: string) => `parley:outbox:${userId}`;
+const OUTBOX_KEEP_MS = 23 * 3600_000;
 const ROOMS_KEY = (userId: string) => `parley:rooms:${userId}`;
 
 export const REASONS: Record<RevokedReason, string> = {
@@ -82,6 +87,12 @@ export class App {
     this.signedOut = true;
     this.socket.io.opts.reconnection = false;
     this.socket.disconnect();
+    // Nothing of what was written stays in the browser once the login is over.
+    try {
+      sessionStorage.removeItem(OUTBOX_KEY(this.me.id));
+    } catch {
+      // storage unavailable
+    }
     this.setStatus("signed-out", "Signed out");
     this.ui.signedOutReason.textContent = reason;
     this.ui.signedOut.hidden = false;
@@ -216,7 +227,10 @@ export class App {
     r.members = res.members;
     for (const m of res.history) state.addMessage(r, m, { history: true });
     if (res.history.length < HISTORY_PAGE) r.oldestLoaded = true;
-    if (r.name === state.current && r.unread > 0) state.markNew(r, r.unread);
+    if (r.name === state.current && r.unread > 0) {
+      state.markNew(r, r.unread);
+      r.unread = 0;
+    }
     this.saveRooms();
     if (opts.focus || state.current === undefined) this.select(name);
     else if (name === state.current) {
@@ -261,11 +275,17 @@ export class App {
   }
 
   /** Takes a room out of the page (left, removed or banned), and shows another. */
-  dropRoom(name: string, note?: string): void {
+  dropRoom(name: string, reason?: string): void {
+    let note = reason;
     const { ui, state } = this;
     const wasShown = state.current === name;
+    const unsent = state.pendingIn(name).length;
     const next = state.drop(name);
     this.saveOutbox();
+    if (unsent > 0) {
+      const what = `${unsent} unsent message${unsent === 1 ? "" : "s"} to it were discarded.`;
+      note = note ? `${note} ${what}` : `You left the room: ${what}`;
+    }
     if (wasShown) {
       if (next) this.select(next);
       else {
@@ -380,7 +400,12 @@ export class App {
     // Cleared at once, so whatever is typed next is never lost when this one is answered.
     ui.text.value = "";
     this.autosize();
-    state.queue(r.name, text, this.newId(), Date.now());
+    if (!state.queue(r.name, text, this.newId(), Date.now())) {
+      ui.text.value = text;
+      this.autosize();
+      showError(ui.sendError, "Too many messages are waiting to be sent. Wait until they are.");
+      return;
+    }
     this.saveOutbox();
     this.renderMessages(r);
     // Offline: the banner says how many are waiting.
@@ -429,14 +454,18 @@ export class App {
           if (r && r.name === state.current) this.renderMessages(r);
           return;
         }
-        // Refused for good (not in the room any more, too long, …): given back to the person.
-        state.forget(p.clientId);
-        this.saveOutbox();
-        if (ui.text.value === "" && p.room === state.current) {
-          ui.text.value = p.text;
-          this.autosize();
+        if (code === "not_joined" && !p.rejoined) {
+          // This socket is not in the room (yet): join it, then send again.
+          p.rejoined = true;
+          const r = state.rooms.get(p.room);
+          const joined = r ? await this.join(p.room, { focus: false, quiet: true }) : false;
+          if (joined) continue;
         }
-        showError(ui.sendError, `Not sent: ${res.error.message}`);
+        // Refused for good (left the room, removed, …): kept and marked, with Retry and
+        // Discard, so nothing written is lost without the person knowing.
+        state.fail(p.clientId, res.error.message);
+        this.saveOutbox();
+        showError(ui.sendError, `A message was not sent: ${res.error.message}`);
         const r = state.rooms.get(p.room);
         if (r && r.name === state.current) this.renderMessages(r);
       }
@@ -453,7 +482,7 @@ export class App {
         text,
         ts,
       }));
-      localStorage.setItem(OUTBOX_KEY(this.me.id), JSON.stringify(list));
+      sessionStorage.setItem(OUTBOX_KEY(this.me.id), JSON.stringify(list));
     } catch {
       // storage unavailable: the outbox lives as long as the page
     }
@@ -461,30 +490,45 @@ export class App {
 
   restoreOutbox(): void {
     try {
-      const list = JSON.parse(localStorage.getItem(OUTBOX_KEY(this.me.id)) ?? "[]") as unknown;
+      const list = JSON.parse(sessionStorage.getItem(OUTBOX_KEY(this.me.id)) ?? "[]") as unknown;
       if (!Array.isArray(list)) return;
-      for (const p of list as {
-        clientId?: unknown;
-        room?: unknown;
-        text?: unknown;
-        ts?: unknown;
-      }[]) {
+      const now = Date.now();
+      for (const p of list as Record<string, unknown>[]) {
         if (
           typeof p?.clientId === "string" &&
           typeof p.room === "string" &&
-          typeof p.text === "string"
+          typeof p.text === "string" &&
+          typeof p.ts === "number" &&
+          now - p.ts < OUTBOX_KEEP_MS
         ) {
-          this.state.queue(
-            p.room,
-            p.text,
-            p.clientId,
-            typeof p.ts === "number" ? p.ts : Date.now(),
-          );
+          this.state.queue(p.room, p.text, p.clientId, p.ts);
         }
       }
     } catch {
       // nothing kept
     }
+  }
+
+  /** Sends a message that failed again (Retry), in its place. */
+  retrySend(clientId: string): void {
+    this.state.retry(clientId);
+    const p = this.state.outbox.find((x) => x.clientId === clientId);
+    if (p) p.rejoined = false;
+    const r = this.state.shown;
+    if (r) this.renderMessages(r);
+    void this.flushOutbox();
+  }
+
+  /** Drops a message that failed (Discard); its text goes back to the box if that is empty. */
+  discardSend(clientId: string): void {
+    const p = this.state.forget(clientId);
+    this.saveOutbox();
+    if (p && this.ui.text.value === "" && p.room === this.state.current) {
+      this.ui.text.value = p.text;
+      this.autosize();
+    }
+    const r = this.state.shown;
+    if (r) this.renderMessages(r);
   }
 
   autosize(): void {

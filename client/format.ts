@@ -11,8 +11,12 @@ export type Node =
   | { t: "bold"; c: Node[] }
   | { t: "italic"; c: Node[] };
 
-/** An http(s) URL as people paste them; trailing punctuation is not part of it. */
-const URL_RE = /\bhttps?:\/\/[^\s<>"'`]+/iy;
+/**
+ * An http(s) URL as people paste them (at most 2048 characters); trailing punctuation is not
+ * part of it. No backslashes or invisible format characters (bidi overrides, zero-width
+ * spaces), which could make a link look like another site.
+ */
+const URL_RE = /\bhttps?:\/\/[^\s<>"'`\\\p{Cf}]{1,2040}/iuy;
 const MENTION_RE = /@([A-Za-z0-9_]{3,32})(?![A-Za-z0-9_])/y;
 /** Characters that may stand before an opening `_` or `**` (and after a closing one). */
 const EDGE = /[\s([{"'.,;:!?*_-]/;
@@ -97,34 +101,45 @@ function parse(s: string, from: number, to: number, me: string, depth: number): 
  */
 function closing(s: string, from: number, to: number, mark: string): number {
   if (from >= to || /\s/.test(s[from] as string)) return -1;
+  // On the same line only.
+  const newline = s.indexOf("\n", from);
+  const end = newline < 0 || newline > to ? to : newline;
   for (
     let j = s.indexOf(mark, from + 1);
-    j > 0 && j + mark.length <= to;
+    j > 0 && j + mark.length <= end;
     j = s.indexOf(mark, j + 1)
   ) {
-    if (s.slice(from, j).includes("\n")) return -1;
     const after = j + mark.length >= to ? " " : (s[j + mark.length] as string);
     if (!/\s/.test(s[j - 1] as string) && (EDGE.test(after) || j + mark.length === to)) return j;
   }
   return -1;
 }
 
-/** Drops trailing punctuation, and a closing bracket that has no opening one in the URL. */
+/** Drops trailing punctuation, and closing brackets that have no opening one in the URL. */
 function trimUrl(url: string): string {
-  let u = url;
-  for (;;) {
-    const last = u[u.length - 1] as string;
-    if (/[.,;:!?'"*_]/.test(last)) u = u.slice(0, -1);
-    else if (last === ")" && count(u, "(") < count(u, ")")) u = u.slice(0, -1);
-    else if (last === "]" && count(u, "[") < count(u, "]")) u = u.slice(0, -1);
-    else return u;
+  // Brackets counted once; each trimmed character updates the counts (linear).
+  let open = 0;
+  let close = 0;
+  let openSq = 0;
+  let closeSq = 0;
+  for (const c of url) {
+    if (c === "(") open++;
+    else if (c === ")") close++;
+    else if (c === "[") openSq++;
+    else if (c === "]") closeSq++;
   }
-}
-
-function count(s: string, c: string): number {
-  let n = 0;
-  for (const x of s) if (x === c) n++;
-  return n;
+  let end = url.length;
+  for (;;) {
+    const last = url[end - 1] as string;
+    if (/[.,;:!?'"*_]/.test(last)) end--;
+    else if (last === ")" && open < close) {
+      close--;
+      end--;
+    } else if (last === "]" && openSq < closeSq) {
+      closeSq--;
+      end--;
+    } else return url.slice(0, end);
+  }
 }
 
 /** The plain text of a tree (what a screen reader or a notification should say). */

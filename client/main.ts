@@ -69,8 +69,9 @@ for (const [event, handler] of Object.entries(handlers)) {
 }
 
 socket.on("connect", () => {
+  // The outbox is sent once the server has joined this socket to the user's rooms (the
+  // `rooms` event), not before: a send that got there first would not be in its room yet.
   app.setStatus("connected", "Connected");
-  void app.flushOutbox();
 });
 socket.on("disconnect", (reason) => {
   if (app.signedOut) return;
@@ -96,20 +97,28 @@ socket.on("connect_error", (err) => {
 ui.drawerToggle.addEventListener("click", () => app.setDrawer(!app.drawerOpen()));
 ui.drawerBackdrop.addEventListener("click", () => app.setDrawer(false));
 
-// The signed-out dialog is modal: Tab stays inside it.
-ui.signedOut.addEventListener("keydown", (e) => {
-  if (e.key !== "Tab") return;
-  const focusable = [...ui.signedOut.querySelectorAll<HTMLElement>("a, button")];
-  const first = focusable[0];
-  const last = focusable[focusable.length - 1];
-  if (!first || !last) return;
-  if (e.shiftKey && document.activeElement === first) {
-    e.preventDefault();
-    last.focus();
-  } else if (!e.shiftKey && document.activeElement === last) {
-    e.preventDefault();
-    first.focus();
-  }
+/** A modal dialog keeps Tab inside it. */
+function trapFocus(dialog: HTMLElement): void {
+  dialog.addEventListener("keydown", (e) => {
+    if (e.key !== "Tab") return;
+    const focusable = [...dialog.querySelectorAll<HTMLElement>("a, button, input")];
+    const first = focusable[0];
+    const last = focusable[focusable.length - 1];
+    if (!first || !last) return;
+    if (e.shiftKey && document.activeElement === first) {
+      e.preventDefault();
+      last.focus();
+    } else if (!e.shiftKey && document.activeElement === last) {
+      e.preventDefault();
+      first.focus();
+    }
+  });
+}
+trapFocus(ui.signedOut);
+trapFocus(ui.switcher);
+// A click outside the switcher's card closes it.
+ui.switcher.addEventListener("click", (e) => {
+  if (e.target === ui.switcher) closeSwitcher();
 });
 
 // ---- forms ----------------------------------------------------------------------------------
@@ -327,20 +336,28 @@ ui.scroller.addEventListener("scroll", () => {
 });
 document.addEventListener("visibilitychange", () => app.reportRead());
 
-// ---- the room switcher: Ctrl+K (or /) --------------------------------------------------------
+// ---- the room switcher: Ctrl+K -------------------------------------------------------------
 
 let switchMatches: string[] = [];
+let focusBeforeSwitcher: HTMLElement | null = null;
 
 function openSwitcher(): void {
+  if (app.signedOut) return;
+  focusBeforeSwitcher =
+    document.activeElement instanceof HTMLElement ? document.activeElement : null;
   ui.switcher.hidden = false;
   ui.switcherInput.value = "";
   renderSwitcher();
   ui.switcherInput.focus();
 }
 
+/** Closes the switcher; focus goes back where it was (or to the message box). */
 function closeSwitcher(): void {
   ui.switcher.hidden = true;
-  ui.text.focus();
+  const back = focusBeforeSwitcher;
+  focusBeforeSwitcher = null;
+  if (back?.isConnected && !(back as HTMLInputElement).disabled) back.focus();
+  else if (!ui.text.disabled) ui.text.focus();
 }
 
 function renderSwitcher(): void {
@@ -368,6 +385,7 @@ function renderSwitcher(): void {
 
 function choose(name: string): void {
   ui.switcher.hidden = true;
+  focusBeforeSwitcher = null;
   const r = state.rooms.get(name);
   if (r?.invited) void app.join(name, { focus: true });
   else app.select(name);
@@ -381,24 +399,17 @@ ui.switcherInput.addEventListener("keydown", (e) => {
     if (first) choose(first);
   } else if (e.key === "Escape") {
     e.preventDefault();
+    e.stopPropagation();
     closeSwitcher();
   }
 });
 
 document.addEventListener("keydown", (e) => {
-  const typing =
-    e.target instanceof HTMLInputElement ||
-    e.target instanceof HTMLTextAreaElement ||
-    (e.target instanceof HTMLElement && e.target.isContentEditable);
-  if ((e.key === "k" || e.key === "K") && (e.ctrlKey || e.metaKey)) {
+  // Ctrl+K (⌘K): a chord, so it never fires while someone types (no single-key shortcut).
+  if ((e.key === "k" || e.key === "K") && (e.ctrlKey || e.metaKey) && !e.altKey) {
     e.preventDefault();
     if (ui.switcher.hidden) openSwitcher();
     else closeSwitcher();
-    return;
-  }
-  if (e.key === "/" && !typing && ui.switcher.hidden) {
-    e.preventDefault();
-    openSwitcher();
     return;
   }
   if (e.key === "Escape") {

@@ -41,7 +41,14 @@ export interface Pending {
   ts: number;
   /** Being sent now (an answer is awaited). */
   sending: boolean;
+  /** Refused for good (why): shown with Retry and Discard, never sent by itself. */
+  failed?: string;
+  /** Answered not_joined once: the page joined the room and sent it again. */
+  rejoined?: boolean;
 }
+
+/** Unsent messages kept at most; writing more while offline is refused. */
+export const MAX_OUTBOX = 100;
 
 /** Stream ids ("<ms>-<seq>") in the order the room received them. */
 export function compareIds(a: string, b: string): number {
@@ -187,7 +194,10 @@ export class ChatState {
     r.newFrom = r.messages.find((m) => m.user.id !== this.me.id)?.id;
   }
 
-  /** Takes a room out (left, removed or banned); returns the room to show instead, if any. */
+  /**
+   * Takes a room out (left, removed or banned); returns the room to show instead, if any.
+   * Its unsent messages go with it (the caller says so).
+   */
   drop(name: string): string | undefined {
     this.rooms.delete(name);
     for (let i = this.outbox.length - 1; i >= 0; i--) {
@@ -250,17 +260,39 @@ export class ChatState {
 
   // ---- the outbox ----------------------------------------------------------------------
 
-  /** Keeps a message to send (now or once the connection is back), in writing order. */
-  queue(room: string, text: string, clientId: string, ts: number): Pending {
+  /**
+   * Keeps a message to send (now or once the connection is back), in writing order;
+   * undefined when the outbox is full.
+   */
+  queue(room: string, text: string, clientId: string, ts: number): Pending | undefined {
+    if (this.outbox.length >= MAX_OUTBOX) return undefined;
     const p: Pending = { clientId, room, text, ts, sending: false };
     this.outbox.push(p);
     return p;
   }
 
-  /** The next message to send: the oldest not being sent, if none before it is. */
+  /**
+   * The next message to send: the oldest that has not failed, unless it is being sent (one
+   * at a time, so they are stored in the order written).
+   */
   nextToSend(): Pending | undefined {
-    const first = this.outbox[0];
+    const first = this.outbox.find((p) => !p.failed);
     return first && !first.sending ? first : undefined;
+  }
+
+  /** A message refused for good: it stays, marked, until retried or discarded. */
+  fail(clientId: string, why: string): void {
+    const p = this.outbox.find((x) => x.clientId === clientId);
+    if (p) {
+      p.failed = why;
+      p.sending = false;
+    }
+  }
+
+  /** Tries a failed message again (it keeps its place and its client id). */
+  retry(clientId: string): void {
+    const p = this.outbox.find((x) => x.clientId === clientId);
+    if (p) p.failed = undefined;
   }
 
   /** The server stored it (a retry answers with the same message): it leaves the outbox. */

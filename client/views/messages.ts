@@ -136,12 +136,29 @@ function pendingItem(app: App, p: Pending): HTMLLIElement {
   who.textContent = `${app.state.me.username} (you)`;
   const note = document.createElement("span");
   note.className = "pending-note";
-  note.textContent = p.sending ? "sending…" : "not sent yet";
+  note.textContent = p.failed ? `not sent: ${p.failed}` : p.sending ? "sending…" : "not sent yet";
   head.append(who, note);
   const body = document.createElement("p");
   body.className = "text";
   body.textContent = p.text;
   li.append(head, body);
+  if (p.failed) {
+    li.classList.add("failed");
+    const box = document.createElement("span");
+    box.className = "pending-actions";
+    for (const [label, act] of [
+      ["Retry", () => app.retrySend(p.clientId)],
+      ["Discard", () => app.discardSend(p.clientId)],
+    ] as const) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = label;
+      b.setAttribute("aria-label", `${label}: ${p.text.slice(0, 40)}`);
+      b.addEventListener("click", act);
+      box.append(b);
+    }
+    li.append(box);
+  }
   return li;
 }
 

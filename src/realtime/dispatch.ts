@@ -16,6 +16,7 @@
 // handler itself is asynchronous); the clock is read once per event, for the budgets.
 import type { RateLimiterRedis } from "rate-limiter-flexible";
 import type { Logger } from "../logger.js";
+import { REDIS_MAX_WAIT_MS } from "../redis.js";
 import type { EventBudgets } from "./budgets.js";
 import type { Drain } from "./drain.js";
 import type { AckError, ClientEventName, ErrorCode } from "./events.js";
@@ -76,6 +77,14 @@ function isEvent(name: unknown): name is ClientEventName {
  * arrival when the socket is already held, before any read).
  */
 export const MAX_WAITING_EVENTS = 100;
+
+/**
+ * The longest an event waits behind earlier ones before it is answered `unavailable` instead
+ * of run: two Redis deadlines (a healthy Redis answers in milliseconds; a send waiting for
+ * its replicas takes at most about one second). So while Redis stalls, a socket's queued
+ * events are all answered within a few seconds, not one deadline after another.
+ */
+export const MAX_QUEUE_WAIT_MS = 2 * REDIS_MAX_WAIT_MS;
 
 /**
  * A socket's order: every event takes a number on arrival, and runs (after its check) only
@@ -265,7 +274,13 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
         q.waiting.set(seq, null);
         reply(fail("rate_limited", "too many events waiting for an answer: slow down"));
       } else {
-        q.waiting.set(seq, () => afterCheck(verdict));
+        const readyAt = performance.now();
+        q.waiting.set(seq, () => {
+          // Waited behind events that each took Redis's whole deadline (a stalled Redis):
+          // answered now, not acted on seconds later.
+          if (performance.now() - readyAt > MAX_QUEUE_WAIT_MS) reply(fail("unavailable"));
+          else afterCheck(verdict);
+        });
         q.steps++;
       }
     },

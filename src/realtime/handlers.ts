@@ -4,7 +4,7 @@
 // room-policy.ts, was checked too. Events that change standing are checked by their own
 // Redis script (RoomStore), which reads the actor's standing as it runs.
 import type { Server, Socket } from "socket.io";
-import type { MessageStore } from "../stores/messages.js";
+import { ClientIdConflict, type MessageStore } from "../stores/messages.js";
 import {
   dmUsers,
   isDmRoom,
@@ -422,17 +422,14 @@ export function createHandlers(d: HandlerDeps): Handlers {
     "message:send": async (socket, { room, text, clientId }) => {
       requireAccess(room, socket.data.userId);
       requireJoined(socket, room);
-      const { message, fresh } = await d.messages.append(
-        room,
-        member(socket),
-        text,
-        d.now(),
-        clientId,
-      );
-      // A retry of a send already stored: answered with that message, delivered once.
-      if (!fresh) return { ok: true, message };
+      const { message, fresh } = await d.messages
+        .append(room, member(socket), text, d.now(), clientId)
+        .catch((err: unknown) => {
+          if (err instanceof ClientIdConflict) throw new EventError("invalid", err.message);
+          throw err;
+        });
       // A direct message puts the conversation in both users' lists (every device), unread
-      // from its start for whoever has not opened it yet.
+      // from its start for whoever has not opened it yet (repeated safely on a retry).
       if (isDmRoom(room)) {
         // Counted from just before this message (by the stream's clock, which made its id).
         const before = String(Number(message.id.split("-")[0]) - 1);
@@ -441,10 +438,13 @@ export function createHandlers(d: HandlerDeps): Handlers {
         );
       }
       // Every socket in the room gets it (the sender's too: clients dedupe by id); direct
-      // messages also reach both users' sockets that have not joined the room yet.
+      // messages also reach both users' sockets that have not joined the room yet. A retry
+      // is delivered again: the first answer may have been lost with its broadcast (pages
+      // drop a message id they already have).
       d.io.to(audience(room)).emit("message", message);
-      // Only a message that names someone (@username) costs more Redis commands.
-      if (text.includes("@")) await mentionIn(room, message).catch(() => undefined);
+      // Only a message that names someone (@username) costs more Redis commands; a retry's
+      // mentions were counted the first time.
+      if (fresh && text.includes("@")) await mentionIn(room, message).catch(() => undefined);
       return { ok: true, message };
     },
 

@@ -12,6 +12,14 @@ import { FENCE, fencedEval, type Redis } from "../redis.js";
 import { keys } from "./keys.js";
 import type { ReplicaAcks } from "./replica-acks.js";
 
+/** A client id sent again with different text: not the same message, so not stored. */
+export class ClientIdConflict extends Error {
+  constructor() {
+    super("that clientId was already used for another message");
+    this.name = "ClientIdConflict";
+  }
+}
+
 /** How a deleted account's messages are attributed. */
 export const DELETED_USER = "deleted user";
 
@@ -21,20 +29,39 @@ export const STREAM_ID_RE = /^\d{1,16}-\d{1,16}$/;
 const DEDUPE_SECONDS = 86_400;
 
 // KEYS: the room's stream, and the sender's client-id key (or the stream again when the send
-// has no client id). ARGV: deadline, cap, user id, username, text, ts, "1" with a client id.
-// Fenced: a message refused as `unavailable` is never stored when a stalled Redis resumes.
-// With a client id, a send seen before is answered {"dup", id, ts} and nothing is stored.
+// has no client id). ARGV: deadline, cap, user id, username, text, ts, "1" with a client id,
+// "1" when replicas must confirm it first. Fenced: a message refused as `unavailable` is
+// never stored when a stalled Redis resumes. With a client id, the key remembers the
+// message (id, time, a hash of its text, and whether it is confirmed): a send seen before
+// answers {"dup", id, ts} when it carries the same text and is confirmed, {"pending"} while
+// its replicas have not confirmed it yet, {"conflict"} when the id came with other text.
 const APPEND = `${FENCE}
 if ARGV[7] == '1' then
   local prior = redis.call('GET', KEYS[2])
   if prior then
-    local bar = string.find(prior, '|', 1, true)
-    return {'dup', string.sub(prior, 1, bar - 1), string.sub(prior, bar + 1)}
+    local id, ts, hash, state = string.match(prior, '^([^|]+)|([^|]+)|([^|]+)|(%a)$')
+    if hash ~= redis.sha1hex(ARGV[5]) then return {'conflict'} end
+    if state ~= 'D' then return {'pending'} end
+    return {'dup', id, ts}
   end
 end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'u', ARGV[3], 'n', ARGV[4], 't', ARGV[5], 'ts', ARGV[6])
-if ARGV[7] == '1' then redis.call('SET', KEYS[2], id .. '|' .. ARGV[6], 'EX', ${DEDUPE_SECONDS}) end
+if ARGV[7] == '1' then
+  local state = 'D'
+  if ARGV[8] == '1' then state = 'P' end
+  redis.call('SET', KEYS[2], id .. '|' .. ARGV[6] .. '|' .. redis.sha1hex(ARGV[5]) .. '|' .. state, 'EX', ${DEDUPE_SECONDS})
+end
 return {'new', id}
+`;
+
+// KEYS: the client-id key. ARGV: deadline, message id. The replicas hold the message: a
+// retry of it is now answered with it.
+const CONFIRMED = `${FENCE}
+local prior = redis.call('GET', KEYS[1])
+if prior and string.sub(prior, 1, #ARGV[2] + 1) == ARGV[2] .. '|' then
+  redis.call('SET', KEYS[1], string.sub(prior, 1, -2) .. 'D', 'KEEPTTL')
+end
+return 1
 `;
 
 // KEYS: the room's stream, the client-id key (or the stream again). ARGV: deadline, message
@@ -134,7 +161,9 @@ export class MessageStore {
   /**
    * Stores a message. With `clientId` (the sender's own id for this message), a send that
    * was stored before (a retry after a lost answer) is not stored again: `fresh` is false and
-   * the message is the one stored then.
+   * the message is the one stored then. The same client id with other text is refused
+   * (`ClientIdConflict`); a retry of a message whose replicas have not confirmed it yet is
+   * refused as unavailable (the client sends it again).
    */
   async append(
     room: string,
@@ -157,21 +186,20 @@ export class MessageStore {
         text,
         String(ts),
         clientId === undefined ? "0" : "1",
+        acks ? "1" : "0",
       ],
     ).then((reply) => reply as string[]);
-    const answer = (r: string[]) =>
-      r[0] === "dup"
-        ? { message: { id: String(r[1]), room, user, text, ts: Number(r[2]) }, fresh: false }
-        : { message: { id: String(r[1]), room, user, text, ts }, fresh: true };
-    if (!acks) return answer(await stored);
-    const confirmed = acks.confirm();
+    const confirmed = acks?.confirm();
     const reply = await stored;
+    if (reply[0] === "conflict") throw new ClientIdConflict();
+    if (reply[0] === "pending") {
+      throw new Error("Connection: that message is still being confirmed by the replicas");
+    }
     const id = String(reply[1]);
     if (reply[0] === "dup") {
-      await confirmed;
-      return answer(reply);
+      return { message: { id, room, user, text, ts: Number(reply[2]) }, fresh: false };
     }
-    if (!(await confirmed)) {
+    if (acks && !(await confirmed)) {
       // Taken back on the main connection: the messages' own may be held by the next WAIT.
       const takenBack = await fencedEval(this.redis, TAKE_BACK, [key, dedupeKey], [id]).then(
         () => "taken back",
@@ -179,7 +207,11 @@ export class MessageStore {
       );
       throw new Error(`Connection: the replicas did not confirm the message in time; ${takenBack}`);
     }
-    return answer(reply);
+    if (acks && clientId !== undefined) {
+      // Best effort: until this lands a retry answers unavailable, then the message.
+      await fencedEval(this.redis, CONFIRMED, [dedupeKey], [id]).catch(() => undefined);
+    }
+    return { message: { id, room, user, text, ts }, fresh: true };
   }
 
   /**

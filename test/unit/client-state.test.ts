@@ -2,7 +2,7 @@
 // "new messages" line, typing, the room list and the outbox of unsent messages.
 import { expect } from "chai";
 import fc from "fast-check";
-import { ChatState, compareIds, insertionIndex } from "../../client/state.js";
+import { ChatState, compareIds, insertionIndex, MAX_OUTBOX } from "../../client/state.js";
 import type { Message, RoomSummary } from "../../src/domain/types.js";
 
 const me = { id: "me", username: "me" };
@@ -150,9 +150,21 @@ describe("the chat page's state (client/state.ts)", () => {
     // Stored twice (a retry answered with the same message): still one message.
     s.stored("c1", { ...msg("5-0", "lobby", me), text: "one" });
     expect(r.messages).to.have.length(1);
+    // Refused for good: kept, marked, skipped; retried in its place.
+    s.fail("c2", "join the room first");
+    expect(s.nextToSend()?.clientId).to.equal("c3");
+    s.retry("c2");
+    expect(s.nextToSend()?.clientId).to.equal("c2");
     // A room that goes away takes its unsent messages with it.
     s.drop("lobby");
     expect(s.outbox.map((p) => p.clientId)).to.deep.equal(["c3"]);
+  });
+
+  it(`keeps at most ${MAX_OUTBOX} unsent messages`, () => {
+    const s = new ChatState(me);
+    for (let i = 0; i < MAX_OUTBOX; i++)
+      expect(s.queue("lobby", "x", `c${i}`, i)).to.not.equal(undefined);
+    expect(s.queue("lobby", "one too many", "cx", 0)).to.equal(undefined);
   });
 
   it("replaces an edited or deleted message in place, and ignores one it does not have", () => {

@@ -7,7 +7,12 @@ import fc from "fast-check";
 import pino from "pino";
 import type { RateLimiterRedis } from "rate-limiter-flexible";
 import { EventBudgets } from "../../src/realtime/budgets.js";
-import { type DispatchDeps, dispatch, MAX_WAITING_EVENTS } from "../../src/realtime/dispatch.js";
+import {
+  type DispatchDeps,
+  dispatch,
+  MAX_QUEUE_WAIT_MS,
+  MAX_WAITING_EVENTS,
+} from "../../src/realtime/dispatch.js";
 import { Drain } from "../../src/realtime/drain.js";
 import type { CheckCallback, SessionGuard } from "../../src/realtime/guard.js";
 import type { Handlers, ParleySocket } from "../../src/realtime/handlers.js";
@@ -151,6 +156,30 @@ describe("dispatch: a socket's events in arrival order (unit)", () => {
     expect(r.answered.filter((n) => n > 0)).to.deep.equal(
       Array.from({ length: MAX_WAITING_EVENTS + 1 }, (_, i) => i + 1),
     );
+  });
+
+  it(`answers unavailable, without running them, events that waited over ${MAX_QUEUE_WAIT_MS} ms behind others`, async () => {
+    let release: () => void = () => undefined;
+    const budget = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const r = rig((v) => Promise.resolve(v));
+    r.deps.sendLimiter = { consume: () => budget } as unknown as typeof r.deps.sendLimiter;
+    emit(r, "send", 1);
+    emit(r, "history", 2);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    // The clock the queue reads moves on past the bound while the send is stuck.
+    const realNow = performance.now.bind(performance);
+    const skew = MAX_QUEUE_WAIT_MS + 1;
+    performance.now = () => realNow() + skew;
+    try {
+      release();
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    } finally {
+      performance.now = realNow;
+    }
+    expect(r.answered).to.deep.equal([1, -2]);
+    expect(r.ran).to.deep.equal([1]);
   });
 
   it("runs a burst of events that need no waiting, however many", async () => {

@@ -75,6 +75,36 @@ describe("the message formatter (client/format.ts)", () => {
     ]);
   });
 
+  // Linear work: each of these took seconds with a trim that recounted brackets per character
+  // (the test's 5 s limit is the only clock here; speed is the benchmark's business).
+  it("formats hostile 2000-character messages as text (no backtracking, no quadratic trims)", () => {
+    const hostile = [
+      "http:///".repeat(125) + ")".repeat(1000),
+      "http://?".repeat(125) + ")".repeat(1000),
+      `**${"http:///".repeat(124)}${")".repeat(996)}**`,
+      "_a ".repeat(666),
+      "*".repeat(2000),
+      "`".repeat(2000),
+      "@".repeat(2000),
+      "http://".repeat(285),
+      `https://example.com/${"(".repeat(990)}${")".repeat(990)}`,
+    ];
+    for (const text of hostile.slice(0, 3)) {
+      expect(links(formatMessage(text, "me")), text.slice(0, 20)).to.deep.equal([]);
+    }
+    for (const text of hostile.slice(3)) {
+      const stripped = (t: string) => t.replace(/\*\*|_|`/g, "");
+      expect(stripped(plainText(formatMessage(text, "me")))).to.equal(stripped(text));
+    }
+  });
+
+  it("keeps backslashes and invisible format characters out of links", () => {
+    expect(links(formatMessage("https://example.com\\@evil.example/"))).to.deep.equal([
+      "https://example.com",
+    ]);
+    expect(links(formatMessage("https://exa\u200Bmple.com/x"))).to.deep.equal(["https://exa"]);
+  });
+
   describe("the XSS catalogue: nothing but http(s) links, and every character stays text", () => {
     const catalogue = [
       "<script>alert(1)</script>",
