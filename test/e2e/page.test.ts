@@ -104,6 +104,7 @@ describe("the chat page as people use it, in Chromium", function () {
       "first unread",
       "second unread",
     ]);
+    await b.page.screenshot({ path: `${SHOTS}/chat-new-messages.png` });
     // Scrolled up, a button brings the newest back.
     for (let i = 0; i < 25; i++) await send(a.page, `filler ${i} ${"words ".repeat(12)}`);
     await b.page.waitForSelector("#message-list .text:has-text('filler 24')");

@@ -1,16 +1,17 @@
 import { expect } from "chai";
+import { useParley } from "../helpers/fixtures.js";
 import { Browser } from "../helpers/http.js";
-import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
+import { type TestParley, uniqueName } from "../helpers/parley.js";
 import { call, connect } from "../helpers/socket.js";
 
 describe("GET /metrics", () => {
   let parley: TestParley;
-  before(async () => {
-    parley = await startParley({ env: { METRICS_PORT: "0" } });
-  });
-  after(async () => {
-    await parley?.close();
-  });
+  useParley(
+    (p) => {
+      parley = p;
+    },
+    { env: { METRICS_PORT: "0" } },
+  );
 
   it("is served on the admin listener only, never on the public port", async () => {
     expect(parley.metricsUrl).to.be.a("string");

@@ -1,14 +1,12 @@
 import { expect } from "chai";
+import { useParley } from "../helpers/fixtures.js";
 import { Browser } from "../helpers/http.js";
-import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
+import { type TestParley, uniqueName } from "../helpers/parley.js";
 
 describe("GET /healthz", () => {
   let parley: TestParley;
-  before(async () => {
-    parley = await startParley();
-  });
-  after(async () => {
-    await parley?.close();
+  useParley((p) => {
+    parley = p;
   });
 
   it("answers 200 while the process runs", async () => {

@@ -1,5 +1,6 @@
 import { expect } from "chai";
 import type { Member, Message } from "../../src/realtime/events.js";
+import { useParley } from "../helpers/fixtures.js";
 import { Browser } from "../helpers/http.js";
 import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 import { barrier, type ClientSocket, call, callRaw, connect, once } from "../helpers/socket.js";
@@ -14,12 +15,11 @@ describe("chat events", () => {
   let parley: TestParley;
   const sockets: ClientSocket[] = [];
   let n = 0;
-  before(async () => {
-    parley = await startParley();
+  useParley((p) => {
+    parley = p;
   });
   after(async () => {
     for (const s of sockets) s.close();
-    await parley?.close();
   });
 
   async function person(prefix = "p"): Promise<Person> {

@@ -1,17 +1,17 @@
 import { expect } from "chai";
+import { useParley } from "../helpers/fixtures.js";
 import { Browser } from "../helpers/http.js";
-import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
+import { type TestParley, uniqueName } from "../helpers/parley.js";
 import { type ClientSocket, call, connect, once } from "../helpers/socket.js";
 
 describe("realtime smoke", () => {
   let parley: TestParley;
   const sockets: ClientSocket[] = [];
-  before(async () => {
-    parley = await startParley();
+  useParley((p) => {
+    parley = p;
   });
   after(async () => {
     for (const s of sockets) s.close();
-    await parley?.close();
   });
 
   it("two users chat in a room and logout disconnects", async () => {

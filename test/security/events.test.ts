@@ -3,8 +3,9 @@
 import { expect } from "chai";
 import { LOCAL_BUDGETS, MAX_ROOMS_PER_SOCKET } from "../../src/realtime/budgets.js";
 import type { Member } from "../../src/realtime/events.js";
+import { useParley } from "../helpers/fixtures.js";
 import { Browser } from "../helpers/http.js";
-import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
+import { PASSWORD, type TestParley, uniqueName } from "../helpers/parley.js";
 import { type ClientSocket, call, connect } from "../helpers/socket.js";
 
 describe("event budgets and payload rules", function () {
@@ -13,14 +14,14 @@ describe("event budgets and payload rules", function () {
   // A clock the test moves, so budget windows can pass without waiting.
   let clock = Date.now();
   const sockets: ClientSocket[] = [];
-  before(async () => {
-    parley = await startParley({ now: () => clock });
-  });
+  useParley(
+    (p) => {
+      parley = p;
+    },
+    { now: () => clock },
+  );
   afterEach(() => {
     for (const s of sockets.splice(0)) s.close();
-  });
-  after(async () => {
-    await parley?.close();
   });
 
   async function user(): Promise<{ socket: ClientSocket; name: string }> {
