@@ -1,6 +1,7 @@
 // The chat page's actions: what happens when the person picks, joins or leaves a room, sends,
 // edits or deletes a message, scrolls up for history, or when the connection comes and goes.
 // They change the state (state.ts), talk to the server (socket.ts) and redraw (views/).
+import { HISTORY_PAGE, MESSAGE_MAX_CHARS } from "../src/domain/rules.js";
 import type { Member, Message, RevokedReason, RoomMember } from "../src/domain/types.js";
 import { clearError, showError, type Ui } from "./dom.js";
 import type { Call, ChatSocket } from "./socket.js";
@@ -8,9 +9,6 @@ import type { ChatState, RoomState } from "./state.js";
 import { renderMessages, showArrival, updateJump } from "./views/messages.js";
 import { renderMembers, renderRoomLists } from "./views/rooms.js";
 
-export const HISTORY_PAGE = 50;
-/** The longest message, in characters (code points), as the server counts. */
-export const MAX_MESSAGE_CHARS = 2000;
 const READ_EVERY_MS = 2000;
 /**
  * Unsent messages survive a reload of the tab (sessionStorage: each tab has its own, so two
@@ -393,8 +391,8 @@ export class App {
     const r = state.shown;
     const text = ui.text.value.trim();
     if (!r || !text) return;
-    if ([...text].length > MAX_MESSAGE_CHARS) {
-      showError(ui.sendError, `Messages can be at most ${MAX_MESSAGE_CHARS} characters.`);
+    if ([...text].length > MESSAGE_MAX_CHARS) {
+      showError(ui.sendError, `Messages can be at most ${MESSAGE_MAX_CHARS} characters.`);
       return;
     }
     // Cleared at once, so whatever is typed next is never lost when this one is answered.
@@ -581,7 +579,7 @@ export class App {
     const box = document.createElement("textarea");
     box.className = "edit-box";
     box.value = editing.draft;
-    box.maxLength = MAX_MESSAGE_CHARS;
+    box.maxLength = MESSAGE_MAX_CHARS;
     box.rows = Math.min(6, Math.max(1, editing.draft.split("\n").length));
     box.setAttribute("aria-label", "Edit your message");
     const finish = () => {

@@ -1,6 +1,7 @@
 // The chat page's entry: looks up the page, opens the socket, and wires the person's input
 // and the server's events to the actions (app.ts). Everything users typed is rendered with
 // textContent, never as HTML (views/text.ts).
+import { CLIENT_ID_RE, ROOM_NAME_RE, roomNameFrom } from "../src/domain/rules.js";
 import type { Member, RoomMember } from "../src/domain/types.js";
 import { App } from "./app.js";
 import { clearError, findUi, showError } from "./dom.js";
@@ -8,6 +9,7 @@ import { serverEvents } from "./handlers.js";
 import { caller, createSocket } from "./socket.js";
 import { ChatState } from "./state.js";
 import { updateJump } from "./views/messages.js";
+import { renderDirectory } from "./views/rooms.js";
 
 const ui = findUi();
 const me: Member = { id: ui.chat.dataset.userId ?? "", username: ui.chat.dataset.username ?? "" };
@@ -15,12 +17,13 @@ const socket = createSocket();
 const state = new ChatState(me);
 const app = new App(ui, state, socket, caller(socket), newClientId);
 const TYPING_SEND_EVERY_MS = 2000;
-const ROOM_NAME_RE = /^[a-z0-9][a-z0-9-]{0,31}$/;
 
 /** A client id for an outgoing message (crypto.getRandomValues works on plain http too). */
 function newClientId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(12));
-  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const id = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  if (!CLIENT_ID_RE.test(id)) throw new Error("client id out of shape");
+  return id;
 }
 
 // ---- notifications (opt-in) ----------------------------------------------------------------
@@ -126,7 +129,7 @@ ui.switcher.addEventListener("click", (e) => {
 ui.joinForm.addEventListener("submit", (e) => {
   e.preventDefault();
   clearError(ui.joinError);
-  const name = ui.joinInput.value.trim().toLowerCase().replace(/\s+/g, "-");
+  const name = roomNameFrom(ui.joinInput.value);
   if (!ROOM_NAME_RE.test(name)) {
     showError(
       ui.joinError,
@@ -140,6 +143,31 @@ ui.joinForm.addEventListener("submit", (e) => {
       ui.joinPrivate.checked = false;
     }
   });
+});
+
+// ---- the room directory --------------------------------------------------------------------
+
+let directoryTimer: ReturnType<typeof setTimeout> | undefined;
+let directoryAsked = 0;
+async function browseDirectory(): Promise<void> {
+  const query = roomNameFrom(ui.directorySearch.value);
+  if (!/^[a-z0-9-]*$/.test(query)) {
+    renderDirectory(app, [], query);
+    return;
+  }
+  const asked = ++directoryAsked;
+  const res = await app.call("room:directory", query ? { query } : {});
+  // Only the answer to the latest search is shown.
+  if (asked !== directoryAsked) return;
+  if (res.ok) renderDirectory(app, res.rooms, query);
+  else showError(ui.joinError, res.error.message);
+}
+ui.directory.addEventListener("toggle", () => {
+  if (ui.directory.open) void browseDirectory();
+});
+ui.directorySearch.addEventListener("input", () => {
+  clearTimeout(directoryTimer);
+  directoryTimer = setTimeout(() => void browseDirectory(), 250);
 });
 
 ui.dmForm.addEventListener("submit", (e) => {

@@ -1,6 +1,6 @@
 // The room list (rooms, then direct messages) with unread and mention badges, and the
 // member list of the room in view: who is here (online dot), each a button to message them.
-import type { Member, RoomMember } from "../../src/domain/types.js";
+import type { DirectoryEntry, Member, RoomMember } from "../../src/domain/types.js";
 import type { App } from "../app.js";
 import type { RoomState } from "../state.js";
 
@@ -108,4 +108,36 @@ export function renderMembers(app: App, r: RoomState, everyone: readonly RoomMem
     "aria-label",
     `${online.size} online${everyone.length > online.size ? ` of ${everyone.length} members` : ""}`,
   );
+}
+
+/** The public rooms found in the directory: each a button that joins (or shows) it. */
+export function renderDirectory(app: App, rooms: readonly DirectoryEntry[], query: string): void {
+  const items = rooms.map((d) => {
+    const li = document.createElement("li");
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "directory-room";
+    const name = document.createElement("span");
+    name.className = "room-name";
+    name.textContent = `# ${d.room}`;
+    const meta = document.createElement("span");
+    meta.className = "directory-meta";
+    meta.textContent = `${d.members} member${d.members === 1 ? "" : "s"}${d.topic ? ` · ${d.topic}` : ""}`;
+    b.append(name, meta);
+    const joined = app.state.rooms.get(d.room)?.joined === true;
+    b.setAttribute("aria-label", `${joined ? "Show" : "Join"} #${d.room}, ${meta.textContent}`);
+    b.addEventListener("click", () => {
+      if (joined) app.select(d.room);
+      else void app.join(d.room, { focus: true });
+    });
+    li.append(b);
+    return li;
+  });
+  if (items.length === 0) {
+    const li = document.createElement("li");
+    li.className = "hint";
+    li.textContent = query ? `No public room starts with “${query}”.` : "No public rooms yet.";
+    items.push(li);
+  }
+  app.ui.directoryList.replaceChildren(...items);
 }

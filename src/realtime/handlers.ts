@@ -4,6 +4,7 @@
 // room-policy.ts, was checked too. Events that change standing are checked by their own
 // Redis script (RoomStore), which reads the actor's standing as it runs.
 import type { Server, Socket } from "socket.io";
+import { HISTORY_PAGE } from "../domain/rules.js";
 import { ClientIdConflict, type MessageStore } from "../stores/messages.js";
 import {
   dmUsers,
@@ -62,7 +63,8 @@ export interface HandlerDeps {
 /** The most members `room:members` lists. */
 export const MEMBER_LIST_CAP = 500;
 
-export const HISTORY_ON_JOIN = 50;
+/** Messages sent with a room on joining it (and a history page's default size). */
+export const HISTORY_ON_JOIN = HISTORY_PAGE;
 
 export class EventError extends Error {
   constructor(

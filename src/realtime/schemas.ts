@@ -2,9 +2,17 @@
 // parsed into a typed value or answered with `invalid`. z.object drops unknown keys, so nothing a client adds
 // (`user`, `id`, `__proto__`, …) is ever merged into server objects.
 import { z } from "zod";
+import {
+  CLIENT_ID_RE,
+  HISTORY_MAX,
+  MESSAGE_MAX_CHARS,
+  ROOM_NAME_RE,
+  TOPIC_MAX_CHARS,
+} from "../domain/rules.js";
 import { STREAM_ID_RE } from "../stores/messages.js";
 
-export const PUBLIC_ROOM_RE = /^[a-z0-9][a-z0-9-]{0,31}$/;
+/** A named room's name (the shared rule of domain/rules.ts). */
+export const PUBLIC_ROOM_RE = ROOM_NAME_RE;
 const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
 export const DM_ROOM_RE = new RegExp(`^dm:(${UUID}):(${UUID})$`);
 
@@ -17,13 +25,16 @@ const beforeId = z
   .refine((id) => /[1-9]/.test(id), "before must be a message id");
 
 /** A room that can have members, roles and a topic (not a DM): the public-name form. */
-const namedRoom = z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, "not a valid room name");
+const namedRoom = z.string().regex(ROOM_NAME_RE, "not a valid room name");
 const username = z.string().max(64);
 const topic = z
   .string()
   .max(400)
   .transform((t) => t.toWellFormed().replace(/\s+/g, " ").trim())
-  .refine((t) => [...t].length <= 200, "a topic is at most 200 characters");
+  .refine(
+    (t) => [...t].length <= TOPIC_MAX_CHARS,
+    `a topic is at most ${TOPIC_MAX_CHARS} characters`,
+  );
 /** A message id as the stream writes it: no leading zeros ("0017-00" names "17-0"). */
 const canonicalId = (id: string) => id.replace(/(^|-)0+(?=\d)/g, "$1");
 const messageId = z.string().regex(STREAM_ID_RE, "not a message id").transform(canonicalId);
@@ -33,7 +44,10 @@ const messageText = z
   // Lone surrogates become U+FFFD here, before anything is stored or echoed, so the ack,
   // the broadcast and every later history read carry the same text.
   .transform((t) => t.toWellFormed().trim())
-  .refine((t) => t.length >= 1 && [...t].length <= 2000, "text must be 1–2000 characters");
+  .refine(
+    (t) => t.length >= 1 && [...t].length <= MESSAGE_MAX_CHARS,
+    `text must be 1–${MESSAGE_MAX_CHARS} characters`,
+  );
 
 export const schemas = {
   "room:join": z.object({ room }),
@@ -63,17 +77,14 @@ export const schemas = {
     room,
     text: messageText,
     // The sender's own id for this message: a retry with the same id is stored once.
-    clientId: z
-      .string()
-      .regex(/^[A-Za-z0-9_-]{8,64}$/, "clientId is 8–64 letters, digits, - or _")
-      .optional(),
+    clientId: z.string().regex(CLIENT_ID_RE, "clientId is 8–64 letters, digits, - or _").optional(),
   }),
   "message:edit": z.object({ room, id: messageId, text: messageText }),
   "message:delete": z.object({ room, id: messageId }),
   "message:history": z.object({
     room,
     before: beforeId.optional(),
-    limit: z.number().int().min(1).max(100).optional(),
+    limit: z.number().int().min(1).max(HISTORY_MAX).optional(),
   }),
   typing: z.object({ room }),
   "dm:open": z.object({ username: z.string().max(64) }),

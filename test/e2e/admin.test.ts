@@ -1,6 +1,8 @@
 // The admin page in Chromium, as an operator and a new member use it: the admin makes an
 // invite link, the invited person registers with it and lands in the chat; the page works
 // at phone width too, with no console error or CSP violation.
+
+import { AxeBuilder } from "@axe-core/playwright";
 import { expect } from "chai";
 import type { Browser, BrowserContext } from "playwright-core";
 import { launch, Problems } from "../helpers/browser.js";
@@ -86,5 +88,27 @@ describe("administration in Chromium", function () {
       () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
     );
     expect(overflow, "horizontal overflow at 390 px").to.be.at.most(0);
+
+    // axe-core: the admin page, the closed registration page and the spent-invite page, in
+    // light and in dark mode, at both sizes.
+    for (const scheme of ["light", "dark"] as const) {
+      for (const page of [admin, guest, late]) {
+        await page.emulateMedia({ colorScheme: scheme });
+        const where = `${page.url()} (${scheme})`;
+        const result = await new AxeBuilder({ page }).analyze();
+        expect(
+          result.violations.map(
+            (v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`,
+          ),
+          where,
+        ).to.deep.equal([]);
+      }
+    }
+    await guest.goto(`${parley.url}/register`);
+    const shut = await new AxeBuilder({ page: guest }).analyze();
+    expect(
+      shut.violations.map((v) => v.id),
+      "the invitation-only page",
+    ).to.deep.equal([]);
   });
 });

@@ -134,6 +134,22 @@ describe("the chat page as people use it, in Chromium", function () {
     await a.page.waitForSelector(`#room-title:has-text('@ ${b.name}')`);
   });
 
+  it("browses the public room directory, searches it, and joins a room from it", async () => {
+    const a = await person();
+    const b = await person();
+    const room = `dir-${Date.now().toString(36)}`;
+    await joinRoom(a.page, room);
+    await b.page.click("#directory summary");
+    await b.page.fill("#directory-search", room.slice(0, 10));
+    const entry = b.page.locator(`.directory-room:has-text('# ${room}')`);
+    await entry.waitFor();
+    expect(await entry.textContent()).to.include("1 member");
+    await entry.click();
+    await b.page.waitForSelector(`#room-title:has-text('# ${room}')`);
+    await b.page.fill("#directory-search", "no-such-room-anywhere");
+    await b.page.waitForSelector(".directory-list .hint:has-text('No public room starts with')");
+  });
+
   it("switches rooms with Ctrl+K, edits the last message with Up, and cancels with Escape", async () => {
     const a = await person();
     const room = `keys-${Date.now().toString(36)}`;
