@@ -424,12 +424,15 @@ export function createHandlers(d: HandlerDeps): Handlers {
     "message:send": async (socket, { room, text, clientId }) => {
       requireAccess(room, socket.data.userId);
       requireJoined(socket, room);
-      const { message, fresh } = await d.messages
+      const { message, fresh, redeliver } = await d.messages
         .append(room, member(socket), text, d.now(), clientId)
         .catch((err: unknown) => {
           if (err instanceof ClientIdConflict) throw new EventError("invalid", err.message);
           throw err;
         });
+      // A retry of a message edited or deleted since is answered with its current version,
+      // and nothing is delivered again.
+      if (!fresh && !redeliver) return { ok: true, message };
       // A direct message puts the conversation in both users' lists (every device), unread
       // from its start for whoever has not opened it yet (repeated safely on a retry).
       if (isDmRoom(room)) {

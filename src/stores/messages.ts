@@ -33,8 +33,11 @@ const DEDUPE_SECONDS = 86_400;
 // "1" when replicas must confirm it first. Fenced: a message refused as `unavailable` is
 // never stored when a stalled Redis resumes. With a client id, the key remembers the
 // message (id, time, a hash of its text, and whether it is confirmed): a send seen before
-// answers {"dup", id, ts} when it carries the same text and is confirmed, {"pending"} while
-// its replicas have not confirmed it yet, {"conflict"} when the id came with other text.
+// answers {"dup", id, ts} when it carries the same text, is confirmed and is still stored as
+// sent; {"revised", id, record} when it was edited or deleted since (its current version,
+// from the edits: KEYS[3]); {"gone", id, ts} when the stream no longer holds it (trimmed);
+// {"pending"} while its replicas have not confirmed it yet; {"conflict"} when the client id
+// came with other text.
 const APPEND = `${FENCE}
 if ARGV[7] == '1' then
   local prior = redis.call('GET', KEYS[2])
@@ -42,7 +45,12 @@ if ARGV[7] == '1' then
     local id, ts, hash, state = string.match(prior, '^([^|]+)|([^|]+)|([^|]+)|(%a)$')
     if hash ~= redis.sha1hex(ARGV[5]) then return {'conflict'} end
     if state ~= 'D' then return {'pending'} end
-    return {'dup', id, ts}
+    if #redis.call('XRANGE', KEYS[1], id, id) > 0 then return {'dup', id, ts} end
+    local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+    local padded = string.rep('0', 16 - #ms) .. ms .. '-' .. string.rep('0', 16 - #seq) .. seq
+    local revised = redis.call('ZRANGE', KEYS[3], '[' .. padded .. '|', '(' .. padded .. '}', 'BYLEX', 'LIMIT', 0, 1)
+    if #revised > 0 then return {'revised', id, string.sub(revised[1], #padded + 2)} end
+    return {'gone', id, ts}
   end
 end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'u', ARGV[3], 'n', ARGV[4], 't', ARGV[5], 'ts', ARGV[6])
@@ -161,7 +169,9 @@ export class MessageStore {
   /**
    * Stores a message. With `clientId` (the sender's own id for this message), a send that
    * was stored before (a retry after a lost answer) is not stored again: `fresh` is false and
-   * the message is the one stored then. The same client id with other text is refused
+   * the message is the one stored then (`redeliver`: still as sent, so it may be delivered
+   * again; an edited or deleted one is answered with its current version and is not). The
+   * same client id with other text is refused
    * (`ClientIdConflict`); a retry of a message whose replicas have not confirmed it yet is
    * refused as unavailable (the client sends it again).
    */
@@ -171,14 +181,14 @@ export class MessageStore {
     text: string,
     ts: number,
     clientId?: string,
-  ): Promise<{ message: Message; fresh: boolean }> {
+  ): Promise<{ message: Message; fresh: boolean; redeliver: boolean }> {
     const acks = this.acks;
     const key = keys.roomMessages(room);
     const dedupeKey = clientId === undefined ? key : keys.sentByClient(room, user.id, clientId);
     const stored = fencedEval(
       acks?.client ?? this.redis,
       APPEND,
-      [key, dedupeKey],
+      [key, dedupeKey, keys.roomEdits(room)],
       [
         String(this.cap),
         user.id,
@@ -197,7 +207,18 @@ export class MessageStore {
     }
     const id = String(reply[1]);
     if (reply[0] === "dup") {
-      return { message: { id, room, user, text, ts: Number(reply[2]) }, fresh: false };
+      // Stored as sent: delivered again (the first delivery may have been lost with it).
+      const message = { id, room, user, text, ts: Number(reply[2]) };
+      return { message, fresh: false, redeliver: true };
+    }
+    if (reply[0] === "revised") {
+      // Edited or deleted since: its current version, never the text it was sent with.
+      const [current] = await this.attribute([fromRecord(room, id, JSON.parse(reply[2] ?? "{}"))]);
+      return { message: current as Message, fresh: false, redeliver: false };
+    }
+    if (reply[0] === "gone") {
+      const message = { id, room, user, text, ts: Number(reply[2]) };
+      return { message, fresh: false, redeliver: false };
     }
     if (acks && !(await confirmed)) {
       // Taken back on the main connection: the messages' own may be held by the next WAIT.
@@ -211,7 +232,7 @@ export class MessageStore {
       // Best effort: until this lands a retry answers unavailable, then the message.
       await fencedEval(this.redis, CONFIRMED, [dedupeKey], [id]).catch(() => undefined);
     }
-    return { message: { id, room, user, text, ts }, fresh: true };
+    return { message: { id, room, user, text, ts }, fresh: true, redeliver: false };
   }
 
   /**

@@ -467,21 +467,41 @@ export class RoomStore {
   }
 
   /** Public rooms whose name starts with `query` (all, if empty), by name, at most 50. */
+  /**
+   * Public rooms with members, by name (from `query` on), at most 50. Rooms everyone left
+   * stay in the index (the next joiner gets them); they are skipped here, reading on in
+   * pages of 100 names (up to 1,000), and taken out of the index as they are found, so rooms
+   * someone emptied on purpose cannot crowd the directory out.
+   */
   async directory(query: string): Promise<DirectoryEntry[]> {
-    const names = query
-      ? await this.redis.zRangeByLex(keys.publicRooms, `[${query}`, `[${query}\xff`, {
-          LIMIT: { offset: 0, count: 50 },
-        })
-      : await this.redis.zRange(keys.publicRooms, 0, 49);
-    return Promise.all(
-      names.map(async (room) => {
-        const [topic, members] = await Promise.all([
-          this.redis.hGet(keys.roomInfo(room), "topic"),
-          this.redis.hLen(keys.roomMembers(room)),
-        ]);
-        return { room, topic: topic ?? "", members };
-      }),
-    ).then((rows) => rows.filter((r) => r.members > 0));
+    const found: DirectoryEntry[] = [];
+    const PAGE = 100;
+    let offset = 0;
+    for (let pages = 0; pages < 10 && found.length < 50; pages++) {
+      const names = query
+        ? await this.redis.zRangeByLex(keys.publicRooms, `[${query}`, `[${query}\xff`, {
+            LIMIT: { offset, count: PAGE },
+          })
+        : await this.redis.zRange(keys.publicRooms, offset, offset + PAGE - 1);
+      const rows = await Promise.all(
+        names.map(async (room) => {
+          const [topic, members] = await Promise.all([
+            this.redis.hGet(keys.roomInfo(room), "topic"),
+            this.redis.hLen(keys.roomMembers(room)),
+          ]);
+          return { room, topic: topic ?? "", members };
+        }),
+      );
+      const empty = rows.filter((r) => r.members === 0).map((r) => r.room);
+      // A join re-adds its room to the index, so one that fills up again comes back.
+      const removed =
+        empty.length > 0 ? await this.redis.zRem(keys.publicRooms, empty).catch(() => 0) : 0;
+      for (const r of rows) if (r.members > 0 && found.length < 50) found.push(r);
+      if (names.length < PAGE) break;
+      // Names taken out no longer count in the index's offsets.
+      offset += PAGE - removed;
+    }
+    return found;
   }
 
   /** A room's members and their roles (user ids), at most `cap`. */

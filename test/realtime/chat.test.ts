@@ -115,6 +115,15 @@ describe("chat events", () => {
       // Delivered again with the same id (the first delivery may have been lost with the
       // answer): pages keep one message per id.
       expect([...new Map(got.map((m) => [m.id, m.text])).values()]).to.deep.equal(["once", "mine"]);
+      // Deleted since: a retry is answered with the tombstone and delivers nothing.
+      const deleted = await call(a.socket, "message:delete", { room: r, id: first.message.id });
+      expect(deleted.ok).to.equal(true);
+      const seen = got.length;
+      const late = await call(a.socket, "message:send", { room: r, text: "once", clientId });
+      if (!late.ok) throw new Error(late.error.code);
+      expect(late.message).to.deep.include({ id: first.message.id, deleted: true, text: "" });
+      await barrier(b.socket);
+      expect(got.length, "nothing delivered again").to.equal(seen);
       // The same client id with other text is not the same message: refused, not stored.
       const other = await call(a.socket, "message:send", { room: r, text: "different", clientId });
       expect(code(other)).to.equal("invalid");

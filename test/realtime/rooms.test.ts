@@ -157,6 +157,25 @@ describe("rooms on the server", function () {
     expect(code(await call(b.socket, "room:directory", { query: "A*" }))).to.equal("invalid");
   });
 
+  it("keeps rooms everyone left from crowding the directory out, and takes them out of its index", async () => {
+    const a = await person("a");
+    const prefix = `crowd-${Date.now().toString(36)}`;
+    // 150 public rooms that everyone left (a join and a leave each), named to sort first.
+    const emptied = Array.from(
+      { length: 150 },
+      (_, i) => `${prefix}-a${String(i).padStart(3, "0")}`,
+    );
+    await db.zAdd(
+      keys.publicRooms,
+      emptied.map((value) => ({ score: 0, value })),
+    );
+    await call(a.socket, "room:join", { room: `${prefix}-z` });
+    const found = await call(a.socket, "room:directory", { query: prefix });
+    expect(found.ok && found.rooms.map((r) => r.room)).to.deep.equal([`${prefix}-z`]);
+    expect(await db.zScore(keys.publicRooms, emptied[0] as string)).to.equal(null);
+    expect(await db.zScore(keys.publicRooms, `${prefix}-z`)).to.equal(0);
+  });
+
   it("keeps a private room from those outside it until they are invited", async () => {
     const owner = await person("own");
     const guest = await person("guest");

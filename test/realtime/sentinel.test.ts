@@ -111,6 +111,43 @@ describe("on Redis Sentinel (a primary, two replicas, three sentinels)", functio
     ]);
   });
 
+  it("never acks a retry of a send its replicas have not confirmed: both refused, then one stored", async () => {
+    const a = new Browser(one.url);
+    await a.register(uniqueName("d"), PASSWORD);
+    const first = await connect(one.url, a);
+    const second = await connect(one.url, a);
+    sockets.push(first, second);
+    const room = `dedupe-${Date.now().toString(36)}`;
+    await call(first, "room:join", { room });
+    await call(second, "room:join", { room });
+    const clientId = "retry-while-pending";
+    for (const port of set.replicaPorts) set.signal(port, "SIGSTOP");
+    try {
+      // The same message from two tabs of one person while the replicas are stalled: the
+      // second arrives while the first waits for them.
+      const original = call(first, "message:send", { room, text: "exactly once", clientId }, 8000);
+      await sleep(100);
+      const retry = await call(
+        second,
+        "message:send",
+        { room, text: "exactly once", clientId },
+        8000,
+      );
+      expect(retry.ok ? "ok" : retry.error.code).to.equal("unavailable");
+      const answered = await original;
+      expect(answered.ok ? "ok" : answered.error.code).to.equal("unavailable");
+      expect(await storedTexts(set.primaryPort, room)).to.deep.equal([]);
+    } finally {
+      for (const port of set.replicaPorts) set.signal(port, "SIGCONT");
+    }
+    await set.waitForReplicas();
+    const again = await call(first, "message:send", { room, text: "exactly once", clientId });
+    const twice = await call(second, "message:send", { room, text: "exactly once", clientId });
+    if (!again.ok || !twice.ok) throw new Error("refused once the replicas were back");
+    expect(twice.message.id).to.equal(again.message.id);
+    expect(await storedTexts(set.primaryPort, room)).to.deep.equal(["exactly once"]);
+  });
+
   it("refuses while the primary is gone, then follows the failover with the logins and messages made before", async () => {
     // Before: two users on two processes, in one room.
     const a = new Browser(one.url);
