@@ -17,7 +17,8 @@ const READ_EVERY_MS = 2000;
  */
 const OUTBOX_KEY = (userId: string) => `parley:outbox:${userId}`;
 const OUTBOX_KEEP_MS = 23 * 3600_000;
-const ROOMS_KEY = (userId: string) => `parley:rooms:${userId}`;
+/** The rooms this browser showed last, per user (read once at start-up by main.ts). */
+export const ROOMS_KEY = (userId: string) => `parley:rooms:${userId}`;
 
 export const REASONS: Record<RevokedReason, string> = {
   logout: "You logged out in another tab or window.",

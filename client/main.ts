@@ -3,7 +3,7 @@
 // textContent, never as HTML (views/text.ts).
 import { CLIENT_ID_RE, ROOM_NAME_RE, roomNameFrom } from "../src/domain/rules.js";
 import type { Member, RoomMember } from "../src/domain/types.js";
-import { App } from "./app.js";
+import { App, ROOMS_KEY } from "./app.js";
 import { clearError, findUi, showError } from "./dom.js";
 import { serverEvents } from "./handlers.js";
 import { caller, createSocket } from "./socket.js";
@@ -471,7 +471,7 @@ function restore(): void {
   let saved: { list?: { name: string; label: string; kind: "room" | "dm" }[]; current?: string } =
     {};
   try {
-    saved = JSON.parse(localStorage.getItem(`parley:rooms:${me.id}`) ?? "{}") as typeof saved;
+    saved = JSON.parse(localStorage.getItem(ROOMS_KEY(me.id)) ?? "{}") as typeof saved;
   } catch {
     saved = {};
   }
