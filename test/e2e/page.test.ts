@@ -193,6 +193,45 @@ describe("the chat page as people use it, in Chromium", function () {
     expect(await b.page.textContent("#message-list .mention-me")).to.equal(`@${b.name}`);
   });
 
+  it("shows mentions as browser notifications while the tab is hidden, only once enabled by a click", async () => {
+    const ctx = await problems.context(browser, { width: 1280, height: 800 });
+    contexts.push(ctx);
+    // A stand-in for the browser's notifications, and a tab that is in the background.
+    // Given as text: a function from this file would be compiled with helpers the page lacks.
+    await ctx.addInitScript(`
+      const shown = [];
+      const state = { permission: "default" };
+      function FakeNotification(title, o) {
+        shown.push(title + " | " + ((o && o.body) || ""));
+      }
+      FakeNotification.prototype.close = function () {};
+      Object.defineProperty(FakeNotification, "permission", { get: () => state.permission });
+      FakeNotification.requestPermission = function () {
+        state.permission = "granted";
+        return Promise.resolve("granted");
+      };
+      window.Notification = FakeNotification;
+      window.__shown = shown;
+      Object.defineProperty(document, "visibilityState", { get: () => "hidden" });
+    `);
+    const bName = uniqueName("note");
+    const b = await registerInChat(ctx, parley.url, bName, PASSWORD);
+    const a = await person();
+    const room = `note-${Date.now().toString(36)}`;
+    await joinRoom(a.page, room);
+    await joinRoom(b, room);
+    const shown = () => b.evaluate(() => (window as unknown as { __shown: string[] }).__shown);
+    await send(a.page, `@${bName} before you asked`);
+    await b.waitForSelector("#message-list .mention-me");
+    expect(await shown(), "nothing before the person enables them").to.deep.equal([]);
+    expect(await b.textContent("#notify")).to.equal("Enable notifications");
+    await b.click("#notify");
+    await b.waitForSelector("#notify:has-text('Notifications on')");
+    await send(a.page, `@${bName} now you know`);
+    await b.waitForFunction(() => (window as unknown as { __shown: string[] }).__shown.length > 0);
+    expect(await shown()).to.deep.equal([`${a.name} in #${room} | @${bName} now you know`]);
+  });
+
   describe("axe-core: no violations on any page, in light and in dark mode", () => {
     for (const scheme of ["light", "dark"] as const) {
       it(`every page, ${scheme}`, async () => {
