@@ -1,38 +1,19 @@
-import { mkdirSync } from "node:fs";
 import { expect } from "chai";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { launch, Problems, registerInChat } from "../helpers/browser.js";
-import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
-
-const SHOTS = "test-results";
+import type { BrowserContext, Page } from "playwright-core";
+import { registerInChat, SHOTS, useChromium } from "../helpers/browser.js";
+import { PASSWORD, uniqueName } from "../helpers/parley.js";
 
 describe("the pages in Chromium", function () {
   this.timeout(30_000);
-  let parley: TestParley;
-  let browser: Browser;
-  const problems = new Problems();
-  problems.checkEachTest();
-  const contexts: BrowserContext[] = [];
-
-  before(async () => {
-    mkdirSync(SHOTS, { recursive: true });
-    parley = await startParley();
-    browser = await launch();
-  });
-  after(async () => {
-    for (const c of contexts) await c.close().catch(() => undefined);
-    await browser?.close();
-    await parley?.close();
-  });
+  const rig = useChromium();
 
   async function context(viewport?: { width: number; height: number }): Promise<BrowserContext> {
-    const c = await problems.context(browser, viewport);
-    contexts.push(c);
+    const c = await rig.context(viewport);
     return c;
   }
 
   function register(ctx: BrowserContext, name = uniqueName("e2e")): Promise<Page> {
-    return registerInChat(ctx, parley.url, name, PASSWORD);
+    return registerInChat(ctx, rig.parley.url, name, PASSWORD);
   }
 
   async function send(page: Page, text: string): Promise<void> {
@@ -44,7 +25,7 @@ describe("the pages in Chromium", function () {
 
   it("registers and lands in the chat; logs out and in again; shows a wrong password", async () => {
     // The deliberately wrong password below is answered 401: the console reports it.
-    problems.allow(/^console: Failed to load resource: .* 401 .*\/login\)$/);
+    rig.problems.allow(/^console: Failed to load resource: .* 401 .*\/login\)$/);
     const ctx = await context();
     const name = uniqueName("reg");
     const page = await register(ctx, name);
@@ -120,7 +101,7 @@ describe("the pages in Chromium", function () {
     const ctx = await context();
     const first = await register(ctx);
     const second = await ctx.newPage();
-    await second.goto(`${parley.url}/chat`);
+    await second.goto(`${rig.parley.url}/chat`);
     await second.waitForSelector("#status[data-state=connected]");
     await first.click("button.link:has-text('Log out')");
     await second.waitForSelector("#signed-out:not([hidden])", { timeout: 2000 });
@@ -128,7 +109,7 @@ describe("the pages in Chromium", function () {
     expect(await second.textContent("#signed-out-reason")).to.include("logged out");
     // ... and its socket is closed on the server.
     const userId = await second.getAttribute("#chat", "data-user-id");
-    const open = [...parley.realtime.io.of("/").sockets.values()].filter(
+    const open = [...rig.parley.realtime.io.of("/").sockets.values()].filter(
       (s) => s.data.userId === userId,
     );
     expect(open).to.have.length(0);
@@ -140,12 +121,12 @@ describe("the pages in Chromium", function () {
     const laptop = await register(await context(), name);
     const phoneCtx = await context();
     const phone = await phoneCtx.newPage();
-    await phone.goto(`${parley.url}/login`);
+    await phone.goto(`${rig.parley.url}/login`);
     await phone.fill("#username", name);
     await phone.fill("#password", PASSWORD);
     await phone.click("button[type=submit]");
     await phone.waitForSelector("#status[data-state=connected]");
-    await laptop.goto(`${parley.url}/sessions`);
+    await laptop.goto(`${rig.parley.url}/sessions`);
     await laptop.click("button:has-text('End this session')");
     await laptop.waitForURL("**/sessions");
     await phone.waitForSelector("#signed-out:not([hidden])", { timeout: 2000 });

@@ -1,41 +1,22 @@
 // The chat page as people use it, in Chromium: formatted messages with safe links, the
 // new-messages line, the member list, the keyboard (Ctrl+K, Up to edit, Escape), @ mentions,
 // and every page checked by axe-core in light and dark mode, with screenshots of both.
-import { mkdirSync } from "node:fs";
 import { AxeBuilder } from "@axe-core/playwright";
 import { expect } from "chai";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { launch, Problems, registerInChat } from "../helpers/browser.js";
-import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
-
-const SHOTS = "test-results";
+import type { Page } from "playwright-core";
+import { registerInChat, SHOTS, useChromium } from "../helpers/browser.js";
+import { PASSWORD, uniqueName } from "../helpers/parley.js";
 
 describe("the chat page as people use it, in Chromium", function () {
   this.timeout(40_000);
-  let parley: TestParley;
-  let browser: Browser;
-  const problems = new Problems();
-  problems.checkEachTest();
-  const contexts: BrowserContext[] = [];
-
-  before(async () => {
-    mkdirSync(SHOTS, { recursive: true });
-    parley = await startParley();
-    browser = await launch();
-  });
-  after(async () => {
-    for (const c of contexts) await c.close().catch(() => undefined);
-    await browser?.close();
-    await parley?.close();
-  });
+  const rig = useChromium();
 
   async function person(
     viewport = { width: 1280, height: 800 },
   ): Promise<{ page: Page; name: string }> {
-    const ctx = await problems.context(browser, viewport);
-    contexts.push(ctx);
+    const ctx = await rig.context(viewport);
     const name = uniqueName("pg");
-    return { page: await registerInChat(ctx, parley.url, name, PASSWORD), name };
+    return { page: await registerInChat(ctx, rig.parley.url, name, PASSWORD), name };
   }
 
   async function joinRoom(page: Page, room: string): Promise<void> {
@@ -194,8 +175,7 @@ describe("the chat page as people use it, in Chromium", function () {
   });
 
   it("shows mentions as browser notifications while the tab is hidden, only once enabled by a click", async () => {
-    const ctx = await problems.context(browser, { width: 1280, height: 800 });
-    contexts.push(ctx);
+    const ctx = await rig.context({ width: 1280, height: 800 });
     // A stand-in for the browser's notifications, and a tab that is in the background.
     // Given as text: a function from this file would be compiled with helpers the page lacks.
     await ctx.addInitScript(`
@@ -215,7 +195,7 @@ describe("the chat page as people use it, in Chromium", function () {
       Object.defineProperty(document, "visibilityState", { get: () => "hidden" });
     `);
     const bName = uniqueName("note");
-    const b = await registerInChat(ctx, parley.url, bName, PASSWORD);
+    const b = await registerInChat(ctx, rig.parley.url, bName, PASSWORD);
     const a = await person();
     const room = `note-${Date.now().toString(36)}`;
     await joinRoom(a.page, room);
@@ -235,12 +215,11 @@ describe("the chat page as people use it, in Chromium", function () {
   describe("axe-core: no violations on any page, in light and in dark mode", () => {
     for (const scheme of ["light", "dark"] as const) {
       it(`every page, ${scheme}`, async () => {
-        const ctx = await problems.context(browser, { width: 1280, height: 800 });
-        contexts.push(ctx);
+        const ctx = await rig.context({ width: 1280, height: 800 });
         const page = await ctx.newPage();
         await page.emulateMedia({ colorScheme: scheme });
         const check = async (path: string) => {
-          if (path) await page.goto(`${parley.url}${path}`);
+          if (path) await page.goto(`${rig.parley.url}${path}`);
           const result = await new AxeBuilder({ page }).analyze();
           const found = result.violations.map(
             (v) => `${path}: ${v.id} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`,
@@ -248,11 +227,11 @@ describe("the chat page as people use it, in Chromium", function () {
           expect(found, path).to.deep.equal([]);
         };
         // A missing page answers 404: the console reports it.
-        problems.allow(/status of 404/);
+        rig.problems.allow(/status of 404/);
         await check("/login");
         await check("/register");
         await check("/no-such-page");
-        await page.goto(`${parley.url}/register`);
+        await page.goto(`${rig.parley.url}/register`);
         await page.fill("#username", uniqueName("axe"));
         await page.fill("#password", PASSWORD);
         await page.click("button[type=submit]");

@@ -1,35 +1,18 @@
 // Rooms and moderation in Chromium, as two people use them: a private room made on the page
 // and an invitation taken up, a member removed whose open tab shows it at once, and a message
 // edited and deleted under another person's eyes.
-import { mkdirSync } from "node:fs";
 import { expect } from "chai";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { launch, Problems, registerInChat } from "../helpers/browser.js";
-import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
+import type { Page } from "playwright-core";
+import { registerInChat, useChromium } from "../helpers/browser.js";
+import { PASSWORD, uniqueName } from "../helpers/parley.js";
 
 describe("rooms and moderation in Chromium", function () {
   this.timeout(30_000);
-  let parley: TestParley;
-  let browser: Browser;
-  const problems = new Problems();
-  problems.checkEachTest();
-  const contexts: BrowserContext[] = [];
-
-  before(async () => {
-    mkdirSync("test-results", { recursive: true });
-    parley = await startParley();
-    browser = await launch();
-  });
-  after(async () => {
-    for (const c of contexts) await c.close().catch(() => undefined);
-    await browser?.close();
-    await parley?.close();
-  });
+  const rig = useChromium();
 
   async function person(name = uniqueName("p")): Promise<{ name: string; page: Page }> {
-    const ctx = await problems.context(browser, { width: 1280, height: 800 });
-    contexts.push(ctx);
-    return { name, page: await registerInChat(ctx, parley.url, name, PASSWORD) };
+    const ctx = await rig.context({ width: 1280, height: 800 });
+    return { name, page: await registerInChat(ctx, rig.parley.url, name, PASSWORD) };
   }
 
   async function send(page: Page, text: string): Promise<void> {

@@ -1,7 +1,8 @@
 // Debian's Chromium driven by playwright-core (never a downloaded browser), with every
 // console error, page error and CSP violation recorded so tests can assert there were none.
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { type StartOptions, startParley, type TestParley } from "./parley.js";
 
 const CANDIDATES = [process.env.CHROMIUM_PATH, "/usr/bin/chromium", "/usr/bin/chromium-browser"];
 
@@ -104,4 +105,56 @@ export async function registerInChat(
   await page.waitForURL("**/chat");
   await page.waitForSelector('#status[data-state="connected"]', { state: "attached" });
   return page;
+}
+
+/** Where Chromium tests leave their screenshots (kept by CI as the run's artefacts). */
+export const SHOTS = "test-results";
+
+/** What a Chromium describe works with (see useChromium). */
+export interface ChromiumRig {
+  readonly parley: TestParley;
+  readonly browser: Browser;
+  readonly problems: Problems;
+  /** A new watched context of the browser (closed after the describe). */
+  context(viewport?: { width: number; height: number }): Promise<BrowserContext>;
+}
+
+/**
+ * Registers the hooks of a Chromium describe: one parley and one browser for it, every test
+ * answering for its own console errors, and the contexts it opened closed after.
+ */
+export function useChromium(opts: StartOptions = {}): ChromiumRig {
+  const problems = new Problems();
+  problems.checkEachTest();
+  const contexts: BrowserContext[] = [];
+  let parley: TestParley | undefined;
+  let browser: Browser | undefined;
+  before(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    parley = await startParley(opts);
+    browser = await launch();
+  });
+  after(async () => {
+    for (const c of contexts) await c.close().catch(() => undefined);
+    await browser?.close();
+    await parley?.close();
+  });
+  const started = <T>(v: T | undefined): T => {
+    if (v === undefined) throw new Error("useChromium: used before its before() hook ran");
+    return v;
+  };
+  return {
+    get parley() {
+      return started(parley);
+    },
+    get browser() {
+      return started(browser);
+    },
+    problems,
+    async context(viewport) {
+      const c = await problems.context(started(browser), viewport);
+      contexts.push(c);
+      return c;
+    },
+  };
 }
