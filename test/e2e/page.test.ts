@@ -30,12 +30,18 @@ describe("the chat page as people use it, in Chromium", function () {
     await page.press("#text", "Enter");
   }
 
-  it("makes links clickable and formats **bold**, _italic_ and `code`, while HTML stays text", async () => {
+  /** Two people, both in a new room named after `prefix`. */
+  async function pair(prefix: string) {
     const a = await person();
     const b = await person();
-    const room = `fmt-${Date.now().toString(36)}`;
+    const room = `${prefix}-${Date.now().toString(36)}`;
     await joinRoom(a.page, room);
     await joinRoom(b.page, room);
+    return { a, b, room };
+  }
+
+  it("makes links clickable and formats **bold**, _italic_ and `code`, while HTML stays text", async () => {
+    const { a, b } = await pair("fmt");
     await send(
       a.page,
       "see https://example.com/docs, **bold** _it_ `<b>code</b>` <a href=javascript:alert(1)>x</a>",
@@ -55,11 +61,7 @@ describe("the chat page as people use it, in Chromium", function () {
   });
 
   it("draws a new-messages line at the first unread message, a date separator, and a jump to the latest", async () => {
-    const a = await person();
-    const b = await person();
-    const room = `new-${Date.now().toString(36)}`;
-    await joinRoom(a.page, room);
-    await joinRoom(b.page, room);
+    const { a, b, room } = await pair("new");
     await send(a.page, "read already");
     await b.page.waitForSelector("#message-list .text:has-text('read already')");
     // b looks elsewhere while a writes two more.
@@ -98,11 +100,7 @@ describe("the chat page as people use it, in Chromium", function () {
   });
 
   it("lists the room's members with online dots; a name opens a direct message", async () => {
-    const a = await person();
-    const b = await person();
-    const room = `mem-${Date.now().toString(36)}`;
-    await joinRoom(a.page, room);
-    await joinRoom(b.page, room);
+    const { a, b } = await pair("mem");
     await a.page.waitForSelector(`#members button.member:has-text('${b.name}')`);
     expect(await a.page.locator("#members .dot.online").count()).to.equal(2);
     await send(
@@ -159,11 +157,7 @@ describe("the chat page as people use it, in Chromium", function () {
   });
 
   it("suggests room members after @ and completes the name with Tab; the named person sees it marked", async () => {
-    const a = await person();
-    const b = await person();
-    const room = `at-${Date.now().toString(36)}`;
-    await joinRoom(a.page, room);
-    await joinRoom(b.page, room);
+    const { a, b } = await pair("at");
     await a.page.focus("#text");
     await a.page.keyboard.type(`hello @${b.name.slice(0, 4)}`);
     await a.page.waitForSelector(`#mention-suggest li:has-text('@${b.name}')`);
