@@ -42,6 +42,11 @@ export interface Config {
   readonly registration: "open" | "invite" | "closed";
   /** Lower-cased usernames that are admins whatever the admin page says. */
   readonly adminUsernames: ReadonlySet<string>;
+  /**
+   * Multiplies every per-user event budget (benchmarks only, so that a load from 50 users
+   * measures the per-event checks and not the limits; refused in production).
+   */
+  readonly budgetScale: number;
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -116,6 +121,7 @@ const schema = z.object({
       z.array(z.string().regex(USERNAME_RE, "must list usernames (3–32 letters, digits, . _ -)")),
     )
     .optional(),
+  PARLEY_BENCH_BUDGET_SCALE: intIn(1, 100_000).default(1),
 });
 
 export class ConfigError extends Error {
@@ -203,6 +209,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       `SESSION_ABSOLUTE_SECONDS must not be shorter than SESSION_IDLE_SECONDS (got "${e.SESSION_ABSOLUTE_SECONDS}")`,
     );
   }
+  if (production && e.PARLEY_BENCH_BUDGET_SCALE !== 1) {
+    problems.push("PARLEY_BENCH_BUDGET_SCALE is for benchmarks and cannot be set when NODE_ENV=production");
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     port: e.PORT,
@@ -228,5 +237,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     sweepSeconds: e.SESSION_SWEEP_SECONDS,
     registration: e.REGISTRATION ?? (production ? "invite" : "open"),
     adminUsernames: new Set((e.ADMIN_USERNAMES ?? []).map((n) => n.toLowerCase())),
+    budgetScale: e.PARLEY_BENCH_BUDGET_SCALE,
   });
 }

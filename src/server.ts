@@ -158,6 +158,7 @@ export async function createServer({
       idleSeconds: config.sessionIdleSeconds,
       absoluteSeconds: config.sessionAbsoluteSeconds,
       sweepIntervalMs,
+      budgetScale: config.budgetScale,
     });
     opened.push(() => realtime.close());
 

@@ -79,6 +79,23 @@ describe("loadConfig", () => {
     expect(p.some((l) => l.startsWith("SESSION_SECRET"))).to.equal(true);
   });
 
+  it("scales event budgets only outside production (PARLEY_BENCH_BUDGET_SCALE, benchmarks)", () => {
+    expect(loadConfig({}).budgetScale).to.equal(1);
+    expect(loadConfig({ PARLEY_BENCH_BUDGET_SCALE: "1000" }).budgetScale).to.equal(1000);
+    expect(problems({ PARLEY_BENCH_BUDGET_SCALE: "0" })[0]).to.match(
+      /^PARLEY_BENCH_BUDGET_SCALE .*\(got "0"\)$/,
+    );
+    const p = problems({
+      NODE_ENV: "production",
+      REDIS_URL: "redis://127.0.0.1:6379",
+      SESSION_SECRET: "x".repeat(32),
+      PARLEY_BENCH_BUDGET_SCALE: "10",
+    });
+    expect(p).to.deep.equal([
+      "PARLEY_BENCH_BUDGET_SCALE is for benchmarks and cannot be set when NODE_ENV=production",
+    ]);
+  });
+
   it("follows sentinels: REDIS_SENTINELS with REDIS_SENTINEL_NAME, one replica acks by default", () => {
     const c = loadConfig({
       REDIS_SENTINELS: "10.0.0.1:26379, [::1]:26380,sentinel-3:26381",

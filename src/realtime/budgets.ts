@@ -50,7 +50,11 @@ interface Window {
 export class EventBudgets {
   private readonly windows = new Map<BudgetClass, Map<string, Window>>();
 
-  constructor(private readonly now: () => number) {
+  /** `scale` multiplies every budget's points (benchmarks only: config's budgetScale). */
+  constructor(
+    private readonly now: () => number,
+    private readonly scale = 1,
+  ) {
     for (const c of Object.keys(LOCAL_BUDGETS) as BudgetClass[]) this.windows.set(c, new Map());
   }
 
@@ -68,7 +72,7 @@ export class EventBudgets {
       w.used = 0;
     }
     w.used++;
-    return w.used <= budget.points;
+    return w.used <= budget.points * this.scale;
   }
 
   /** Drops windows that have ended (called by the periodic sweep). */

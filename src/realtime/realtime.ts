@@ -70,6 +70,8 @@ export interface RealtimeDeps {
   absoluteSeconds: number;
   /** How often idle sockets' sessions are re-checked (expiry is noticed within 5 s). */
   sweepIntervalMs: number;
+  /** Multiplies every event budget (benchmarks only; 1 otherwise). */
+  budgetScale?: number;
 }
 
 export interface Realtime {
@@ -119,7 +121,7 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
     onRefused: (status) => d.metrics.handshakesRefused.inc({ status: String(status) }),
   });
 
-  const budgets = new EventBudgets(d.now);
+  const budgets = new EventBudgets(d.now, d.budgetScale ?? 1);
   const rooms = new RoomStore(d.redis);
   const ended = watchEndedSessions({
     io,
@@ -151,7 +153,7 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
       useRedisPackage: true,
       rejectIfRedisNotReady: true,
       keyPrefix: keys.messageSendsByUser,
-      points: MESSAGE_SEND_BUDGET.points,
+      points: MESSAGE_SEND_BUDGET.points * (d.budgetScale ?? 1),
       duration: MESSAGE_SEND_BUDGET.seconds,
     }),
     budgets,

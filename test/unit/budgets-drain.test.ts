@@ -19,6 +19,13 @@ describe("event budgets (budgets.ts, fake clock)", () => {
     expect(b.take("typing", "u1")).to.equal(true);
   });
 
+  it("multiplies every budget by the benchmark scale", () => {
+    const b = new EventBudgets(() => 0, 3);
+    const { points } = LOCAL_BUDGETS.typing;
+    for (let i = 0; i < 3 * points; i++) expect(b.take("typing", "u1"), `event ${i}`).to.equal(true);
+    expect(b.take("typing", "u1")).to.equal(false);
+  });
+
   it("counts refused events too (a flood never earns its way back in)", () => {
     let now = 0;
     const b = new EventBudgets(() => now);
