@@ -210,7 +210,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     );
   }
   if (production && e.PARLEY_BENCH_BUDGET_SCALE !== 1) {
-    problems.push("PARLEY_BENCH_BUDGET_SCALE is for benchmarks and cannot be set when NODE_ENV=production");
+    problems.push(
+      "PARLEY_BENCH_BUDGET_SCALE is for benchmarks and cannot be set when NODE_ENV=production",
+    );
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({

@@ -22,7 +22,8 @@ describe("event budgets (budgets.ts, fake clock)", () => {
   it("multiplies every budget by the benchmark scale", () => {
     const b = new EventBudgets(() => 0, 3);
     const { points } = LOCAL_BUDGETS.typing;
-    for (let i = 0; i < 3 * points; i++) expect(b.take("typing", "u1"), `event ${i}`).to.equal(true);
+    for (let i = 0; i < 3 * points; i++)
+      expect(b.take("typing", "u1"), `event ${i}`).to.equal(true);
     expect(b.take("typing", "u1")).to.equal(false);
   });
 
