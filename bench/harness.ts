@@ -4,7 +4,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { createClient } from "redis";
-import { commandCalls } from "./lib.js";
+import { commandCalls, cpuSeconds, totalCalls } from "./lib.js";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
@@ -128,6 +128,10 @@ export interface Sizes {
   msgUsers2: number;
   msgUsers50: number;
   perUser: number;
+  /** Members of the fan-out room (over two processes). */
+  fanoutSockets: number;
+  /** Sockets of the one login revoked at once (over two processes). */
+  revokeSockets: number;
   quick: boolean;
 }
 
@@ -140,10 +144,17 @@ export interface User {
 /** What a scenario measures against. */
 export interface Bench {
   sizes: Sizes;
-  /** The servers compared side by side (parley, plain Socket.IO, the guide's approach). */
-  servers: Record<"plain" | "docs" | "parley", Server>;
+  /**
+   * The servers compared side by side: parley, plain Socket.IO, the guide's approach, and
+   * the unguarded server (parley's handlers with no per-event check).
+   */
+  servers: Record<"plain" | "docs" | "unguarded" | "parley", Server>;
   /** A second parley process on the same Redis (cross-process figures). */
   parley2: Server;
+  /** A second unguarded process on the same Redis (the fan-out reference). */
+  unguarded2: Server;
+  /** Cookies of `n` distinct parley logins (copies of one login under fresh session ids). */
+  manyLogins(n: number): Promise<string[]>;
   /** parley's registered users, and the cookies each server's clients log in with. */
   users: User[];
   cookiesFor(name: string): string[];
@@ -160,6 +171,43 @@ export function metricIn(text: string, name: string): number {
 
 export function redisCallsOf(rc: ReturnType<typeof createClient>) {
   return async () => commandCalls(await rc.info("commandstats"));
+}
+
+/**
+ * Meters one server between a load job's "measuring" and "done" phases: its CPU seconds and
+ * the Redis commands run (INFO commandstats, INFO itself left out). Pass `onPhase` to load().
+ */
+export function meter(b: Pick<Bench, "redisCalls">, pid: number) {
+  let cpu0 = 0;
+  let cpu1 = 0;
+  let calls0 = new Map<string, number>();
+  let calls1 = new Map<string, number>();
+  const marks: Promise<void>[] = [];
+  return {
+    onPhase(phase: string) {
+      if (phase === "measuring") {
+        cpu0 = cpuSeconds(pid);
+        marks.push(
+          b.redisCalls().then((c) => {
+            calls0 = c;
+          }),
+        );
+      }
+      if (phase === "done") {
+        cpu1 = cpuSeconds(pid);
+        marks.push(
+          b.redisCalls().then((c) => {
+            calls1 = c;
+          }),
+        );
+      }
+    },
+    /** CPU seconds and Redis commands in the window, once both marks are read. */
+    async settle(): Promise<{ cpuSeconds: number; redisCommands: number }> {
+      await Promise.all(marks);
+      return { cpuSeconds: cpu1 - cpu0, redisCommands: totalCalls(calls0, calls1, ["info"]) };
+    },
+  };
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -15,10 +15,35 @@ type Job =
       seconds: number;
       warmupSeconds: number;
       event: string;
-      payload: unknown;
+      payload: Record<string, unknown>;
+      /** Client i first joins rooms[i % length], and sends its events there (payload.room). */
+      rooms?: string[];
+      /** Before the loop, one message is sent in each room (something for history to read). */
+      seed?: boolean;
     }
   | { kind: "messages"; url: string; cookies: string[]; roomSize: number; perUser: number }
   | { kind: "idle"; url: string; cookies: string[]; count: number }
+  | {
+      kind: "fanout";
+      /** Sockets are spread over these servers in turn. */
+      urls: string[];
+      cookies: string[];
+      sockets: number;
+      room: string;
+      /** The first `senders` sockets send in a closed loop. */
+      senders: number;
+      seconds: number;
+      warmupSeconds: number;
+    }
+  | {
+      kind: "revokeMany";
+      login: string;
+      targets: string[];
+      user: { username: string; password: string };
+      /** Sockets of the one login, spread over the targets. */
+      sockets: number;
+      rounds: number;
+    }
   | {
       kind: "revocation";
       login: string;
@@ -82,18 +107,43 @@ async function handshakes(j: Extract<Job, { kind: "handshakes" }>) {
   return { perSecond: lat.length / j.seconds, ...summarize(lat) };
 }
 
+/** Puts socket i in rooms[i % length] (room:join); throws if a join is refused. */
+async function joinAll(sockets: Socket[], rooms: string[]): Promise<void> {
+  await Promise.all(
+    sockets.map(async (s, i) => {
+      const r = (await s
+        .timeout(10_000)
+        .emitWithAck("room:join", { room: rooms[i % rooms.length] })) as {
+        ok: boolean;
+        error?: { code: string };
+      };
+      if (!r.ok) throw new Error(`room:join answered ${r.error?.code}`);
+    }),
+  );
+}
+
 async function events(j: Extract<Job, { kind: "events" }>) {
   const sockets = await openMany(j.url, j.cookies, j.clients);
+  const rooms = j.rooms;
+  if (rooms) await joinAll(sockets, rooms);
+  if (rooms && j.seed) {
+    await Promise.all(
+      rooms.map((room, i) =>
+        sockets[i]?.timeout(10_000).emitWithAck("message:send", { room, text: "seed" }),
+      ),
+    );
+  }
   const lat: number[] = [];
   let errors = 0;
   let measuring = false;
   let running = true;
-  const loop = (s: Socket) =>
+  const loop = (s: Socket, i: number) =>
     new Promise<void>((resolve) => {
+      const payload = rooms ? { ...j.payload, room: rooms[i % rooms.length] } : j.payload;
       const fire = () => {
         if (!running) return resolve();
         const t = performance.now();
-        s.emit(j.event, j.payload, (r: { ok?: boolean }) => {
+        s.emit(j.event, payload, (r: { ok?: boolean }) => {
           if (measuring) {
             lat.push(performance.now() - t);
             if (!r?.ok) errors++;
@@ -128,6 +178,10 @@ async function messages(j: Extract<Job, { kind: "messages" }>) {
   for (const s of sockets) s.on("message", () => delivered++);
   const lat: number[] = [];
   let errors = 0;
+  // The bench reads its counters on "measuring": a pause lets the joins' work settle first.
+  await new Promise((r) => setTimeout(r, 300));
+  process.stdout.write(`${JSON.stringify({ phase: "measuring" })}\n`);
+  await new Promise((r) => setTimeout(r, 100));
   const start = performance.now();
   await Promise.all(
     sockets.map(async (s, i) => {
@@ -144,9 +198,103 @@ async function messages(j: Extract<Job, { kind: "messages" }>) {
     }),
   );
   const elapsed = (performance.now() - start) / 1000;
+  // The last deliveries land, then the counters are read before any socket closes.
+  await new Promise((r) => setTimeout(r, 100));
+  process.stdout.write(`${JSON.stringify({ phase: "done" })}\n`);
   await new Promise((r) => setTimeout(r, 300));
   for (const s of sockets) s.close();
   return { perSecond: lat.length / elapsed, errors, delivered, ...summarize(lat) };
+}
+
+/**
+ * One room of `sockets` members spread over several processes: the first `senders` send
+ * in a closed loop (each message carries its send time), and every delivery to every socket
+ * is counted with its latency.
+ */
+async function fanout(j: Extract<Job, { kind: "fanout" }>) {
+  const sockets: Socket[] = [];
+  for (let k = 0; k < j.urls.length; k++) {
+    const share = Math.floor(j.sockets / j.urls.length) + (k < j.sockets % j.urls.length ? 1 : 0);
+    const cookies = j.cookies.filter((_, i) => i % j.urls.length === k);
+    sockets.push(...(await openMany(j.urls[k] ?? "", cookies, share, 50)));
+  }
+  await joinAll(sockets, [j.room]);
+  const lat: number[] = [];
+  let measuring = false;
+  let running = true;
+  let errors = 0;
+  for (const s of sockets) {
+    s.on("message", (m: { text: string }) => {
+      if (measuring) lat.push(performance.now() - Number(m.text));
+    });
+  }
+  const loops = sockets.slice(0, j.senders).map(
+    (s) =>
+      new Promise<void>((resolve) => {
+        const fire = () => {
+          if (!running) return resolve();
+          s.timeout(10_000).emit(
+            "message:send",
+            { room: j.room, text: String(performance.now()) },
+            (err: unknown, r: { ok?: boolean }) => {
+              if (measuring && (err || !r?.ok)) errors++;
+              fire();
+            },
+          );
+        };
+        fire();
+      }),
+  );
+  await new Promise((r) => setTimeout(r, j.warmupSeconds * 1000));
+  measuring = true;
+  const start = performance.now();
+  await new Promise((r) => setTimeout(r, j.seconds * 1000));
+  measuring = false;
+  const elapsed = (performance.now() - start) / 1000;
+  running = false;
+  await Promise.race([Promise.all(loops), new Promise((r) => setTimeout(r, 2000))]);
+  for (const s of sockets) s.close();
+  return { perSecond: lat.length / elapsed, errors, ...summarize(lat) };
+}
+
+/**
+ * One login with `sockets` sockets over the targets, logged out: the time from the start of
+ * the logout request until each socket is disconnected (2 s counts as never).
+ */
+async function revokeMany(j: Extract<Job, { kind: "revokeMany" }>) {
+  const lat: number[] = [];
+  let missed = 0;
+  for (let round = 0; round < j.rounds; round++) {
+    const b = new Browser(j.login);
+    const res = await b.login(j.user.username, j.user.password);
+    if (res.status !== 303) throw new Error(`login answered ${res.status}`);
+    const cookie = b.cookieHeader();
+    const sockets: Socket[] = [];
+    for (let k = 0; k < j.targets.length; k++) {
+      const share = Math.floor(j.sockets / j.targets.length);
+      sockets.push(...(await openMany(j.targets[k] ?? "", [cookie], share, 50)));
+    }
+    const _csrf = await b.csrf("/chat");
+    let startedAt = 0;
+    const gone = sockets.map(
+      (s) =>
+        new Promise<void>((resolve) =>
+          s.once("disconnect", () => {
+            lat.push(performance.now() - startedAt);
+            resolve();
+          }),
+        ),
+    );
+    startedAt = performance.now();
+    await b.post("/logout", { _csrf });
+    const all = Promise.all(gone).then(() => true);
+    if (!(await Promise.race([all, new Promise((r) => setTimeout(() => r(false), 2000))]))) {
+      missed += sockets.filter((s) => s.connected).length;
+    }
+    for (const s of sockets) s.close();
+  }
+  for (let i = 0; i < missed; i++) lat.push(2000);
+  return { missed, ...summarize(lat) };
 }
 
 async function idle(j: Extract<Job, { kind: "idle" }>) {
@@ -191,6 +339,8 @@ const run = {
   messages,
   idle,
   revocation,
+  fanout,
+  revokeMany,
 } as const;
 
 (run[job.kind] as (j: Job) => Promise<unknown>)(job).then(

@@ -7,12 +7,14 @@
 //   npm run bench -- --runs 3    the median of three runs (what the README shows)
 //   npm run bench -- --quick     a short smoke run
 import { execSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { createClient } from "redis";
 import { freePort, startRedisServer } from "../src/redis-server.js";
+import { keys } from "../src/stores/keys.js";
 import { Browser } from "../tools/form-client.js";
 import {
   type Bench,
@@ -25,8 +27,10 @@ import {
   stopChildren,
   type User,
 } from "./harness.js";
+import { signSid, unsignSid } from "./lib.js";
 import { median, render } from "./report.js";
-import { events } from "./scenarios/events.js";
+import { events, history, send } from "./scenarios/events.js";
+import { fanout } from "./scenarios/fanout.js";
 import { handshakes } from "./scenarios/handshakes.js";
 import { idle } from "./scenarios/idle.js";
 import { messages } from "./scenarios/messages.js";
@@ -36,35 +40,42 @@ const { values: args } = parseArgs({
   options: {
     quick: { type: "boolean", default: false },
     runs: { type: "string", default: "1" },
+    sockets: { type: "string" },
   },
 });
 const RUNS = Math.max(1, Number.parseInt(args.runs ?? "1", 10) || 1);
 const SIZES: Sizes = args.quick
   ? {
       hsSeconds: 1,
-      evSeconds: 2,
-      warmup: 0.5,
-      idle: 300,
-      rounds: 10,
+      evSeconds: 1.5,
+      warmup: 0.3,
+      idle: 500,
+      rounds: 5,
       msgUsers2: 10,
       msgUsers50: 50,
       perUser: 5,
+      fanoutSockets: 200,
+      revokeSockets: 200,
       quick: true,
     }
   : {
       hsSeconds: 4,
       evSeconds: 6,
       warmup: 1,
-      idle: 5000,
+      idle: 10_000,
       rounds: 100,
       msgUsers2: 50,
       msgUsers50: 100,
       perUser: 20,
+      fanoutSockets: 1000,
+      revokeSockets: 1000,
       quick: false,
     };
+if (args.sockets) SIZES.idle = Math.max(100, Number.parseInt(args.sockets, 10) || SIZES.idle);
 /** The scenarios, in the order each run measures them. */
-const SCENARIOS = [handshakes, events, messages, idle, revocation];
+const SCENARIOS = [handshakes, events, history, send, messages, fanout, idle, revocation];
 const PASSWORD = "bench password 123";
+const SECRET = "bench-session-secret-0123456789abcdef";
 
 for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => process.exit(130));
 
@@ -86,6 +97,33 @@ async function register(url: string, count: number): Promise<User[]> {
   return users;
 }
 
+/**
+ * Cookies of `n` logins: copies of the login behind `cookie` under fresh session ids, each
+ * with the original's TTL (as if `n` people had logged in; made in Redis, not through argon2).
+ */
+async function copyLogin(
+  rc: ReturnType<typeof createClient>,
+  cookie: string,
+  n: number,
+): Promise<string[]> {
+  const value = /(?:^|;\s*)parley\.sid=([^;]+)/.exec(cookie)?.[1] ?? "";
+  const sid = unsignSid(value, SECRET);
+  if (!sid) throw new Error("cannot read the bench login's session id");
+  const [raw, ttl] = await Promise.all([rc.get(keys.session(sid)), rc.pTTL(keys.session(sid))]);
+  if (!raw || ttl <= 0) throw new Error("the bench login's session is gone");
+  const cookies: string[] = [];
+  for (let i = 0; i < n; i += 1000) {
+    const multi = rc.multi();
+    for (let k = i; k < Math.min(n, i + 1000); k++) {
+      const id = randomBytes(24).toString("base64url");
+      multi.set(keys.session(id), raw, { PX: ttl });
+      cookies.push(`parley.sid=${signSid(id, SECRET)}`);
+    }
+    await multi.exec();
+  }
+  return cookies;
+}
+
 async function main() {
   // Always built from the working tree: a dist/ left from an earlier build would measure
   // old code.
@@ -99,13 +137,21 @@ async function main() {
     const parleyEnv = async () => ({
       PORT: String(await freePort()),
       REDIS_URL: redis.url,
-      SESSION_SECRET: "bench-session-secret-0123456789abcdef",
+      SESSION_SECRET: SECRET,
       LOG_LEVEL: "warn",
       PARLEY_DATA_DIR: dataDir,
       SESSION_SWEEP_SECONDS: "2",
       METRICS_PORT: String(await freePort()),
       NODE_ENV: "development",
+      // The per-user budgets would cap a load from 50 users long before the checks do.
+      PARLEY_BENCH_BUDGET_SCALE: "1000",
     });
+    const unguardedEnv = async () => ({
+      PORT: String(await freePort()),
+      REDIS_URL: redis.url,
+      SESSION_SECRET: SECRET,
+    });
+    const unguarded = ["--import", "tsx", "bench/servers/unguarded.ts"];
     const p1env = await parleyEnv();
     const servers = {
       plain: await startServer(
@@ -120,8 +166,10 @@ async function main() {
         { PORT: String(await freePort()), REDIS_URL: redis.url },
         "ready",
       ),
+      unguarded: await startServer("unguarded", unguarded, await unguardedEnv(), "ready"),
       parley: await startServer("parley", ["dist/src/main.js"], p1env, "/healthz"),
     };
+    const unguarded2 = await startServer("unguarded-2", unguarded, await unguardedEnv(), "ready");
     const parley2 = await startServer(
       "parley-2",
       ["dist/src/main.js"],
@@ -143,9 +191,11 @@ async function main() {
       sizes: SIZES,
       servers,
       parley2,
+      unguarded2,
       users,
+      manyLogins: (n) => copyLogin(rc, users[0]?.cookie ?? "", n),
       cookiesFor: (name) =>
-        name === "parley"
+        name === "parley" || name === "unguarded"
           ? users.slice(0, 50).map((u) => u.cookie)
           : name === "docs"
             ? docsCookies
