@@ -26,8 +26,10 @@ const PRESENCE_COALESCE_MS = 100;
 export function handleConnections(d: ConnectionDeps): void {
   const { io } = d;
 
-  // Presence announced on connect, coalesced per room: a process restart that reconnects
-  // many members of one room announces it once, not once per socket.
+  // Presence announced on connect and on disconnect, coalesced per room: a process restart
+  // that reconnects many members of one room, or a crowd leaving it, announces it once, not
+  // once per socket (each announcement reads the member list from every process and sends it
+  // to every member).
   const presencePending = new Set<string>();
   const presenceSoon = (room: string) => {
     if (presencePending.has(room)) return;
@@ -85,7 +87,7 @@ export function handleConnections(d: ConnectionDeps): void {
         (r) => !r.startsWith("session:") && !r.startsWith("user:") && r !== socket.id,
       );
       socket.once("disconnect", () => {
-        for (const room of rooms) void announcePresence(io, room).catch(() => undefined);
+        for (const room of rooms) presenceSoon(room);
         if (io.sockets.adapter.rooms.get(sessionRoom(socket.data.sid)) === undefined) {
           d.guard.forget(socket.data.sid);
         }

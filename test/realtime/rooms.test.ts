@@ -576,6 +576,30 @@ describe("rooms on the server", function () {
     expect((await seen).id).to.equal(sent.message.id);
   });
 
+  it("announces a crowd leaving a room once, with the members still there", async () => {
+    const stay = await person("stay");
+    const r = room();
+    await call(stay.socket, "room:join", { room: r });
+    const crowd: Person[] = [];
+    for (let i = 0; i < 6; i++) {
+      const p = await person("go");
+      await call(p.socket, "room:join", { room: r });
+      crowd.push(p);
+    }
+    // The joins' own announcements are over before the crowd leaves.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const seen: { room: string; members: { username: string }[] }[] = [];
+    stay.socket.on("presence", (p: { room: string; members: { username: string }[] }) => {
+      if (p.room === r) seen.push(p);
+    });
+    for (const p of crowd) p.socket.close();
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    // Six disconnects in one moment: one announcement (two at most, if they straddle the
+    // gathering window), the last one naming only who stayed.
+    expect(seen.length).to.be.within(1, 2);
+    expect(seen.at(-1)?.members.map((m) => m.username)).to.deep.equal([stay.name]);
+  });
+
   it("broadcasts nothing when someone leaves a room they are not in", async () => {
     const owner = await person("own");
     const outsider = await person("out");
