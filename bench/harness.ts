@@ -14,9 +14,25 @@ process.on("exit", () => {
   for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
 });
 
-/** Stops every child still running (servers, load generators). */
-export function stopChildren(): void {
-  for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
+/**
+ * Stops every child still running (servers, load generators) and waits up to 15 s for them
+ * to exit (a profiled server writes its profile on the way out).
+ */
+export async function stopChildren(): Promise<void> {
+  const running = children.filter((c) => c.exitCode === null && c.signalCode === null);
+  await Promise.all(
+    running.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 15_000);
+          c.once("exit", () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          c.kill("SIGTERM");
+        }),
+    ),
+  );
 }
 
 export interface Server {
@@ -24,6 +40,30 @@ export interface Server {
   url: string;
   pid: number;
   child: ChildProcess;
+}
+
+/**
+ * Shows a server's first 20 warnings and errors (parley's JSON log lines at level 40 and
+ * above): a scenario that fails or slows down says why.
+ */
+function forwardWarnings(name: string, child: ChildProcess): void {
+  let shown = 0;
+  let buf = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    if (shown >= 20) return;
+    buf += d.toString();
+    let nl = buf.indexOf("\n");
+    while (nl >= 0 && shown < 20) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (/"level":(4|5|6)0/.test(line)) {
+        shown++;
+        log(`[${name}] ${line.slice(0, 400)}`);
+      }
+      nl = buf.indexOf("\n");
+    }
+    if (buf.length > 65_536) buf = "";
+  });
 }
 
 /**
@@ -48,7 +88,7 @@ export function startServer(
     const done = () => {
       clearTimeout(timer);
       child.stdout?.removeAllListeners("data");
-      child.stdout?.resume();
+      forwardWarnings(name, child);
       resolve({ name, url, pid: child.pid ?? 0, child });
     };
     if (readyText === "/healthz") {
@@ -133,6 +173,8 @@ export interface Sizes {
   /** Sockets of the one login revoked at once (over two processes). */
   revokeSockets: number;
   quick: boolean;
+  /** parley runs with --cpu-prof and writes a heap snapshot on SIGUSR2 (`--profile`). */
+  profile: boolean;
 }
 
 export interface User {
@@ -174,10 +216,11 @@ export function redisCallsOf(rc: ReturnType<typeof createClient>) {
 }
 
 /**
- * Meters one server between a load job's "measuring" and "done" phases: its CPU seconds and
+ * Meters servers between a load job's "measuring" and "done" phases: their CPU seconds and
  * the Redis commands run (INFO commandstats, INFO itself left out). Pass `onPhase` to load().
  */
-export function meter(b: Pick<Bench, "redisCalls">, pid: number) {
+export function meter(b: Pick<Bench, "redisCalls">, ...pids: number[]) {
+  const cpu = () => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
   let cpu0 = 0;
   let cpu1 = 0;
   let calls0 = new Map<string, number>();
@@ -186,7 +229,7 @@ export function meter(b: Pick<Bench, "redisCalls">, pid: number) {
   return {
     onPhase(phase: string) {
       if (phase === "measuring") {
-        cpu0 = cpuSeconds(pid);
+        cpu0 = cpu();
         marks.push(
           b.redisCalls().then((c) => {
             calls0 = c;
@@ -194,7 +237,7 @@ export function meter(b: Pick<Bench, "redisCalls">, pid: number) {
         );
       }
       if (phase === "done") {
-        cpu1 = cpuSeconds(pid);
+        cpu1 = cpu();
         marks.push(
           b.redisCalls().then((c) => {
             calls1 = c;

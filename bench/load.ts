@@ -54,7 +54,11 @@ type Job =
 
 const job = JSON.parse(process.argv[2] ?? "{}") as Job;
 
-function open(url: string, cookie: string, timeoutMs = 10_000): Promise<Socket> {
+/**
+ * Opens a socket; with `joined`, resolves only once the server has sent its `rooms` list
+ * (it has put the socket in the user's rooms).
+ */
+function open(url: string, cookie: string, timeoutMs = 10_000, joined = false): Promise<Socket> {
   const s = io(url, {
     transports: ["websocket"],
     extraHeaders: { cookie },
@@ -63,7 +67,16 @@ function open(url: string, cookie: string, timeoutMs = 10_000): Promise<Socket> 
     timeout: timeoutMs,
   });
   return new Promise((resolve, reject) => {
-    s.once("connect", () => resolve(s));
+    if (joined) {
+      const timer = setTimeout(
+        () => reject(new Error("no rooms list after connecting")),
+        timeoutMs,
+      );
+      s.once("rooms", () => {
+        clearTimeout(timer);
+        resolve(s);
+      });
+    } else s.once("connect", () => resolve(s));
     s.once("connect_error", (e) => {
       s.close();
       reject(e);
@@ -76,6 +89,7 @@ async function openMany(
   cookies: string[],
   n: number,
   concurrency = 100,
+  joined = false,
 ): Promise<Socket[]> {
   const sockets: Socket[] = [];
   let next = 0;
@@ -83,7 +97,7 @@ async function openMany(
     Array.from({ length: Math.min(concurrency, n) }, async () => {
       while (next < n) {
         const i = next++;
-        sockets.push(await open(url, cookies[i % cookies.length] ?? ""));
+        sockets.push(await open(url, cookies[i % cookies.length] ?? "", 10_000, joined));
       }
     }),
   );
@@ -212,13 +226,18 @@ async function messages(j: Extract<Job, { kind: "messages" }>) {
  * is counted with its latency.
  */
 async function fanout(j: Extract<Job, { kind: "fanout" }>) {
+  // Each user joins the room once; every socket opened after that is put in it by the server
+  // on connect (the user's rooms), as a real user's tabs are: 50 joins, not 1,000 (each join
+  // answers with the member list and announces presence to the whole room).
+  const first = await openMany(j.urls[0] ?? "", j.cookies, j.cookies.length, 10);
+  for (let i = 0; i < first.length; i += 10) await joinAll(first.slice(i, i + 10), [j.room]);
+  for (const s of first) s.close();
   const sockets: Socket[] = [];
   for (let k = 0; k < j.urls.length; k++) {
     const share = Math.floor(j.sockets / j.urls.length) + (k < j.sockets % j.urls.length ? 1 : 0);
     const cookies = j.cookies.filter((_, i) => i % j.urls.length === k);
-    sockets.push(...(await openMany(j.urls[k] ?? "", cookies, share, 50)));
+    sockets.push(...(await openMany(j.urls[k] ?? "", cookies, share, 50, true)));
   }
-  await joinAll(sockets, [j.room]);
   const lat: number[] = [];
   let measuring = false;
   let running = true;
@@ -248,9 +267,11 @@ async function fanout(j: Extract<Job, { kind: "fanout" }>) {
   await new Promise((r) => setTimeout(r, j.warmupSeconds * 1000));
   measuring = true;
   const start = performance.now();
+  process.stdout.write(`${JSON.stringify({ phase: "measuring" })}\n`);
   await new Promise((r) => setTimeout(r, j.seconds * 1000));
   measuring = false;
   const elapsed = (performance.now() - start) / 1000;
+  process.stdout.write(`${JSON.stringify({ phase: "done" })}\n`);
   running = false;
   await Promise.race([Promise.all(loops), new Promise((r) => setTimeout(r, 2000))]);
   for (const s of sockets) s.close();

@@ -1,14 +1,19 @@
-// `npm run bench`: parley against two reference servers (plain Socket.IO, and the
-// express-session guide's reload-per-event approach) in one run on one machine. Each server
+// `npm run bench`: parley against its reference servers in one run on one machine: plain
+// Socket.IO, the express-session guide's reload-per-event approach, and the unguarded server
+// (parley's own handlers with no per-event check). Each server
 // is its own process, the load generator another, and a private redis-server is started and
 // stopped here. Each scenario is a module of bench/scenarios/; prints a table with ratios and
 // writes bench/results.json.
 //   npm run bench                one run (about 2 minutes)
 //   npm run bench -- --runs 3    the median of three runs (what the README shows)
-//   npm run bench -- --quick     a short smoke run
+//   npm run bench -- --quick     parley/reference for every scenario in about a minute
+//   npm run bench -- --only events,send       only these scenarios
+//   npm run bench -- --profile   parley's processes write .cpuprofile files to bench/profiles/
+//                                (and, in the idle scenario, a heap snapshot with the sockets
+//                                connected); `npm run bench:profile` summarises them
 import { execSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -41,6 +46,8 @@ const { values: args } = parseArgs({
     quick: { type: "boolean", default: false },
     runs: { type: "string", default: "1" },
     sockets: { type: "string" },
+    only: { type: "string" },
+    profile: { type: "boolean", default: false },
   },
 });
 const RUNS = Math.max(1, Number.parseInt(args.runs ?? "1", 10) || 1);
@@ -57,6 +64,7 @@ const SIZES: Sizes = args.quick
       fanoutSockets: 200,
       revokeSockets: 200,
       quick: true,
+      profile: args.profile ?? false,
     }
   : {
       hsSeconds: 4,
@@ -70,10 +78,25 @@ const SIZES: Sizes = args.quick
       fanoutSockets: 1000,
       revokeSockets: 1000,
       quick: false,
+      profile: args.profile ?? false,
     };
 if (args.sockets) SIZES.idle = Math.max(100, Number.parseInt(args.sockets, 10) || SIZES.idle);
 /** The scenarios, in the order each run measures them. */
-const SCENARIOS = [handshakes, events, history, send, messages, fanout, idle, revocation];
+const ALL = [handshakes, events, history, send, messages, fanout, idle, revocation];
+const only = args.only?.split(",").map((s) => s.trim());
+const SCENARIOS = only ? ALL.filter((s) => only.includes(s.name)) : ALL;
+if (only && SCENARIOS.length !== only.length)
+  throw new Error(`--only takes scenario names: ${ALL.map((s) => s.name).join(", ")}`);
+/** With --profile, parley's processes write CPU profiles (and heap snapshots on SIGUSR2). */
+const PROFILE_DIR = path.join(ROOT, "bench/profiles");
+const parleyArgs = args.profile
+  ? [
+      "--cpu-prof",
+      `--diagnostic-dir=${PROFILE_DIR}`,
+      "--heapsnapshot-signal=SIGUSR2",
+      "dist/src/main.js",
+    ]
+  : ["dist/src/main.js"];
 const PASSWORD = "bench password 123";
 const SECRET = "bench-session-secret-0123456789abcdef";
 
@@ -127,6 +150,7 @@ async function copyLogin(
 async function main() {
   // Always built from the working tree: a dist/ left from an earlier build would measure
   // old code.
+  if (args.profile) mkdirSync(PROFILE_DIR, { recursive: true });
   log("building parley (npm run build)");
   execSync("npm run build --silent", { cwd: ROOT, stdio: "inherit" });
   const redis = await startRedisServer({ appendOnly: false });
@@ -167,15 +191,10 @@ async function main() {
         "ready",
       ),
       unguarded: await startServer("unguarded", unguarded, await unguardedEnv(), "ready"),
-      parley: await startServer("parley", ["dist/src/main.js"], p1env, "/healthz"),
+      parley: await startServer("parley", parleyArgs, p1env, "/healthz"),
     };
     const unguarded2 = await startServer("unguarded-2", unguarded, await unguardedEnv(), "ready");
-    const parley2 = await startServer(
-      "parley-2",
-      ["dist/src/main.js"],
-      await parleyEnv(),
-      "/healthz",
-    );
+    const parley2 = await startServer("parley-2", parleyArgs, await parleyEnv(), "/healthz");
     const metricsUrl = `http://127.0.0.1:${p1env.METRICS_PORT}/metrics`;
 
     // Logins: real registrations for parley, the guide's session login for docs.
@@ -233,7 +252,7 @@ async function main() {
     );
     log(`wrote bench/results.json (${RUNS} run(s), median)`);
   } finally {
-    stopChildren();
+    await stopChildren();
     await rc.close().catch(() => undefined);
     await redis.stop();
   }

@@ -2,9 +2,28 @@
 // per socket, and, with them connected, what parley's periodic expiry check (the sweep) costs.
 // parley's sockets each have a login of their own (copies of one login record under fresh
 // session ids, as 10,000 people's tabs would), so the sweep checks 10,000 sessions.
+import { readdirSync, statSync } from "node:fs";
+import path from "node:path";
 import type { Bench, Row } from "../harness.js";
-import { load, metricIn, sleep } from "../harness.js";
+import { load, metricIn, ROOT, sleep } from "../harness.js";
 import { rssBytes } from "../lib.js";
+
+/** Signals `pid` (started with --heapsnapshot-signal) and waits until its snapshot is written. */
+async function heapSnapshot(pid: number): Promise<void> {
+  const dir = path.join(ROOT, "bench/profiles");
+  const before = new Set(readdirSync(dir));
+  process.kill(pid, "SIGUSR2");
+  for (let i = 0; i < 240; i++) {
+    await sleep(500);
+    const file = readdirSync(dir).find((f) => f.endsWith(".heapsnapshot") && !before.has(f));
+    if (!file) continue;
+    // Written in one go: complete once its size stops changing.
+    const size = statSync(path.join(dir, file)).size;
+    await sleep(1000);
+    if (size > 0 && statSync(path.join(dir, file)).size === size) return;
+  }
+  throw new Error("no heap snapshot after 2 minutes");
+}
 
 export async function idle(b: Bench, row: Row): Promise<void> {
   const count = b.sizes.idle;
@@ -28,6 +47,10 @@ export async function idle(b: Bench, row: Row): Promise<void> {
       row["parley.sweep_cpu_ms"] = (delta("parley_sweep_cpu_seconds_total") / sweeps) * 1000;
       // Share of one core at the default interval (SESSION_SWEEP_SECONDS=3).
       row["parley.sweep_core_pct"] = (row["parley.sweep_cpu_ms"] / 3000) * 100;
+      if (b.sizes.profile) {
+        // A heap snapshot with the sockets connected, into bench/profiles/.
+        await heapSnapshot(s.pid);
+      }
     }
     held.child.kill("SIGKILL");
     await sleep(2000);

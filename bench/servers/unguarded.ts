@@ -75,7 +75,17 @@ io.use((socket, next) => {
 });
 
 type AnyHandler = (s: unknown, p: unknown) => unknown;
+const rooms = new RoomStore(redis);
 io.on("connection", (socket) => {
+  // As parley does on connect: the socket joins its user's rooms and is sent the list.
+  rooms.list(socket.data.userId).then(
+    async (list) => {
+      const joinable = list.filter((r) => r.role !== "invited").map((r) => r.room);
+      if (joinable.length > 0) await socket.join(joinable);
+      socket.emit("rooms", { rooms: list });
+    },
+    () => undefined,
+  );
   for (const name of Object.keys(schemas) as (keyof typeof schemas)[]) {
     const handler = handlers[name] as AnyHandler;
     socket.on(name as "ping", async (payload: unknown, ack?: unknown) => {
