@@ -8,7 +8,8 @@
 // - A session the per-event check refused (endSession): the reason is looked up once, then
 //   the session's sockets here are told it and disconnected.
 // - The sweep (every `sweepIntervalMs`): sessions that expired while their sockets sat idle
-//   (one pipelined EXISTS per distinct session, not a timer or a round trip per socket), and
+//   (one read-only script per 1,000 distinct sessions, answering which exist: not a timer or
+//   a round trip per socket, nor a command per session), and
 //   every few sweeps, each socket's rooms against its user's standing (a leave whose publish
 //   was lost while Redis was away).
 import type { Revocation } from "../auth/revocation.js";
@@ -18,7 +19,7 @@ import type { Metrics } from "../metrics.js";
 import type { Redis } from "../redis.js";
 import { keys } from "../stores/keys.js";
 import { isRole } from "../stores/rooms.js";
-import { mGetAcrossSlots } from "../stores/slots.js";
+import { existAcrossSlots, mGetAcrossSlots } from "../stores/slots.js";
 import type { EventBudgets } from "./budgets.js";
 import { sessionRoom, userRoom } from "./events.js";
 import type { Refusal } from "./guard.js";
@@ -139,8 +140,8 @@ export function watchEndedSessions(d: EndedSessionsDeps): EndedSessions {
     d.metrics.sweeps.inc();
     d.metrics.sweepSessions.inc(list.length);
     try {
-      const exists = await Promise.all(list.map((sid) => d.redis.exists(keys.session(sid))));
-      const gone = list.filter((_, i) => exists[i] === 0);
+      const exists = await existAcrossSlots(d.redis, list.map(keys.session));
+      const gone = list.filter((_, i) => !exists[i]);
       if (gone.length > 0) {
         d.logger.info(
           { event: "sessions_expired", count: gone.length },

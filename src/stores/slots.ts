@@ -50,6 +50,47 @@ export async function mGetAcrossSlots<V>(
   return out;
 }
 
+// KEYS: any. Whether each exists (1 or 0), in order. Read-only.
+const EXISTS_EACH = `
+local out = {}
+for i, k in ipairs(KEYS) do out[i] = redis.call('EXISTS', k) end
+return out
+`;
+
+/** Keys per EXISTS_EACH script: Redis is held for well under a millisecond per call. */
+const EXISTS_CHUNK = 1000;
+
+/**
+ * Whether each of `names` exists, in order: one script per 1,000 keys (per slot on a
+ * cluster), not one command per key.
+ */
+export async function existAcrossSlots(redis: Redis, names: readonly string[]): Promise<boolean[]> {
+  const out = new Array<boolean>(names.length).fill(false);
+  const groups = bySlot(
+    redis,
+    names.map((_, i) => i),
+    (i) => names[i] as string,
+  );
+  const calls: Promise<void>[] = [];
+  for (const group of groups) {
+    for (let at = 0; at < group.length; at += EXISTS_CHUNK) {
+      const part = group.slice(at, at + EXISTS_CHUNK);
+      calls.push(
+        redis
+          .eval(EXISTS_EACH, { keys: part.map((i) => names[i] as string), arguments: [] })
+          .then((reply) => {
+            const flags = reply as number[];
+            part.forEach((i, j) => {
+              out[i] = flags[j] === 1;
+            });
+          }),
+      );
+    }
+  }
+  await Promise.all(calls);
+  return out;
+}
+
 // KEYS: the old name, the new name. ARGV: what the key is ("gen", "index" or "note").
 // Moves a key to its new name, TTL included. If the new name exists too (an older parley was
 // still writing the old name), they are merged: the higher credentials generation wins (a

@@ -141,6 +141,46 @@ describe("on Redis Cluster (three primaries, three replicas), two processes", fu
     expect((await told).reason).to.equal("logout");
   });
 
+  it("notices logins that expired while their sockets sat idle, whatever slots their records lie in", async () => {
+    const name = uniqueName("x");
+    const first = new Browser(one.url);
+    await first.register(name, PASSWORD);
+    const logins = [first];
+    for (let i = 0; i < 7; i++) {
+      const b = new Browser(i % 2 ? two.url : one.url);
+      expect((await b.login(name, PASSWORD)).status).to.equal(303);
+      logins.push(b);
+    }
+    const socks = await Promise.all(logins.map((b) => connect(b.baseUrl, b)));
+    sockets.push(...socks);
+    const db: Redis = await connectRedisCluster(
+      cluster.nodes.split(",").map((n) => {
+        const [host, port] = n.split(":");
+        return { host: host as string, port: Number(port) };
+      }),
+      "redis://",
+      createLogger("silent"),
+      "expirer",
+    );
+    try {
+      // Half the records vanish as a TTL would end them: no logout, no broadcast.
+      const sid = (b: Browser) =>
+        decodeURIComponent(b.cookies.get("parley.sid") ?? "")
+          .slice(2)
+          .split(".")[0] as string;
+      const ended = [0, 2, 5, 7];
+      const told = ended.map((i) =>
+        once<{ reason: string }>(socks[i] as ClientSocket, "session:revoked", 8000),
+      );
+      for (const i of ended) await db.del(keys.session(sid(logins[i] as Browser)));
+      for (const t of await Promise.all(told)) expect(t.reason).to.equal("expired");
+      // The others were checked by the same sweeps and are still connected.
+      for (const i of [1, 3, 4, 6]) expect(socks[i]?.connected, `login ${i}`).to.equal(true);
+    } finally {
+      await closeRedis(db);
+    }
+  });
+
   it("fails closed while a primary is down, and is back within 5 s of its replica taking over, across both processes", async () => {
     // The primary that holds the adapter's own channel (revocations, presence): pick a room
     // whose channel and message stream lie there too.
