@@ -1,6 +1,8 @@
 // What every benchmark scenario uses: the child processes (servers under test and load
 // generators, each its own process), Redis command counts, and parley's metrics.
 import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { createClient } from "redis";
@@ -118,7 +120,13 @@ export function load(
   onPhase: (phase: string) => void = () => undefined,
   keep = false,
 ): { child: ChildProcess; result: Promise<Record<string, unknown>> } {
-  const child = spawn(process.execPath, ["--import", "tsx", "bench/load.ts", JSON.stringify(job)], {
+  let arg = JSON.stringify(job);
+  if (arg.length > 64 * 1024) {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), "parley-load-")), "job.json");
+    writeFileSync(file, arg);
+    arg = `@${file}`;
+  }
+  const child = spawn(process.execPath, ["--import", "tsx", "bench/load.ts", arg], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "inherit"],
   });

@@ -1,5 +1,6 @@
 // The load generator: a separate process driving real socket.io-client connections. It gets
 // one job as JSON in argv[2] and prints one JSON result line. Every phase is bounded.
+import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { io, type Socket } from "socket.io-client";
 import { Browser } from "../tools/form-client.js";
@@ -52,7 +53,10 @@ type Job =
       rounds: number;
     };
 
-const job = JSON.parse(process.argv[2] ?? "{}") as Job;
+// The job: JSON in argv[2], or "@<file>" naming a file that holds it (10,000 cookies do not
+// fit in an argument list).
+const arg = process.argv[2] ?? "{}";
+const job = JSON.parse(arg.startsWith("@") ? readFileSync(arg.slice(1), "utf8") : arg) as Job;
 
 /**
  * Opens a socket; with `joined`, resolves only once the server has sent its `rooms` list

@@ -200,6 +200,9 @@ async function main() {
     // Logins: real registrations for parley, the guide's session login for docs.
     log("creating users");
     const users = await register(servers.parley.url, SIZES.msgUsers2 + SIZES.msgUsers50);
+    // The idle scenario's logins are copies of one user's who is in no room (as plain's
+    // sockets are in none).
+    const [idleUser] = await register(servers.parley.url, 1);
     const docsCookies: string[] = [];
     for (let i = 0; i < 50; i++) {
       const res = await fetch(`${servers.docs.url}/login`, { method: "POST" });
@@ -212,7 +215,7 @@ async function main() {
       parley2,
       unguarded2,
       users,
-      manyLogins: (n) => copyLogin(rc, users[0]?.cookie ?? "", n),
+      manyLogins: (n) => copyLogin(rc, idleUser?.cookie ?? "", n),
       cookiesFor: (name) =>
         name === "parley" || name === "unguarded"
           ? users.slice(0, 50).map((u) => u.cookie)
