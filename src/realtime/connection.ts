@@ -67,31 +67,35 @@ export function handleConnections(d: ConnectionDeps): void {
     socket.emit("rooms", { rooms: list.filter((r) => !gone.has(r.room)) });
   };
 
+  // Named listeners called with the socket as `this`, not closures per socket: they live as
+  // long as the socket does.
+  function onDisconnecting(this: ParleySocket): void {
+    d.metrics.connectedSockets.dec();
+    // Announced once the socket has left (presenceSoon waits; leaving follows at once).
+    for (const room of this.rooms) {
+      if (room !== this.id && !room.startsWith("session:") && !room.startsWith("user:"))
+        presenceSoon(room);
+    }
+    // The session's last socket here: the guard forgets it.
+    const mates = io.sockets.adapter.rooms.get(sessionRoom(this.data.sid));
+    if (!mates || (mates.size === 1 && mates.has(this.id))) d.guard.forget(this.data.sid);
+  }
+  function onJoinFailed(err: unknown): void {
+    d.logger.warn(
+      { event: "rooms_join_failed", err: err instanceof Error ? err.message : String(err) },
+      "could not join the user's rooms on connect",
+    );
+  }
+
   io.on("connection", (socket) => {
     d.metrics.connectedSockets.inc();
-    socket.once("disconnect", () => d.metrics.connectedSockets.dec());
     void socket.join([sessionRoom(socket.data.sid), userRoom(socket.data.userId)]);
     // Every event goes through the pipeline, which answers it itself: `next` is never called,
     // so Socket.IO's own router (and `socket.on` listeners) never sees an event. That keeps
     // one path per event (no listener can run before the session check, or run twice) and
     // lets an event with no handler be answered `unknown_event` instead of being dropped.
     socket.use((packet, _next) => dispatch(d.dispatch, socket, packet));
-    joinOwnRooms(socket).catch((err: unknown) => {
-      d.logger.warn(
-        { event: "rooms_join_failed", err: err instanceof Error ? err.message : String(err) },
-        "could not join the user's rooms on connect",
-      );
-    });
-    socket.on("disconnecting", () => {
-      const rooms = [...socket.rooms].filter(
-        (r) => !r.startsWith("session:") && !r.startsWith("user:") && r !== socket.id,
-      );
-      socket.once("disconnect", () => {
-        for (const room of rooms) presenceSoon(room);
-        if (io.sockets.adapter.rooms.get(sessionRoom(socket.data.sid)) === undefined) {
-          d.guard.forget(socket.data.sid);
-        }
-      });
-    });
+    joinOwnRooms(socket).catch(onJoinFailed);
+    socket.on("disconnecting", onDisconnecting);
   });
 }

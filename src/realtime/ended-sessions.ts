@@ -22,7 +22,7 @@ import { isRole } from "../stores/rooms.js";
 import { existAcrossSlots, mGetAcrossSlots } from "../stores/slots.js";
 import type { EventBudgets } from "./budgets.js";
 import { sessionRoom, userRoom } from "./events.js";
-import type { Refusal } from "./guard.js";
+import type { Refusal, SessionGuard } from "./guard.js";
 import type { ParleyIo } from "./handlers.js";
 import type { EngineConnections } from "./handshake.js";
 import { roomOf } from "./room-policy.js";
@@ -33,6 +33,8 @@ export interface EndedSessionsDeps {
   revocation: Revocation;
   engine: EngineConnections;
   budgets: EventBudgets;
+  /** Its cache of sessions not checked for a while is dropped at each sweep. */
+  guard: Pick<SessionGuard, "prune">;
   logger: Logger;
   metrics: Metrics;
   /** How often idle sockets' sessions are re-checked (expiry is noticed within 5 s). */
@@ -134,6 +136,9 @@ export function watchEndedSessions(d: EndedSessionsDeps): EndedSessions {
     for (const sid of d.engine.sessions()) owners.set(sid, "");
     for (const s of io.of("/").sockets.values()) owners.set(s.data.sid, s.data.userId);
     d.budgets.prune();
+    // What the guard remembers of a session that sent nothing for two sweeps is dropped: an
+    // idle socket costs no cache entry (its next event reads and parses the record again).
+    d.guard.prune(2 * d.sweepIntervalMs);
     if (owners.size === 0) return;
     const list = [...owners.keys()];
     const cpu = process.cpuUsage();

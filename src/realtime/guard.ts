@@ -56,6 +56,8 @@ interface Known {
   /** The generation value last compared, and whether the login was current under it. */
   generationRaw: Buffer | null | undefined;
   current: boolean;
+  /** When it was last checked (the guard's clock), for prune(). */
+  seenAt: number;
 }
 
 export interface GuardOptions extends LoginLifetime {
@@ -99,6 +101,20 @@ export class SessionGuard {
   /** Forget a session (its sockets are gone). */
   forget(sid: string): void {
     this.known.delete(sid);
+  }
+
+  /** Sessions whose last read this guard remembers. */
+  get cachedSessions(): number {
+    return this.known.size;
+  }
+
+  /**
+   * Forgets sessions not checked in the last `idleMs`: only a cache (the next check of such a
+   * session parses its record again), so idle sockets do not each hold a copy of their record.
+   */
+  prune(idleMs: number): void {
+    const before = this.o.now() - idleMs;
+    for (const [sid, k] of this.known) if (k.seenAt < before) this.known.delete(sid);
   }
 
   /**
@@ -219,7 +235,9 @@ export class SessionGuard {
         return "mismatch";
       }
       k = {
-        raw,
+        // A copy: the reply's Buffer is a view into the connection's read chunk (up to 64 KiB,
+        // shared with the rest of the batch), which would otherwise stay alive with the entry.
+        raw: Buffer.from(raw),
         userId: record.userId,
         createdAt: record.login.createdAt,
         generation: record.login.gen ?? 0,
@@ -228,13 +246,15 @@ export class SessionGuard {
         touchedAt: Math.max(k?.touchedAt ?? 0, record.login.lastActive),
         generationRaw: undefined,
         current: false,
+        seenAt: now,
       };
       this.known.set(sid, k);
     }
+    k.seenAt = now;
     if (k.userId !== userId) return "mismatch";
     // The generation is parsed only when its bytes differ from what this login last saw.
     if (k.generationRaw === undefined || !sameBytes(k.generationRaw, genRaw)) {
-      k.generationRaw = genRaw;
+      k.generationRaw = genRaw && Buffer.from(genRaw);
       k.current = loginIsCurrent(
         { gen: k.generation, handle: k.handle },
         parseGeneration(genRaw?.toString("latin1")),

@@ -43,6 +43,8 @@ export interface ScreenedRequest extends IncomingMessage {
   sessionID?: string;
   session?: SessionFields & { ended?: true };
   user?: { id: string; username: string };
+  /** express-session's parsed URL (parseurl's cache). */
+  _parsedUrl?: unknown;
 }
 
 /** What the screen needs to know of an engine.io connection. */
@@ -61,7 +63,7 @@ export interface ScreenDeps {
   checkLogin: (sid: string, userId: string) => Promise<CheckResult>;
   allowedOrigins: () => ReadonlySet<string>;
   /** engine.io sid -> express session id of the request that opened it. */
-  bindings: ReadonlyMap<string, string>;
+  bindings: { get(engineId: string): string | undefined };
   /** engine.io's live connection of that sid, if any. */
   connection: (sid: string) => EngineConnection | undefined;
   logger: Logger;
@@ -228,6 +230,15 @@ export function engineMiddleware(d: ScreenDeps) {
 }
 
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+
+/**
+ * An upgrade socket's error listener. Not a closure: one made inside the upgrade listener
+ * would keep that call's whole scope (the upgrade's head bytes, the throwaway response)
+ * alive for as long as the connection lasts.
+ */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
 type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
 /**
@@ -252,7 +263,7 @@ export function screenEngineTraffic(server: http.Server, d: ScreenDeps): void {
   const upgradeListeners = server.listeners("upgrade") as UpgradeListener[];
   server.removeAllListeners("upgrade");
   server.on("upgrade", (req: ScreenedRequest, socket: Duplex, head: Buffer) => {
-    socket.on("error", () => socket.destroy());
+    socket.on("error", destroyOnError);
     if (!isEngineRequest(req.url)) {
       socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
       return;
@@ -292,6 +303,11 @@ interface EngineSocket {
   close(): void;
 }
 
+/** A flat copy of a string (not a slice that keeps the string it was cut from alive). */
+function ownCopy(s: string): string {
+  return Buffer.from(s, "utf8").toString("utf8");
+}
+
 export interface HandshakeDeps {
   /** express-session over the read-only engine store (transport traffic is not activity). */
   sessionMiddleware: RequestHandler;
@@ -321,8 +337,17 @@ export function installHandshake(
   server: http.Server,
   d: HandshakeDeps,
 ): EngineConnections {
-  const bindings = new Map<string, string>();
-  const connections = new Map<string, EngineSocket>();
+  // engine.io's own table of its live connections (sid -> connection; an entry goes when the
+  // connection closes), read rather than mirrored: a mirror and its close listener would cost
+  // every connection memory for its whole life. The session that opened a connection is its
+  // request's sessionID.
+  const clients = (io.engine as unknown as { clients: Record<string, EngineSocket> }).clients;
+  const connections = {
+    get: (id: string): EngineSocket | undefined =>
+      Object.hasOwn(clients, id) ? clients[id] : undefined,
+    values: () => Object.values(clients),
+  };
+  const bindings = { get: (id: string) => connections.get(id)?.request.sessionID };
   const screenDeps: ScreenDeps = {
     sessionMiddleware: d.sessionMiddleware,
     passportMiddlewares: d.passportMiddlewares,
@@ -339,12 +364,9 @@ export function installHandshake(
   io.engine.use(engineMiddleware(screenDeps));
   screenEngineTraffic(server, screenDeps);
   io.engine.on("connection", (raw: EngineSocket) => {
-    if (raw.request.sessionID) bindings.set(raw.id, raw.request.sessionID);
-    connections.set(raw.id, raw);
-    raw.once("close", () => {
-      bindings.delete(raw.id);
-      connections.delete(raw.id);
-    });
+    const req = raw.request;
+    // Its own copy: the id is a slice of the signed cookie value, which it would keep alive.
+    if (req.sessionID) req.sessionID = ownCopy(req.sessionID);
   });
 
   // Step 4: connecting to the namespace re-checks the login in Redis.
@@ -352,9 +374,11 @@ export function installHandshake(
     const req = socket.request as ScreenedRequest;
     const sid = req.sessionID;
     const user = req.user;
-    // Keep only ids: the session object of the first request is not held for the socket's life.
+    // Keep only ids: the session object of the first request is not held for the socket's life
+    // (engine.io keeps the request), nor the URL express-session parsed.
     req.session = undefined;
     req.user = undefined;
+    req._parsedUrl = undefined;
     if (!sid || !user) return next(new Error("unauthorized"));
     d.guard.checkAsync(sid, user.id).then((verdict) => {
       if (verdict !== "ok") {
@@ -366,15 +390,17 @@ export function installHandshake(
   });
 
   return {
-    sessions: () => bindings.values(),
+    sessions: function* () {
+      for (const c of connections.values()) if (c.request.sessionID) yield c.request.sessionID;
+    },
     closeSessions: (sids) => {
-      for (const [id, sessionId] of bindings) {
-        if (sids.has(sessionId)) connections.get(id)?.close();
+      for (const c of connections.values()) {
+        if (c.request.sessionID !== undefined && sids.has(c.request.sessionID)) c.close();
       }
     },
     closeAll: (timeoutMs) => {
       // The connections open now: one opened while these close is closed by engine.io after.
-      const open = [...connections.values()];
+      const open = connections.values();
       if (open.length === 0) return Promise.resolve();
       let left = open.length;
       return new Promise<void>((resolve) => {

@@ -129,6 +129,7 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
     revocation: d.revocation,
     engine,
     budgets,
+    guard,
     logger: d.logger,
     metrics: d.metrics,
     sweepIntervalMs: d.sweepIntervalMs,

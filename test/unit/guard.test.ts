@@ -249,4 +249,30 @@ describe("the per-event session check (fake Redis)", () => {
     await settle();
     expect(changed.result).to.equal("mismatch");
   });
+
+  it("forgets sessions not checked lately, and checks them as strictly afterwards", async () => {
+    check("s1", "u1");
+    check("s2", "u2");
+    await settle();
+    expect(guard.cachedSessions).to.equal(2);
+    clock += 5000;
+    check("s1", "u1");
+    await settle();
+    clock += 2000;
+    // s2 was last checked 7 s ago, s1 2 s ago.
+    guard.prune(6000);
+    expect(guard.cachedSessions).to.equal(1);
+    // s2's next check reads and parses its record again: still its user's, still refused as
+    // someone else's, and refused once gone.
+    const again = check("s2", "u2");
+    const other = check("s2", "u1");
+    await settle();
+    expect([again.result, other.result]).to.deep.equal(["ok", "mismatch"]);
+    guard.prune(0);
+    redis.values.delete(keys.session("s2"));
+    const gone = check("s2", "u2");
+    await settle();
+    expect(gone.result).to.equal("gone");
+    expect(guard.cachedSessions).to.equal(0);
+  });
 });
