@@ -4,6 +4,7 @@
 //   under each of parley's own modules (self time inside dist/src/, by file);
 // - a .heapsnapshot: retained memory by object kind (constructor name), largest first.
 // With no arguments, reads the newest .cpuprofile and .heapsnapshot there.
+// `--diff a.heapsnapshot b.heapsnapshot [--per N]`: what b holds beyond a, per unit.
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { ROOT } from "./harness.js";
@@ -87,7 +88,11 @@ interface HeapSnapshot {
   strings: string[];
 }
 
-function heap(file: string): void {
+/** Self size and count of a heap snapshot's objects, by constructor name (or kind). */
+function heapByKind(file: string): {
+  total: number;
+  kinds: Map<string, { size: number; count: number }>;
+} {
   const h = JSON.parse(readFileSync(file, "utf8")) as HeapSnapshot;
   const fields = h.snapshot.meta.node_fields;
   const width = fields.length;
@@ -95,7 +100,7 @@ function heap(file: string): void {
   const nameAt = fields.indexOf("name");
   const sizeAt = fields.indexOf("self_size");
   const types = h.snapshot.meta.node_types[0];
-  const bySize = new Map<string, { size: number; count: number }>();
+  const kinds = new Map<string, { size: number; count: number }>();
   let total = 0;
   for (let i = 0; i < h.nodes.length; i += width) {
     const type = types[h.nodes[i + typeAt] ?? 0] ?? "?";
@@ -104,18 +109,45 @@ function heap(file: string): void {
     const size = h.nodes[i + sizeAt] ?? 0;
     total += size;
     const key = type === "closure" ? `closure ${name}` : (name ?? "?");
-    const e = bySize.get(key) ?? { size: 0, count: 0 };
+    const e = kinds.get(key) ?? { size: 0, count: 0 };
     e.size += size;
     e.count++;
-    bySize.set(key, e);
+    kinds.set(key, e);
   }
+  return { total, kinds };
+}
+
+function heap(file: string): void {
+  const { total, kinds } = heapByKind(file);
   process.stdout.write(
     `\n${path.basename(file)}: ${(total / 2 ** 20).toFixed(1)} MiB of objects (self sizes)\n`,
   );
   process.stdout.write(`\nself size by constructor (top ${TOP})\n`);
-  for (const [k, v] of [...bySize].sort((a, b) => b[1].size - a[1].size).slice(0, TOP))
+  for (const [k, v] of [...kinds].sort((a, b) => b[1].size - a[1].size).slice(0, TOP))
     process.stdout.write(
       `${pct(v.size, total)}  ${(v.size / 1024).toFixed(0).padStart(8)} KiB  ${String(v.count).padStart(8)}×  ${k}\n`,
+    );
+}
+
+/**
+ * `--diff a.heapsnapshot b.heapsnapshot --per 10000`: what b holds more than a, by
+ * constructor, in bytes and objects per unit (per socket, for the idle scenario's pair).
+ */
+function heapDiff(a: string, b: string, per: number): void {
+  const x = heapByKind(a);
+  const y = heapByKind(b);
+  const names = new Set([...x.kinds.keys(), ...y.kinds.keys()]);
+  const rows = [...names].map((k) => {
+    const p = x.kinds.get(k) ?? { size: 0, count: 0 };
+    const q = y.kinds.get(k) ?? { size: 0, count: 0 };
+    return { k, size: q.size - p.size, count: q.count - p.count };
+  });
+  process.stdout.write(
+    `\n${path.basename(b)} minus ${path.basename(a)}: ${((y.total - x.total) / per).toFixed(0)} bytes per unit (${per} units)\n\n`,
+  );
+  for (const r of rows.sort((m, n) => Math.abs(n.size) - Math.abs(m.size)).slice(0, TOP))
+    process.stdout.write(
+      `${(r.size / per).toFixed(1).padStart(9)} B  ${(r.count / per).toFixed(2).padStart(7)}×  ${r.k}\n`,
     );
 }
 
@@ -132,7 +164,13 @@ function newest(ext: string): string | undefined {
     .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
 }
 
-const files = process.argv.slice(2);
+const argv = process.argv.slice(2);
+if (argv[0] === "--diff") {
+  const per = Number(argv[3] === "--per" ? argv[4] : 1) || 1;
+  heapDiff(argv[1] ?? "", argv[2] ?? "", per);
+  process.exit(0);
+}
+const files = argv;
 if (files.length === 0) {
   for (const f of [newest(".cpuprofile"), newest(".heapsnapshot")]) if (f) files.push(f);
   if (files.length === 0) {

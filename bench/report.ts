@@ -245,8 +245,8 @@ export function renderDetails(m: Row): string {
   const one = (label: string, value: string) => rows.push([label, value, "", "", ""]);
   const ms = (a: string, b: string) => `${f(m[a], 1)} / ${f(m[b], 1)}`;
   one(
-    "idle sweep: sessions, Redis commands, CPU ms per sweep",
-    `${f(m["parley.sweep_sessions"], 0)}, ${f(m["parley.sweep_redis_cmds"], 0)}, ${f(m["parley.sweep_cpu_ms"], 1)}`,
+    "idle sweep: sessions, round trips, keys checked, CPU ms per sweep",
+    `${f(m["parley.sweep_sessions"], 0)}, ${f(m["parley.sweep_round_trips"], 0)}, ${f(m["parley.sweep_redis_cmds"], 0)}, ${f(m["parley.sweep_cpu_ms"], 1)}`,
   );
   one(
     "revocation p50 / p99 ms, one socket, same process",

@@ -9,8 +9,9 @@
 //   npm run bench -- --quick     parley/reference for every scenario in about a minute
 //   npm run bench -- --only events,send       only these scenarios
 //   npm run bench -- --profile   parley's processes write .cpuprofile files to bench/profiles/
-//                                (and, in the idle scenario, a heap snapshot with the sockets
-//                                connected); `npm run bench:profile` summarises them
+//                                (and, in the idle scenario, parley and plain Socket.IO write
+//                                heap snapshots with the sockets connected);
+//                                `npm run bench:profile` summarises them
 import { execSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -180,7 +181,14 @@ async function main() {
     const servers = {
       plain: await startServer(
         "plain",
-        ["--import", "tsx", "bench/servers/plain.ts"],
+        [
+          ...(args.profile
+            ? [`--diagnostic-dir=${PROFILE_DIR}`, "--heapsnapshot-signal=SIGUSR2"]
+            : []),
+          "--import",
+          "tsx",
+          "bench/servers/plain.ts",
+        ],
         { PORT: String(await freePort()) },
         "ready",
       ),

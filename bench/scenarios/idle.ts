@@ -27,8 +27,10 @@ async function heapSnapshot(pid: number): Promise<void> {
 
 export async function idle(b: Bench, row: Row): Promise<void> {
   const count = b.sizes.idle;
+  // The same cookies for both: plain keeps each request's headers with its socket too.
+  const cookies = await b.manyLogins(count);
   for (const s of [b.servers.plain, b.servers.parley]) {
-    const cookies = s.name === "parley" ? await b.manyLogins(count) : [""];
+    if (b.sizes.profile) await heapSnapshot(s.pid);
     const before = rssBytes(s.pid);
     const held = load({ kind: "idle", url: s.url, cookies, count }, () => undefined, true);
     await held.result;
@@ -43,15 +45,16 @@ export async function idle(b: Bench, row: Row): Promise<void> {
       const delta = (name: string) => metricIn(text1, name) - metricIn(text0, name);
       const sweeps = delta("parley_sweeps_total");
       row["parley.sweep_sessions"] = delta("parley_sweep_sessions_total") / sweeps;
+      // Round trips (the scripts) and the EXISTS run inside them.
+      row["parley.sweep_round_trips"] = ((c1.get("eval") ?? 0) - (c0.get("eval") ?? 0)) / sweeps;
       row["parley.sweep_redis_cmds"] = ((c1.get("exists") ?? 0) - (c0.get("exists") ?? 0)) / sweeps;
       row["parley.sweep_cpu_ms"] = (delta("parley_sweep_cpu_seconds_total") / sweeps) * 1000;
       // Share of one core at the default interval (SESSION_SWEEP_SECONDS=3).
       row["parley.sweep_core_pct"] = (row["parley.sweep_cpu_ms"] / 3000) * 100;
-      if (b.sizes.profile) {
-        // A heap snapshot with the sockets connected, into bench/profiles/.
-        await heapSnapshot(s.pid);
-      }
     }
+    // Heap snapshots before (above) and with the sockets connected, into bench/profiles/:
+    // `npm run bench:profile -- --diff <before> <with> --per <sockets>` gives bytes per socket.
+    if (b.sizes.profile) await heapSnapshot(s.pid);
     held.child.kill("SIGKILL");
     await sleep(2000);
   }
