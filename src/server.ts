@@ -5,7 +5,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { RedisClientType } from "redis";
 import { LoginLimiter } from "./auth/login-limiter.js";
-import { createPassport } from "./auth/passport.js";
+import { createPassport, createUserLookup } from "./auth/passport.js";
 import { dummyHash } from "./auth/passwords.js";
 import { Revocation } from "./auth/revocation.js";
 import { createSessionMiddleware } from "./auth/session.js";
@@ -110,6 +110,8 @@ export async function createServer({
     const sessionIndex = new SessionIndex(redis, config.sessionAbsoluteSeconds);
     const revocation = new Revocation(redis, sessionIndex, users);
     let origins: ReadonlySet<string> = new Set(config.allowedOrigins ?? []);
+    // One cache of users' names for the pages (Passport) and the handshake.
+    const userById = createUserLookup(users);
     const ctx: HttpContext = {
       production: config.production,
       trustProxy: config.trustProxy,
@@ -118,7 +120,7 @@ export async function createServer({
       sessionIndex,
       revocation,
       limiter: new LoginLimiter(redis),
-      passport: createPassport(users),
+      passport: createPassport(users, userById),
       logger,
       metrics,
       now,
@@ -150,7 +152,7 @@ export async function createServer({
       messages: new MessageStore(redis, messageCap, acks),
       revocation,
       sessionMiddleware: engineSessionMiddleware,
-      passportMiddlewares: [ctx.passport.initialize(), ctx.passport.session()],
+      userById,
       allowedOrigins: ctx.allowedOrigins,
       logger,
       metrics,

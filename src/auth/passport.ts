@@ -26,7 +26,34 @@ export async function checkCredentials(
   return ok && user ? user : undefined;
 }
 
-export function createPassport(users: UserStore): InstanceType<typeof Passport> {
+/** A user's id and name, as a login carries them. */
+export type UserLookup = (id: string) => Promise<Express.User | undefined>;
+
+/**
+ * id -> { id, username }, cached per process (bounded). Usernames never change, so loading
+ * the user of a request or handshake costs no Redis trip once the user was seen. The cache
+ * never decides whether a login is valid: the session is always read from Redis, and its
+ * credentials generation is checked on every page and event (ending an account moves the
+ * generation on, so its logins are refused whatever this cache holds).
+ */
+export function createUserLookup(users: UserStore): UserLookup {
+  const known = new Map<string, Express.User>();
+  return async (id) => {
+    const cached = known.get(id);
+    if (cached) return cached;
+    const user = await users.byId(id);
+    if (!user) return undefined;
+    const u = { id: user.id, username: user.username };
+    if (known.size >= 50_000) known.delete(known.keys().next().value as string);
+    known.set(id, u);
+    return u;
+  };
+}
+
+export function createPassport(
+  users: UserStore,
+  lookup: UserLookup = createUserLookup(users),
+): InstanceType<typeof Passport> {
   const passport = new Passport();
   passport.use(
     new LocalStrategy({ session: true }, (username, password, done) => {
@@ -37,23 +64,9 @@ export function createPassport(users: UserStore): InstanceType<typeof Passport> 
     }),
   );
   passport.serializeUser((user, done) => done(null, user.id));
-  // Usernames never change, so id -> username is cached per process (bounded): loading the
-  // login of a request or handshake costs no extra Redis trip once the user was seen. The
-  // cache never decides whether a login is valid: the session is always read from Redis, and
-  // its credentials generation is checked on every page and event (ending an account moves
-  // the generation on, so its logins are refused whatever this cache holds).
-  const known = new Map<string, Express.User>();
   passport.deserializeUser((id: string, done) => {
-    const cached = known.get(id);
-    if (cached) return done(null, cached);
-    users.byId(id).then(
-      (user) => {
-        if (!user) return done(null, false);
-        const u = { id: user.id, username: user.username };
-        if (known.size >= 50_000) known.delete(known.keys().next().value as string);
-        known.set(id, u);
-        done(null, u);
-      },
+    lookup(id).then(
+      (user) => done(null, user ?? false),
       (err: unknown) => done(err),
     );
   });

@@ -27,6 +27,7 @@ import type http from "node:http";
 import { type IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { RequestHandler } from "express";
+import type { UserLookup } from "../auth/passport.js";
 import type { SessionFields } from "../domain/login.js";
 import type { Logger } from "../logger.js";
 import { REDIS_MAX_WAIT_MS } from "../redis.js";
@@ -57,8 +58,8 @@ export interface EngineConnection {
 export interface ScreenDeps {
   /** express-session over the read-only engine store. */
   sessionMiddleware: RequestHandler;
-  /** Passport's initialize + session middlewares: loads req.user at the handshake. */
-  passportMiddlewares: readonly RequestHandler[];
+  /** The user a login names (cached id -> name): no Passport round trip at the handshake. */
+  userById: UserLookup;
   /** The per-event check (session and credentials generation in one read). */
   checkLogin: (sid: string, userId: string) => Promise<CheckResult>;
   allowedOrigins: () => ReadonlySet<string>;
@@ -155,17 +156,21 @@ export async function screenSession(
     }
     return OK;
   }
-  if (!loggedIn) return { status: 401, reason: "not logged in" };
+  if (!loggedIn || !req.sessionID) return { status: 401, reason: "not logged in" };
+  // The session names its user: the login is checked (session and credentials generation in
+  // one read), then the user's name is looked up (cached), with no Passport middleware.
+  const userId = session.passport?.user as string;
+  const check = await d.checkLogin(req.sessionID, userId);
+  if (check === "unavailable") return { status: 503, reason: "session store unavailable" };
+  if (check !== "ok") return { status: 401, reason: "login no longer valid" };
+  let user: { id: string; username: string } | undefined;
   try {
-    for (const mw of d.passportMiddlewares) await run(mw, req, res);
+    user = await d.userById(userId);
   } catch {
     return { status: 503, reason: "user store unavailable" };
   }
-  const user = req.user;
-  if (!user || !req.sessionID) return { status: 401, reason: "unknown user" };
-  const check = await d.checkLogin(req.sessionID, user.id);
-  if (check === "unavailable") return { status: 503, reason: "session store unavailable" };
-  if (check !== "ok") return { status: 401, reason: "login no longer valid" };
+  if (!user) return { status: 401, reason: "unknown user" };
+  req.user = user;
   return OK;
 }
 
@@ -311,7 +316,7 @@ function ownCopy(s: string): string {
 export interface HandshakeDeps {
   /** express-session over the read-only engine store (transport traffic is not activity). */
   sessionMiddleware: RequestHandler;
-  passportMiddlewares: readonly RequestHandler[];
+  userById: UserLookup;
   guard: SessionGuard;
   allowedOrigins: () => ReadonlySet<string>;
   logger: Logger;
@@ -350,7 +355,7 @@ export function installHandshake(
   const bindings = { get: (id: string) => connections.get(id)?.request.sessionID };
   const screenDeps: ScreenDeps = {
     sessionMiddleware: d.sessionMiddleware,
-    passportMiddlewares: d.passportMiddlewares,
+    userById: d.userById,
     checkLogin: (sid, userId) => d.guard.checkAsync(sid, userId),
     allowedOrigins: d.allowedOrigins,
     bindings,

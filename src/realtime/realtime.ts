@@ -21,6 +21,7 @@ import type http from "node:http";
 import type { RequestHandler } from "express";
 import { RateLimiterRedis } from "rate-limiter-flexible";
 import { Server } from "socket.io";
+import type { UserLookup } from "../auth/passport.js";
 import type { Revocation } from "../auth/revocation.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
@@ -61,7 +62,8 @@ export interface RealtimeDeps {
   revocation: Revocation;
   /** express-session over the read-only engine store (transport traffic is not activity). */
   sessionMiddleware: RequestHandler;
-  passportMiddlewares: readonly RequestHandler[];
+  /** The user a login names (cached): the handshake's user, without Passport. */
+  userById: UserLookup;
   allowedOrigins: () => ReadonlySet<string>;
   logger: Logger;
   metrics: Metrics;
@@ -114,7 +116,7 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
   // Stages 1 to 3.
   const engine = installHandshake(io, d.httpServer, {
     sessionMiddleware: d.sessionMiddleware,
-    passportMiddlewares: d.passportMiddlewares,
+    userById: d.userById,
     guard,
     allowedOrigins: d.allowedOrigins,
     logger: d.logger,
