@@ -17,7 +17,7 @@
 // - Late writes: a fenced write carries a deadline in Redis's own clock (the offset between
 //   the clocks is measured whenever a connection becomes ready) and is a Lua script that
 //   refuses to act past it. The deadline is when parley gives up on any call at the latest.
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import dc from "node:diagnostics_channel";
 import type net from "node:net";
 import calculateSlot from "cluster-key-slot";
@@ -310,10 +310,17 @@ export async function fencedEval(
     Math.floor(earliestReset(client, keys[0], sentAt) - WATCH_EVERY_MS + offset),
   );
   const outcome = `parley:outcome:{${slotTag(keys[0] ?? "")}}:${randomUUID()}`;
+  const w = wrapped(script);
+  const options = { keys: [...keys, outcome], arguments: [deadline, ...args, lateAfter] };
   try {
-    return await client.eval(wrapped(script), {
-      keys: [...keys, outcome],
-      arguments: [deadline, ...args, lateAfter],
+    // By its SHA1 (Redis caches scripts it has run): not the whole script on every write. A
+    // Redis that does not know it yet (a restart, a failover, SCRIPT FLUSH) answers NOSCRIPT
+    // without running anything, and the script itself is sent, once.
+    return await client.evalSha(w.sha, options).catch((err: unknown) => {
+      if (err instanceof Error && err.message.startsWith("NOSCRIPT")) {
+        return client.eval(w.text, options);
+      }
+      throw err;
     });
   } catch (err) {
     // Never written (the client was offline or closed), or answered by Redis: the outcome
@@ -361,11 +368,11 @@ function asReply(noted: string): unknown {
 const READ_BACK_MS = 400;
 
 /** Scripts as sent: the body runs as a function so its outcome can be noted when it is late. */
-const wrappedScripts = new Map<string, string>();
-function wrapped(script: string): string {
+const wrappedScripts = new Map<string, { text: string; sha: string }>();
+function wrapped(script: string): { text: string; sha: string } {
   let w = wrappedScripts.get(script);
   if (w === undefined) {
-    w = `local outcome = table.remove(KEYS)
+    const text = `local outcome = table.remove(KEYS)
 local late_after = tonumber(table.remove(ARGV))
 local function body()
 ${script}
@@ -382,6 +389,7 @@ if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > late_after then
 end
 return r
 `;
+    w = { text, sha: createHash("sha1").update(text).digest("hex") };
     wrappedScripts.set(script, w);
   }
   return w;

@@ -8,6 +8,8 @@ import {
   SocketClosedUnexpectedlyError,
 } from "redis";
 import { connectRedis, isRedisUnavailable, type Redis } from "../../src/redis.js";
+import { keys } from "../../src/stores/keys.js";
+import { MessageStore } from "../../src/stores/messages.js";
 import { testRedisUrl } from "../helpers/parley.js";
 
 // Pages answer 503 (not 500) for these, even when the connection is already back by the time
@@ -40,5 +42,40 @@ describe("which Redis errors mean 'Redis unavailable'", () => {
     expect(isRedisUnavailable(new ErrorReply("WRONGTYPE Operation against a key"), redis)).to.equal(
       false,
     );
+  });
+});
+
+// Fenced writes go by the script's SHA1; a Redis that lost its script cache (a restart, a
+// failover to a replica that never ran it, SCRIPT FLUSH) gets the script itself, once.
+describe("fenced writes by SHA1", () => {
+  let redis: Redis;
+  before(async () => {
+    redis = await connectRedis(testRedisUrl(), pino({ level: "silent" }));
+  });
+  after(async () => {
+    await redis?.close();
+  });
+
+  const calls = async (cmd: string) =>
+    Number(
+      new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(await redis.info("commandstats"))?.[1] ?? 0,
+    );
+
+  it("are sent as EVALSHA, and as EVAL once after the script cache was flushed, applied once", async () => {
+    const store = new MessageStore(redis, 100);
+    const room = `sha-${Date.now().toString(36)}`;
+    await store.append(room, { id: "u", username: "u" }, "first", 1);
+    const [sha0, eval0] = [await calls("evalsha"), await calls("eval")];
+    await store.append(room, { id: "u", username: "u" }, "cached", 2);
+    expect(await calls("evalsha")).to.equal(sha0 + 1);
+    expect(await calls("eval")).to.equal(eval0);
+    await redis.scriptFlush();
+    await store.append(room, { id: "u", username: "u" }, "after the flush", 3);
+    await store.append(room, { id: "u", username: "u" }, "cached again", 4);
+    // EVALSHA (NOSCRIPT), EVAL, then EVALSHA again.
+    expect(await calls("evalsha")).to.equal(sha0 + 3);
+    expect(await calls("eval")).to.equal(eval0 + 1);
+    const texts = (await redis.xRange(keys.roomMessages(room), "-", "+")).map((m) => m.message.t);
+    expect(texts).to.deep.equal(["first", "cached", "after the flush", "cached again"]);
   });
 });
