@@ -254,9 +254,22 @@ export function meter(b: Pick<Bench, "redisCalls">, ...pids: number[]) {
       }
     },
     /** CPU seconds and Redis commands in the window, once both marks are read. */
-    async settle(): Promise<{ cpuSeconds: number; redisCommands: number }> {
+    async settle(): Promise<{
+      cpuSeconds: number;
+      redisCommands: number;
+      byCommand: Map<string, number>;
+    }> {
       await Promise.all(marks);
-      return { cpuSeconds: cpu1 - cpu0, redisCommands: totalCalls(calls0, calls1, ["info"]) };
+      const byCommand = new Map<string, number>();
+      for (const [cmd, n] of calls1) {
+        const d = n - (calls0.get(cmd) ?? 0);
+        if (d > 0 && cmd !== "info") byCommand.set(cmd, d);
+      }
+      return {
+        cpuSeconds: cpu1 - cpu0,
+        redisCommands: totalCalls(calls0, calls1, ["info"]),
+        byCommand,
+      };
     },
   };
 }

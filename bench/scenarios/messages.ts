@@ -2,7 +2,7 @@
 // second, ack latency, and what one message costs the server (CPU, Redis commands, the latter
 // as INFO commandstats counts them: commands run inside a script count one each).
 import type { Bench, Row } from "../harness.js";
-import { load, meter } from "../harness.js";
+import { load, log, meter } from "../harness.js";
 
 export async function messages(b: Bench, row: Row): Promise<void> {
   const { sizes } = b;
@@ -35,6 +35,13 @@ export async function messages(b: Bench, row: Row): Promise<void> {
       row[`${k}.ack_p99_ms`] = Number(m.p99);
       row[`${k}.cpu_us_per_message`] = (used.cpuSeconds / sent) * 1e6;
       row[`${k}.redis_cmds_per_message`] = used.redisCommands / sent;
+      // Which commands, per message (INFO counts a script's inner commands one by one).
+      log(
+        `    ${k}: Redis commands per message: ${[...used.byCommand]
+          .sort((a, c) => c[1] - a[1])
+          .map(([cmd, n]) => `${cmd} ${(n / sent).toFixed(2)}`)
+          .join(", ")}`,
+      );
       row[`${k}.errors`] = Number(m.errors);
     }
   }
