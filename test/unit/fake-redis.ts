@@ -2,6 +2,7 @@
 // Map, answers MGET (as Buffers, like the guard's type-mapped client) and counts what it was
 // sent. A test can make the next reads hang (released by hand) or fail. Everything that
 // talks to Redis for real is tested against a real redis-server in the integration layer.
+import { createHash } from "node:crypto";
 import type { Redis } from "../../src/redis.js";
 
 export interface SentEval {
@@ -13,8 +14,10 @@ export class FakeRedis {
   readonly values = new Map<string, string>();
   /** MGETs sent, each with its key names. */
   readonly reads: string[][] = [];
-  /** Activity writes sent (EVAL). */
+  /** Activity writes run (by EVAL, or by EVALSHA once the script is known). */
   readonly evals: SentEval[] = [];
+  /** EVALSHA calls, answered or refused with NOSCRIPT. */
+  shaCalls = 0;
   /** When set, reads wait until `release()` is called. */
   private holding: (() => void)[] | undefined;
   /** When set, reads fail with this error. */
@@ -46,10 +49,23 @@ export class FakeRedis {
       const held = this.holding;
       return new Promise((resolve) => held.push(() => resolve(answer)));
     };
+    // Scripts by SHA1 as Redis answers them: NOSCRIPT (nothing run) until the script itself
+    // was sent once with EVAL.
+    const known = new Set<string>();
+    const sha1 = (script: string) => createHash("sha1").update(script).digest("hex");
     const fake = {
       withTypeMapping: () => ({ mGet }),
       mGet,
-      eval: (_script: string, o: { keys: string[]; arguments: string[] }) => {
+      eval: (script: string, o: { keys: string[]; arguments: string[] }) => {
+        known.add(sha1(script));
+        this.evals.push({ keys: o.keys, args: o.arguments });
+        return Promise.resolve(1);
+      },
+      evalSha: (sha: string, o: { keys: string[]; arguments: string[] }) => {
+        this.shaCalls++;
+        if (!known.has(sha)) {
+          return Promise.reject(new Error("NOSCRIPT No matching script. Please use EVAL."));
+        }
         this.evals.push({ keys: o.keys, args: o.arguments });
         return Promise.resolve(1);
       },

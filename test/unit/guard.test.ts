@@ -178,6 +178,8 @@ describe("the per-event session check (fake Redis)", () => {
     check("s1", "u1");
     await settle();
     expect(writes()[1]).to.include({ ttl: "10", now: String(clock) });
+    // By SHA1: the first refused with NOSCRIPT and sent again as the script, the second not.
+    expect(redis.shaCalls).to.equal(2);
   });
 
   it("never records activity for checks that are not the user's doing", async () => {
@@ -262,17 +264,27 @@ describe("the per-event session check (fake Redis)", () => {
     // s2 was last checked 7 s ago, s1 2 s ago.
     guard.prune(6000);
     expect(guard.cachedSessions).to.equal(1);
+    // A check whose read is in flight while its session is pruned is answered from that read.
+    redis.hold();
+    const inFlight = check("s1", "u1");
+    await settle();
+    clock += 10_000;
+    guard.prune(6000);
+    expect(guard.cachedSessions).to.equal(0);
+    redis.release();
+    await settle();
+    expect(inFlight.result).to.equal("ok");
     // s2's next check reads and parses its record again: still its user's, still refused as
     // someone else's, and refused once gone.
     const again = check("s2", "u2");
     const other = check("s2", "u1");
     await settle();
     expect([again.result, other.result]).to.deep.equal(["ok", "mismatch"]);
-    guard.prune(0);
     redis.values.delete(keys.session("s2"));
     const gone = check("s2", "u2");
     await settle();
     expect(gone.result).to.equal("gone");
-    expect(guard.cachedSessions).to.equal(0);
+    // s1 is cached again (its check just ran); s2, gone, is not.
+    expect(guard.cachedSessions).to.equal(1);
   });
 });
