@@ -20,9 +20,10 @@
 // (defence in depth): a query the front screen did not produce is refused.
 // 4. Joining the namespace re-checks the login in Redis (installHandshake's `io.use`), and
 //    keeps only the session and user ids on the socket.
-// installHandshake also keeps, for this process, which session opened each engine.io
-// connection (its bindings): step 3 compares against them, and ending a session closes its
-// connections, including those that never joined the namespace.
+// installHandshake also knows, for this process, which session opened each engine.io
+// connection (its bindings: the sessionID of the request engine.io keeps for it, read from
+// engine.io's own table of connections): step 3 compares against them, and ending a session
+// closes its connections, including those that never joined the namespace.
 import type http from "node:http";
 import { type IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
@@ -157,12 +158,13 @@ export async function screenSession(
     return OK;
   }
   if (!loggedIn || !req.sessionID) return { status: 401, reason: "not logged in" };
-  // The session names its user: the login is checked (session and credentials generation in
-  // one read), then the user's name is looked up (cached), with no Passport middleware.
+  // A flat copy: the id is a slice of the signed cookie value, which the guard's cache and
+  // the connection (engine.io keeps this request) would otherwise keep alive.
+  req.sessionID = ownCopy(req.sessionID);
+  // The session names its user: the user's name is looked up (cached), with no Passport
+  // middleware, and then, last, the login is checked (session and credentials generation in
+  // one read), so nothing waits between that check and engine.io opening the connection.
   const userId = session.passport?.user as string;
-  const check = await d.checkLogin(req.sessionID, userId);
-  if (check === "unavailable") return { status: 503, reason: "session store unavailable" };
-  if (check !== "ok") return { status: 401, reason: "login no longer valid" };
   let user: { id: string; username: string } | undefined;
   try {
     user = await d.userById(userId);
@@ -170,6 +172,9 @@ export async function screenSession(
     return { status: 503, reason: "user store unavailable" };
   }
   if (!user) return { status: 401, reason: "unknown user" };
+  const check = await d.checkLogin(req.sessionID, userId);
+  if (check === "unavailable") return { status: 503, reason: "session store unavailable" };
+  if (check !== "ok") return { status: 401, reason: "login no longer valid" };
   req.user = user;
   return OK;
 }
@@ -353,6 +358,16 @@ export function installHandshake(
     values: () => Object.values(clients),
   };
   const bindings = { get: (id: string) => connections.get(id)?.request.sessionID };
+  const closing = new Set<string>();
+  let closeScheduled = false;
+  const closeGathered = () => {
+    closeScheduled = false;
+    for (const id in clients) {
+      const c = clients[id] as EngineSocket;
+      if (c.request.sessionID !== undefined && closing.has(c.request.sessionID)) c.close();
+    }
+    closing.clear();
+  };
   const screenDeps: ScreenDeps = {
     sessionMiddleware: d.sessionMiddleware,
     userById: d.userById,
@@ -368,11 +383,6 @@ export function installHandshake(
   };
   io.engine.use(engineMiddleware(screenDeps));
   screenEngineTraffic(server, screenDeps);
-  io.engine.on("connection", (raw: EngineSocket) => {
-    const req = raw.request;
-    // Its own copy: the id is a slice of the signed cookie value, which it would keep alive.
-    if (req.sessionID) req.sessionID = ownCopy(req.sessionID);
-  });
 
   // Step 4: connecting to the namespace re-checks the login in Redis.
   io.use((socket, next) => {
@@ -399,8 +409,12 @@ export function installHandshake(
       for (const c of connections.values()) if (c.request.sessionID) yield c.request.sessionID;
     },
     closeSessions: (sids) => {
-      for (const c of connections.values()) {
-        if (c.request.sessionID !== undefined && sids.has(c.request.sessionID)) c.close();
+      // Gathered for a tick and closed in one pass over the connections: sessions ended one
+      // by one (a sweep finding many expired) do not each scan every connection.
+      for (const sid of sids) closing.add(sid);
+      if (!closeScheduled) {
+        closeScheduled = true;
+        setImmediate(closeGathered);
       }
     },
     closeAll: (timeoutMs) => {
