@@ -327,7 +327,7 @@ export async function fencedEval(
     // is known. Otherwise the write may still sit in Redis's socket buffer: wait it out.
     const e = err as Error;
     const known =
-      /The client is (offline|closed)|\bLATE write|ERR|WRONGTYPE|READONLY|CLUSTERDOWN|CROSSSLOT|TRYAGAIN/.test(
+      /The client is (offline|closed)|\bLATE write|ERR|WRONGTYPE|READONLY|CLUSTERDOWN|CROSSSLOT|TRYAGAIN|NOPERM/.test(
         e.message,
       );
     if (known) throw err;

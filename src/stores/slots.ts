@@ -50,7 +50,7 @@ export async function mGetAcrossSlots<V>(
   return out;
 }
 
-// KEYS: any. Whether each exists (1 or 0), in order. Read-only.
+// KEYS: any, of one slot. Whether each exists (1 or 0), in order. Reads only.
 const EXISTS_EACH = `
 local out = {}
 for i, k in ipairs(KEYS) do out[i] = redis.call('EXISTS', k) end
@@ -61,8 +61,9 @@ return out
 const EXISTS_CHUNK = 1000;
 
 /**
- * Whether each of `names` exists, in order: one script per 1,000 keys (per slot on a
- * cluster), not one command per key.
+ * Whether each of `names` exists, in order: one script per 1,000 keys, not one command per
+ * key. On a cluster a script may only read keys of one slot: one per slot with several keys,
+ * a plain EXISTS for a key alone in its slot.
  */
 export async function existAcrossSlots(redis: Redis, names: readonly string[]): Promise<boolean[]> {
   const out = new Array<boolean>(names.length).fill(false);
@@ -73,6 +74,17 @@ export async function existAcrossSlots(redis: Redis, names: readonly string[]): 
   );
   const calls: Promise<void>[] = [];
   for (const group of groups) {
+    if (group.length === 1) {
+      // Alone in its slot (the usual case on a cluster: session records carry no hash tag):
+      // a plain EXISTS, pipelined with the rest.
+      const i = group[0] as number;
+      calls.push(
+        redis.exists(names[i] as string).then((n) => {
+          out[i] = n === 1;
+        }),
+      );
+      continue;
+    }
     for (let at = 0; at < group.length; at += EXISTS_CHUNK) {
       const part = group.slice(at, at + EXISTS_CHUNK);
       calls.push(
