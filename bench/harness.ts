@@ -21,7 +21,12 @@ process.on("exit", () => {
  * to exit (a profiled server writes its profile on the way out).
  */
 export async function stopChildren(): Promise<void> {
-  const running = children.filter((c) => c.exitCode === null && c.signalCode === null);
+  await stopProcesses(children);
+}
+
+/** Stops these children (SIGTERM) and waits up to 15 s for each to exit. */
+export async function stopProcesses(list: readonly ChildProcess[]): Promise<void> {
+  const running = list.filter((c) => c.exitCode === null && c.signalCode === null);
   await Promise.all(
     running.map(
       (c) =>
@@ -203,8 +208,18 @@ export interface Bench {
   parley2: Server;
   /** A second unguarded process on the same Redis (the fan-out reference). */
   unguarded2: Server;
-  /** Cookies of `n` distinct parley logins (copies of one login under fresh session ids). */
+  /**
+   * Cookies of `n` distinct parley logins (copies of the login of a user in no room, under
+   * fresh session ids).
+   */
   manyLogins(n: number): Promise<string[]>;
+  /** Starts a fresh server of that kind (a new process, nothing measured on it before). */
+  fresh(kind: "plain" | "parley"): Promise<{
+    server: Server;
+    /** parley's metrics page (plain has none: ""). */
+    metricsText(): Promise<string>;
+    stop(): Promise<void>;
+  }>;
   /** parley's registered users, and the cookies each server's clients log in with. */
   users: User[];
   cookiesFor(name: string): string[];

@@ -31,6 +31,7 @@ import {
   type Sizes,
   startServer,
   stopChildren,
+  stopProcesses,
   type User,
 } from "./harness.js";
 import { signSid, unsignSid } from "./lib.js";
@@ -54,8 +55,8 @@ const { values: args } = parseArgs({
 const RUNS = Math.max(1, Number.parseInt(args.runs ?? "1", 10) || 1);
 const SIZES: Sizes = args.quick
   ? {
-      hsSeconds: 1,
-      evSeconds: 1.5,
+      hsSeconds: 0.75,
+      evSeconds: 1,
       warmup: 0.3,
       idle: 500,
       rounds: 5,
@@ -177,72 +178,98 @@ async function main() {
       SESSION_SECRET: SECRET,
     });
     const unguarded = ["--import", "tsx", "bench/servers/unguarded.ts"];
-    const p1env = await parleyEnv();
-    const servers = {
-      plain: await startServer(
-        "plain",
-        [
-          ...(args.profile
-            ? [`--diagnostic-dir=${PROFILE_DIR}`, "--heapsnapshot-signal=SIGUSR2"]
-            : []),
-          "--import",
-          "tsx",
-          "bench/servers/plain.ts",
-        ],
-        { PORT: String(await freePort()) },
-        "ready",
-      ),
-      docs: await startServer(
-        "docs",
-        ["--import", "tsx", "bench/servers/docs.ts"],
-        { PORT: String(await freePort()), REDIS_URL: redis.url },
-        "ready",
-      ),
-      unguarded: await startServer("unguarded", unguarded, await unguardedEnv(), "ready"),
-      parley: await startServer("parley", parleyArgs, p1env, "/healthz"),
+    const plainArgs = [
+      ...(args.profile ? [`--diagnostic-dir=${PROFILE_DIR}`, "--heapsnapshot-signal=SIGUSR2"] : []),
+      "--import",
+      "tsx",
+      "bench/servers/plain.ts",
+    ];
+    const startParley = async (name: string) => {
+      const env = await parleyEnv();
+      const server = await startServer(name, parleyArgs, env, "/healthz");
+      const metricsUrl = `http://127.0.0.1:${env.METRICS_PORT}/metrics`;
+      return { server, metricsText: async () => (await fetch(metricsUrl)).text() };
     };
-    const unguarded2 = await startServer("unguarded-2", unguarded, await unguardedEnv(), "ready");
-    const parley2 = await startServer("parley-2", parleyArgs, await parleyEnv(), "/healthz");
-    const metricsUrl = `http://127.0.0.1:${p1env.METRICS_PORT}/metrics`;
+    // Every run starts its servers afresh (one run's leftovers, such as a server's grown
+    // heap, do not weigh on the next), on the same Redis and users.
+    const startAll = async () => {
+      const p1 = await startParley("parley");
+      const servers = {
+        plain: await startServer("plain", plainArgs, { PORT: String(await freePort()) }, "ready"),
+        docs: await startServer(
+          "docs",
+          ["--import", "tsx", "bench/servers/docs.ts"],
+          { PORT: String(await freePort()), REDIS_URL: redis.url },
+          "ready",
+        ),
+        unguarded: await startServer("unguarded", unguarded, await unguardedEnv(), "ready"),
+        parley: p1.server,
+      };
+      const unguarded2 = await startServer("unguarded-2", unguarded, await unguardedEnv(), "ready");
+      const parley2 = (await startParley("parley-2")).server;
+      return { servers, unguarded2, parley2, metricsText: p1.metricsText };
+    };
 
-    // Logins: real registrations for parley, the guide's session login for docs.
+    let set = await startAll();
+    // Logins: real registrations for parley, the guide's session login for docs (its records
+    // are in the same Redis, so they outlive a restart of its server).
     log("creating users");
-    const users = await register(servers.parley.url, SIZES.msgUsers2 + SIZES.msgUsers50);
-    // The idle scenario's logins are copies of one user's who is in no room (as plain's
-    // sockets are in none).
-    const [idleUser] = await register(servers.parley.url, 1);
+    const users = await register(set.servers.parley.url, SIZES.msgUsers2 + SIZES.msgUsers50);
+    // Copies of the login of a user who never joins a room (handshakes, idle sockets).
+    const [roomless] = await register(set.servers.parley.url, 1);
     const docsCookies: string[] = [];
     for (let i = 0; i < 50; i++) {
-      const res = await fetch(`${servers.docs.url}/login`, { method: "POST" });
+      const res = await fetch(`${set.servers.docs.url}/login`, { method: "POST" });
       docsCookies.push((res.headers.getSetCookie()[0] ?? "").split(";")[0] ?? "");
     }
-    const metricsText = async () => (await fetch(metricsUrl)).text();
-    const bench: Bench = {
-      sizes: SIZES,
-      servers,
-      parley2,
-      unguarded2,
-      users,
-      manyLogins: (n) => copyLogin(rc, idleUser?.cookie ?? "", n),
-      cookiesFor: (name) =>
-        name === "parley" || name === "unguarded"
-          ? users.slice(0, 50).map((u) => u.cookie)
-          : name === "docs"
-            ? docsCookies
-            : [""],
-      redisCalls: redisCallsOf(rc),
-      metricsText,
-    };
 
     const runs: Row[] = [];
     for (let r = 0; r < RUNS; r++) {
       log(`run ${r + 1} of ${RUNS}`);
+      if (r > 0) set = await startAll();
+      const current = set;
+      const bench: Bench = {
+        sizes: SIZES,
+        servers: current.servers,
+        parley2: current.parley2,
+        unguarded2: current.unguarded2,
+        users,
+        manyLogins: (n) => copyLogin(rc, roomless?.cookie ?? "", n),
+        fresh: async (kind) => {
+          const started =
+            kind === "parley"
+              ? await startParley(`fresh-${kind}`)
+              : {
+                  server: await startServer(
+                    `fresh-${kind}`,
+                    plainArgs,
+                    { PORT: String(await freePort()) },
+                    "ready",
+                  ),
+                  metricsText: async () => "",
+                };
+          return { ...started, stop: () => stopProcesses([started.server.child]) };
+        },
+        cookiesFor: (name) =>
+          name === "parley" || name === "unguarded"
+            ? users.slice(0, 50).map((u) => u.cookie)
+            : name === "docs"
+              ? docsCookies
+              : [""],
+        redisCalls: redisCallsOf(rc),
+        metricsText: current.metricsText,
+      };
       const row: Row = {};
       for (const scenario of SCENARIOS) {
         log(`  ${scenario.name}`);
         await scenario(bench, row);
       }
       runs.push(row);
+      await stopProcesses([
+        ...Object.values(current.servers).map((x) => x.child),
+        current.parley2.child,
+        current.unguarded2.child,
+      ]);
     }
 
     const figures = median(runs);
