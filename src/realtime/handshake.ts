@@ -358,16 +358,6 @@ export function installHandshake(
     values: () => Object.values(clients),
   };
   const bindings = { get: (id: string) => connections.get(id)?.request.sessionID };
-  const closing = new Set<string>();
-  let closeScheduled = false;
-  const closeGathered = () => {
-    closeScheduled = false;
-    for (const id in clients) {
-      const c = clients[id] as EngineSocket;
-      if (c.request.sessionID !== undefined && closing.has(c.request.sessionID)) c.close();
-    }
-    closing.clear();
-  };
   const screenDeps: ScreenDeps = {
     sessionMiddleware: d.sessionMiddleware,
     userById: d.userById,
@@ -409,12 +399,12 @@ export function installHandshake(
       for (const c of connections.values()) if (c.request.sessionID) yield c.request.sessionID;
     },
     closeSessions: (sids) => {
-      // Gathered for a tick and closed in one pass over the connections: sessions ended one
-      // by one (a sweep finding many expired) do not each scan every connection.
-      for (const sid of sids) closing.add(sid);
-      if (!closeScheduled) {
-        closeScheduled = true;
-        setImmediate(closeGathered);
+      // At once, not a tick later: a namespace connect already admitted by its check (it
+      // completes on the next tick) must find its connection closed, not be let in after the
+      // session's notice went out.
+      for (const id in clients) {
+        const c = clients[id] as EngineSocket;
+        if (c.request.sessionID !== undefined && sids.has(c.request.sessionID)) c.close();
       }
     },
     closeAll: (timeoutMs) => {

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
+import { io } from "socket.io-client";
 import type { Message } from "../../src/realtime/events.js";
 import { keys } from "../../src/stores/keys.js";
 import { Browser, sidFromCookie } from "../helpers/http.js";
@@ -46,6 +47,59 @@ describe("ending a login reaches its sockets", () => {
     await tab.post("/logout", { _csrf });
     const [revoked] = await gone;
     expect(revoked.reason).to.equal("logout");
+  });
+
+  it("tells every socket that connected around a logout why it ended (attack: connect during the logout)", async () => {
+    // Sockets opened a few milliseconds apart while the logout runs: one whose namespace
+    // check passed just before the session was deleted completes its connect on the next
+    // tick, and must find its connection closed then, not be admitted silently after the
+    // notice went out.
+    const name = uniqueName("race");
+    const first = new Browser(parley.url);
+    await first.register(name, PASSWORD);
+    for (let round = 0; round < 4; round++) {
+      const tab = new Browser(parley.url);
+      expect((await tab.login(name, PASSWORD)).status).to.equal(303);
+      const _csrf = await tab.csrf("/chat");
+      const seen: { connected: boolean; reason: string; ended: Promise<void> }[] = [];
+      let logout: Promise<unknown> | undefined;
+      for (let i = 0; i < 24; i++) {
+        const s: ClientSocket = io(parley.url, {
+          path: "/socket.io/",
+          transports: [i % 3 === 0 ? "polling" : "websocket"],
+          extraHeaders: { cookie: tab.cookieHeader() },
+          reconnection: false,
+          forceNew: true,
+          timeout: 5000,
+        });
+        sockets.push(s);
+        const x = { connected: false, reason: "", ended: Promise.resolve() };
+        x.ended = new Promise<void>((resolve) => {
+          s.on("connect", () => {
+            x.connected = true;
+          });
+          s.on("session:revoked", (r: { reason: string }) => {
+            x.reason = r.reason;
+          });
+          s.on("disconnect", () => resolve());
+          s.on("connect_error", () => resolve());
+        });
+        seen.push(x);
+        if (i === 8 + 2 * round) logout = tab.post("/logout", { _csrf });
+        await sleep(2);
+      }
+      await logout;
+      // Every socket ends (disconnected, or refused at its handshake) within a second or so.
+      await Promise.race([
+        Promise.all(seen.map((x) => x.ended)),
+        sleep(3000).then(() => {
+          throw new Error("a socket of the ended login is still open");
+        }),
+      ]);
+      for (const [i, x] of seen.entries()) {
+        if (x.connected) expect(x.reason, `round ${round}, socket ${i}`).to.equal("logout");
+      }
+    }
   });
 
   it("never delivers a message sent right after logout", async () => {
