@@ -131,15 +131,18 @@ export async function createServer({
       audit: new AuditLog(redis, logger),
       registration: config.registration,
     };
-    const { middleware: sessionMiddleware, engineMiddleware: engineSessionMiddleware } =
-      createSessionMiddleware(redis, {
-        secrets: config.sessionSecrets,
-        production: config.production,
-        idleSeconds: config.sessionIdleSeconds,
-        absoluteSeconds: config.sessionAbsoluteSeconds,
-        anonymousSeconds: config.anonymousSessionSeconds,
-        now,
-      });
+    const {
+      middleware: sessionMiddleware,
+      engineMiddleware: engineSessionMiddleware,
+      engineIdMiddleware,
+    } = createSessionMiddleware(redis, {
+      secrets: config.sessionSecrets,
+      production: config.production,
+      idleSeconds: config.sessionIdleSeconds,
+      absoluteSeconds: config.sessionAbsoluteSeconds,
+      anonymousSeconds: config.anonymousSessionSeconds,
+      now,
+    });
     await dummyHash(); // computed once up front so the first unknown-user login is not faster
     const app = createApp(ctx, sessionMiddleware);
     const server = http.createServer(app);
@@ -152,6 +155,7 @@ export async function createServer({
       messages: new MessageStore(redis, messageCap, acks),
       revocation,
       sessionMiddleware: engineSessionMiddleware,
+      sessionIdMiddleware: engineIdMiddleware,
       userById,
       allowedOrigins: ctx.allowedOrigins,
       logger,

@@ -71,6 +71,27 @@ class EngineStore extends Store {
   }
 }
 
+/**
+ * A store that reads nothing: for engine.io requests of a connection that already exists,
+ * whose decision needs only the session id the signed cookie names (it must be the one that
+ * opened the connection), never the record. So a polling connection's requests keep flowing
+ * while Redis does not answer, and its events are answered `unavailable` by the per-event
+ * check instead of the transport failing with a 503.
+ */
+class IdOnlyStore extends Store {
+  override get(_sid: string, cb: (err: unknown, sess?: SessionData | null) => void): void {
+    cb(null, { cookie: { originalMaxAge: null } } as SessionData);
+  }
+
+  override set(_sid: string, _sess: SessionData, cb?: (err?: unknown) => void): void {
+    cb?.();
+  }
+
+  override destroy(_sid: string, cb?: (err?: unknown) => void): void {
+    cb?.();
+  }
+}
+
 // KEYS: the record, its ended-note. ARGV: deadline, JSON, TTL. Writes the record unless the
 // session has been ended (a request that loaded it before a logout or revocation and saves it
 // after cannot bring it back) or parley has already given up on the write.
@@ -176,5 +197,12 @@ export function createSessionMiddleware(redis: Redis, o: SessionOptions) {
     rolling: false,
     unset: "keep",
   });
-  return { store, middleware, engineMiddleware };
+  // The same cookie parsing and signature check (express-session's own), with no read.
+  const engineIdMiddleware = session({
+    ...common,
+    store: new IdOnlyStore(),
+    rolling: false,
+    unset: "keep",
+  });
+  return { store, middleware, engineMiddleware, engineIdMiddleware };
 }

@@ -59,6 +59,8 @@ export interface EngineConnection {
 export interface ScreenDeps {
   /** express-session over the read-only engine store. */
   sessionMiddleware: RequestHandler;
+  /** express-session with a store that reads nothing: the cookie's session id alone. */
+  sessionIdMiddleware?: RequestHandler;
   /** The user a login names (cached id -> name): no Passport round trip at the handshake. */
   userById: UserLookup;
   /** The per-event check (session and credentials generation in one read). */
@@ -128,6 +130,20 @@ export async function screenSession(
 ): Promise<Verdict> {
   const query = req._query;
   if (!query || !screenedQueries.has(query)) return { status: 400, reason: "unscreened query" };
+  if (!upgrade && query.sid !== undefined && d.sessionIdMiddleware) {
+    // A polling request of a live connection: decided on the cookie's session id alone (it
+    // must be the one that opened the connection), with no Redis read, as an ended session's
+    // is (below). Every event it carries is checked in Redis by the per-event check.
+    const bound = d.bindings.get(query.sid);
+    if (bound !== undefined) {
+      try {
+        await run(d.sessionIdMiddleware, req, res);
+      } catch {
+        return { status: 503, reason: "session store unavailable" };
+      }
+      return bound === req.sessionID ? OK : { status: 403, reason: "session mismatch" };
+    }
+  }
   try {
     await run(d.sessionMiddleware, req, res);
   } catch {
@@ -321,6 +337,8 @@ function ownCopy(s: string): string {
 export interface HandshakeDeps {
   /** express-session over the read-only engine store (transport traffic is not activity). */
   sessionMiddleware: RequestHandler;
+  /** express-session reading nothing (a live polling connection's requests). */
+  sessionIdMiddleware?: RequestHandler;
   userById: UserLookup;
   guard: SessionGuard;
   allowedOrigins: () => ReadonlySet<string>;
@@ -360,6 +378,7 @@ export function installHandshake(
   const bindings = { get: (id: string) => connections.get(id)?.request.sessionID };
   const screenDeps: ScreenDeps = {
     sessionMiddleware: d.sessionMiddleware,
+    ...(d.sessionIdMiddleware ? { sessionIdMiddleware: d.sessionIdMiddleware } : {}),
     userById: d.userById,
     checkLogin: (sid, userId) => d.guard.checkAsync(sid, userId),
     allowedOrigins: d.allowedOrigins,

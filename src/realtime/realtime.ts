@@ -62,6 +62,8 @@ export interface RealtimeDeps {
   revocation: Revocation;
   /** express-session over the read-only engine store (transport traffic is not activity). */
   sessionMiddleware: RequestHandler;
+  /** express-session reading nothing: a live polling connection's requests need no read. */
+  sessionIdMiddleware?: RequestHandler;
   /** The user a login names (cached): the handshake's user, without Passport. */
   userById: UserLookup;
   allowedOrigins: () => ReadonlySet<string>;
@@ -116,6 +118,7 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
   // Stages 1 to 3.
   const engine = installHandshake(io, d.httpServer, {
     sessionMiddleware: d.sessionMiddleware,
+    ...(d.sessionIdMiddleware ? { sessionIdMiddleware: d.sessionIdMiddleware } : {}),
     userById: d.userById,
     guard,
     allowedOrigins: d.allowedOrigins,

@@ -127,6 +127,28 @@ describe("Redis that hangs, lags or resets (through a fault proxy)", function ()
     expect((await a.b.get("/chat")).status).to.equal(200);
   });
 
+  it("answers a polling socket's events `unavailable` while Redis hangs, and keeps the socket", async () => {
+    const b = new Browser(parley.url);
+    await b.register(uniqueName(), PASSWORD);
+    const socket = await connect(parley.url, b, { transports: ["polling"] });
+    sockets.push(socket);
+    let dropped = "";
+    socket.on("disconnect", (why) => {
+      dropped = why;
+    });
+    proxy.set("hang");
+    // The polling requests carrying the event and its answer need no Redis read: only the
+    // event's own check does, and it fails closed.
+    const r = await timed(call(socket, "ping", {}, 8000));
+    expect(r.value).to.deep.include({ ok: false });
+    expect((r.value as { error: { code: string } }).error.code).to.equal("unavailable");
+    expect(r.ms).to.be.below(EVENT_LIMIT_MS);
+    proxy.set("pass");
+    expect(await recovered()).to.be.below(10_000);
+    expect((await call(socket, "ping", {})).ok).to.equal(true);
+    expect([socket.connected, dropped]).to.deep.equal([true, ""]);
+  });
+
   it("keeps working, slowly, at 500 ms of latency, and stores each message once", async () => {
     const room = `slow-${Date.now().toString(36)}`;
     const a = await user();
