@@ -60,7 +60,7 @@ export class Metrics {
 
   readonly sweepSessions = new Counter({
     name: "parley_sweep_sessions_total",
-    help: "Sessions checked by idle-expiry sweeps (one pipelined EXISTS each)",
+    help: "Sessions checked by idle-expiry sweeps (a read-only script per 1,000)",
     registers: [this.registry],
   });
 
