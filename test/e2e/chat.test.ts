@@ -29,6 +29,8 @@ describe("the pages in Chromium", function () {
     const ctx = await context();
     const name = uniqueName("reg");
     const page = await register(ctx, name);
+    // Connected first, then the lobby's join is answered: wait for the title it sets.
+    await page.waitForSelector("#room-title:text-is('# lobby')");
     expect(await page.textContent("#room-title")).to.equal("# lobby");
     await page.click("button.link:has-text('Log out')");
     await page.waitForURL("**/login");
