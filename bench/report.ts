@@ -99,7 +99,7 @@ const TARGETS: readonly Target[] = [
     parley: "parley.room2.cpu_us_per_message",
     reference: "unguarded.room2.cpu_us_per_message",
     kind: "max",
-    bound: 305,
+    bound: 245,
     digits: 0,
   },
   {
