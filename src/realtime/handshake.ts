@@ -13,7 +13,10 @@
 //      When that session has just ended, its polling requests still pass (the signed cookie
 //      proves they come from the connection's own client): every event they carry is refused
 //      by the per-event check, and the `session:revoked` notice and the close queued for the
-//      connection can still be fetched, so the notice reaches polling clients too.
+//      connection can still be fetched, so the notice reaches polling clients too. So a
+//      polling request of a live connection is decided on its cookie's session id alone,
+//      without reading Redis: while Redis hangs the connection stays, and its events are
+//      answered `unavailable` by their own checks. An upgrade reads the session.
 // Upgrades are decided in front of engine.io, because engine middleware cannot answer an
 // upgrade with a real HTTP status line; polling requests are decided in `io.engine.use`.
 // Inside engine.io's middleware every request is re-checked against engine.io's `_query`
