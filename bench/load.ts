@@ -172,18 +172,42 @@ async function events(j: Extract<Job, { kind: "events" }>) {
       fire();
     });
   const loops = sockets.map(loop);
+  const elapsed = await measureWindow(
+    j,
+    (on) => {
+      measuring = on;
+    },
+    () => {
+      running = false;
+    },
+    loops,
+  );
+  for (const s of sockets) s.close();
+  return { perSecond: lat.length / elapsed, errors, ...summarize(lat) };
+}
+
+/**
+ * The closed loops' timing: a warm-up, then the measured window (announced to the bench as
+ * the "measuring" and "done" phases, when it reads its counters), then the loops are told to
+ * stop and given 2 s to finish. Returns the window's length in seconds.
+ */
+async function measureWindow(
+  j: { warmupSeconds: number; seconds: number },
+  setMeasuring: (on: boolean) => void,
+  stop: () => void,
+  loops: Promise<void>[],
+): Promise<number> {
   await new Promise((r) => setTimeout(r, j.warmupSeconds * 1000));
-  measuring = true;
+  setMeasuring(true);
   const start = performance.now();
   process.stdout.write(`${JSON.stringify({ phase: "measuring" })}\n`);
   await new Promise((r) => setTimeout(r, j.seconds * 1000));
-  measuring = false;
+  setMeasuring(false);
   const elapsed = (performance.now() - start) / 1000;
   process.stdout.write(`${JSON.stringify({ phase: "done" })}\n`);
-  running = false;
+  stop();
   await Promise.race([Promise.all(loops), new Promise((r) => setTimeout(r, 2000))]);
-  for (const s of sockets) s.close();
-  return { perSecond: lat.length / elapsed, errors, ...summarize(lat) };
+  return elapsed;
 }
 
 async function messages(j: Extract<Job, { kind: "messages" }>) {
@@ -268,16 +292,16 @@ async function fanout(j: Extract<Job, { kind: "fanout" }>) {
         fire();
       }),
   );
-  await new Promise((r) => setTimeout(r, j.warmupSeconds * 1000));
-  measuring = true;
-  const start = performance.now();
-  process.stdout.write(`${JSON.stringify({ phase: "measuring" })}\n`);
-  await new Promise((r) => setTimeout(r, j.seconds * 1000));
-  measuring = false;
-  const elapsed = (performance.now() - start) / 1000;
-  process.stdout.write(`${JSON.stringify({ phase: "done" })}\n`);
-  running = false;
-  await Promise.race([Promise.all(loops), new Promise((r) => setTimeout(r, 2000))]);
+  const elapsed = await measureWindow(
+    j,
+    (on) => {
+      measuring = on;
+    },
+    () => {
+      running = false;
+    },
+    loops,
+  );
   for (const s of sockets) s.close();
   return { perSecond: lat.length / elapsed, errors, ...summarize(lat) };
 }
