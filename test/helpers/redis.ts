@@ -56,3 +56,24 @@ export function clientEvent(
     });
   });
 }
+
+/**
+ * `redis` with the calls of `methods` made through it counted: what one piece of code sends,
+ * where the server-wide `INFO commandstats` would count every client of the test Redis.
+ */
+export function countingCalls<R extends object>(redis: R, methods: readonly string[]) {
+  const calls: Record<string, number> = Object.fromEntries(methods.map((m) => [m, 0]));
+  const client = new Proxy(redis, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (typeof value !== "function") return value;
+      const bound = (value as (...a: unknown[]) => unknown).bind(target);
+      if (typeof prop !== "string" || !methods.includes(prop)) return bound;
+      return (...args: unknown[]) => {
+        calls[prop] = (calls[prop] ?? 0) + 1;
+        return bound(...args);
+      };
+    },
+  });
+  return { client, calls };
+}

@@ -7,7 +7,7 @@ import { keys } from "../../src/stores/keys.js";
 import { existAcrossSlots, migrateLayout } from "../../src/stores/slots.js";
 import { UserStore } from "../../src/stores/users.js";
 import { testRedisUrl, uniqueName } from "../helpers/parley.js";
-import { redisClient } from "../helpers/redis.js";
+import { countingCalls, redisClient } from "../helpers/redis.js";
 
 describe("the key layout on Redis Cluster", () => {
   it("puts a session's ended-note in the session's slot, and a user's keys in the user's", () => {
@@ -190,7 +190,7 @@ describe("existAcrossSlots (the sweep's read)", () => {
     for (let i = 0; i < present.length; i += 500) {
       await redis.mSet(present.slice(i, i + 500).map((k) => [k, "1"] as [string, string]));
     }
-    const { client, calls } = counting(redis, ["eval", "exists"]);
+    const { client, calls } = countingCalls(redis, ["eval", "exists"]);
     const exist = await existAcrossSlots(client, names);
     expect(exist).to.have.length(2500);
     expect(exist.every((e, i) => e === (i % 3 === 0))).to.equal(true);
@@ -199,21 +199,3 @@ describe("existAcrossSlots (the sweep's read)", () => {
     await redis.del(present);
   });
 });
-
-/** The client, with the calls of `methods` made through it counted. */
-function counting(redis: Redis, methods: string[]) {
-  const calls: Record<string, number> = Object.fromEntries(methods.map((m) => [m, 0]));
-  const client = new Proxy(redis, {
-    get(target, prop) {
-      const value = Reflect.get(target, prop, target) as unknown;
-      if (typeof value !== "function") return value;
-      const bound = (value as (...a: unknown[]) => unknown).bind(target);
-      if (typeof prop !== "string" || !methods.includes(prop)) return bound;
-      return (...args: unknown[]) => {
-        calls[prop] = (calls[prop] ?? 0) + 1;
-        return bound(...args);
-      };
-    },
-  });
-  return { client, calls };
-}
