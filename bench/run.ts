@@ -55,11 +55,11 @@ const { values: args } = parseArgs({
 const RUNS = Math.max(1, Number.parseInt(args.runs ?? "1", 10) || 1);
 const SIZES: Sizes = args.quick
   ? {
-      hsSeconds: 0.75,
+      hsSeconds: 0.5,
       evSeconds: 1,
       warmup: 0.3,
       idle: 500,
-      rounds: 5,
+      rounds: 3,
       msgUsers2: 10,
       msgUsers50: 50,
       perUser: 5,
