@@ -50,6 +50,18 @@ describe("on Redis Cluster (three primaries, three replicas), two processes", fu
     await cluster?.stop();
   });
 
+  /** A client of the test's cluster, as parley connects (for writing behind its back). */
+  const clusterClient = (name: string): Promise<Redis> =>
+    connectRedisCluster(
+      cluster.nodes.split(",").map((n) => {
+        const [host, port] = n.split(":");
+        return { host: host as string, port: Number(port) };
+      }),
+      "redis://",
+      createLogger("silent"),
+      name,
+    );
+
   it("starts although a node in REDIS_CLUSTER_NODES hangs (it is listed first)", async () => {
     const primaries = new Set<number>();
     for (const port of cluster.ports) {
@@ -153,15 +165,7 @@ describe("on Redis Cluster (three primaries, three replicas), two processes", fu
     }
     const socks = await Promise.all(logins.map((b) => connect(b.baseUrl, b)));
     sockets.push(...socks);
-    const db: Redis = await connectRedisCluster(
-      cluster.nodes.split(",").map((n) => {
-        const [host, port] = n.split(":");
-        return { host: host as string, port: Number(port) };
-      }),
-      "redis://",
-      createLogger("silent"),
-      "expirer",
-    );
+    const db: Redis = await clusterClient("expirer");
     try {
       // Half the records vanish as a TTL would end them: no logout, no broadcast.
       const sid = (b: Browser) =>
@@ -210,15 +214,7 @@ describe("on Redis Cluster (three primaries, three replicas), two processes", fu
     expect((await call(sa, "message:send", { room, text: "before" })).ok).to.equal(true);
 
     // An observer client counts how often the slots' owners are announced as changed.
-    const observer: Redis = await connectRedisCluster(
-      cluster.nodes.split(",").map((n) => {
-        const [host, port] = n.split(":");
-        return { host: host as string, port: Number(port) };
-      }),
-      "redis://",
-      createLogger("silent"),
-      "observer",
-    );
+    const observer: Redis = await clusterClient("observer");
     let announced = 0;
     observer.on(TOPOLOGY_CHANGED, () => announced++);
 
