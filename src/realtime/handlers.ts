@@ -284,8 +284,12 @@ export function createHandlers(d: HandlerDeps): Handlers {
         topic: "",
         role: "member",
       };
-      if (isDmRoom(room)) await d.rooms.addToList(socket.data.userId, room, d.now());
-      else {
+      if (isDmRoom(room)) {
+        // A DM with someone who has no account is no conversation: nothing is stored for it.
+        const other = dmUsers(room).find((id) => id !== socket.data.userId) ?? "";
+        if (!(await d.users.exists(other))) throw new EventError("not_found", "no such user");
+        if (!(await d.rooms.addDm(socket.data.userId, room, d.now(), "join"))) throw listFull();
+      } else {
         const sentBefore = d.guard.sent;
         const r = await d.rooms.join(room, socket.data.userId, d.now());
         if (!r.ok) {
@@ -436,11 +440,16 @@ export function createHandlers(d: HandlerDeps): Handlers {
       // A direct message puts the conversation in both users' lists (every device), unread
       // from its start for whoever has not opened it yet (repeated safely on a retry).
       if (isDmRoom(room)) {
-        // Counted from just before this message (by the stream's clock, which made its id).
-        const before = String(Number(message.id.split("-")[0]) - 1);
-        await Promise.all(dmUsers(room).map((id) => d.rooms.addToList(id, room, before))).catch(
-          () => undefined,
-        );
+        // Unread from this message on (its id is "<ms>-<count>": the position just before it).
+        const [ms = "0", count = "0"] = message.id.split("-");
+        const start = `${ms}-${Math.max(0, Number(count) - 1)}`;
+        const since = Number(ms) - 1;
+        const me = socket.data.userId;
+        await Promise.all(
+          dmUsers(room).map((id) =>
+            d.rooms.addDm(id, room, since, id === me ? "join" : "dm", start),
+          ),
+        ).catch(() => undefined);
       }
       // Every socket in the room gets it (the sender's too: clients dedupe by id); direct
       // messages also reach both users' sockets that have not joined the room yet. A retry

@@ -58,6 +58,14 @@ export const keys = {
   /** Stream of a room's messages, capped. */
   roomMessages: (room: string) => `${P}room:${room}:messages`,
   /**
+   * Hash: a room's message counts, in the slot of its stream (written by the same script):
+   * `n` the sequence number of its newest message (a message's id is "<ms>-<n>"), `ms` the
+   * time part of that id, `o:<user id>` the sequence number of that user's newest message
+   * there, and `b` (rooms with messages from before counting began) the time part of the
+   * last of those. Unread counts are read from it, never from the messages.
+   */
+  roomCounts: (room: string) => `${P}room-counts:{${P}room:${room}:messages}`,
+  /**
    * Sorted set (score 0, by member): the room's edited and deleted messages, each as
    * "<padded id>|<JSON record>", in the slot of the room's stream (whose entry it replaces).
    */

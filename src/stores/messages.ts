@@ -28,16 +28,22 @@ export const STREAM_ID_RE = /^\d{1,16}-\d{1,16}$/;
 /** How long a client id is remembered: a retry within a day is never stored twice. */
 const DEDUPE_SECONDS = 86_400;
 
-// KEYS: the room's stream, and the sender's client-id key (or the stream again when the send
-// has no client id). ARGV: deadline, cap, user id, username, text, ts, "1" with a client id,
-// "1" when replicas must confirm it first. Fenced: a message refused as `unavailable` is
-// never stored when a stalled Redis resumes. With a client id, the key remembers the
-// message (id, time, a hash of its text, and whether it is confirmed): a send seen before
-// answers {"dup", id, ts} when it carries the same text, is confirmed and is still stored as
-// sent; {"revised", id, record} when it was edited or deleted since (its current version,
-// from the edits: KEYS[3]); {"gone", id, ts} when the stream no longer holds it (trimmed);
-// {"pending"} while its replicas have not confirmed it yet; {"conflict"} when the client id
-// came with other text.
+// KEYS: the room's stream, the sender's client-id key (or the stream again when the send
+// has no client id), the room's edits, the room's counts. ARGV: deadline, cap, user id,
+// username, text, ts, "1" with a client id, "1" when replicas must confirm it first. Fenced:
+// a message refused as `unavailable` is never stored when a stalled Redis resumes.
+//
+// The message's id is "<ms>-<n>": `n` counts the room's messages (so an unread count is a
+// subtraction, never a read of messages) and `ms` is Redis's clock, never earlier than the
+// id before it. A room with messages stored before counting began starts counting at its
+// first message since, after the last of the old ones (whose ids count as 0).
+//
+// With a client id, the key remembers the message (id, time, a hash of its text, and whether
+// it is confirmed): a send seen before answers {"dup", id, ts} when it carries the same text,
+// is confirmed and is still stored as sent; {"revised", id, record} when it was edited or
+// deleted since (its current version, from the edits: KEYS[3]); {"gone", id, ts} when the
+// stream no longer holds it (trimmed); {"pending"} while its replicas have not confirmed it
+// yet; {"conflict"} when the client id came with other text.
 const APPEND = `${FENCE}
 if ARGV[7] == '1' then
   local prior = redis.call('GET', KEYS[2])
@@ -53,7 +59,37 @@ if ARGV[7] == '1' then
     return {'gone', id, ts}
   end
 end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'u', ARGV[3], 'n', ARGV[4], 't', ARGV[5], 'ts', ARGV[6])
+-- The time part of the stream's last id (XINFO's last-generated-id), when it is not counted.
+local function last_ms()
+  local info = redis.call('XINFO', 'STREAM', KEYS[1])
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then return tonumber(string.match(info[i + 1], '^(%d+)')) end
+  end
+  return 0
+end
+local counts = redis.call('HMGET', KEYS[4], 'n', 'ms')
+local n = tonumber(counts[1])
+local ms = tonumber(counts[2]) or 0
+if not n then
+  n = 0
+  if redis.call('EXISTS', KEYS[1]) == 1 then
+    ms = last_ms()
+    redis.call('HSET', KEYS[4], 'b', string.format('%d', ms))
+  end
+end
+n = n + 1
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+if now > ms then ms = now end
+local fields = {'u', ARGV[3], 'n', ARGV[4], 't', ARGV[5], 'ts', ARGV[6]}
+local id = string.format('%d-%d', ms, n)
+local added = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], id, unpack(fields))
+if type(added) == 'table' and added.err then
+  -- Another writer's id is newer (an older parley in a rolling upgrade): go after it.
+  ms = math.max(ms, last_ms() + 1)
+  id = string.format('%d-%d', ms, n)
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], id, unpack(fields))
+end
+redis.call('HSET', KEYS[4], 'n', n, 'ms', string.format('%d', ms), 'o:' .. ARGV[3], n)
 if ARGV[7] == '1' then
   local state = 'D'
   if ARGV[8] == '1' then state = 'P' end
@@ -188,7 +224,7 @@ export class MessageStore {
     const stored = fencedEval(
       acks?.client ?? this.redis,
       APPEND,
-      [key, dedupeKey, keys.roomEdits(room)],
+      [key, dedupeKey, keys.roomEdits(room), keys.roomCounts(room)],
       [
         String(this.cap),
         user.id,

@@ -10,6 +10,7 @@
 // slot on a cluster) and is written after the room's keys; it only says what to show and
 // rejoin, never what is allowed (a room the user no longer stands in is dropped when listed).
 import type { DirectoryEntry, RoomKind, RoomRole, RoomSummary } from "../domain/types.js";
+import { parseCounts, readAllPosition, unreadSince } from "../domain/unread.js";
 import { FENCE, fencedEval, type Redis } from "../redis.js";
 import { keys } from "./keys.js";
 import { STREAM_ID_RE } from "./messages.js";
@@ -162,11 +163,13 @@ end
 return {'invalid', target}
 `;
 
-// KEYS: read positions, mentions. ARGV: room, message id.
+// KEYS: read positions, mentions, the user's list. ARGV: room, message id.
 // Moves the read position forward only (a stale tab cannot move it back), and clears all of
-// the room's mentions (read up to the newest the page showed). Not fenced: it only moves
-// forward, so one applied late changes nothing.
+// the room's mentions (read up to the newest the page showed). A room that is not in the
+// user's list stores nothing (a position for an invented name would be kept for ever). Not
+// fenced: it only moves forward, so one applied late changes nothing.
 const MARK_READ = `
+if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 0 then return 0 end
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 local function parts(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
@@ -184,13 +187,9 @@ return 1
 
 export type ModerationAction = "topic" | "invite" | "remove" | "ban" | "unban" | "role";
 
-/** The most unread messages counted per room (the list shows "99+" beyond 99). */
-export const UNREAD_CAP = 100;
-
 /**
- * The most rooms and DMs a user's list holds. Joining beyond it is refused; a DM beyond it
- * still arrives but is not listed. It bounds what a connect costs (about four reads per
- * entry).
+ * The most rooms and DMs a user's list holds. Joining beyond it is refused. It bounds what a
+ * connect and `room:list` cost: a few small reads per entry, whatever the rooms hold.
  */
 export const MAX_LIST_ENTRIES = 300;
 
@@ -200,15 +199,31 @@ export const MAX_LIST_ENTRIES = 300;
  */
 export const MAX_INVITATIONS = 50;
 
-// KEYS: the user's list. ARGV: room, since, "invite" or "join", the rooms cap, the
-// invitations cap. An invitation's entry is "i:<since>"; joining turns it into "<since>".
-// Returns 1 added (or an invitation turned into a room), 0 there already, -1 full.
+/**
+ * The most direct messages started by others that a user has not opened yet, also apart from
+ * the rooms above: others cannot fill anyone's list. Past it the oldest of them leaves the
+ * list (its messages stay, and still arrive live) to make room for the newest.
+ */
+export const MAX_PENDING_DMS = 50;
+
+// KEYS: the user's list, their read positions, their mentions. ARGV: room, since, "join",
+// "invite" or "dm" (a DM someone else started), the rooms cap, the invitations cap, the
+// pending-DMs cap, the read position to start from ("" none).
+// An invitation's entry is "i:<since>" and a pending DM's "d:<since>"; joining turns either
+// into "<since>". A new entry that is not an invitation starts reading at the position given
+// (so only what arrives after it is unread). Returns 1 added (or turned into a room), 0
+// there already, -1 full.
 // Not fenced: adding to a list is harmless to repeat or apply late.
 const ADD_TO_LIST = `
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
-local invitations = 0
+local invitations, pending = 0, 0
+local oldest, oldest_since
 for _, v in ipairs(redis.call('HVALS', KEYS[1])) do
-  if string.sub(v, 1, 2) == 'i:' then invitations = invitations + 1 end
+  local tag = string.sub(v, 1, 2)
+  if tag == 'i:' then invitations = invitations + 1 elseif tag == 'd:' then pending = pending + 1 end
+end
+local function start()
+  if ARGV[7] ~= '' then redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[7]) end
 end
 if ARGV[3] == 'invite' then
   if cur then return 0 end
@@ -216,9 +231,30 @@ if ARGV[3] == 'invite' then
   redis.call('HSET', KEYS[1], ARGV[1], 'i:' .. ARGV[2])
   return 1
 end
-if cur and string.sub(cur, 1, 2) ~= 'i:' then return 0 end
-if not cur and redis.call('HLEN', KEYS[1]) - invitations >= tonumber(ARGV[4]) then return -1 end
+if ARGV[3] == 'dm' then
+  if cur then return 0 end
+  if pending >= tonumber(ARGV[6]) then
+    local all = redis.call('HGETALL', KEYS[1])
+    for i = 1, #all, 2 do
+      local v = all[i + 1]
+      if string.sub(v, 1, 2) == 'd:' then
+        local since = tonumber(string.sub(v, 3)) or 0
+        if not oldest or since < oldest_since then oldest, oldest_since = all[i], since end
+      end
+    end
+    redis.call('HDEL', KEYS[1], oldest)
+    redis.call('HDEL', KEYS[2], oldest)
+    redis.call('HDEL', KEYS[3], oldest)
+  end
+  redis.call('HSET', KEYS[1], ARGV[1], 'd:' .. ARGV[2])
+  start()
+  return 1
+end
+local tag = cur and string.sub(cur, 1, 2)
+if cur and tag ~= 'i:' and tag ~= 'd:' then return 0 end
+if not cur and redis.call('HLEN', KEYS[1]) - invitations - pending >= tonumber(ARGV[4]) then return -1 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+start()
 return 1
 `;
 
@@ -237,8 +273,9 @@ export class RoomStore {
     create?: { kind: RoomKind; topic: string },
   ): Promise<JoinOutcome | { ok: false; code: "exists" | "full" }> {
     // The user's list first: a full list refuses the join before anything changes, and an
-    // entry added for a join that is then refused is taken out again.
-    const listed = await this.listAdd(userId, room, now);
+    // entry added for a join that is then refused is taken out again. Reading starts after
+    // what the room holds now.
+    const listed = await this.listAdd(userId, room, now, "join", await this.readAll(room));
     if (listed === -1) return { ok: false, code: "full" };
     const reply = (await fencedEval(
       this.redis,
@@ -277,9 +314,26 @@ export class RoomStore {
     };
   }
 
-  /** Adds a room to the user's list (for DMs on first use, and rooms they join). */
-  async addToList(userId: string, room: string, since: number | string): Promise<boolean> {
-    return (await this.listAdd(userId, room, since)) !== -1;
+  /**
+   * Adds a DM to the user's list: `as` "join" when the user opens it (or writes in it), "dm"
+   * when the other user wrote first (a pending entry, kept apart from the user's own rooms).
+   * Reading starts at `start` (the position before the first message to count as unread), or
+   * after what the DM holds now. False when the user's list is full.
+   */
+  async addDm(
+    userId: string,
+    room: string,
+    since: number,
+    as: "join" | "dm",
+    start?: string,
+  ): Promise<boolean> {
+    const from = start ?? (await this.readAll(room));
+    return (await this.listAdd(userId, room, since, as, from)) !== -1;
+  }
+
+  /** The read position after everything `room` holds now: one small read of its counters. */
+  private async readAll(room: string): Promise<string> {
+    return readAllPosition(await this.redis.hmGet(keys.roomCounts(room), ["n", "ms"]));
   }
 
   /** Adds a room (or an invitation) to the user's list: 1 added, 0 there already, -1 full. */
@@ -287,11 +341,20 @@ export class RoomStore {
     userId: string,
     room: string,
     since: number | string,
-    as: "join" | "invite" = "join",
+    as: "join" | "invite" | "dm",
+    start = "",
   ): Promise<number> {
     const r = await this.redis.eval(ADD_TO_LIST, {
-      keys: [keys.userRooms(userId)],
-      arguments: [room, String(since), as, String(MAX_LIST_ENTRIES), String(MAX_INVITATIONS)],
+      keys: [keys.userRooms(userId), keys.readPositions(userId), keys.mentions(userId)],
+      arguments: [
+        room,
+        String(since),
+        as,
+        String(MAX_LIST_ENTRIES),
+        String(MAX_INVITATIONS),
+        String(MAX_PENDING_DMS),
+        start,
+      ],
     });
     return Number(r);
   }
@@ -399,7 +462,7 @@ export class RoomStore {
   async markRead(userId: string, room: string, id: string): Promise<void> {
     if (!STREAM_ID_RE.test(id)) return;
     await this.redis.eval(MARK_READ, {
-      keys: [keys.readPositions(userId), keys.mentions(userId)],
+      keys: [keys.readPositions(userId), keys.mentions(userId), keys.userRooms(userId)],
       arguments: [room, id],
     });
   }
@@ -412,50 +475,59 @@ export class RoomStore {
   /**
    * The user's rooms with their unread and mention counts. Rooms the user no longer stands
    * in (removed or banned while away, a room gone) are left out and dropped from the list.
+   *
+   * What it costs is bounded by the list (MAX_LIST_ENTRIES and the invitations and pending
+   * DMs beside it), never by what the rooms hold: three hashes of the user's, one MGET of
+   * the standings and kinds, and per entry one small hash read of the room's counters plus
+   * its topic (a DM: the other user's name). Unread counts are subtractions (domain/unread.ts).
    */
   async list(userId: string): Promise<RoomSummary[]> {
     // One read for someone in no room yet (what every new connection of theirs costs).
     const joined = await this.redis.hGetAll(keys.userRooms(userId));
-    if (Object.keys(joined).length === 0) return [];
-    const [reads, mentions] = await Promise.all([
+    const names = Object.keys(joined);
+    if (names.length === 0) return [];
+    const named = names.filter((r) => !isDmRoom(r));
+    const [reads, mentions, standing] = await Promise.all([
       this.redis.hGetAll(keys.readPositions(userId)),
       this.redis.hGetAll(keys.mentions(userId)),
+      mGetAcrossSlots(
+        this.redis,
+        named.flatMap((r) => [keys.roomAccess(r, userId), keys.roomKind(r)]),
+        (k) => this.redis.mGet(k),
+      ),
     ]);
-    const names = Object.keys(joined);
+    const of = new Map(
+      named.map((r, i) => [r, { access: standing[2 * i], kind: standing[2 * i + 1] }]),
+    );
     const rows = await Promise.all(
       names.map(async (room) => {
         const isDm = isDmRoom(room);
         const other = isDm ? dmUsers(room).find((id) => id !== userId) : undefined;
-        const [access, kind, topic] = isDm
-          ? [
-              "member",
-              "dm",
-              // For a DM, the "topic" read is the other user's name (kept as its label).
-              (other && (await this.redis.hGet(keys.user(other), "username"))) || "",
-            ]
-          : await Promise.all([
-              this.redis.get(keys.roomAccess(room, userId)),
-              this.redis.get(keys.roomKind(room)),
-              this.redis.hGet(keys.roomInfo(room), "topic"),
-            ]);
+        const access = isDm ? "member" : (of.get(room)?.access ?? null);
+        const kind = isDm ? "dm" : (of.get(room)?.kind ?? null);
         if (!kind || !access || access === "banned" || access === "removed") return undefined;
-        const since = reads[room] ?? `${(joined[room] ?? "0").replace(/^i:/, "")}-0`;
-        // One's own messages are never unread; an invitation has nothing to count yet.
-        const unread =
-          access === "invited"
-            ? 0
-            : (
-                await this.redis.xRange(keys.roomMessages(room), `(${since}`, "+", {
-                  COUNT: UNREAD_CAP,
-                })
-              ).filter((e) => e.message.u !== userId).length;
+        const invited = access === "invited";
+        const [label, counts] = await Promise.all([
+          // For a DM, the label is the other user's name; for a room, its topic.
+          isDm
+            ? other
+              ? this.redis.hGet(keys.user(other), "username")
+              : Promise.resolve(undefined)
+            : this.redis.hGet(keys.roomInfo(room), "topic"),
+          invited
+            ? Promise.resolve(undefined)
+            : this.redis.hmGet(keys.roomCounts(room), ["n", "b", `o:${userId}`]),
+        ]);
+        // Entries made before read positions started with them: read from when they joined.
+        const since = reads[room] ?? `${(joined[room] ?? "0").replace(/^[id]:/, "")}-0`;
         const summary: RoomSummary = {
           room,
-          label: isDm ? (topic ?? "") : room,
+          label: isDm ? (label ?? "") : room,
           kind: kind as RoomKind | "dm",
-          topic: isDm ? "" : (topic ?? ""),
+          topic: isDm ? "" : (label ?? ""),
           role: access as Role | "invited",
-          unread,
+          // An invitation has nothing to count yet.
+          unread: counts ? unreadSince(since, parseCounts(counts)) : 0,
           mentions: Number(mentions[room] ?? 0),
         };
         return summary;

@@ -477,6 +477,16 @@ export class UserStore {
   }
 
   /** A complete account (not pending, not deleted), with its generation read atomically. */
+  /**
+   * Whether an account with this id exists (deleted ones included: their conversations can
+   * still be read), not counting a registration still in flight. One small read.
+   */
+  async exists(id: string): Promise<boolean> {
+    if (!isAccountId(id)) return false;
+    const [have, pending] = await this.redis.hmGet(keys.user(id), ["id", "pending"]);
+    return have === id && pending !== "1";
+  }
+
   async byId(id: string): Promise<UserCredentials | undefined> {
     const [h, gen] = (await this.redis
       .multi()
