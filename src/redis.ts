@@ -6,12 +6,16 @@
 //   node-redis's command timeout only covers a command still waiting to be written, never
 //   one already sent, so it cannot help. A watchdog instead keeps one PING in flight per
 //   connection: when a PING (queued behind every command before it) has no reply within
-//   REDIS_REPLY_DEADLINE_MS, or a new connection is not ready by then, the connection is
-//   suspect and is reset (its TCP socket reset; a TLS client, whose socket cannot be found,
-//   is destroyed and connected again). node-redis then fails every pending command at once
-//   and reconnects. A PING goes out at most one tick after the last one settled and is
-//   judged at most one tick late, so no Redis call waits longer than the deadline plus two
-//   ticks (1.75 s). A reset does not unsend what Redis already received: a stopped Redis
+//   REDIS_REPLY_DEADLINE_MS while nothing at all arrives on the connection, or a new
+//   connection is not ready by then, the connection is suspect and is reset (its TCP socket
+//   reset; a TLS client, whose socket cannot be found, is destroyed and connected again).
+//   node-redis then fails every pending command at once and reconnects. A connection whose
+//   bytes keep arriving is busy, not hung (a long reply ahead of the PING), and is left alone;
+//   parley bounds every read by what it returns, so that stays short. A PING goes out at most
+//   one tick after the last one settled and is judged at most one tick late, so on a quiet
+//   connection no Redis call waits longer than the deadline plus two ticks (1.75 s); the
+//   per-event check and the pages have deadlines of their own. A reset does not unsend what
+//   Redis already received: a stopped Redis
 //   that resumes still runs what sits in its socket buffer, after a RST as after a FIN.
 //   Writes that must not happen once parley has given up on them are therefore fenced.
 // - Late writes: a fenced write carries a deadline in Redis's own clock (the offset between
@@ -106,7 +110,8 @@ function supervise<C extends RedisClientType>(
   let up = false;
   let socket: net.Socket | undefined;
   let connectedAt = 0; // a connection that is not ready yet
-  let pingSentAt = 0; // the watchdog's PING in flight
+  let pingSentAt = 0; // the watchdog's PING in flight (or the last progress seen since)
+  let readAtMark = 0; // bytes the socket had read when pingSentAt was set
   let pingEpoch = 0;
   let closing = false;
   pingsInFlight.set(client, () => pingSentAt);
@@ -182,10 +187,21 @@ function supervise<C extends RedisClientType>(
     }
     if (!client.isReady) return;
     if (pingSentAt > 0) {
-      if (now - pingSentAt > REDIS_REPLY_DEADLINE_MS) judge("no reply", () => pingSentAt);
+      if (now - pingSentAt <= REDIS_REPLY_DEADLINE_MS) return;
+      // Bytes still arriving mean Redis answers: a long reply ahead of the PING (someone's
+      // large read) is a busy connection, not a hung one. The wait counts from the last
+      // progress seen, so only a connection that has gone quiet for the deadline is reset.
+      const read = socket?.bytesRead ?? 0;
+      if (read !== readAtMark) {
+        readAtMark = read;
+        pingSentAt = now;
+        return;
+      }
+      judge("no reply", () => pingSentAt);
       return;
     }
     pingSentAt = now;
+    readAtMark = socket?.bytesRead ?? 0;
     const epoch = ++pingEpoch;
     const settle = () => {
       if (epoch === pingEpoch) pingSentAt = 0;
