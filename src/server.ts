@@ -8,7 +8,7 @@ import { LoginLimiter } from "./auth/login-limiter.js";
 import { createPassport, createUserLookup } from "./auth/passport.js";
 import { dummyHash } from "./auth/passwords.js";
 import { Revocation } from "./auth/revocation.js";
-import { createSessionMiddleware } from "./auth/session.js";
+import { cookieName, createSessionMiddleware } from "./auth/session.js";
 import type { Config } from "./config.js";
 import { createApp } from "./http/app.js";
 import type { HttpContext } from "./http/context.js";
@@ -156,6 +156,8 @@ export async function createServer({
       revocation,
       sessionMiddleware: engineSessionMiddleware,
       sessionIdMiddleware: engineIdMiddleware,
+      cookieName: cookieName(config.production),
+      trustProxy: config.trustProxy,
       userById,
       allowedOrigins: ctx.allowedOrigins,
       logger,

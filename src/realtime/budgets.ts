@@ -1,5 +1,6 @@
-// Per-user event budgets: every client event has one (its class is in policy.ts), so no event can be used to flood a room
-// or the server. `message:send` is counted in Redis across every socket and process of the
+// Per-user event budgets: every client event has one (its class is in policy.ts), so no event
+// can be used to flood a room or the server; opening a connection has one per user and one per
+// client address (handshake.ts). `message:send` is counted in Redis across every socket and process of the
 // user (20 in 10 s); the others are counted in this process, per user, in fixed
 // windows, because they are cheap to serve and must not add a Redis round trip per event.
 // The count is synchronous (no promise; one small object per active user and class) so it
@@ -32,12 +33,26 @@ export const LOCAL_BUDGETS = {
   ping: { points: 20_000, seconds: 10 },
   // Event names outside the contract (answered `unknown_event`).
   unknown: { points: 20, seconds: 10 },
+  // Opening connections (engine.io handshakes), per user across their logins: each costs a
+  // login check, the user's rooms list and presence. A tab reconnecting after a restart
+  // takes one; a page never needs more than a few.
+  connect: { points: 30, seconds: 10 },
+  // Handshakes carrying a session cookie, per client address (each costs a session read),
+  // before the user is known. Generous: an office behind one address reconnects at once
+  // after a restart. Handshakes without a cookie cost no read and are refused (401) freely.
+  connectAddress: { points: 300, seconds: 10 },
 } as const satisfies Record<string, Budget>;
 
 export type BudgetClass = keyof typeof LOCAL_BUDGETS;
 
 /** The Redis-counted budget of message:send, across all of a user's sockets. */
 export const MESSAGE_SEND_BUDGET: Budget = { points: 20, seconds: 10 };
+
+/**
+ * Live connections one login may hold on one process (each tab of a browser is one). More
+ * are refused at the handshake (429), and one opened past it in a race is closed at once.
+ */
+export const MAX_CONNECTIONS_PER_LOGIN = 50;
 
 /** Rooms one socket may be in at once (its own session and user rooms not counted). */
 export const MAX_ROOMS_PER_SOCKET = 100;
@@ -73,6 +88,11 @@ export class EventBudgets {
     }
     w.used++;
     return w.used <= budget.points * this.scale;
+  }
+
+  /** The most live connections one login may hold on this process. */
+  get connectionsPerLogin(): number {
+    return MAX_CONNECTIONS_PER_LOGIN * this.scale;
   }
 
   /** Drops windows that have ended (called by the periodic sweep). */

@@ -34,10 +34,10 @@ export interface DispatchDeps {
   /** Tells the socket's session why it ended and disconnects it (once per session). */
   endSession: (socket: ParleySocket, refusal: Refusal) => void;
   /** This process is ending the session right now: its events are refused. */
-  isEnding?: (sid: string) => boolean;
+  isEnding: (sid: string) => boolean;
   logger: Logger;
   /** Told every event's outcome ("ok" or the error code) and its guard time in seconds. */
-  observe?: (outcome: string, guardSeconds: number) => void;
+  observe: (outcome: string, guardSeconds: number) => void;
   /** Counts running events; refuses new ones once shutting down. */
   drain: Drain;
 }
@@ -146,7 +146,7 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
   }
   const event = packet[0];
   const payload = ack && n === 2 ? undefined : packet[1];
-  const arrived = d.observe ? performance.now() : 0;
+  const arrived = performance.now();
   let guardSeconds = 0;
   let held = false;
   const q = queueOf(socket);
@@ -169,10 +169,8 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
     if (replied) return;
     replied = true;
     try {
-      if (d.observe) {
-        const err = (r as AckError).error;
-        d.observe(err ? err.code : "ok", guardSeconds);
-      }
+      const err = (r as AckError).error;
+      d.observe(err ? err.code : "ok", guardSeconds);
       ack?.(r);
     } finally {
       // Done, whatever the ack did: the drain and the socket's later events go on.
@@ -229,7 +227,7 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
 
   const afterCheck = (verdict: CheckResult) => {
     if (verdict === "unavailable") return reply(fail("unavailable"));
-    if (verdict !== "ok" || q.ended || !socket.connected || d.isEnding?.(socket.data.sid)) {
+    if (verdict !== "ok" || q.ended || !socket.connected || d.isEnding(socket.data.sid)) {
       reply(fail("unauthorized"));
       if (verdict !== "ok" && !q.ended && socket.connected) {
         // The session is over: nothing after this event runs, whatever its own read said.
@@ -261,7 +259,7 @@ export function dispatch(d: DispatchDeps, socket: ParleySocket, packet: unknown[
     socket.data.sid,
     socket.data.userId,
     (verdict: CheckResult, kind, stand, readIn) => {
-      if (d.observe) guardSeconds = (performance.now() - arrived) / 1000;
+      guardSeconds = (performance.now() - arrived) / 1000;
       roomKind = kind;
       standing = stand;
       batch = readIn ?? 0;

@@ -35,6 +35,7 @@ import type { UserLookup } from "../auth/passport.js";
 import type { SessionFields } from "../domain/login.js";
 import type { Logger } from "../logger.js";
 import { REDIS_MAX_WAIT_MS } from "../redis.js";
+import type { EventBudgets } from "./budgets.js";
 import { type EngineQuery, isEngineRequest, parseEngineQuery } from "./engine-query.js";
 import type { CheckResult, SessionGuard } from "./guard.js";
 import type { ParleyIo } from "./handlers.js";
@@ -59,11 +60,21 @@ export interface EngineConnection {
   upgraded: boolean;
 }
 
+/** The connect budgets the screen applies to handshakes (budgets.ts). */
+export interface ConnectLimits {
+  /** Takes one handshake from the client address of `req`; false when over budget. */
+  address(req: IncomingMessage): boolean;
+  /** Takes one new connection of `userId`; false when over budget. */
+  user(userId: string): boolean;
+  /** Whether the login `sid` may open one more connection on this process. */
+  login(sid: string): boolean;
+}
+
 export interface ScreenDeps {
   /** express-session over the read-only engine store. */
   sessionMiddleware: RequestHandler;
   /** express-session with a store that reads nothing: the cookie's session id alone. */
-  sessionIdMiddleware?: RequestHandler;
+  sessionIdMiddleware: RequestHandler;
   /** The user a login names (cached id -> name): no Passport round trip at the handshake. */
   userById: UserLookup;
   /** The per-event check (session and credentials generation in one read). */
@@ -73,11 +84,15 @@ export interface ScreenDeps {
   bindings: { get(engineId: string): string | undefined };
   /** engine.io's live connection of that sid, if any. */
   connection: (sid: string) => EngineConnection | undefined;
+  /** Budgets for opening connections. */
+  connects: ConnectLimits;
+  /** The session cookie's name (a handshake without it costs no read). */
+  cookieName: string;
   logger: Logger;
-  onRefused?: (status: number) => void;
+  onRefused: (status: number) => void;
 }
 
-type Status = 400 | 401 | 403 | 503;
+type Status = 400 | 401 | 403 | 429 | 503;
 type Verdict = { status: 0 } | { status: Status; reason: string };
 
 const OK: Verdict = { status: 0 };
@@ -133,7 +148,7 @@ export async function screenSession(
 ): Promise<Verdict> {
   const query = req._query;
   if (!query || !screenedQueries.has(query)) return { status: 400, reason: "unscreened query" };
-  if (!upgrade && query.sid !== undefined && d.sessionIdMiddleware) {
+  if (!upgrade && query.sid !== undefined) {
     // A polling request of a live connection: decided on the cookie's session id alone (it
     // must be the one that opened the connection), with no Redis read, as an ended session's
     // is (below). Every event it carries is checked in Redis by the per-event check.
@@ -147,6 +162,12 @@ export async function screenSession(
       return bound === req.sessionID ? OK : { status: 403, reason: "session mismatch" };
     }
   }
+  const sid = query.sid;
+  // A handshake with a session cookie costs a session read: counted per client address
+  // before that read (a cookie-less one reads nothing and is refused below).
+  if (sid === undefined && hasCookie(req, d.cookieName) && !d.connects.address(req)) {
+    return { status: 429, reason: "address over its connect budget" };
+  }
   try {
     await run(d.sessionMiddleware, req, res);
   } catch {
@@ -154,7 +175,6 @@ export async function screenSession(
   }
   const session = req.session;
   const loggedIn = typeof session?.passport?.user === "string" && session.login !== undefined;
-  const sid = query.sid;
   if (sid !== undefined) {
     const bound = d.bindings.get(sid);
     if (bound === undefined) {
@@ -184,6 +204,10 @@ export async function screenSession(
   // middleware, and then, last, the login is checked (session and credentials generation in
   // one read), so nothing waits between that check and engine.io opening the connection.
   const userId = session.passport?.user as string;
+  if (!d.connects.login(req.sessionID)) {
+    return { status: 429, reason: "login holds its most connections" };
+  }
+  if (!d.connects.user(userId)) return { status: 429, reason: "user over its connect budget" };
   let user: { id: string; username: string } | undefined;
   try {
     user = await d.userById(userId);
@@ -202,11 +226,18 @@ const STATUS_TEXT: Record<Status, string> = {
   400: "Bad Request",
   401: "Unauthorized",
   403: "Forbidden",
+  429: "Too Many Requests",
   503: "Service Unavailable",
 };
 
+/** Whether the request carries a cookie of that name (parsed by express-session, if so). */
+function hasCookie(req: IncomingMessage, name: string): boolean {
+  const header = req.headers.cookie;
+  return typeof header === "string" && header.includes(`${name}=`);
+}
+
 function refused(d: ScreenDeps, v: Exclude<Verdict, { status: 0 }>, transport: string): void {
-  d.onRefused?.(v.status);
+  d.onRefused(v.status);
   d.logger.warn(
     { event: "handshake_refused", status: v.status, reason: v.reason, transport },
     "engine.io request refused",
@@ -222,15 +253,16 @@ function refuseHttp(res: ServerResponse, status: Status): void {
     "content-type": "text/plain",
     "cache-control": "no-store",
     connection: "close",
-    ...(status === 503 ? { "retry-after": "5" } : {}),
+    ...(status === 503 || status === 429 ? { "retry-after": status === 429 ? "10" : "5" } : {}),
   });
   res.end(STATUS_TEXT[status].toLowerCase());
 }
 
 function refuseUpgrade(socket: Duplex, status: Status): void {
   const body = STATUS_TEXT[status];
+  const retry = status === 429 ? "Retry-After: 10\r\n" : "";
   socket.end(
-    `HTTP/1.1 ${status} ${body}\r\nConnection: close\r\nContent-Type: text/plain\r\nCache-Control: no-store\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${body}\r\nConnection: close\r\nContent-Type: text/plain\r\nCache-Control: no-store\r\n${retry}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
 }
 
@@ -328,7 +360,7 @@ interface EngineSocket {
   transport: { name: string };
   upgrading: boolean;
   upgraded: boolean;
-  once(event: "close", listener: () => void): void;
+  once(event: "close", listener: (this: EngineSocket) => void): void;
   close(): void;
 }
 
@@ -341,12 +373,18 @@ export interface HandshakeDeps {
   /** express-session over the read-only engine store (transport traffic is not activity). */
   sessionMiddleware: RequestHandler;
   /** express-session reading nothing (a live polling connection's requests). */
-  sessionIdMiddleware?: RequestHandler;
+  sessionIdMiddleware: RequestHandler;
+  /** The session cookie's name. */
+  cookieName: string;
   userById: UserLookup;
   guard: SessionGuard;
+  /** The connect budgets (per user, per address) and the per-login connection cap. */
+  budgets: EventBudgets;
+  /** The client address of a request, as the pages see it (TRUST_PROXY's hops). */
+  addressOf: (req: IncomingMessage) => string;
   allowedOrigins: () => ReadonlySet<string>;
   logger: Logger;
-  onRefused?: (status: number) => void;
+  onRefused: (status: number) => void;
 }
 
 /** This process's engine.io connections and the session that opened each. */
@@ -379,9 +417,38 @@ export function installHandshake(
     values: () => Object.values(clients),
   };
   const bindings = { get: (id: string) => connections.get(id)?.request.sessionID };
+
+  // Live connections per login on this process, counted as engine.io opens and closes them.
+  // The screen refuses a handshake past the cap; one that raced past it is closed at once.
+  const perLogin = new Map<string, number>();
+  function onEngineClose(this: EngineSocket): void {
+    const sid = this.request.sessionID;
+    if (sid === undefined) return;
+    const n = (perLogin.get(sid) ?? 1) - 1;
+    if (n <= 0) perLogin.delete(sid);
+    else perLogin.set(sid, n);
+  }
+  io.engine.on("connection", (conn: EngineSocket) => {
+    const sid = conn.request.sessionID;
+    if (sid === undefined) return;
+    const n = (perLogin.get(sid) ?? 0) + 1;
+    perLogin.set(sid, n);
+    conn.once("close", onEngineClose);
+    if (n > d.budgets.connectionsPerLogin) {
+      d.onRefused(429);
+      conn.close();
+    }
+  });
+
   const screenDeps: ScreenDeps = {
     sessionMiddleware: d.sessionMiddleware,
-    ...(d.sessionIdMiddleware ? { sessionIdMiddleware: d.sessionIdMiddleware } : {}),
+    sessionIdMiddleware: d.sessionIdMiddleware,
+    cookieName: d.cookieName,
+    connects: {
+      address: (req) => d.budgets.take("connectAddress", d.addressOf(req)),
+      user: (userId) => d.budgets.take("connect", userId),
+      login: (sid) => (perLogin.get(sid) ?? 0) < d.budgets.connectionsPerLogin,
+    },
     userById: d.userById,
     checkLogin: (sid, userId) => d.guard.checkAsync(sid, userId),
     allowedOrigins: d.allowedOrigins,
@@ -391,7 +458,7 @@ export function installHandshake(
       return c && { transport: c.transport.name, upgrading: c.upgrading, upgraded: c.upgraded };
     },
     logger: d.logger,
-    ...(d.onRefused ? { onRefused: d.onRefused } : {}),
+    onRefused: d.onRefused,
   };
   io.engine.use(engineMiddleware(screenDeps));
   screenEngineTraffic(server, screenDeps);

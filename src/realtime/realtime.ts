@@ -19,6 +19,7 @@
 // (ended-sessions.ts), and the shutdown drain (drain.ts).
 import type http from "node:http";
 import type { RequestHandler } from "express";
+import proxyaddr from "proxy-addr";
 import { RateLimiterRedis } from "rate-limiter-flexible";
 import { Server } from "socket.io";
 import type { UserLookup } from "../auth/passport.js";
@@ -63,7 +64,11 @@ export interface RealtimeDeps {
   /** express-session over the read-only engine store (transport traffic is not activity). */
   sessionMiddleware: RequestHandler;
   /** express-session reading nothing: a live polling connection's requests need no read. */
-  sessionIdMiddleware?: RequestHandler;
+  sessionIdMiddleware: RequestHandler;
+  /** The session cookie's name. */
+  cookieName: string;
+  /** How many proxy hops to trust for the client address (TRUST_PROXY), as the pages do. */
+  trustProxy: number | false;
   /** The user a login names (cached): the handshake's user, without Passport. */
   userById: UserLookup;
   allowedOrigins: () => ReadonlySet<string>;
@@ -115,18 +120,24 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
       ),
   });
 
+  const budgets = new EventBudgets(d.now, d.budgetScale ?? 1);
+  const hops = d.trustProxy === false ? 0 : d.trustProxy;
+
   // Stages 1 to 3.
   const engine = installHandshake(io, d.httpServer, {
     sessionMiddleware: d.sessionMiddleware,
-    ...(d.sessionIdMiddleware ? { sessionIdMiddleware: d.sessionIdMiddleware } : {}),
+    sessionIdMiddleware: d.sessionIdMiddleware,
+    cookieName: d.cookieName,
     userById: d.userById,
     guard,
+    budgets,
+    // The address Express gives the pages (proxy-addr with the same number of trusted hops).
+    addressOf: (req) => proxyaddr(req, (_addr, i) => i < hops),
     allowedOrigins: d.allowedOrigins,
     logger: d.logger,
     onRefused: (status) => d.metrics.handshakesRefused.inc({ status: String(status) }),
   });
 
-  const budgets = new EventBudgets(d.now, d.budgetScale ?? 1);
   const rooms = new RoomStore(d.redis);
   const ended = watchEndedSessions({
     io,
@@ -164,6 +175,7 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
     }),
     budgets,
     endSession: (socket, refusal) => ended.endSession(socket.data.sid, socket.data.userId, refusal),
+    isEnding: ended.isEnding,
     logger: d.logger,
     drain,
     observe: d.metrics.observeEvent,

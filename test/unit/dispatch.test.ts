@@ -72,6 +72,8 @@ function rig(later: <T>(v: T) => Promise<T>, verdict: () => string = () => "ok")
     sendLimiter: { consume: () => later({}) } as unknown as RateLimiterRedis,
     budgets: new EventBudgets(() => 0),
     endSession: () => undefined,
+    isEnding: () => false,
+    observe: () => undefined,
     logger: pino({ level: "silent" }),
     drain: new Drain(),
   };
