@@ -23,6 +23,7 @@
 import net from "node:net";
 import type { Logger } from "pino";
 import { createClient, type RedisClientType } from "redis";
+import { within } from "./redis.js";
 
 export interface SentinelAddress {
   readonly host: string;
@@ -255,23 +256,6 @@ export class SentinelEndpoint {
     reset(j.client);
     reset(j.server);
   }
-}
-
-/** Rejects when `p` has not settled within `ms`. */
-function within<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error("no answer in time")), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(t);
-        reject(e);
-      },
-    );
-  });
 }
 
 /** Whether the server at `at` says itself that it is a primary (ROLE), within the time limit. */

@@ -694,7 +694,7 @@ function believedOwners(cluster: RedisClusterType): string {
 }
 
 /** Rejects when `p` has not settled within `ms`. */
-function within<T>(p: Promise<T>, ms: number): Promise<T> {
+export function within<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     p,

@@ -114,6 +114,8 @@ export async function createServer({
     const userById = createUserLookup(users);
     const ctx: HttpContext = {
       production: config.production,
+      sessionSecrets: config.sessionSecrets,
+      formSeconds: config.anonymousSessionSeconds,
       trustProxy: config.trustProxy,
       redis,
       users,

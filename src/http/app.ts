@@ -3,7 +3,6 @@
 import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { csrfSync } from "csrf-sync";
 import express, {
   type ErrorRequestHandler,
   type Request,
@@ -12,12 +11,20 @@ import express, {
 } from "express";
 import helmet from "helmet";
 import { pinoHttp } from "pino-http";
+import { cookieName } from "../auth/session.js";
 import { safeNext } from "../auth/validation.js";
-import { isRedisReady, isRedisUnavailable, pingRedis, REDIS_MAX_WAIT_MS } from "../redis.js";
+import {
+  isRedisReady,
+  isRedisUnavailable,
+  pingRedis,
+  REDIS_MAX_WAIT_MS,
+  within,
+} from "../redis.js";
 import { accountRoutes } from "./account-routes.js";
 import { adminRoutes } from "./admin-routes.js";
 import { authRoutes } from "./auth-routes.js";
 import type { HttpContext } from "./context.js";
+import { createCsrf } from "./csrf.js";
 import { HttpError, httpErrors } from "./errors.js";
 import { loginLifecycle } from "./login-session.js";
 import { originCheck } from "./origin.js";
@@ -105,6 +112,14 @@ export function createApp(ctx: HttpContext, sessionMiddleware: RequestHandler): 
     express.static(path.join(projectRoot, "public"), { index: false, maxAge: "1h" }),
   );
 
+  // A login's forms carry a token kept in its session; a visitor's, a signed cookie (csrf.ts).
+  const csrf = createCsrf({
+    secrets: ctx.sessionSecrets,
+    production: ctx.production,
+    sessionCookie: cookieName(ctx.production),
+    formSeconds: ctx.formSeconds,
+  });
+
   app.use(express.urlencoded({ extended: false, limit: "16kb", parameterLimit: 20 }));
   app.use(originCheck(ctx.allowedOrigins));
   // Fail closed and fast: with Redis disconnected no page can be served correctly (an
@@ -112,22 +127,23 @@ export function createApp(ctx: HttpContext, sessionMiddleware: RequestHandler): 
   app.use((_req, _res, next) =>
     next(isRedisReady(ctx.redis) ? undefined : httpErrors.unavailable()),
   );
+  app.use(csrf.cookies);
   app.use(withDeadline(sessionMiddleware));
+  // A request that read no session (a visitor without a cookie) still needs Redis to answer:
+  // pages are never served from a fallback while Redis hangs, whatever they hold.
+  app.use((req, _res, next) => {
+    if (req.session?.passport?.user !== undefined) return next();
+    within(pingRedis(ctx.redis), REDIS_MAX_WAIT_MS).then(
+      () => next(),
+      () => next(httpErrors.unavailable()),
+    );
+  });
   app.use(ctx.passport.initialize());
   app.use(ctx.passport.session());
   app.use(loginLifecycle(ctx));
 
-  const { csrfSynchronisedProtection, generateToken } = csrfSync({
-    getTokenFromRequest: (req) =>
-      typeof req.body?._csrf === "string" ? (req.body._csrf as string) : undefined,
-  });
-  app.use(csrfSynchronisedProtection);
-  const csrfToken = (req: Request) => {
-    const before = req.session?.csrfToken;
-    const token = generateToken(req);
-    if (token !== before && req.res) req.res.locals.sessionChanged = true;
-    return token;
-  };
+  app.use(csrf.protect);
+  const csrfToken = csrf.token;
 
   app.use(authRoutes(ctx, csrfToken));
   app.use(accountRoutes(ctx, csrfToken));

@@ -12,6 +12,10 @@ import type { UserStore } from "../stores/users.js";
 
 export interface HttpContext {
   readonly production: boolean;
+  /** SESSION_SECRET's secrets: the first signs, all verify (cookies and form tokens). */
+  readonly sessionSecrets: readonly string[];
+  /** How long a form shown to a visitor who is not logged in stays valid (s). */
+  readonly formSeconds: number;
   readonly trustProxy: number | false;
   readonly redis: Redis;
   readonly users: UserStore;

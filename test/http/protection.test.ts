@@ -170,15 +170,50 @@ describe("HTTP protections", () => {
       expect(cookie).to.not.match(/Secure/i);
     });
 
-    it("gives anonymous visitors a session only for a form, expiring within 15 minutes", async () => {
+    it("gives anonymous visitors a session id only for a form, lasting at most 15 minutes, and stores nothing in Redis", async () => {
       const b = new Browser(parley.url);
       expect((await b.get("/")).headers.getSetCookie()).to.deep.equal([]);
       expect((await b.get("/healthz")).headers.getSetCookie()).to.deep.equal([]);
       expect((await b.get("/chat")).headers.getSetCookie()).to.deep.equal([]);
-      await b.csrf("/login");
+      const page = await b.request("GET", "/login");
+      const cookie = page.headers.getSetCookie().find((c) => c.startsWith("parley.sid=")) ?? "";
+      const maxAge = Number(/Max-Age=(\d+)/i.exec(cookie)?.[1]);
+      expect(maxAge).to.be.within(1, 900);
       const sid = sidFromCookie(b.cookies.get("parley.sid")) ?? "";
-      const ttl = await redis.ttl(keys.session(sid));
-      expect(ttl).to.be.within(1, 900);
+      expect(sid).to.have.length.above(20);
+      expect(await redis.exists(keys.session(sid))).to.equal(0);
+    });
+
+    it("stores nothing for a thousand cookie-less visits of the forms", async () => {
+      const sessions = async () => (await redis.keys(`${keys.sessionPrefix}*`)).length;
+      const [keysBefore, sessionsBefore] = [await redis.dbSize(), await sessions()];
+      const statuses = await Promise.all(
+        Array.from({ length: 1000 }, (_, i) =>
+          fetch(`${parley.url}${i % 2 ? "/login" : "/register"}`).then((r) => r.status),
+        ),
+      );
+      expect(statuses.every((st) => st === 200)).to.equal(true);
+      expect(await sessions()).to.equal(sessionsBefore);
+      expect(await redis.dbSize()).to.equal(keysBefore);
+    });
+
+    it("still refuses a form posted with the token but without its cookies, or with another visitor's", async () => {
+      const a = new Browser(parley.url);
+      const token = await a.csrf("/login");
+      const form = { username: "nobody", password: PASSWORD, _csrf: token };
+      const bare = await fetch(`${parley.url}/login`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams(form).toString(),
+        redirect: "manual",
+      });
+      expect(bare.status).to.equal(403);
+      const b = new Browser(parley.url);
+      await b.csrf("/login");
+      // b's own token cookie, but a's token and a's session id: each pair is bound to its id.
+      b.cookies.set("parley.csrf", a.cookies.get("parley.csrf") ?? "");
+      expect((await b.post("/login", form)).status).to.equal(403);
+      expect((await a.post("/login", form)).status).to.equal(401);
     });
   });
 

@@ -379,8 +379,10 @@ describe("engine.io requests decided on engine.io's own parse", function () {
 
 describe("engine.io's own middleware (defence in depth)", () => {
   it("refuses a request whose query the front screen did not produce", async () => {
+    const refusals: number[] = [];
     const deps = {
       logger: createLogger("silent"),
+      onRefused: (status: number) => refusals.push(status),
     } as unknown as ScreenDeps;
     const mw = engineMiddleware(deps);
     const err = await new Promise<Error | undefined>((resolve) =>
@@ -394,5 +396,6 @@ describe("engine.io's own middleware (defence in depth)", () => {
       ),
     );
     expect(err?.message).to.equal("unscreened query");
+    expect(refusals).to.deep.equal([400]);
   });
 });
