@@ -40,6 +40,8 @@ export interface Config {
   readonly sweepSeconds: number;
   /** Who may create an account: anyone, holders of an invite, or nobody (but the first). */
   readonly registration: "open" | "invite" | "closed";
+  /** Accounts one client address may create per hour with REGISTRATION=open (0: no limit). */
+  readonly registrationsPerAddress: number;
   /** Lower-cased usernames that are admins whatever the admin page says. */
   readonly adminUsernames: ReadonlySet<string>;
   /**
@@ -116,6 +118,7 @@ const schema = z.object({
   PARLEY_WORKERS: intIn(1, 64).optional(),
   SESSION_SWEEP_SECONDS: intIn(1, 4).default(3),
   REGISTRATION: z.enum(["open", "invite", "closed"], "must be open, invite or closed").optional(),
+  REGISTRATIONS_PER_ADDRESS: intIn(0, 1_000_000).default(300),
   ADMIN_USERNAMES: list
     .pipe(
       z.array(z.string().regex(USERNAME_RE, "must list usernames (3–32 letters, digits, . _ -)")),
@@ -238,6 +241,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     workers: e.PARLEY_WORKERS,
     sweepSeconds: e.SESSION_SWEEP_SECONDS,
     registration: e.REGISTRATION ?? (production ? "invite" : "open"),
+    registrationsPerAddress: e.REGISTRATIONS_PER_ADDRESS,
     adminUsernames: new Set((e.ADMIN_USERNAMES ?? []).map((n) => n.toLowerCase())),
     budgetScale: e.PARLEY_BENCH_BUDGET_SCALE,
   });

@@ -7,6 +7,7 @@ import type { RedisClientType } from "redis";
 import { LoginLimiter } from "./auth/login-limiter.js";
 import { createPassport, createUserLookup } from "./auth/passport.js";
 import { dummyHash } from "./auth/passwords.js";
+import { RegistrationLimiter } from "./auth/registration-limiter.js";
 import { Revocation } from "./auth/revocation.js";
 import { cookieName, createSessionMiddleware } from "./auth/session.js";
 import type { Config } from "./config.js";
@@ -122,6 +123,7 @@ export async function createServer({
       sessionIndex,
       revocation,
       limiter: new LoginLimiter(redis),
+      registrations: new RegistrationLimiter(redis, config.registrationsPerAddress),
       passport: createPassport(users, userById),
       logger,
       metrics,

@@ -3,6 +3,7 @@ import { type Request, type Response, Router } from "express";
 import { checkCredentials } from "../auth/passport.js";
 import { hashPassword } from "../auth/passwords.js";
 import { fieldErrors, loginForm, registerForm, safeNext } from "../auth/validation.js";
+import type { Invite } from "../stores/invites.js";
 import { NotFirstAccountError, type UserCredentials, UsernameTakenError } from "../stores/users.js";
 import type { HttpContext } from "./context.js";
 import { clearLoginCookie, destroySession, startLogin } from "./login-session.js";
@@ -30,23 +31,34 @@ export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router 
     const token = typeof req.query.invite === "string" ? req.query.invite : "";
     const door = await registrationDoor(token);
     if (door.kind === "shut") return shutPage(req, res, door.why);
-    registerPage(req, res, 200, { invite: token, first: door.kind === "first" });
+    registerPage(req, res, 200, {
+      invite: door.kind === "invite" ? token : "",
+      first: door.kind === "first",
+    });
   });
 
   /**
    * Whether, and how, a visitor may register now: as the first account of an empty database
-   * (whatever REGISTRATION says), else by REGISTRATION and the invite.
+   * (whatever REGISTRATION says), with a valid invite (which is then used up, in open mode
+   * too: each link creates one account), else by REGISTRATION. An invite is valid while it
+   * has not expired or been used, and while the admin who made it still is one (an invite
+   * dies with its maker's admin role, deactivation or deletion).
    */
   async function registrationDoor(
     token: string,
   ): Promise<{ kind: "open" | "first" | "invite" } | { kind: "shut"; why: ShutReason }> {
     if ((await ctx.users.count(ctx.now())) === 0) return { kind: "first" };
-    if (ctx.registration === "open") return { kind: "open" };
     if (ctx.registration === "closed") return { kind: "shut", why: "closed" };
-    if (!token) return { kind: "shut", why: "invite_needed" };
-    return (await ctx.invites.peek(token, ctx.now()))
-      ? { kind: "invite" }
-      : { kind: "shut", why: "invite_invalid" };
+    const invite = token ? await ctx.invites.peek(token, ctx.now()) : undefined;
+    const valid = invite !== undefined && (await makerMayInvite(invite));
+    if (valid) return { kind: "invite" };
+    if (ctx.registration === "open") return { kind: "open" };
+    return { kind: "shut", why: token ? "invite_invalid" : "invite_needed" };
+  }
+
+  async function makerMayInvite(invite: Invite): Promise<boolean> {
+    const maker = await ctx.users.byId(invite.createdBy);
+    return maker !== undefined && !maker.deactivated && (await ctx.users.isAdmin(maker));
   }
 
   const shutPage = (req: Request, res: Response, why: ShutReason, extra = {}) =>
@@ -85,14 +97,31 @@ export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router 
     if (reserved && door.kind !== "first") return taken();
     // A name in use is refused before hashing too (the step that claims it decides for good).
     if (await ctx.users.nameInUse(parsed.data.username, ctx.now())) return taken();
-    // The invite is taken before hashing, so one link used many times at once costs one hash.
+    // The invite is taken before hashing, so one link used many times at once costs one hash
+    // (and its maker is asked again: demoted meanwhile, the invite is dead).
     const invite = door.kind === "invite" ? await ctx.invites.take(token, ctx.now()) : undefined;
-    if (door.kind === "invite" && !invite) return shutPage(req, res, "invite_invalid");
+    if (door.kind === "invite" && !(invite && (await makerMayInvite(invite)))) {
+      if (invite) await ctx.invites.used(invite).catch(() => undefined);
+      return shutPage(req, res, "invite_invalid");
+    }
+    // Open registration without an invite: a budget per client address, taken before hashing.
+    const slot = door.kind === "open" ? await ctx.registrations.reserve(req.ip ?? "") : undefined;
+    if (slot && !slot.ok) {
+      res.set("Retry-After", String(slot.retryAfter));
+      return registerPage(req, res, 429, {
+        error: `Too many accounts were created from your address. Try again in ${Math.ceil(slot.retryAfter / 60)} minute(s).`,
+        values: { username },
+      });
+    }
+    const giveBack = async () => {
+      if (slot?.ok) await slot.giveBack().catch(() => undefined);
+    };
     let hash: string;
     try {
       hash = await hashPassword(parsed.data.password);
     } catch (err) {
       if (invite) await ctx.invites.giveBack(invite).catch(() => undefined);
+      await giveBack();
       throw err;
     }
     let user: UserCredentials & { admin: boolean };
@@ -105,6 +134,7 @@ export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router 
       );
     } catch (err) {
       const refused = err instanceof NotFirstAccountError || err instanceof UsernameTakenError;
+      await giveBack();
       // Given back only when the account was refused; after another failure (Redis failing
       // half-way) the invite stays taken: fail closed, the admin makes another.
       if (invite && refused) {

@@ -1,6 +1,7 @@
 // What the HTTP routes need, passed in (no module-level singletons).
 import type { Passport } from "passport";
 import type { LoginLimiter } from "../auth/login-limiter.js";
+import type { RegistrationLimiter } from "../auth/registration-limiter.js";
 import type { Revocation } from "../auth/revocation.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
@@ -22,6 +23,8 @@ export interface HttpContext {
   readonly sessionIndex: SessionIndex;
   readonly revocation: Revocation;
   readonly limiter: LoginLimiter;
+  /** The per-address budget of accounts created with REGISTRATION=open. */
+  readonly registrations: RegistrationLimiter;
   readonly passport: InstanceType<typeof Passport>;
   readonly logger: Logger;
   readonly metrics: Metrics;

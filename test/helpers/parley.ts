@@ -36,7 +36,14 @@ export function uniqueName(prefix = "u"): string {
 }
 
 export async function startParley(opts: StartOptions = {}): Promise<TestParley> {
-  const config = loadConfig({ PORT: "0", LOG_LEVEL: "debug", ...opts.env });
+  // Every test registers from 127.0.0.1: the per-address account budget is off unless a
+  // test sets it.
+  const config = loadConfig({
+    PORT: "0",
+    LOG_LEVEL: "debug",
+    REGISTRATIONS_PER_ADDRESS: "0",
+    ...opts.env,
+  });
   const rawLogs: string[] = [];
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({

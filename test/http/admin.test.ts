@@ -47,7 +47,9 @@ async function registerWith(b: Browser, link: string, username: string): Promise
 /** Posts an admin action on the account named `username` (its form on the admin page). */
 async function adminAction(admin: Browser, username: string, action: string): Promise<Reply> {
   const page = await admin.get("/admin");
-  const row = page.body.split("<tr>").find((r) => r.includes(`<td>${username}`));
+  // The accounts table (the invites table names makers in the same way).
+  const accounts = page.body.slice(page.body.indexOf('scope="col">Username</th>'));
+  const row = accounts.split("<tr>").find((r) => r.includes(`<td>${username}`));
   const id = row && new RegExp(`/admin/users/([0-9a-f-]{36})/${action}`).exec(row)?.[1];
   if (!id) throw new Error(`no ${action} form for ${username}`);
   const _csrf = await admin.csrf("/admin");
@@ -337,11 +339,93 @@ describe("invites, the admin page and the audit log", function () {
     expect(await redis.zCard(keys.invites)).to.equal(invitesBefore);
   });
 
+  it("an invite dies with its maker's admin role", async () => {
+    const link = await createInvite(admin);
+    const name = uniqueName("mkr");
+    const maker = new Browser(parley.url);
+    expect((await registerWith(maker, link, name)).status).to.equal(303);
+    expect((await adminAction(admin, name, "promote")).status).to.equal(303);
+    const theirs = await createInvite(maker);
+    const spare = await createInvite(maker);
+    // Works while its maker is an admin.
+    expect((await registerWith(new Browser(parley.url), theirs, uniqueName("ok"))).status).to.equal(
+      303,
+    );
+    expect((await adminAction(admin, name, "demote")).status).to.equal(303);
+    const page = await new Browser(parley.url).get(new URL(spare).pathname + new URL(spare).search);
+    expect(page.status).to.equal(403);
+    expect(page.body).to.include("no longer one");
+    const users = await redis.zCard(keys.users);
+    expect((await registerWith(new Browser(parley.url), spare, uniqueName("no"))).status).to.equal(
+      403,
+    );
+    expect(await redis.zCard(keys.users)).to.equal(users);
+  });
+
   it("every admin form needs its CSRF token", async () => {
     const page = await admin.get("/admin");
     const id = /\/admin\/users\/([0-9a-f-]{36})\/promote/.exec(page.body)?.[1] as string;
     expect((await admin.post(`/admin/users/${id}/promote`, {})).status).to.equal(403);
     expect((await admin.post("/admin/invites", { expires: "3600" })).status).to.equal(403);
+  });
+});
+
+describe("open registration", function () {
+  this.timeout(30_000);
+  let redis: TestRedis;
+  let url: string;
+  let parley: TestParley | undefined;
+  before(async () => {
+    ({ url, redis } = await emptyDb(7));
+  });
+  afterEach(async () => {
+    await parley?.close();
+    parley = undefined;
+    await redis.flushDb();
+  });
+  after(async () => {
+    await redis.close();
+  });
+
+  it("uses an admin's invite link up, as its page says", async () => {
+    parley = await startParley({ env: { REGISTRATION: "open" }, redisUrl: url });
+    const admin = new Browser(parley.url);
+    expect((await admin.register(uniqueName("admin"), PASSWORD)).status).to.equal(303);
+    const link = await createInvite(admin);
+    expect((await registerWith(new Browser(parley.url), link, uniqueName("a"))).status).to.equal(
+      303,
+    );
+    expect(await redis.zCard(keys.invites)).to.equal(0);
+    // The used link no longer opens the form as an invitation (open registration still does).
+    const again = await new Browser(parley.url).get(new URL(link).pathname + new URL(link).search);
+    expect(again.status).to.equal(200);
+    expect(again.body).to.not.include('name="invite"');
+  });
+
+  it("gives each address a budget of accounts, whatever their parallelism, and a taken name costs none of it", async () => {
+    const p = await startParley({
+      env: { REGISTRATION: "open", REGISTRATIONS_PER_ADDRESS: "5" },
+      redisUrl: url,
+    });
+    parley = p;
+    const first = new Browser(p.url);
+    const firstName = uniqueName("first");
+    expect((await first.register(firstName, PASSWORD)).status).to.equal(303);
+    // A taken name is given back.
+    expect((await new Browser(p.url).register(firstName, PASSWORD)).status).to.equal(409);
+    const statuses = await Promise.all(
+      Array.from({ length: 12 }, () =>
+        new Browser(p.url).register(uniqueName("bulk"), PASSWORD).then((r) => r.status),
+      ),
+    );
+    // The first account of an empty database is not counted: 5 more.
+    expect(statuses.filter((st) => st === 303)).to.have.length(5);
+    expect(statuses.filter((st) => st === 429)).to.have.length(7);
+    expect(await redis.zCard(keys.users)).to.equal(6);
+    const refused = await new Browser(p.url).register(uniqueName("late"), PASSWORD);
+    expect(refused.status).to.equal(429);
+    expect(Number(refused.headers.get("retry-after"))).to.be.within(1, 3600);
+    expect(refused.body).to.include("Too many accounts");
   });
 });
 
