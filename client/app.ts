@@ -164,15 +164,19 @@ export class App {
 
   /** Who is in the room in view; for a named room, every member too (fetched on select). */
   private members = new Map<string, RoomMember[]>();
+  /** Rooms with more members than their first page. */
+  private moreMembers = new Map<string, boolean>();
   renderMembers(r: RoomState): void {
-    renderMembers(this, r, this.members.get(r.name) ?? []);
+    renderMembers(this, r, this.members.get(r.name) ?? [], this.moreMembers.get(r.name) ?? false);
   }
 
   private async fetchMembers(r: RoomState): Promise<void> {
     if (r.kind !== "room" || !this.socket.connected) return;
+    // The first page: a room's list shows up to 500 members (and everyone online).
     const res = await this.call("room:members", { room: r.name });
     if (!res.ok) return;
     this.members.set(r.name, res.members);
+    this.moreMembers.set(r.name, res.next !== undefined);
     if (this.state.current === r.name) this.renderMembers(r);
   }
 

@@ -57,10 +57,11 @@ export function serverEvents(app: App, notify: (title: string, body: string) => 
       app.renderRoomLists();
     },
 
-    presence: ({ room, members }) => {
+    // A small room sends everyone online; a big one only who came and went.
+    presence: ({ room, members, joined, left }) => {
       const r = state.rooms.get(room);
       if (!r) return;
-      r.members = members;
+      r.members = members ?? state.applyPresence(r.members, joined ?? [], left ?? []);
       if (room === state.current) app.renderMembers(r);
     },
 

@@ -235,6 +235,18 @@ export class ChatState {
   // ---- typing --------------------------------------------------------------------------
 
   /** Someone started typing in a room (the caller clears it after a while). */
+  /** Who is online after a presence change: `left` gone, `joined` added, by name. */
+  applyPresence(
+    members: readonly Member[],
+    joined: readonly Member[],
+    left: readonly Member[],
+  ): Member[] {
+    const byId = new Map(members.map((m) => [m.id, m]));
+    for (const m of left) byId.delete(m.id);
+    for (const m of joined) byId.set(m.id, m);
+    return [...byId.values()].sort((a, b) => a.username.localeCompare(b.username));
+  }
+
   typingStart(room: string, user: Member): void {
     if (user.id === this.me.id) return;
     let names = this.typing.get(room);

@@ -20,6 +20,7 @@ import {
   type Handlers,
   type ParleyIo,
 } from "../../src/realtime/handlers.js";
+import { Presence } from "../../src/realtime/presence.js";
 import { MAX_PACKET_BYTES } from "../../src/realtime/realtime.js";
 import { schemas } from "../../src/realtime/schemas.js";
 import { connectRedis } from "../../src/redis.js";
@@ -50,6 +51,7 @@ const handlers: Handlers = createHandlers({
   rooms: new RoomStore(redis),
   // The handlers read its count of batches sent; no check ever runs through it here.
   guard: new SessionGuard(redis, { idleSeconds: 1800, absoluteSeconds: 43_200, now: Date.now }),
+  presence: new Presence(io),
   now: Date.now,
 });
 

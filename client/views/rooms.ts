@@ -71,7 +71,12 @@ function roomItem(app: App, r: RoomState): HTMLLIElement {
  * then, for a named room, the other members (from room:members) without. Each name other
  * than yours opens a direct message.
  */
-export function renderMembers(app: App, r: RoomState, everyone: readonly RoomMember[] = []): void {
+export function renderMembers(
+  app: App,
+  r: RoomState,
+  everyone: readonly RoomMember[] = [],
+  more = false,
+): void {
   const { ui, state } = app;
   const online = new Map<string, Member>(r.members.map((m) => [m.id, m]));
   const all: { m: Member; online: boolean }[] = [...online.values()].map((m) => ({
@@ -106,7 +111,7 @@ export function renderMembers(app: App, r: RoomState, everyone: readonly RoomMem
   ui.members.replaceChildren(...items);
   ui.members.setAttribute(
     "aria-label",
-    `${online.size} online${everyone.length > online.size ? ` of ${everyone.length} members` : ""}`,
+    `${online.size} online${everyone.length > online.size ? ` of ${everyone.length}${more ? "+" : ""} members` : ""}`,
   );
 }
 

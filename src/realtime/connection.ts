@@ -9,36 +9,25 @@ import { MAX_ROOMS_PER_SOCKET } from "./budgets.js";
 import { type DispatchDeps, dispatch } from "./dispatch.js";
 import { sessionRoom, userRoom } from "./events.js";
 import type { SessionGuard } from "./guard.js";
-import { announcePresence, noteJoined, type ParleyIo, type ParleySocket } from "./handlers.js";
+import { noteJoined, type ParleyIo, type ParleySocket } from "./handlers.js";
+import type { Presence } from "./presence.js";
 
 export interface ConnectionDeps {
   io: ParleyIo;
   rooms: RoomStore;
   guard: SessionGuard;
   dispatch: DispatchDeps;
+  presence: Presence;
   metrics: Metrics;
   logger: Logger;
 }
 
-/** How long presence announcements of one room are gathered after connections (ms). */
-const PRESENCE_COALESCE_MS = 100;
-
 export function handleConnections(d: ConnectionDeps): void {
-  const { io } = d;
-
-  // Presence announced on connect and on disconnect, coalesced per room: a process restart
-  // that reconnects many members of one room, or a crowd leaving it, announces it once, not
-  // once per socket (each announcement reads the member list from every process and sends it
-  // to every member).
-  const presencePending = new Set<string>();
-  const presenceSoon = (room: string) => {
-    if (presencePending.has(room)) return;
-    presencePending.add(room);
-    setTimeout(() => {
-      presencePending.delete(room);
-      void announcePresence(io, room).catch(() => undefined);
-    }, PRESENCE_COALESCE_MS).unref();
-  };
+  const { io, presence } = d;
+  const you = (socket: ParleySocket) => ({
+    id: socket.data.userId,
+    username: socket.data.username,
+  });
 
   // On connect, a socket joins its user's rooms (so every device is in the same ones) and is
   // sent the list with unread counts. The standings are read again once it has joined: a
@@ -57,7 +46,7 @@ export function handleConnections(d: ConnectionDeps): void {
       for (const room of joinable) noteJoined(socket, room, at);
       const still = await d.rooms.stillIn(socket.data.userId, joinable);
       for (const [i, room] of joinable.entries()) {
-        if (still[i]) presenceSoon(room);
+        if (still[i]) presence.changed(room, you(socket));
         else {
           gone.add(room);
           await socket.leave(room);
@@ -71,10 +60,10 @@ export function handleConnections(d: ConnectionDeps): void {
   // long as the socket does.
   function onDisconnecting(this: ParleySocket): void {
     d.metrics.connectedSockets.dec();
-    // Announced once the socket has left (presenceSoon waits; leaving follows at once).
+    // Announced once the socket has left (presence waits; leaving follows at once).
     for (const room of this.rooms) {
       if (room !== this.id && !room.startsWith("session:") && !room.startsWith("user:"))
-        presenceSoon(room);
+        presence.changed(room, you(this));
     }
     // The session's last socket here: the guard forgets it.
     const mates = io.sockets.adapter.rooms.get(sessionRoom(this.data.sid));

@@ -64,7 +64,14 @@ export interface ClientEventMap {
   };
   "room:list": { payload: object; result: { rooms: RoomSummary[] } };
   "room:directory": { payload: { query?: string }; result: { rooms: DirectoryEntry[] } };
-  "room:members": { payload: { room: string }; result: { room: string; members: RoomMember[] } };
+  /**
+   * A room's members, a page at a time (`limit`, 1–500, default 500): `next`, when present,
+   * is the `cursor` that asks for the following page.
+   */
+  "room:members": {
+    payload: { room: string; cursor?: string; limit?: number };
+    result: { room: string; members: RoomMember[]; next?: string };
+  };
   "room:topic": {
     payload: { room: string; topic: string };
     result: { room: string; topic: string };
@@ -112,7 +119,17 @@ export type ClientToServerEvents = {
 
 export interface ServerToClientEvents {
   message: (message: Message) => void;
-  presence: (p: { room: string; members: Member[] }) => void;
+  /**
+   * Who came into a room or went from it (`joined`, `left`), and how many are online there;
+   * `members`, everyone online, only while that is at most 50 (presence.ts).
+   */
+  presence: (p: {
+    room: string;
+    online: number;
+    members?: Member[];
+    joined?: Member[];
+    left?: Member[];
+  }) => void;
   typing: (t: { room: string; user: Member }) => void;
   "session:revoked": (r: { reason: RevokedReason }) => void;
   "server:shutdown": (s: Record<string, never>) => void;

@@ -11,6 +11,7 @@ import {
   isDmRoom,
   isRole,
   MAX_LIST_ENTRIES,
+  MEMBER_PAGE_MAX,
   type ModerationAction,
   type RoomStore,
 } from "../stores/rooms.js";
@@ -35,6 +36,7 @@ import type {
 } from "./events.js";
 import { userRoom } from "./events.js";
 import type { SessionGuard } from "./guard.js";
+import { type Presence, presenceOf, roomMembers } from "./presence.js";
 import { dmRoom, roomAccess, type schemas } from "./schemas.js";
 
 export type ParleyIo = Server<
@@ -57,11 +59,9 @@ export interface HandlerDeps {
   rooms: RoomStore;
   /** Its count of batches sent marks a socket's own joins (see room-policy.ts). */
   guard: SessionGuard;
+  presence: Presence;
   now: () => number;
 }
-
-/** The most members `room:members` lists. */
-export const MEMBER_LIST_CAP = 500;
 
 /** Messages sent with a room on joining it (and a history page's default size). */
 export const HISTORY_ON_JOIN = HISTORY_PAGE;
@@ -145,16 +145,6 @@ function requireJoined(socket: ParleySocket, room: string): void {
   if (!socket.rooms.has(room)) throw new EventError("not_joined", "join the room first");
 }
 
-/** Everyone in a room on every process, one entry per user. */
-export async function roomMembers(io: ParleyIo, room: string): Promise<Member[]> {
-  // Other processes get 2 s to answer (the sharded adapter would wait 5).
-  const sockets = await io.in(room).timeout(2000).fetchSockets();
-  const byId = new Map<string, Member>();
-  for (const s of sockets)
-    byId.set(s.data.userId, { id: s.data.userId, username: s.data.username });
-  return [...byId.values()].sort((a, b) => a.username.localeCompare(b.username));
-}
-
 /**
  * Makes every socket of a user leave a room: this process's at once, the others' when they
  * get the server-side event (never sent back to this process, so a join made here right
@@ -164,10 +154,6 @@ export async function roomMembers(io: ParleyIo, room: string): Promise<Member[]>
 export function leaveEverywhere(io: ParleyIo, userId: string, room: string): void {
   io.local.in(userRoom(userId)).socketsLeave(room);
   io.serverSideEmit("rooms:left", userId, room);
-}
-
-export async function announcePresence(io: ParleyIo, room: string): Promise<void> {
-  io.to(room).emit("presence", { room, members: await roomMembers(io, room) });
 }
 
 export function createHandlers(d: HandlerDeps): Handlers {
@@ -200,7 +186,7 @@ export function createHandlers(d: HandlerDeps): Handlers {
       d.messages.page(room, HISTORY_ON_JOIN),
       roomMembers(d.io, room),
     ]);
-    socket.to(room).emit("presence", { room, members });
+    socket.to(room).emit("presence", presenceOf(room, members, { joined: [member(socket)] }));
     return {
       ok: true,
       room,
@@ -269,10 +255,10 @@ export function createHandlers(d: HandlerDeps): Handlers {
   };
 
   /** A removed or banned user's sockets leave the room on every process, and are told. */
-  const expel = async (room: string, userId: string, reason: "removed" | "banned") => {
-    leaveEverywhere(d.io, userId, room);
-    d.io.to(userRoom(userId)).emit("room:removed", { room, reason });
-    await announcePresence(d.io, room);
+  const expel = (room: string, target: Member, reason: "removed" | "banned") => {
+    leaveEverywhere(d.io, target.id, room);
+    d.io.to(userRoom(target.id)).emit("room:removed", { room, reason });
+    d.presence.changed(room, target);
   };
 
   return {
@@ -340,7 +326,7 @@ export function createHandlers(d: HandlerDeps): Handlers {
         });
       }
       // Only a real leave is announced: leaving a room one is not in broadcasts nothing.
-      if (left !== "" || wasIn) await announcePresence(d.io, room);
+      if (left !== "" || wasIn) d.presence.changed(room, member(socket));
       return { ok: true, room };
     },
 
@@ -351,14 +337,14 @@ export function createHandlers(d: HandlerDeps): Handlers {
       rooms: await d.rooms.directory(query ?? ""),
     }),
 
-    "room:members": async (_socket, { room }) => {
-      const [all, online] = await Promise.all([
-        d.rooms.members(room, MEMBER_LIST_CAP),
+    "room:members": async (_socket, { room, cursor, limit }) => {
+      const [page, online] = await Promise.all([
+        d.rooms.members(room, limit ?? MEMBER_PAGE_MAX, cursor ?? "0"),
         roomMembers(d.io, room),
       ]);
-      const names = await d.users.usernames(all.map((m) => m.id));
+      const names = await d.users.usernames(page.members.map((m) => m.id));
       const here = new Set(online.map((m) => m.id));
-      const members: RoomMember[] = all
+      const members: RoomMember[] = page.members
         .filter((m) => names.has(m.id))
         .map((m) => ({
           id: m.id,
@@ -369,7 +355,7 @@ export function createHandlers(d: HandlerDeps): Handlers {
         .sort(
           (a, b) => ROLE_ORDER[a.role] - ROLE_ORDER[b.role] || a.username.localeCompare(b.username),
         );
-      return { ok: true, room, members };
+      return { ok: true, room, members, ...(page.next !== "0" ? { next: page.next } : {}) };
     },
 
     "room:topic": async (socket, { room, topic }) => {
@@ -392,14 +378,14 @@ export function createHandlers(d: HandlerDeps): Handlers {
     "room:remove": async (socket, { room, username }) => {
       const target = await targetOf(username);
       await moderate(socket, room, "remove", target.id);
-      await expel(room, target.id, "removed");
+      expel(room, target, "removed");
       return { ok: true };
     },
 
     "room:ban": async (socket, { room, username }) => {
       const target = await targetOf(username);
       await moderate(socket, room, "ban", target.id);
-      await expel(room, target.id, "banned");
+      expel(room, target, "banned");
       return { ok: true };
     },
 

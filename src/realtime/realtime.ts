@@ -47,6 +47,7 @@ import { userRoom } from "./events.js";
 import { SessionGuard } from "./guard.js";
 import { createHandlers, type ParleyIo } from "./handlers.js";
 import { installHandshake } from "./handshake.js";
+import { Presence } from "./presence.js";
 
 export const MAX_PACKET_BYTES = 16 * 1024;
 export const MESSAGE_SENDS_PER_10S = MESSAGE_SEND_BUDGET.points;
@@ -155,6 +156,7 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
 
   // Stages 4 to 9.
   const drain = new Drain();
+  const presence = new Presence(io);
   const dispatchDeps: DispatchDeps = {
     guard,
     handlers: createHandlers({
@@ -163,6 +165,7 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
       messages: d.messages,
       rooms,
       guard,
+      presence,
       now: d.now,
     }),
     sendLimiter: new RateLimiterRedis({
@@ -184,6 +187,7 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
     io,
     rooms,
     guard,
+    presence,
     dispatch: dispatchDeps,
     metrics: d.metrics,
     logger: d.logger,

@@ -10,6 +10,7 @@ import {
   TOPIC_MAX_CHARS,
 } from "../domain/rules.js";
 import { STREAM_ID_RE } from "../stores/messages.js";
+import { MEMBER_PAGE_MAX } from "../stores/rooms.js";
 
 /** A named room's name (the shared rule of domain/rules.ts). */
 export const PUBLIC_ROOM_RE = ROOM_NAME_RE;
@@ -65,7 +66,14 @@ export const schemas = {
       .regex(/^[a-z0-9-]*$/, "search with the letters of room names")
       .optional(),
   }),
-  "room:members": z.object({ room: namedRoom }),
+  "room:members": z.object({
+    room: namedRoom,
+    cursor: z
+      .string()
+      .regex(/^[1-9]\d{0,19}$/, "not a cursor from room:members")
+      .optional(),
+    limit: z.number().int().min(1).max(MEMBER_PAGE_MAX).optional(),
+  }),
   "room:topic": z.object({ room: namedRoom, topic }),
   "room:invite": z.object({ room: namedRoom, username }),
   "room:remove": z.object({ room: namedRoom, username }),

@@ -199,6 +199,9 @@ export const MAX_LIST_ENTRIES = 300;
  */
 export const MAX_INVITATIONS = 50;
 
+/** The most members one `room:members` page asks for. */
+export const MEMBER_PAGE_MAX = 500;
+
 /**
  * The most direct messages started by others that a user has not opened yet, also apart from
  * the rooms above: others cannot fill anyone's list. Past it the oldest of them leaves the
@@ -576,18 +579,26 @@ export class RoomStore {
     return found;
   }
 
-  /** A room's members and their roles (user ids), at most `cap`. */
-  async members(room: string, cap: number): Promise<{ id: string; role: Role }[]> {
+  /**
+   * A page of a room's members and their roles (user ids): about `limit` of them (a scan
+   * step is never cut, so a page may hold up to one step more), from `cursor` ("0" the
+   * start). `next` is "0" when there are no more.
+   */
+  async members(
+    room: string,
+    limit: number,
+    cursor = "0",
+  ): Promise<{ members: { id: string; role: Role }[]; next: string }> {
     const out: { id: string; role: Role }[] = [];
-    let cursor = "0";
+    let at = cursor;
     do {
-      const r = await this.redis.hScan(keys.roomMembers(room), cursor, { COUNT: 200 });
-      cursor = String(r.cursor);
+      const r = await this.redis.hScan(keys.roomMembers(room), at, { COUNT: Math.min(limit, 200) });
+      at = String(r.cursor);
       for (const { field, value } of r.entries) {
-        if (ROLES.has(value) && out.length < cap) out.push({ id: field, role: value as Role });
+        if (ROLES.has(value)) out.push({ id: field, role: value as Role });
       }
-    } while (cursor !== "0" && out.length < cap);
-    return out;
+    } while (at !== "0" && out.length < limit);
+    return { members: out, next: at };
   }
 
   /** A room's topic ("" if none). */

@@ -580,7 +580,12 @@ describe("rooms on the server", function () {
     const stay = await person("stay");
     const r = room();
     await call(stay.socket, "room:join", { room: r });
-    type Presence = { room: string; members: { username: string }[] };
+    type Presence = {
+      room: string;
+      online: number;
+      members?: { username: string }[];
+      left?: { username: string }[];
+    };
     const seen: Presence[] = [];
     let waiting: { done: (p: Presence) => boolean; resolve: () => void } | undefined;
     stay.socket.on("presence", (p: Presence) => {
@@ -600,7 +605,7 @@ describe("rooms on the server", function () {
         };
       });
     const crowd: Person[] = [];
-    const allIn = presence((p) => p.members.length === 7);
+    const allIn = presence((p) => p.online === 7);
     for (let i = 0; i < 6; i++) {
       const p = await person("go");
       await call(p.socket, "room:join", { room: r });
@@ -609,13 +614,15 @@ describe("rooms on the server", function () {
     // The last join's announcement names all seven; nothing else is pending then.
     await allIn;
     const before = seen.length;
-    const onlyStay = presence((p) => p.members.length === 1);
+    const onlyStay = presence((p) => p.online === 1);
     for (const p of crowd) p.socket.close();
     await onlyStay;
     // Six disconnects in one moment: one announcement (two at most, if they straddle the
     // gathering window), not one per socket; the last names only who stayed.
     expect(seen.length - before).to.be.within(1, 2);
-    expect(seen.at(-1)?.members.map((m) => m.username)).to.deep.equal([stay.name]);
+    expect(seen.at(-1)?.members?.map((m) => m.username)).to.deep.equal([stay.name]);
+    const left = seen.slice(before).flatMap((p) => p.left ?? []);
+    expect(left.map((m) => m.username).sort()).to.deep.equal(crowd.map((p) => p.name).sort());
   });
 
   it("broadcasts nothing when someone leaves a room they are not in", async () => {

@@ -50,6 +50,18 @@ describe("the chat page's state (client/state.ts)", () => {
     );
   });
 
+  it("applies presence changes to who is online: left go, joined come in, by name, once each", () => {
+    const s = new ChatState(me);
+    const bob = { id: "bob", username: "bob" };
+    const cat = { id: "cat", username: "cat" };
+    const online = s.applyPresence([me, ann], [cat, bob, cat], [ann]);
+    expect(online.map((m) => m.username)).to.deep.equal(["bob", "cat", "me"]);
+    expect(s.applyPresence(online, [], [bob, { id: "nobody", username: "x" }])).to.deep.equal([
+      cat,
+      me,
+    ]);
+  });
+
   it("finds insertion points by binary search", () => {
     const list = ["1-0", "3-0", "3-1", "7-0"].map((id) => msg(id));
     expect(insertionIndex(list, "0-5")).to.equal(0);
