@@ -119,12 +119,48 @@ function isServerOf(pid: number, dir: string): boolean {
 }
 
 function readPid(file: string): number | undefined {
+  return readHolder(file)?.pid;
+}
+
+/** A lock file's holder: its pid and, where /proc tells, when that process started. */
+function readHolder(file: string): { pid: number; started?: string } | undefined {
   try {
-    const pid = Number(readFileSync(file, "utf8").trim());
-    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+    const [first = "", second] = readFileSync(file, "utf8").trim().split(/\s+/);
+    const pid = Number(first);
+    if (!Number.isSafeInteger(pid) || pid <= 0) return undefined;
+    return second ? { pid, started: second } : { pid };
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A process's state and start time from /proc/<pid>/stat (Linux): the state letter (Z: a
+ * zombie, dead but not yet reaped) and the start time in clock ticks since boot, which tells
+ * one process from a later one that reuses its pid. Undefined where there is no /proc entry.
+ */
+function procStat(pid: number): { state: string; started: string } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name is in parentheses and may hold anything: fields follow the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { state: fields[0] ?? "", started: fields[19] ?? "" };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether the lock's holder is still running: a live process (not a zombie: a parley killed
+ * with SIGKILL stays one until its parent reaps it) that started when the lock says, so a
+ * later process that got the same pid is not taken for it. Without /proc, whether the pid
+ * answers a signal.
+ */
+function holderAlive(holder: { pid: number; started?: string }): boolean {
+  if (!existsSync("/proc/self/stat")) return alive(holder.pid);
+  const stat = procStat(holder.pid);
+  if (!stat || stat.state === "Z" || stat.state === "X") return false;
+  return holder.started === undefined || holder.started === stat.started;
 }
 
 /**
@@ -137,7 +173,8 @@ function lock(dir: string): () => void {
   const file = path.join(dir, "parley.lock");
   const mine = path.join(dir, `parley.lock.${process.pid}`);
   const fd = openSync(mine, "w", 0o600);
-  writeFileSync(fd, `${process.pid}\n`);
+  const started = procStat(process.pid)?.started;
+  writeFileSync(fd, `${process.pid}${started ? ` ${started}` : ""}\n`);
   closeSync(fd);
   try {
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -148,9 +185,9 @@ function lock(dir: string): () => void {
         };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-        const holder = readPid(file);
-        if (holder !== undefined && holder !== process.pid && alive(holder)) {
-          throw new DataDirBusyError(dir, holder);
+        const holder = readHolder(file);
+        if (holder !== undefined && holder.pid !== process.pid && holderAlive(holder)) {
+          throw new DataDirBusyError(dir, holder.pid);
         }
         // Left by a parley that is gone: move it aside (only one starter can), then retry.
         try {

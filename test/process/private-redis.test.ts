@@ -72,6 +72,42 @@ describe("the private redis-server", function () {
     expect(alive(next)).to.equal(false);
   });
 
+  it("starts at once after a parley killed with SIGKILL, while that one is a zombie not yet reaped", async () => {
+    const dir = dataDir();
+    const port = await freePort();
+    // `exec sleep` makes sleep the parent of parley, and sleep never reaps it: once killed,
+    // parley stays a zombie (its pid answers kill(pid, 0)) for as long as sleep runs.
+    const holder = track(
+      spawn(
+        "sh",
+        ["-c", `"${process.execPath}" "${entryPoint()}" & echo "pid $!"; exec sleep 60`],
+        {
+          env: { PATH: process.env.PATH ?? "", PORT: String(port), PARLEY_DATA_DIR: dir },
+          stdio: ["ignore", "pipe", "ignore"],
+        },
+      ),
+    );
+    let out = "";
+    holder.stdout?.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    await waitFor(() => out.includes('"event":"listening"'), 20_000, "the first parley");
+    const pid = Number(/^pid (\d+)$/m.exec(out)?.[1]);
+    leftovers.push(privateRedisOf(out).pid);
+    process.kill(pid, "SIGKILL");
+    await waitFor(
+      () => readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.startsWith("Z") === true,
+      5000,
+      "the killed parley to be a zombie",
+    );
+    expect(alive(pid), "a zombie still answers kill(pid, 0)").to.equal(true);
+    const second = await runListening({ PORT: String(port), PARLEY_DATA_DIR: dir });
+    leftovers.push(privateRedisOf(second.stdout()).pid);
+    expect(second.stdout()).to.not.include("another parley");
+    second.child.kill("SIGTERM");
+    expect(await second.exited).to.equal(0);
+  });
+
   it("never stops a process that an old pid file names but that is not its server", async () => {
     const dir = dataDir();
     const unrelated = await startRedisServer({ appendOnly: false });
