@@ -42,7 +42,7 @@ export async function startLogin(
   const handle = randomBytes(16).toString("base64url");
   // Listed before it is saved: if Redis fails in between, the index holds an entry for a
   // login that never existed (pruned on read), never a login that /sessions cannot list.
-  await ctx.sessionIndex.add(user.id, handle, req.sessionID);
+  const listed = await ctx.sessionIndex.add(user.id, handle, req.sessionID);
   req.session.login = {
     handle,
     createdAt: now,
@@ -54,6 +54,20 @@ export async function startLogin(
   await new Promise<void>((resolve, reject) =>
     req.session.save((err: unknown) => (err ? reject(err) : resolve())),
   );
+  if (listed > MAX_LOGINS_PER_USER) await endOldestLogins(ctx, user.id);
+}
+
+/**
+ * The most logins one user keeps at once: past it, the oldest are ended (like a revoke from
+ * /sessions), so logging in again and again cannot pile up session records.
+ */
+export const MAX_LOGINS_PER_USER = 100;
+
+async function endOldestLogins(ctx: HttpContext, userId: string): Promise<void> {
+  const live = await ctx.sessionIndex.list(userId, true);
+  const extra = live.slice(MAX_LOGINS_PER_USER);
+  if (extra.length === 0) return;
+  await ctx.revocation.endLogins(userId, extra, "revoked");
 }
 
 /** Tells the browser to drop the session cookie (after a logout or an account's deletion). */

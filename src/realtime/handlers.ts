@@ -10,9 +10,11 @@ import {
   dmUsers,
   isDmRoom,
   isRole,
+  MAX_BANS_PER_ROOM,
   MAX_LIST_ENTRIES,
   MEMBER_PAGE_MAX,
   type ModerationAction,
+  ROOMS_PER_DAY,
   type RoomStore,
 } from "../stores/rooms.js";
 import type { UserStore } from "../stores/users.js";
@@ -119,9 +121,19 @@ const listFull = () =>
     `you are in ${MAX_LIST_ENTRIES} rooms and conversations: leave one first`,
   );
 
+/** A room creation past the creator's daily quota. */
+const quotaUsed = () =>
+  new EventError(
+    "rate_limited",
+    `you have created ${ROOMS_PER_DAY} rooms today: join an existing one, or try tomorrow`,
+  );
+
 /** Who gets a room's messages: its sockets, and for a DM both users' (joined or not). */
 const audience = (room: string) =>
   isDmRoom(room) ? [room, ...dmUsers(room).map(userRoom)] : [room];
+
+/** The most accounts one message mentions. */
+export const MAX_MENTIONS = 10;
 
 /** "@name" not preceded by a name character (so e-mail addresses are not mentions). */
 const MENTION_RE = /(?<![A-Za-z0-9_.-])@([A-Za-z0-9_.-]{3,32})(?![A-Za-z0-9_])/g;
@@ -215,7 +227,12 @@ export function createHandlers(d: HandlerDeps): Handlers {
     const { code } = await d.rooms.moderate(room, action, socket.data.userId, targetId, value);
     if (code === "ok") return;
     if (code === "full") {
-      throw new EventError("rate_limited", "that user has too many pending invitations");
+      throw new EventError(
+        "rate_limited",
+        action === "ban"
+          ? `a room keeps at most ${MAX_BANS_PER_ROOM} bans: lift one first`
+          : "that user has too many pending invitations",
+      );
     }
     throw new EventError(code, MODERATION_REFUSALS[code]);
   };
@@ -226,20 +243,22 @@ export function createHandlers(d: HandlerDeps): Handlers {
    * the room that lasts until they read it. At most 10 names per message.
    */
   const mentionIn = async (room: string, message: Message) => {
-    // "@bob." at the end of a sentence names bob (or a user called "bob.", if there is one).
-    const names = new Set<string>();
-    let counted = 0;
+    // Up to 10 names, each naming one account at most: "@bob." at the end of a sentence names
+    // the account "bob." if there is one, else "bob".
+    const tokens: { name: string; trimmed: string }[] = [];
     for (const m of message.text.matchAll(MENTION_RE)) {
       const name = (m[1] ?? "").toLowerCase();
-      if (names.has(name)) continue;
-      if (++counted > 10) break;
-      names.add(name);
+      if (tokens.some((t) => t.name === name)) continue;
+      if (tokens.length === MAX_MENTIONS) break;
       const trimmed = name.replace(/[.-]+$/, "");
-      if (trimmed.length >= 3) names.add(trimmed);
+      tokens.push({ name, trimmed: trimmed.length >= 3 ? trimmed : name });
     }
-    if (names.size === 0) return;
-    const ids = await d.users.idsOf([...names]);
-    let named = [...new Set(ids.filter((id): id is string => !!id && id !== message.user.id))];
+    if (tokens.length === 0) return;
+    const candidates = [...new Set(tokens.flatMap((t) => [t.name, t.trimmed]))];
+    const ids = await d.users.idsOf(candidates);
+    const idOf = new Map(candidates.map((n, i) => [n, ids[i]]));
+    const chosen = tokens.map((t) => idOf.get(t.name) ?? idOf.get(t.trimmed));
+    let named = [...new Set(chosen.filter((id): id is string => !!id && id !== message.user.id))];
     if (named.length === 0) return;
     if (isDmRoom(room)) named = named.filter((id) => dmUsers(room).includes(id));
     else {
@@ -280,6 +299,7 @@ export function createHandlers(d: HandlerDeps): Handlers {
         const r = await d.rooms.join(room, socket.data.userId, d.now());
         if (!r.ok) {
           if (r.code === "full") throw listFull();
+          if (r.code === "quota") throw quotaUsed();
           if (r.code === "forbidden")
             throw new EventError("forbidden", "you are banned from this room");
           throw new EventError("not_found", "no such room");
@@ -298,6 +318,7 @@ export function createHandlers(d: HandlerDeps): Handlers {
         topic: topic ?? "",
       });
       if (!r.ok && r.code === "full") throw listFull();
+      if (!r.ok && r.code === "quota") throw quotaUsed();
       if (!r.ok) {
         throw new EventError("invalid", "that name is taken: join the room, or pick another");
       }

@@ -82,6 +82,7 @@ export const keys = {
   loginFailsByIp: `${P}rl:login-ip`,
   messageSendsByUser: `${P}rl:message-send`,
   registrationsByIp: `${P}rl:register-ip`,
+  roomsCreatedByUser: `${P}rl:rooms-created`,
   /**
    * Sorted set: every account's id, scored by creation time (the admin page's list, and
    * "is this database empty?" for the first account). Its companions share its slot, so

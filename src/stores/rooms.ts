@@ -9,6 +9,8 @@
 // moment ago cannot still remove someone. The user's list of rooms lives with the user (another
 // slot on a cluster) and is written after the room's keys; it only says what to show and
 // rejoin, never what is allowed (a room the user no longer stands in is dropped when listed).
+
+import { RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 import type { DirectoryEntry, RoomKind, RoomRole, RoomSummary } from "../domain/types.js";
 import { parseCounts, readAllPosition, unreadSince } from "../domain/unread.js";
 import { FENCE, fencedEval, type Redis } from "../redis.js";
@@ -44,12 +46,15 @@ export type JoinOutcome =
   | { ok: false; code: "forbidden" | "not_found" };
 
 // KEYS: kind, info, the user's access, members. ARGV: deadline, user id, now, kind to create
-// ("" = join only: a room that does not exist is created public), topic.
+// ("" = join only: a room that does not exist is created public), topic, "1" if the room may
+// be created now (the creator's quota allows it).
 // Returns {outcome, kind, role, topic}: outcome created, joined (newly a member, or its owner
 // if it had none) or member (already one); or {"banned"}, {"not_found"} (a private room
-// without an invitation) or {"exists"} (asked to create a room that exists).
+// without an invitation), {"exists"} (asked to create a room that exists) or {"absent"} (it
+// does not exist and may not be created now).
 const JOIN = `${FENCE}
 local kind = redis.call('GET', KEYS[1])
+if not kind and ARGV[6] ~= '1' then return {'absent'} end
 if not kind then
   kind = ARGV[4] ~= '' and ARGV[4] or 'public'
   redis.call('SET', KEYS[1], kind)
@@ -75,17 +80,19 @@ return {'joined', kind, role, topic}
 `;
 
 // KEYS: info, the user's access, members, the heir's access (the user's own when there is
-// no heir), kind. ARGV: deadline, user id, heir id ("" none).
+// no heir), kind. ARGV: deadline, user id, heir id ("" none), "1" when no other member can
+// inherit (every other member's account is deleted).
 // Leaves a room (or declines an invitation); a ban stays. An owner who leaves hands the room
-// to the heir named (chosen by the caller: a moderator if there is one, else a member); if
-// the heir is not right any more ({'retry'}), nothing changes and the caller chooses again.
-// When the last member leaves, the room stays (its kind, topic, invitations and bans) with
-// no owner: the next member to join becomes its owner. Returns {standing left ("" none),
-// heir id}.
+// to the heir named (chosen by the caller: a moderator if there is one, else a member, never
+// a deleted account); if the heir is not right any more ({'retry'}), nothing changes and the
+// caller chooses again. When the last member who can own it leaves, the room stays (its
+// kind, topic, invitations and bans) with no owner: the next member to join becomes its
+// owner. Returns {standing left ("" none), heir id}.
 const LEAVE = `${FENCE}
 local access = redis.call('GET', KEYS[2])
 if not access or access == 'banned' or access == 'removed' then return {''} end
 local others = redis.call('HLEN', KEYS[3]) - (redis.call('HEXISTS', KEYS[3], ARGV[2]))
+if ARGV[4] == '1' and ARGV[3] == '' then others = 0 end
 if access == 'owner' and others > 0 then
   local heir = ARGV[3]
   local role = heir ~= '' and heir ~= ARGV[2] and redis.call('HGET', KEYS[3], heir)
@@ -110,10 +117,14 @@ return {access, ARGV[3]}
 `;
 
 // KEYS: kind, info, actor's access, target's access, members. ARGV: deadline, action, actor
-// id, target id, value (topic text, or the new role).
+// id, target id, value (topic text, or the new role), how long a removal's standing lasts
+// (s), the most bans a room keeps.
 // Checks the actor's standing now: owners and moderators moderate; only an owner changes
-// roles or acts on a moderator; nobody acts on the owner. Returns {code, target's standing
-// before ("" none)}: code ok, forbidden, not_found or invalid.
+// roles or acts on a moderator; nobody acts on the owner. A removal's standing expires (by
+// then the removed user's sockets have long left; a public room may be rejoined at once, a
+// private one needs a new invitation either way); bans are counted in the room's info and
+// capped. Returns {code, target's standing before ("" none)}: code ok, forbidden,
+// not_found, invalid or full (the room holds its most bans).
 const MODERATE = `${FENCE}
 local kind = redis.call('GET', KEYS[1])
 if not kind then return {'not_found', ''} end
@@ -146,11 +157,17 @@ if action == 'invite' then
 end
 if action == 'remove' then
   if target == '' or target == 'banned' or target == 'removed' then return {'not_found', target} end
-  redis.call('SET', KEYS[4], 'removed')
+  redis.call('SET', KEYS[4], 'removed', 'EX', ARGV[6])
   redis.call('HDEL', KEYS[5], ARGV[4])
   return {'ok', target}
 end
 if action == 'ban' then
+  if target ~= 'banned' then
+    if tonumber(redis.call('HGET', KEYS[2], 'bans') or '0') >= tonumber(ARGV[7]) then
+      return {'full', target}
+    end
+    redis.call('HINCRBY', KEYS[2], 'bans', 1)
+  end
   redis.call('SET', KEYS[4], 'banned')
   redis.call('HDEL', KEYS[5], ARGV[4])
   return {'ok', target}
@@ -158,6 +175,9 @@ end
 if action == 'unban' then
   if target ~= 'banned' then return {'not_found', target} end
   redis.call('DEL', KEYS[4])
+  if tonumber(redis.call('HGET', KEYS[2], 'bans') or '0') > 0 then
+    redis.call('HINCRBY', KEYS[2], 'bans', -1)
+  end
   return {'ok', target}
 end
 return {'invalid', target}
@@ -261,8 +281,29 @@ start()
 return 1
 `;
 
+/** How long a removal's standing lasts (s): it refuses the removed user's events meanwhile. */
+export const REMOVED_SECONDS = 24 * 60 * 60;
+
+/** The most bans one room keeps (unbanning frees one). */
+export const MAX_BANS_PER_ROOM = 1000;
+
+/** Rooms (public or private) one account may create per day. */
+export const ROOMS_PER_DAY = 200;
+
 export class RoomStore {
-  constructor(private readonly redis: Redis) {}
+  /** Each account's daily quota of rooms created. */
+  private readonly roomQuota: RateLimiterRedis;
+
+  constructor(private readonly redis: Redis) {
+    this.roomQuota = new RateLimiterRedis({
+      storeClient: redis,
+      useRedisPackage: true,
+      rejectIfRedisNotReady: true,
+      keyPrefix: keys.roomsCreatedByUser,
+      points: ROOMS_PER_DAY,
+      duration: 24 * 60 * 60,
+    });
+  }
 
   /**
    * Joins `room` (creating it, public, if it does not exist, with the user as its owner), or
@@ -274,26 +315,44 @@ export class RoomStore {
     userId: string,
     now: number,
     create?: { kind: RoomKind; topic: string },
-  ): Promise<JoinOutcome | { ok: false; code: "exists" | "full" }> {
+  ): Promise<JoinOutcome | { ok: false; code: "exists" | "full" | "quota" }> {
     // The user's list first: a full list refuses the join before anything changes, and an
     // entry added for a join that is then refused is taken out again. Reading starts after
     // what the room holds now.
     const listed = await this.listAdd(userId, room, now, "join", await this.readAll(room));
     if (listed === -1) return { ok: false, code: "full" };
-    const reply = (await fencedEval(
-      this.redis,
-      JOIN,
-      [
-        keys.roomKind(room),
-        keys.roomInfo(room),
-        keys.roomAccess(room, userId),
-        keys.roomMembers(room),
-      ],
-      [userId, String(now), create?.kind ?? "", create?.topic ?? ""],
-    )) as string[];
+    const step = async (mayCreate: boolean) =>
+      (await fencedEval(
+        this.redis,
+        JOIN,
+        [
+          keys.roomKind(room),
+          keys.roomInfo(room),
+          keys.roomAccess(room, userId),
+          keys.roomMembers(room),
+        ],
+        [userId, String(now), create?.kind ?? "", create?.topic ?? "", mayCreate ? "1" : "0"],
+      )) as string[];
+    // Joining a room that exists costs no quota; a room that does not is created only with a
+    // point of its creator's daily quota (given back if someone else created it meanwhile).
+    let reply = await step(false);
+    let quota = false;
+    if (reply[0] === "absent") {
+      quota = await this.roomQuota.consume(userId).then(
+        () => true,
+        (rej: unknown) => {
+          if (rej instanceof RateLimiterRes) return false;
+          throw rej;
+        },
+      );
+      reply = quota ? await step(true) : ["quota"];
+    }
     const [outcome, kind, role, topic] = reply;
+    if (quota && outcome !== "created") await this.roomQuota.reward(userId, 1).catch(() => 0);
     const refused =
-      outcome === "banned" || outcome === "not_found" || outcome === "exists" ? outcome : "";
+      outcome === "banned" || outcome === "not_found" || outcome === "exists" || outcome === "quota"
+        ? outcome
+        : "";
     if (refused) {
       // Taken out again unless the user stands in the room after all (joined on another
       // device meanwhile, while this asked to create it).
@@ -371,6 +430,7 @@ export class RoomStore {
     let heir: string | undefined;
     if (!isDmRoom(room)) {
       let choice = "";
+      let orphan = false;
       for (let attempt = 0; ; attempt++) {
         const reply = (await fencedEval(
           this.redis,
@@ -382,7 +442,7 @@ export class RoomStore {
             keys.roomAccess(room, choice || userId),
             keys.roomKind(room),
           ],
-          [userId, choice],
+          [userId, choice, orphan ? "1" : "0"],
         )) as string[];
         if (reply[0] !== "retry") {
           left = reply[0] ?? "";
@@ -390,26 +450,34 @@ export class RoomStore {
           break;
         }
         if (attempt === 3) throw new Error("the room's members kept changing: try again");
-        choice = await this.heirFor(room, userId);
+        const next = await this.heirFor(room, userId);
+        choice = next.id;
+        orphan = next.none;
       }
     }
     await this.dropFromList(userId, room);
     return heir ? { left, heir } : { left };
   }
 
-  /** Who inherits a room its owner leaves: a moderator if any, else a member (not deleted). */
-  private async heirFor(room: string, ownerId: string): Promise<string> {
+  /**
+   * Who inherits a room its owner leaves: a moderator if any, else a member; never a deleted
+   * account (`none`: every other member is one, so the room is left with no owner).
+   */
+  private async heirFor(room: string, ownerId: string): Promise<{ id: string; none: boolean }> {
     const all = Object.entries(await this.redis.hGetAll(keys.roomMembers(room))).filter(
       ([id, role]) => id !== ownerId && (role === "moderator" || role === "member"),
     );
-    if (all.length === 0) return "";
+    if (all.length === 0) return { id: "", none: false };
     const gone = await this.redis.smIsMember(
       keys.deletedUsers,
       all.map(([id]) => id),
     );
     const alive = all.filter((_, i) => gone[i] !== 1);
-    const pool = alive.length > 0 ? alive : all;
-    return (pool.find(([, role]) => role === "moderator") ?? pool[0])?.[0] ?? "";
+    if (alive.length === 0) return { id: "", none: true };
+    return {
+      id: (alive.find(([, role]) => role === "moderator") ?? alive[0])?.[0] ?? "",
+      none: false,
+    };
   }
 
   private async dropFromList(userId: string, room: string): Promise<void> {
@@ -448,9 +516,9 @@ export class RoomStore {
         keys.roomAccess(room, targetId),
         keys.roomMembers(room),
       ],
-      [action, actorId, targetId, value],
+      [action, actorId, targetId, value, String(REMOVED_SECONDS), String(MAX_BANS_PER_ROOM)],
     )) as string[];
-    const code = (reply[0] ?? "invalid") as "ok" | "forbidden" | "not_found" | "invalid";
+    const code = (reply[0] ?? "invalid") as "ok" | "forbidden" | "not_found" | "invalid" | "full";
     const before = reply[1] ?? "";
     if (code === "ok" && (action === "remove" || action === "ban")) {
       await this.dropFromList(targetId, room);

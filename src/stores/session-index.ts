@@ -18,10 +18,17 @@ export class SessionIndex {
     private readonly absoluteSeconds: number,
   ) {}
 
-  async add(userId: string, handle: string, sid: string): Promise<void> {
+  /** Lists a new login; returns how many entries the user's index holds now. */
+  async add(userId: string, handle: string, sid: string): Promise<number> {
     const key = keys.userSessions(userId);
     // The index lives as long as the newest login can: every entry is bounded by that.
-    await this.redis.multi().hSet(key, handle, sid).expire(key, this.absoluteSeconds).exec();
+    const [, , count] = (await this.redis
+      .multi()
+      .hSet(key, handle, sid)
+      .expire(key, this.absoluteSeconds)
+      .hLen(key)
+      .exec()) as unknown as [number, number, number];
+    return Number(count);
   }
 
   async remove(userId: string, handles: readonly string[]): Promise<void> {
