@@ -1,31 +1,8 @@
 // Shared bench helpers: percentiles, per-process CPU and memory from /proc, Redis command
 // counts from INFO commandstats.
-import { createHmac, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 
-const mac = (id: string, secret: string) =>
-  createHmac("sha256", secret).update(id).digest("base64").replace(/=+$/, "");
-
-/** express-session's signed cookie value for session `id` (`s:<id>.<hmac>`, URI-encoded). */
-export function signSid(id: string, secret: string): string {
-  return encodeURIComponent(`s:${id}.${mac(id, secret)}`);
-}
-
-/** The session id of a signed cookie value, or undefined when it is not signed by `secret`. */
-export function unsignSid(value: string, secret: string): string | undefined {
-  let v: string;
-  try {
-    v = decodeURIComponent(value);
-  } catch {
-    return undefined;
-  }
-  const dot = v.lastIndexOf(".");
-  if (!v.startsWith("s:") || dot < 0) return undefined;
-  const id = v.slice(2, dot);
-  const given = Buffer.from(v.slice(dot + 1));
-  const want = Buffer.from(mac(id, secret));
-  return given.length === want.length && timingSafeEqual(given, want) ? id : undefined;
-}
+export { signSid, unsignSid } from "../tools/session-cookie.js";
 
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;

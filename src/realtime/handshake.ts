@@ -96,6 +96,8 @@ type Status = 400 | 401 | 403 | 429 | 503;
 type Verdict = { status: 0 } | { status: Status; reason: string };
 
 const OK: Verdict = { status: 0 };
+/** How long a connection refused at the namespace stays open for its refusal to be read. */
+const REFUSED_CLOSE_MS = 2000;
 const MIDDLEWARE_DEADLINE_MS = REDIS_MAX_WAIT_MS + 250;
 
 /** Query objects produced by the front screen: engine.io must act on one of these. */
@@ -419,7 +421,8 @@ export function installHandshake(
   const bindings = { get: (id: string) => connections.get(id)?.request.sessionID };
 
   // Live connections per login on this process, counted as engine.io opens and closes them.
-  // The screen refuses a handshake past the cap; one that raced past it is closed at once.
+  // The screen refuses a handshake past the cap (429); one that raced past it (parallel
+  // handshakes) is refused when it joins the namespace.
   const perLogin = new Map<string, number>();
   function onEngineClose(this: EngineSocket): void {
     const sid = this.request.sessionID;
@@ -428,16 +431,14 @@ export function installHandshake(
     if (n <= 0) perLogin.delete(sid);
     else perLogin.set(sid, n);
   }
+  const overCap = new WeakSet<object>();
   io.engine.on("connection", (conn: EngineSocket) => {
     const sid = conn.request.sessionID;
     if (sid === undefined) return;
     const n = (perLogin.get(sid) ?? 0) + 1;
     perLogin.set(sid, n);
     conn.once("close", onEngineClose);
-    if (n > d.budgets.connectionsPerLogin) {
-      d.onRefused(429);
-      conn.close();
-    }
+    if (n > d.budgets.connectionsPerLogin) overCap.add(conn);
   });
 
   const screenDeps: ScreenDeps = {
@@ -474,6 +475,16 @@ export function installHandshake(
     req.user = undefined;
     req._parsedUrl = undefined;
     if (!sid || !user) return next(new Error("unauthorized"));
+    // Handshakes that passed the screen at once, past the login's cap: refused (the client
+    // is told `rate_limited`), and the connection closed soon after (time for a polling
+    // client to fetch the refusal), not held until Socket.IO's own connect timeout.
+    if (overCap.has(socket.conn)) {
+      d.onRefused(429);
+      next(new Error("rate_limited"));
+      const conn = socket.conn;
+      setTimeout(() => conn.close(), REFUSED_CLOSE_MS).unref();
+      return;
+    }
     d.guard.checkAsync(sid, user.id).then((verdict) => {
       if (verdict !== "ok") {
         return next(new Error(verdict === "unavailable" ? "unavailable" : "unauthorized"));

@@ -648,9 +648,10 @@ export class RoomStore {
   }
 
   /**
-   * A page of a room's members and their roles (user ids): about `limit` of them (a scan
-   * step is never cut, so a page may hold up to one step more), from `cursor` ("0" the
-   * start). `next` is "0" when there are no more.
+   * A page of at most `limit` of a room's members and their roles (user ids), from `cursor`
+   * ("0": the start; otherwise the `next` of the page before). `next` is "0" when there are
+   * no more. A cursor is Redis's scan cursor, and ":<n>" when a scan step was cut after its
+   * first n entries.
    */
   async members(
     room: string,
@@ -658,15 +659,22 @@ export class RoomStore {
     cursor = "0",
   ): Promise<{ members: { id: string; role: Role }[]; next: string }> {
     const out: { id: string; role: Role }[] = [];
-    let at = cursor;
-    do {
-      const r = await this.redis.hScan(keys.roomMembers(room), at, { COUNT: Math.min(limit, 200) });
-      at = String(r.cursor);
-      for (const { field, value } of r.entries) {
+    let [at = "0", skipped = "0"] = cursor.split(":");
+    let skip = Number(skipped);
+    for (;;) {
+      const r = await this.redis.hScan(keys.roomMembers(room), at, {
+        COUNT: Math.min(limit, 200),
+      });
+      const rows = r.entries.slice(skip);
+      const taken = rows.slice(0, limit - out.length);
+      for (const { field, value } of taken) {
         if (ROLES.has(value)) out.push({ id: field, role: value as Role });
       }
-    } while (at !== "0" && out.length < limit);
-    return { members: out, next: at };
+      if (taken.length < rows.length) return { members: out, next: `${at}:${skip + taken.length}` };
+      at = String(r.cursor);
+      skip = 0;
+      if (at === "0" || out.length >= limit) return { members: out, next: at };
+    }
   }
 
   /** A room's topic ("" if none). */

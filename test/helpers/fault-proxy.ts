@@ -6,10 +6,12 @@
 //   back to pass, what parley had sent is delivered to Redis, even for a connection parley
 //   has reset meanwhile: a stopped Redis still reads and runs what sits in its socket buffer
 //   when it resumes, whatever the client did since (the kernel keeps received bytes);
-// - reset: reset every connection (RST) and every new one.
+// - reset: reset every connection (RST) and every new one;
+// - throttle: forward Redis's replies at a fixed rate (bytes per second), as a busy or slow
+//   link delivers a large reply: bytes keep arriving, slowly.
 import net from "node:net";
 
-export type FaultMode = "pass" | "delay" | "hang" | "reset";
+export type FaultMode = "pass" | "delay" | "hang" | "reset" | "throttle";
 
 interface Lane {
   to: net.Socket;
@@ -26,9 +28,13 @@ interface Pair {
   clientGone: boolean;
 }
 
+/** How often a throttled lane delivers its next slice (ms). */
+const THROTTLE_TICK_MS = 20;
+
 export class FaultProxy {
   private mode: FaultMode = "pass";
   private delayMs = 0;
+  private bytesPerSecond = 0;
   private readonly pairs = new Set<Pair>();
 
   private constructor(
@@ -91,6 +97,8 @@ export class FaultProxy {
   private enqueue(pair: Pair, lane: Lane, chunk: Buffer): void {
     const due = performance.now() + (this.mode === "delay" ? this.delayMs : 0);
     lane.queue.push({ chunk, due });
+    // A throttled lane sends on its own ticks only.
+    if (this.mode === "throttle" && lane === pair.down && lane.timer !== undefined) return;
     this.pump(pair, lane);
   }
 
@@ -99,6 +107,23 @@ export class FaultProxy {
     clearTimeout(lane.timer);
     lane.timer = undefined;
     if (this.mode === "hang" || !this.pairs.has(pair)) return;
+    if (this.mode === "throttle" && lane === pair.down) {
+      // One slice per tick, at the set rate.
+      const slice = Math.max(1, Math.floor((this.bytesPerSecond * THROTTLE_TICK_MS) / 1000));
+      let left = slice;
+      while (lane.queue.length > 0 && left > 0) {
+        const next = lane.queue[0] as { chunk: Buffer; due: number };
+        const part = next.chunk.subarray(0, left);
+        if (part.length === next.chunk.length) lane.queue.shift();
+        else next.chunk = next.chunk.subarray(part.length);
+        left -= part.length;
+        if (!lane.to.destroyed) lane.to.write(part);
+      }
+      if (lane.queue.length > 0) {
+        lane.timer = setTimeout(() => this.pump(pair, lane), THROTTLE_TICK_MS);
+      }
+      return;
+    }
     const now = performance.now();
     while (lane.queue.length > 0) {
       const next = lane.queue[0] as { chunk: Buffer; due: number };
@@ -112,10 +137,14 @@ export class FaultProxy {
     if (pair.clientGone && lane === pair.up) pair.upstream.end();
   }
 
-  /** Switches the failure mode; `delay` takes the delay per chunk in ms. */
-  set(mode: FaultMode, delayMs = 0): void {
+  /**
+   * Switches the failure mode; `delay` takes the delay per chunk in ms, `throttle` the rate
+   * of Redis's replies in bytes per second.
+   */
+  set(mode: FaultMode, amount = 0): void {
     this.mode = mode;
-    this.delayMs = delayMs;
+    this.delayMs = mode === "delay" ? amount : 0;
+    this.bytesPerSecond = mode === "throttle" ? amount : 0;
     if (mode === "reset") {
       for (const p of [...this.pairs]) {
         this.pairs.delete(p);
@@ -125,7 +154,7 @@ export class FaultProxy {
       }
       return;
     }
-    if (mode === "pass" || mode === "delay") {
+    if (mode === "pass" || mode === "delay" || mode === "throttle") {
       for (const p of [...this.pairs]) {
         this.pump(p, p.up);
         this.pump(p, p.down);

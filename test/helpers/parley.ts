@@ -27,6 +27,9 @@ export interface StartOptions {
   messageCap?: number;
 }
 
+/** The session secret of every instance startParley makes (unless a test sets its own). */
+export const TEST_SECRET = "test-secret-0123456789abcdefghijklmnopqrstuvwxyz";
+
 /** The password every test account uses (long enough for the password rules). */
 export const PASSWORD = "correct horse battery";
 
@@ -61,7 +64,7 @@ export async function startParley(opts: StartOptions = {}): Promise<TestParley> 
     config: {
       ...config,
       redisUrl: opts.redisUrl ?? testRedisUrl(),
-      sessionSecrets: config.sessionSecrets ?? ["test-secret-0123456789abcdefghijklmnopqrstuvwxyz"],
+      sessionSecrets: config.sessionSecrets ?? [TEST_SECRET],
     },
     logger,
     ...(opts.now ? { now: opts.now } : {}),

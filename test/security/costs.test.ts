@@ -1,0 +1,426 @@
+// What one account, login or address can cost everyone else, at the scale each attack was
+// reproduced: every event, page and connect costs Redis an amount bounded by what it returns
+// or stores, within its budget, and bystanders stay answered (ping p99 under 50 ms here).
+import { setTimeout as sleep } from "node:timers/promises";
+import { expect } from "chai";
+import { createLogger } from "../../src/logger.js";
+import type { RoomSummary } from "../../src/realtime/events.js";
+import { connectRedis, type Redis } from "../../src/redis.js";
+import { keys } from "../../src/stores/keys.js";
+import { MAX_PENDING_DMS, RoomStore } from "../../src/stores/rooms.js";
+import { FaultProxy } from "../helpers/fault-proxy.js";
+import { type Minted, mintAccounts, mintLogin } from "../helpers/minted.js";
+import { startParley, type TestParley, testRedisUrl } from "../helpers/parley.js";
+import { redisClient, type TestRedis } from "../helpers/redis.js";
+import { type ClientSocket, call, connect, once } from "../helpers/socket.js";
+
+/** Bytes Redis has sent to all its clients so far. */
+async function bytesOut(redis: TestRedis): Promise<number> {
+  const info = await redis.info("stats");
+  return Number(/total_net_output_bytes:(\d+)/.exec(info)?.[1]);
+}
+
+/** A bystander's pings, every 20 ms, until stopped: how they were answered. */
+function pinging(socket: ClientSocket): () => Promise<{ p99: number; refused: number; n: number }> {
+  const times: number[] = [];
+  let refused = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const t = performance.now();
+      const r = await call(socket, "ping", {}, 5000).catch(() => undefined);
+      if (r?.ok) times.push(performance.now() - t);
+      else refused++;
+      await sleep(20);
+    }
+  })();
+  return async () => {
+    running = false;
+    await loop;
+    const sorted = [...times].sort((a, b) => a - b);
+    const p99 = sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)] ?? 0;
+    return { p99, refused, n: times.length };
+  };
+}
+
+/** Connects a minted login as if from its own address (behind parley's one trusted proxy). */
+let nextAddress = 0;
+function open(
+  parley: TestParley,
+  who: Minted,
+  before?: (s: ClientSocket) => void,
+): Promise<ClientSocket> {
+  const n = nextAddress++;
+  const headers = { "x-forwarded-for": `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}` };
+  return connect(parley.url, who.browser, { headers, ...(before ? { before } : {}) });
+}
+
+// KEYS: stream, counts, kind, the user's access, members. ARGV: user id, messages, bytes per
+// message, time part of the ids, author id. A public room the user is in, holding `messages`
+// messages of `bytes` each, written as parley writes them.
+const SEED_ROOM = `
+local text = string.rep('x', tonumber(ARGV[3]))
+for i = 1, tonumber(ARGV[2]) do
+  redis.call('XADD', KEYS[1], ARGV[4] .. '-' .. i, 'u', ARGV[5], 'n', 'someone', 't', text, 'ts', ARGV[4])
+end
+redis.call('HSET', KEYS[2], 'n', ARGV[2], 'ms', ARGV[4])
+redis.call('SET', KEYS[3], 'public')
+redis.call('SET', KEYS[4], 'member')
+redis.call('HSET', KEYS[5], ARGV[1], 'member')
+return 1
+`;
+
+describe("what one account or address can cost everyone else", function () {
+  this.timeout(120_000);
+  let parley: TestParley;
+  let redis: TestRedis;
+  const sockets: ClientSocket[] = [];
+  const track = (s: ClientSocket) => {
+    sockets.push(s);
+    return s;
+  };
+  let bystander: ClientSocket;
+
+  before(async () => {
+    // Behind one trusted proxy: each simulated client has its own address.
+    parley = await startParley({ env: { TRUST_PROXY: "1" } });
+    redis = await redisClient();
+    const [calm] = await mintAccounts(redis, parley.url, 1, "calm");
+    bystander = track(await open(parley, calm as Minted));
+  });
+  after(async () => {
+    for (const s of sockets) s.close();
+    await parley?.close();
+    await redis?.close();
+  });
+
+  describe("unread counts (300 rooms of 100 messages of 8 KB)", () => {
+    const ROOMS = 300;
+    const PER_ROOM = 100;
+    const BYTES = 8192;
+    const names: string[] = [];
+    let hostile: Minted;
+
+    before(async () => {
+      const [h, author] = await mintAccounts(redis, parley.url, 2, "heavy");
+      hostile = h as Minted;
+      const base = Date.now() - 60_000;
+      for (let i = 0; i < ROOMS; i++) {
+        const room = `heavy-${hostile.id.slice(0, 8)}-${i}`;
+        names.push(room);
+        await redis.eval(SEED_ROOM, {
+          keys: [
+            keys.roomMessages(room),
+            keys.roomCounts(room),
+            keys.roomKind(room),
+            keys.roomAccess(room, hostile.id),
+            keys.roomMembers(room),
+          ],
+          arguments: [hostile.id, String(PER_ROOM), String(BYTES), String(base), author?.id ?? ""],
+        });
+      }
+      await redis.hSet(keys.userRooms(hostile.id), Object.fromEntries(names.map((r) => [r, "1"])));
+      // Half the rooms read up to their 50th message.
+      await redis.hSet(
+        keys.readPositions(hostile.id),
+        Object.fromEntries(names.filter((_, i) => i % 2 === 0).map((r) => [r, `${base}-50`])),
+      );
+    });
+    after(async () => {
+      for (const r of names) {
+        await redis.unlink([keys.roomMessages(r), keys.roomCounts(r), keys.roomKind(r)]);
+      }
+    });
+
+    it("a connect and a room:list read counters, never the messages: bytes bounded by the reply", async () => {
+      let listed: Promise<{ rooms: RoomSummary[] }> | undefined;
+      const before = await bytesOut(redis);
+      const socket = track(
+        await open(parley, hostile, (s) => {
+          listed = once<{ rooms: RoomSummary[] }>(s, "rooms", 10_000);
+        }),
+      );
+      const { rooms } = await (listed as Promise<{ rooms: RoomSummary[] }>);
+      const connectBytes = (await bytesOut(redis)) - before;
+      expect(rooms).to.have.length(ROOMS);
+      const unread = new Map(rooms.map((r) => [r.room, r.unread]));
+      expect(unread.get(names[0] as string)).to.equal(50);
+      expect(unread.get(names[1] as string)).to.equal(100);
+
+      const start = await bytesOut(redis);
+      const list = await call(socket, "room:list", {}, 10_000);
+      const listBytes = (await bytesOut(redis)) - start;
+      if (!list.ok) throw new Error(`room:list refused: ${list.error.code}`);
+      const reply = JSON.stringify(list.rooms).length;
+      // Was 16 MB per call (245 MB per connect): now a few small reads per room.
+      for (const bytes of [connectBytes, listBytes]) {
+        expect(bytes, "Redis bytes read for one call").to.be.below(4 * reply + 64 * 1024);
+      }
+    });
+
+    it("calling room:list at its budget leaves bystanders answered within 50 ms", async () => {
+      const socket = track(await open(parley, hostile));
+      const stop = pinging(bystander);
+      const lists: Promise<unknown>[] = [];
+      // 3 a second for 5 s: within the budget of 30 in 10 s (the attack pulled 3.9 GB so).
+      for (let i = 0; i < 15; i++) {
+        lists.push(call(socket, "room:list", {}, 10_000));
+        await sleep(333);
+      }
+      const answers = await Promise.all(lists);
+      const pings = await stop();
+      expect(answers.every((a) => (a as { ok: boolean }).ok)).to.equal(true);
+      expect(pings.refused).to.equal(0);
+      expect(pings.p99, "bystander ping p99 (ms)").to.be.below(50);
+      expect(parley.logs.filter((l) => l.event === "redis_unresponsive")).to.deep.equal([]);
+    });
+  });
+
+  it("300 accounts each starting a DM with one user take none of the rooms that user may join", async () => {
+    const [victim] = await mintAccounts(redis, parley.url, 1, "vic");
+    if (!victim) throw new Error("no victim");
+    const senders = await mintAccounts(redis, parley.url, 300, "spam");
+    for (let i = 0; i < senders.length; i += 50) {
+      await Promise.all(
+        senders.slice(i, i + 50).map(async (s) => {
+          const socket = await open(parley, s);
+          try {
+            const dm = await call(socket, "dm:open", { username: victim.username });
+            if (!dm.ok) throw new Error(`dm:open: ${dm.error.code}`);
+            expect((await call(socket, "room:join", { room: dm.room })).ok).to.equal(true);
+            const sent = await call(socket, "message:send", { room: dm.room, text: "hi" });
+            expect(sent.ok).to.equal(true);
+          } finally {
+            socket.close();
+          }
+        }),
+      );
+    }
+    const entries = Object.values(await redis.hGetAll(keys.userRooms(victim.id)));
+    expect(entries.filter((v) => v.startsWith("d:"))).to.have.length(MAX_PENDING_DMS);
+    expect(entries).to.have.length(MAX_PENDING_DMS);
+    // The victim's own 300 rooms are all still free: fill 299 of them, then join one more.
+    await redis.hSet(
+      keys.userRooms(victim.id),
+      Object.fromEntries(Array.from({ length: 299 }, (_, i) => [`own-${i}`, "0"])),
+    );
+    const socket = track(await open(parley, victim));
+    const joined = await call(socket, "room:join", { room: `mine-${victim.id.slice(0, 8)}` });
+    expect(joined.ok).to.equal(true);
+    // The newest DMs are the ones listed (the oldest made room for them).
+    const last = senders.at(-1) as Minted;
+    const dms = Object.keys(await redis.hGetAll(keys.userRooms(victim.id)));
+    expect(dms.some((r) => r.includes(last.id))).to.equal(true);
+  });
+
+  it("a 400-member room: 60 joins and leaves send changes, not lists, and bystanders stay answered", async () => {
+    const room = `crowd-${Date.now().toString(36)}`;
+    const crowd = await mintAccounts(redis, parley.url, 400, "crowd");
+    const members: ClientSocket[] = [];
+    for (let i = 0; i < crowd.length; i += 50) {
+      const batch = await Promise.all(crowd.slice(i, i + 50).map((m) => open(parley, m)));
+      for (const s of batch) {
+        track(s);
+        members.push(s);
+      }
+      await Promise.all(batch.map((s) => call(s, "room:join", { room }, 10_000)));
+    }
+    const listener = members[0] as ClientSocket;
+    const sizes: number[] = [];
+    listener.on("presence", (p) => {
+      if (p.room === room) sizes.push(JSON.stringify(p).length);
+    });
+    const stop = pinging(bystander);
+    // 30 members leave and come back: 60 changes in about 6 s.
+    for (let i = 1; i <= 30; i++) {
+      const s = members[i] as ClientSocket;
+      await call(s, "room:leave", { room });
+      await sleep(50);
+      await call(s, "room:join", { room }, 10_000);
+      await sleep(50);
+    }
+    await sleep(300);
+    const pings = await stop();
+    expect(sizes.length).to.be.above(0);
+    // The list of 400 would be about 30 KB per event to each of 400 members.
+    expect(Math.max(...sizes), "largest presence event (bytes)").to.be.below(2048);
+    expect(pings.refused).to.equal(0);
+    expect(pings.p99, "bystander ping p99 (ms)").to.be.below(50);
+    // The whole list is there on request, a page at a time.
+    const page = await call(listener, "room:members", { room, limit: 100 });
+    if (!page.ok) throw new Error(`room:members: ${page.error.code}`);
+    expect(page.members.length).to.be.within(100, 400);
+    expect(page.next).to.be.a("string");
+  });
+});
+
+describe("connect budgets", function () {
+  this.timeout(60_000);
+  let parley: TestParley;
+  let redis: TestRedis;
+  let offset = 0;
+  const sockets: ClientSocket[] = [];
+
+  before(async () => {
+    parley = await startParley({ env: { TRUST_PROXY: "1" }, now: () => Date.now() + offset });
+    redis = await redisClient();
+  });
+  after(async () => {
+    for (const s of sockets) s.close();
+    await parley?.close();
+    await redis?.close();
+  });
+
+  /** Opens `n` sockets of one login at once, from `address`: how many got in, and the rest. */
+  async function burst(who: Minted, n: number, address: string) {
+    const results = await Promise.allSettled(
+      Array.from({ length: n }, () =>
+        connect(parley.url, who.browser, { headers: { "x-forwarded-for": address } }),
+      ),
+    );
+    for (const r of results) if (r.status === "fulfilled") sockets.push(r.value);
+    return {
+      in: results.filter((r) => r.status === "fulfilled").length,
+      out: results.filter((r) => r.status === "rejected").length,
+    };
+  }
+
+  it("a user opens at most 30 connections in 10 s, and a login holds at most 50 at once", async () => {
+    const [who] = await mintAccounts(redis, parley.url, 1, "many");
+    if (!who) throw new Error("no account");
+    // One login opened 1,500 sockets in a second: now 30 in 10 s...
+    expect(await burst(who, 40, "10.200.0.1")).to.deep.equal({ in: 30, out: 10 });
+    // ...and, windows later, never more than 50 live at once.
+    offset += 10_000;
+    expect(await burst(who, 30, "10.200.0.2")).to.deep.equal({ in: 20, out: 10 });
+    const refused = await fetch(`${parley.url}/socket.io/?EIO=4&transport=polling`, {
+      headers: { cookie: who.browser.cookieHeader(), "x-forwarded-for": "10.200.0.3" },
+    });
+    expect(refused.status).to.equal(429);
+    expect(refused.headers.get("retry-after")).to.equal("10");
+    // Another login of the same user is not held by the first one's connections.
+    offset += 10_000;
+    const other = await mintLogin(redis, parley.url, who);
+    expect((await burst(other, 5, "10.200.0.4")).in).to.equal(5);
+  });
+
+  it("an address gets 300 handshakes with a cookie in 10 s (each costs a session read); without one, 401 costs nothing", async () => {
+    const [gone] = await mintAccounts(redis, parley.url, 1, "gone");
+    if (!gone) throw new Error("no account");
+    await redis.del(keys.session(gone.sid));
+    const statuses = await Promise.all(
+      Array.from({ length: 320 }, () =>
+        fetch(`${parley.url}/socket.io/?EIO=4&transport=polling`, {
+          headers: { cookie: gone.browser.cookieHeader(), "x-forwarded-for": "10.201.0.1" },
+        }).then((r) => r.status),
+      ),
+    );
+    expect(statuses.filter((s) => s === 401)).to.have.length(300);
+    expect(statuses.filter((s) => s === 429)).to.have.length(20);
+    const bare = await Promise.all(
+      Array.from({ length: 50 }, () =>
+        fetch(`${parley.url}/socket.io/?EIO=4&transport=polling`, {
+          headers: { "x-forwarded-for": "10.201.0.1" },
+        }).then((r) => r.status),
+      ),
+    );
+    expect(bare.every((s) => s === 401)).to.equal(true);
+  });
+});
+
+describe("the Redis watchdog, against a large reply still arriving", function () {
+  this.timeout(30_000);
+  let proxy: FaultProxy;
+  let client: Redis;
+  const lines: Record<string, unknown>[] = [];
+
+  before(async () => {
+    proxy = await FaultProxy.start(Number(new URL(testRedisUrl()).port));
+    const logger = createLogger("debug", {
+      write: (line: string) => {
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      },
+    } as unknown as NodeJS.WritableStream);
+    client = await connectRedis(proxy.url, logger, "throttled");
+  });
+  after(async () => {
+    await client?.close().catch(() => undefined);
+    await proxy?.close();
+  });
+
+  it("does not reset a connection whose reply keeps arriving, however long it takes", async () => {
+    const key = `parley:test:big-${Date.now()}`;
+    const direct = await redisClient();
+    try {
+      await direct.set(key, "y".repeat(4 * 1024 * 1024), { EX: 60 });
+      // 4 MB at 1.5 MB/s: about 2.7 s, twice the reply deadline.
+      proxy.set("throttle", 1.5 * 1024 * 1024);
+      const started = performance.now();
+      const value = await client.get(key);
+      expect(performance.now() - started).to.be.above(2000);
+      expect(value?.length).to.equal(4 * 1024 * 1024);
+      expect(lines.filter((l) => l.event === "redis_unresponsive")).to.deep.equal([]);
+      proxy.set("pass");
+      expect(await client.ping()).to.equal("PONG");
+    } finally {
+      proxy.set("pass");
+      await direct.del(key);
+      await direct.close();
+    }
+  });
+
+  it("still resets one that has gone quiet", async () => {
+    proxy.set("hang");
+    const failed = await client.ping().then(
+      () => false,
+      () => true,
+    );
+    proxy.set("pass");
+    expect(failed).to.equal(true);
+    expect(lines.some((l) => l.event === "redis_unresponsive")).to.equal(true);
+  });
+});
+
+describe("a room list that only counts", () => {
+  it("costs the same whatever the messages hold (store level, one Redis)", async () => {
+    const redis = await redisClient();
+    try {
+      const store = new RoomStore(redis as never);
+      const [user] = await mintAccounts(redis, "http://127.0.0.1:1", 1, "store");
+      const id = (user as Minted).id;
+      const small = `count-small-${id.slice(0, 8)}`;
+      const big = `count-big-${id.slice(0, 8)}`;
+      const base = Date.now();
+      for (const [room, bytes] of [
+        [small, 10],
+        [big, 8192],
+      ] as const) {
+        await redis.eval(SEED_ROOM, {
+          keys: [
+            keys.roomMessages(room),
+            keys.roomCounts(room),
+            keys.roomKind(room),
+            keys.roomAccess(room, id),
+            keys.roomMembers(room),
+          ],
+          arguments: [id, "100", String(bytes), String(base), "someone-else"],
+        });
+      }
+      const cost = async (room: string) => {
+        await redis.del(keys.userRooms(id));
+        await redis.hSet(keys.userRooms(id), room, "1");
+        const before = await bytesOut(redis);
+        const list = await store.list(id);
+        expect(list[0]?.unread).to.equal(100);
+        return (await bytesOut(redis)) - before;
+      };
+      const a = await cost(small);
+      const b = await cost(big);
+      // The same reads, one room's name longer: within a few bytes, not 800 KB apart.
+      expect(Math.abs(a - b)).to.be.below(64);
+      await redis.unlink([keys.roomMessages(small), keys.roomMessages(big)]);
+    } finally {
+      await redis.close();
+    }
+  });
+});
