@@ -225,6 +225,8 @@ export interface Bench {
   cookiesFor(name: string): string[];
   /** Calls per Redis command so far (INFO commandstats). */
   redisCalls(): Promise<Map<string, number>>;
+  /** The bench's own Redis connection (for seeding data behind parley's back). */
+  redis: ReturnType<typeof createClient>;
   /** parley's metrics page, now (for several figures at one instant). */
   metricsText(): Promise<string>;
 }

@@ -150,6 +150,14 @@ const TARGETS: readonly Target[] = [
     digits: 2,
   },
   {
+    figure: "normal clients' ack p99 ms beside one hostile account at its budgets",
+    parley: "parley.abuse_hostile_p99_ms",
+    reference: "parley.abuse_alone_p99_ms",
+    kind: "ratio-max",
+    bound: 1.5,
+    digits: 2,
+  },
+  {
     figure: "revocation of one login's sockets over 2 processes, p99 ms",
     parley: "parley.revocation_many_p99_ms",
     kind: "max",
@@ -184,7 +192,11 @@ export function renderTargets(m: Row): string {
             : t.kind === "plus"
               ? r !== undefined && p - r <= t.bound
               : p <= t.bound;
-    const refName = t.reference ? `${t.reference.split(".")[0]} ` : "";
+    const refName = t.reference?.includes("alone")
+      ? "alone "
+      : t.reference
+        ? `${t.reference.split(".")[0]} `
+        : "";
     rows.push([
       t.figure,
       f(p, t.digits),
@@ -242,6 +254,11 @@ export function renderDetails(m: Row): string {
   add("fan-out: delivery p99 ms", "fanout_p99_ms", 1);
   add("fan-out: CPU µs per delivery (both processes)", "fanout_cpu_us_per_delivery", 2);
   add("idle: RSS KiB per socket", "idle_rss_kib_per_socket", 2);
+  add("abuse: normal history acks/s, alone", "abuse_alone_per_s", 0);
+  add("abuse: normal history acks/s, beside the hostile account", "abuse_hostile_per_s", 0);
+  add("abuse: normal ack p99 ms, alone", "abuse_alone_p99_ms", 2);
+  add("abuse: normal ack p99 ms, beside the hostile account", "abuse_hostile_p99_ms", 2);
+  add("abuse: the hostile account's events", "abuse_hostile_events", 0);
   const one = (label: string, value: string) => rows.push([label, value, "", "", ""]);
   const ms = (a: string, b: string) => `${f(m[a], 1)} / ${f(m[b], 1)}`;
   one(

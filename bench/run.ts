@@ -7,7 +7,8 @@
 //   npm run bench                one run (about 2 minutes)
 //   npm run bench -- --runs 3    the median of three runs (what the README shows)
 //   npm run bench -- --quick     parley/reference for every scenario in about a minute
-//   npm run bench -- --only events,send       only these scenarios
+//   npm run bench -- --only events,send       only these scenarios (abuse: one hostile
+//                                account at its budgets beside 50 normal clients)
 //   npm run bench -- --profile   parley's processes write .cpuprofile files to bench/profiles/
 //                                (and, in the idle scenario, parley and plain Socket.IO write
 //                                heap snapshots with the sockets connected);
@@ -36,6 +37,7 @@ import {
 } from "./harness.js";
 import { signSid, unsignSid } from "./lib.js";
 import { median, render } from "./report.js";
+import { abuse } from "./scenarios/abuse.js";
 import { events, history, send } from "./scenarios/events.js";
 import { fanout } from "./scenarios/fanout.js";
 import { handshakes } from "./scenarios/handshakes.js";
@@ -84,7 +86,7 @@ const SIZES: Sizes = args.quick
     };
 if (args.sockets) SIZES.idle = Math.max(100, Number.parseInt(args.sockets, 10) || SIZES.idle);
 /** The scenarios, in the order each run measures them. */
-const ALL = [handshakes, events, history, send, messages, fanout, idle, revocation];
+const ALL = [handshakes, events, history, send, messages, fanout, idle, revocation, abuse];
 const only = args.only?.split(",").map((s) => s.trim());
 const SCENARIOS = only ? ALL.filter((s) => only.includes(s.name)) : ALL;
 if (only && SCENARIOS.length !== only.length)
@@ -259,6 +261,7 @@ async function main() {
               ? docsCookies
               : [""],
         redisCalls: redisCallsOf(rc),
+        redis: rc,
         metricsText: current.metricsText,
       };
       const row: Row = {};
