@@ -73,8 +73,10 @@ local ms = tonumber(counts[2]) or 0
 if not n then
   n = 0
   if redis.call('EXISTS', KEYS[1]) == 1 then
-    ms = last_ms()
-    redis.call('HSET', KEYS[4], 'b', string.format('%d', ms))
+    -- The old ids count as 0: they are at or before 'b', and every new one is after it.
+    local b = last_ms()
+    redis.call('HSET', KEYS[4], 'b', string.format('%d', b))
+    ms = b + 1
   end
 end
 n = n + 1
