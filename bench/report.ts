@@ -259,6 +259,7 @@ export function renderDetails(m: Row): string {
   add("abuse: normal ack p99 ms, alone", "abuse_alone_p99_ms", 2);
   add("abuse: normal ack p99 ms, beside the hostile account", "abuse_hostile_p99_ms", 2);
   add("abuse: the hostile account's events", "abuse_hostile_events", 0);
+  add("abuse: the hostile account's events refused", "abuse_hostile_refused", 0);
   const one = (label: string, value: string) => rows.push([label, value, "", "", ""]);
   const ms = (a: string, b: string) => `${f(m[a], 1)} / ${f(m[b], 1)}`;
   one(

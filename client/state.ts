@@ -232,9 +232,8 @@ export class ChatState {
     return `${counts}${name} · parley`;
   }
 
-  // ---- typing --------------------------------------------------------------------------
+  // ---- presence ------------------------------------------------------------------------
 
-  /** Someone started typing in a room (the caller clears it after a while). */
   /** Who is online after a presence change: `left` gone, `joined` added, by name. */
   applyPresence(
     members: readonly Member[],
@@ -247,6 +246,9 @@ export class ChatState {
     return [...byId.values()].sort((a, b) => a.username.localeCompare(b.username));
   }
 
+  // ---- typing --------------------------------------------------------------------------
+
+  /** Someone started typing in a room (the caller clears it after a while). */
   typingStart(room: string, user: Member): void {
     if (user.id === this.me.id) return;
     let names = this.typing.get(room);

@@ -10,11 +10,12 @@
 //   connection is not ready by then, the connection is suspect and is reset (its TCP socket
 //   reset; a TLS client, whose socket cannot be found, is destroyed and connected again).
 //   node-redis then fails every pending command at once and reconnects. A connection whose
-//   bytes keep arriving is busy, not hung (a long reply ahead of the PING), and is left alone;
-//   parley bounds every read by what it returns, so that stays short. A PING goes out at most
-//   one tick after the last one settled and is judged at most one tick late, so on a quiet
-//   connection no Redis call waits longer than the deadline plus two ticks (1.75 s); the
-//   per-event check and the pages have deadlines of their own. A reset does not unsend what
+//   bytes keep arriving is busy, not hung (a long reply ahead of the PING), and is left alone
+//   for up to REDIS_BUSY_LIMIT_MS (5 s); parley bounds every read by what it returns, so that
+//   stays short. A PING goes out at most one tick after the last one settled and is judged
+//   at most one tick late, so on a quiet connection no Redis call waits longer than the
+//   deadline plus two ticks (1.75 s), and on a busy one no longer than the busy limit plus
+//   two ticks; the per-event check has its own deadline (2 s). A reset does not unsend what
 //   Redis already received: a stopped Redis
 //   that resumes still runs what sits in its socket buffer, after a RST as after a FIN.
 //   Writes that must not happen once parley has given up on them are therefore fenced.
@@ -47,6 +48,12 @@ export function isRedisReady(redis: Redis): boolean {
 
 /** How long a Redis reply may take before its connection is reset (ms). */
 export const REDIS_REPLY_DEADLINE_MS = 1250;
+/**
+ * The longest a PING may wait while bytes keep arriving ahead of it (ms): past it the
+ * connection is reset all the same. parley's reads are bounded by what they return, so a
+ * healthy connection never streams that long; this bounds what any call waits.
+ */
+export const REDIS_BUSY_LIMIT_MS = 4 * REDIS_REPLY_DEADLINE_MS;
 /** How often the watchdog looks (ms). */
 const WATCH_EVERY_MS = 250;
 /** The longest any Redis call can wait before it fails (ms). */
@@ -112,6 +119,7 @@ function supervise<C extends RedisClientType>(
   let connectedAt = 0; // a connection that is not ready yet
   let pingSentAt = 0; // the watchdog's PING in flight (or the last progress seen since)
   let readAtMark = 0; // bytes the socket had read when pingSentAt was set
+  let firstSentAt = 0; // when the PING in flight was sent (progress never moves this)
   let pingEpoch = 0;
   let closing = false;
   pingsInFlight.set(client, () => pingSentAt);
@@ -192,7 +200,7 @@ function supervise<C extends RedisClientType>(
       // large read) is a busy connection, not a hung one. The wait counts from the last
       // progress seen, so only a connection that has gone quiet for the deadline is reset.
       const read = socket?.bytesRead ?? 0;
-      if (read !== readAtMark) {
+      if (read !== readAtMark && now - firstSentAt < REDIS_BUSY_LIMIT_MS) {
         readAtMark = read;
         pingSentAt = now;
         return;
@@ -201,6 +209,7 @@ function supervise<C extends RedisClientType>(
       return;
     }
     pingSentAt = now;
+    firstSentAt = now;
     readAtMark = socket?.bytesRead ?? 0;
     const epoch = ++pingEpoch;
     const settle = () => {

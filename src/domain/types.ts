@@ -39,6 +39,8 @@ export interface RoomSummary {
   unread: number;
   /** Mentions of the user there since they last read it. */
   mentions: number;
+  /** A DM someone else started that the user has not opened yet (not joined on connect). */
+  pending?: true;
 }
 
 /** A public room in the directory. */

@@ -3,6 +3,7 @@ import { type Request, type Response, Router } from "express";
 import { checkCredentials } from "../auth/passport.js";
 import { hashPassword } from "../auth/passwords.js";
 import { fieldErrors, loginForm, registerForm, safeNext } from "../auth/validation.js";
+import { budgetAddress } from "../domain/address.js";
 import type { Invite } from "../stores/invites.js";
 import { NotFirstAccountError, type UserCredentials, UsernameTakenError } from "../stores/users.js";
 import type { HttpContext } from "./context.js";
@@ -105,7 +106,10 @@ export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router 
       return shutPage(req, res, "invite_invalid");
     }
     // Open registration without an invite: a budget per client address, taken before hashing.
-    const slot = door.kind === "open" ? await ctx.registrations.reserve(req.ip ?? "") : undefined;
+    const slot =
+      door.kind === "open"
+        ? await ctx.registrations.reserve(budgetAddress(req.ip ?? ""))
+        : undefined;
     if (slot && !slot.ok) {
       res.set("Retry-After", String(slot.retryAfter));
       return registerPage(req, res, 429, {
@@ -190,7 +194,7 @@ export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router 
     const ip = req.ip ?? "";
     const values = { username, next: safeNext(next) ?? "" };
     // Reserve before verifying: parallel guesses cannot all slip past the limits.
-    const attempt = await ctx.limiter.reserve(username, ip);
+    const attempt = await ctx.limiter.reserve(username, budgetAddress(ip));
     if (!attempt.ok) {
       req.log.warn({ event: "login_locked", ip }, "login attempt while locked out");
       ctx.metrics.logins.inc({ outcome: "locked" });

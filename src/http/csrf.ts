@@ -40,9 +40,6 @@ export const csrfCookieName = (production: boolean) =>
 const fromBody = (req: Request) =>
   typeof req.body?._csrf === "string" ? (req.body._csrf as string) : undefined;
 
-/** Forms a logged-in user may also post with an anonymous token (a tab left on the form). */
-const ANONYMOUS_FORMS = new Set(["/login", "/register"]);
-
 function loggedIn(req: Request): boolean {
   return req.user !== undefined && req.session?.login !== undefined;
 }
@@ -78,12 +75,11 @@ export function createCsrf(o: CsrfOptions): {
 
   const protect: RequestHandler = (req, _res, next) => {
     if (req.method === "GET" || req.method === "HEAD" || req.method === "OPTIONS") return next();
-    if (loggedIn(req)) {
-      if (sync.isRequestValid(req)) return next();
-      if (ANONYMOUS_FORMS.has(req.path) && double.validateRequest(req)) return next();
-      return next(httpErrors.csrf());
-    }
-    next(double.validateRequest(req) ? undefined : httpErrors.csrf());
+    // A logged-in request needs its session's token; a visitor's form token is bound to the
+    // visitor's id, which a login replaces, so a form left open across a login is stale
+    // (the error page shows it again, fresh).
+    const valid = loggedIn(req) ? sync.isRequestValid(req) : double.validateRequest(req);
+    next(valid ? undefined : httpErrors.csrf());
   };
 
   const token = (req: Request): string => {

@@ -54,7 +54,15 @@ export async function startLogin(
   await new Promise<void>((resolve, reject) =>
     req.session.save((err: unknown) => (err ? reject(err) : resolve())),
   );
-  if (listed > MAX_LOGINS_PER_USER) await endOldestLogins(ctx, user.id);
+  if (listed > MAX_LOGINS_PER_USER) {
+    // The login is made: ending the oldest may fail (Redis), and is tried again next time.
+    await endOldestLogins(ctx, user.id).catch((err: unknown) => {
+      req.log.warn(
+        { event: "oldest_logins_not_ended", err: err instanceof Error ? err.message : String(err) },
+        "could not end the oldest logins past the cap",
+      );
+    });
+  }
 }
 
 /**

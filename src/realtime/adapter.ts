@@ -36,7 +36,11 @@ export async function attachAdapter(
   io.adapter(
     isCluster(redis)
       ? createShardedAdapter(steadyPub, steadySub, { subscriptionMode: "dynamic" })
-      : createAdapter(steadyPub, steadySub, { requestsTimeout: 2000 }),
+      : // Answers to a process's requests (presence queries) go to that process alone.
+        createAdapter(steadyPub, steadySub, {
+          requestsTimeout: 2000,
+          publishOnSpecificResponseChannel: true,
+        }),
   );
   return close;
 }

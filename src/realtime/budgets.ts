@@ -37,10 +37,11 @@ export const LOCAL_BUDGETS = {
   // login check, the user's rooms list and presence. A tab reconnecting after a restart
   // takes one; a page never needs more than a few.
   connect: { points: 30, seconds: 10 },
-  // Handshakes carrying a session cookie, per client address (each costs a session read),
-  // before the user is known. Generous: an office behind one address reconnects at once
-  // after a restart. Handshakes without a cookie cost no read and are refused (401) freely.
-  connectAddress: { points: 300, seconds: 10 },
+  // Engine.io requests that read a session (handshakes and upgrades carrying the session
+  // cookie), per client address, before the user is known. Generous: an office behind one
+  // address reconnects at once after a restart (a handshake and an upgrade per tab). Those
+  // without a cookie read nothing and are refused (401) freely.
+  connectAddress: { points: 600, seconds: 10 },
 } as const satisfies Record<string, Budget>;
 
 export type BudgetClass = keyof typeof LOCAL_BUDGETS;
@@ -53,6 +54,9 @@ export const MESSAGE_SEND_BUDGET: Budget = { points: 20, seconds: 10 };
  * are refused at the handshake (429), and one opened past it in a race is closed at once.
  */
 export const MAX_CONNECTIONS_PER_LOGIN = 50;
+
+/** Live connections one user may hold on one process, all their logins together. */
+export const MAX_CONNECTIONS_PER_USER = 150;
 
 /** Rooms one socket may be in at once (its own session and user rooms not counted). */
 export const MAX_ROOMS_PER_SOCKET = 100;
@@ -93,6 +97,11 @@ export class EventBudgets {
   /** The most live connections one login may hold on this process. */
   get connectionsPerLogin(): number {
     return MAX_CONNECTIONS_PER_LOGIN * this.scale;
+  }
+
+  /** The most live connections one user may hold on this process. */
+  get connectionsPerUser(): number {
+    return MAX_CONNECTIONS_PER_USER * this.scale;
   }
 
   /** Drops windows that have ended (called by the periodic sweep). */

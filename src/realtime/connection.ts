@@ -35,10 +35,17 @@ export function handleConnections(d: ConnectionDeps): void {
   const joinOwnRooms = async (socket: ParleySocket) => {
     const list = await d.rooms.list(socket.data.userId);
     if (!socket.connected) return;
-    const joinable = list
-      .filter((r) => r.role !== "invited")
-      .slice(0, MAX_ROOMS_PER_SOCKET)
-      .map((r) => r.room);
+    // The user's own rooms and opened DMs, within what the socket may still join (its own
+    // events may have joined some already). Invitations and DMs others started are not joined:
+    // a DM's messages reach the user's sockets whether they joined it or not.
+    const room = (r: { room: string }) => r.room;
+    const own = list.filter((r) => r.role !== "invited" && !r.pending).map(room);
+    const already = own.filter((r) => socket.rooms.has(r));
+    const free = MAX_ROOMS_PER_SOCKET - (socket.rooms.size - 3);
+    const joinable = [
+      ...already,
+      ...own.filter((r) => !socket.rooms.has(r)).slice(0, Math.max(0, free)),
+    ];
     const gone = new Set<string>();
     if (joinable.length > 0) {
       await socket.join(joinable);
@@ -46,7 +53,7 @@ export function handleConnections(d: ConnectionDeps): void {
       for (const room of joinable) noteJoined(socket, room, at);
       const still = await d.rooms.stillIn(socket.data.userId, joinable);
       for (const [i, room] of joinable.entries()) {
-        if (still[i]) presence.changed(room, you(socket));
+        if (still[i]) presence.socketChanged(room, you(socket), socket.id);
         else {
           gone.add(room);
           await socket.leave(room);
@@ -63,7 +70,7 @@ export function handleConnections(d: ConnectionDeps): void {
     // Announced once the socket has left (presence waits; leaving follows at once).
     for (const room of this.rooms) {
       if (room !== this.id && !room.startsWith("session:") && !room.startsWith("user:"))
-        presence.changed(room, you(this));
+        presence.socketChanged(room, you(this), this.id);
     }
     // The session's last socket here: the guard forgets it.
     const mates = io.sockets.adapter.rooms.get(sessionRoom(this.data.sid));

@@ -120,16 +120,10 @@ export type ClientToServerEvents = {
 export interface ServerToClientEvents {
   message: (message: Message) => void;
   /**
-   * Who came into a room or went from it (`joined`, `left`), and how many are online there;
-   * `members`, everyone online, only while that is at most 50 (presence.ts).
+   * Who came into a room or went from it (`joined`, `left`); `members`, everyone online,
+   * only while that is at most 50 (presence.ts).
    */
-  presence: (p: {
-    room: string;
-    online: number;
-    members?: Member[];
-    joined?: Member[];
-    left?: Member[];
-  }) => void;
+  presence: (p: { room: string; members?: Member[]; joined?: Member[]; left?: Member[] }) => void;
   typing: (t: { room: string; user: Member }) => void;
   "session:revoked": (r: { reason: RevokedReason }) => void;
   "server:shutdown": (s: Record<string, never>) => void;
@@ -156,6 +150,16 @@ export interface InterServerEvents {
   "sessions:revoked": (sids: string[], reason: RevokedReason) => void;
   /** A user's sockets leave a room: every process makes its own leave it. */
   "rooms:left": (userId: string, room: string) => void;
+  /**
+   * Which of these users have a socket in the room on this process, and who is in it (at
+   * most `cap` + 1 users, as [id, username]): presence.ts.
+   */
+  "presence:query": (
+    room: string,
+    ids: string[],
+    cap: number,
+    ack: (answer: { present: string[]; members: [string, string][] }) => void,
+  ) => void;
 }
 
 export interface SocketData {

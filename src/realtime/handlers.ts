@@ -38,7 +38,7 @@ import type {
 } from "./events.js";
 import { userRoom } from "./events.js";
 import type { SessionGuard } from "./guard.js";
-import { type Presence, presenceOf, roomMembers } from "./presence.js";
+import { type Presence, presenceOf, whoIsIn } from "./presence.js";
 import { dmRoom, roomAccess, type schemas } from "./schemas.js";
 
 export type ParleyIo = Server<
@@ -194,11 +194,12 @@ export function createHandlers(d: HandlerDeps): Handlers {
       await socket.leave(room);
       throw new EventError("forbidden", "you were removed from this room meanwhile");
     }
-    const [history, members] = await Promise.all([
+    const [history, online] = await Promise.all([
       d.messages.page(room, HISTORY_ON_JOIN),
-      roomMembers(d.io, room),
+      whoIsIn(d.io, room, [], MEMBER_PAGE_MAX),
     ]);
-    socket.to(room).emit("presence", presenceOf(room, members, { joined: [member(socket)] }));
+    const members = online.members;
+    socket.to(room).emit("presence", presenceOf(room, online, { joined: [member(socket)] }));
     return {
       ok: true,
       room,
@@ -359,12 +360,14 @@ export function createHandlers(d: HandlerDeps): Handlers {
     }),
 
     "room:members": async (_socket, { room, cursor, limit }) => {
-      const [page, online] = await Promise.all([
-        d.rooms.members(room, limit ?? MEMBER_PAGE_MAX, cursor ?? "0"),
-        roomMembers(d.io, room),
+      const page = await d.rooms.members(room, limit ?? MEMBER_PAGE_MAX, cursor ?? "0");
+      const ids = page.members.map((m) => m.id);
+      // Who of this page is online: a question as small as the page, asked of every process.
+      const [names, online] = await Promise.all([
+        d.users.usernames(ids),
+        whoIsIn(d.io, room, ids, 0),
       ]);
-      const names = await d.users.usernames(page.members.map((m) => m.id));
-      const here = new Set(online.map((m) => m.id));
+      const here = online.present;
       const members: RoomMember[] = page.members
         .filter((m) => names.has(m.id))
         .map((m) => ({

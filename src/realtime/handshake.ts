@@ -30,6 +30,7 @@
 import type http from "node:http";
 import { type IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
+import { parse as parseCookies } from "cookie";
 import type { RequestHandler } from "express";
 import type { UserLookup } from "../auth/passport.js";
 import type { SessionFields } from "../domain/login.js";
@@ -66,8 +67,8 @@ export interface ConnectLimits {
   address(req: IncomingMessage): boolean;
   /** Takes one new connection of `userId`; false when over budget. */
   user(userId: string): boolean;
-  /** Whether the login `sid` may open one more connection on this process. */
-  login(sid: string): boolean;
+  /** Whether the login `sid` and its user may open one more connection on this process. */
+  live(sid: string, userId: string): boolean;
 }
 
 export interface ScreenDeps {
@@ -165,9 +166,10 @@ export async function screenSession(
     }
   }
   const sid = query.sid;
-  // A handshake with a session cookie costs a session read: counted per client address
-  // before that read (a cookie-less one reads nothing and is refused below).
-  if (sid === undefined && hasCookie(req, d.cookieName) && !d.connects.address(req)) {
+  // Every request that reaches here reads its session, if it names one: counted per client
+  // address before that read (one without the cookie reads nothing, and is refused below).
+  // The cookie is looked for as express-session parses it (the same `cookie` package).
+  if (hasCookie(req, d.cookieName) && !d.connects.address(req)) {
     return { status: 429, reason: "address over its connect budget" };
   }
   try {
@@ -206,8 +208,8 @@ export async function screenSession(
   // middleware, and then, last, the login is checked (session and credentials generation in
   // one read), so nothing waits between that check and engine.io opening the connection.
   const userId = session.passport?.user as string;
-  if (!d.connects.login(req.sessionID)) {
-    return { status: 429, reason: "login holds its most connections" };
+  if (!d.connects.live(req.sessionID, userId)) {
+    return { status: 429, reason: "login or user holds its most connections" };
   }
   if (!d.connects.user(userId)) return { status: 429, reason: "user over its connect budget" };
   let user: { id: string; username: string } | undefined;
@@ -232,15 +234,18 @@ const STATUS_TEXT: Record<Status, string> = {
   503: "Service Unavailable",
 };
 
-/** Whether the request carries a cookie of that name (parsed by express-session, if so). */
+/** Whether the request carries a cookie of that name, as express-session would find it. */
 function hasCookie(req: IncomingMessage, name: string): boolean {
   const header = req.headers.cookie;
-  return typeof header === "string" && header.includes(`${name}=`);
+  return typeof header === "string" && parseCookies(header)[name] !== undefined;
 }
 
 function refused(d: ScreenDeps, v: Exclude<Verdict, { status: 0 }>, transport: string): void {
   d.onRefused(v.status);
-  d.logger.warn(
+  // A handshake without a login is ordinary (a page left open after logging out), costs
+  // nothing and comes in floods: counted in the metrics, logged only at debug.
+  const log = v.status === 401 ? d.logger.debug.bind(d.logger) : d.logger.warn.bind(d.logger);
+  log(
     { event: "handshake_refused", status: v.status, reason: v.reason, transport },
     "engine.io request refused",
   );
@@ -420,25 +425,40 @@ export function installHandshake(
   };
   const bindings = { get: (id: string) => connections.get(id)?.request.sessionID };
 
-  // Live connections per login on this process, counted as engine.io opens and closes them.
-  // The screen refuses a handshake past the cap (429); one that raced past it (parallel
-  // handshakes) is refused when it joins the namespace.
+  // Live connections per login and per user on this process, counted as engine.io opens and
+  // closes them. The screen refuses a handshake past a cap (429); one that raced past it
+  // (parallel handshakes) is refused when it joins the namespace.
   const perLogin = new Map<string, number>();
+  const perUser = new Map<string, number>();
+  const owners = new WeakMap<object, string>();
+  const less = (counts: Map<string, number>, key: string) => {
+    const n = (counts.get(key) ?? 1) - 1;
+    if (n <= 0) counts.delete(key);
+    else counts.set(key, n);
+  };
+  const more = (counts: Map<string, number>, key: string) => {
+    const n = (counts.get(key) ?? 0) + 1;
+    counts.set(key, n);
+    return n;
+  };
   function onEngineClose(this: EngineSocket): void {
     const sid = this.request.sessionID;
-    if (sid === undefined) return;
-    const n = (perLogin.get(sid) ?? 1) - 1;
-    if (n <= 0) perLogin.delete(sid);
-    else perLogin.set(sid, n);
+    if (sid !== undefined) less(perLogin, sid);
+    const userId = owners.get(this);
+    if (userId !== undefined) less(perUser, userId);
   }
   const overCap = new WeakSet<object>();
   io.engine.on("connection", (conn: EngineSocket) => {
     const sid = conn.request.sessionID;
     if (sid === undefined) return;
-    const n = (perLogin.get(sid) ?? 0) + 1;
-    perLogin.set(sid, n);
+    const userId = conn.request.user?.id;
+    const byLogin = more(perLogin, sid);
+    const byUser = userId === undefined ? 0 : more(perUser, userId);
+    if (userId !== undefined) owners.set(conn, userId);
     conn.once("close", onEngineClose);
-    if (n > d.budgets.connectionsPerLogin) overCap.add(conn);
+    if (byLogin > d.budgets.connectionsPerLogin || byUser > d.budgets.connectionsPerUser) {
+      overCap.add(conn);
+    }
   });
 
   const screenDeps: ScreenDeps = {
@@ -448,7 +468,9 @@ export function installHandshake(
     connects: {
       address: (req) => d.budgets.take("connectAddress", d.addressOf(req)),
       user: (userId) => d.budgets.take("connect", userId),
-      login: (sid) => (perLogin.get(sid) ?? 0) < d.budgets.connectionsPerLogin,
+      live: (sid, userId) =>
+        (perLogin.get(sid) ?? 0) < d.budgets.connectionsPerLogin &&
+        (perUser.get(userId) ?? 0) < d.budgets.connectionsPerUser,
     },
     userById: d.userById,
     checkLogin: (sid, userId) => d.guard.checkAsync(sid, userId),

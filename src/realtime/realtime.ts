@@ -24,6 +24,7 @@ import { RateLimiterRedis } from "rate-limiter-flexible";
 import { Server } from "socket.io";
 import type { UserLookup } from "../auth/passport.js";
 import type { Revocation } from "../auth/revocation.js";
+import { budgetAddress } from "../domain/address.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import type { Redis } from "../redis.js";
@@ -47,7 +48,7 @@ import { userRoom } from "./events.js";
 import { SessionGuard } from "./guard.js";
 import { createHandlers, type ParleyIo } from "./handlers.js";
 import { installHandshake } from "./handshake.js";
-import { Presence } from "./presence.js";
+import { answerPresenceQueries, Presence } from "./presence.js";
 
 export const MAX_PACKET_BYTES = 16 * 1024;
 export const MESSAGE_SENDS_PER_10S = MESSAGE_SEND_BUDGET.points;
@@ -133,7 +134,7 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
     guard,
     budgets,
     // The address Express gives the pages (proxy-addr with the same number of trusted hops).
-    addressOf: (req) => proxyaddr(req, (_addr, i) => i < hops),
+    addressOf: (req) => budgetAddress(proxyaddr(req, (_addr, i) => i < hops)),
     allowedOrigins: d.allowedOrigins,
     logger: d.logger,
     onRefused: (status) => d.metrics.handshakesRefused.inc({ status: String(status) }),
@@ -151,12 +152,21 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
     metrics: d.metrics,
     sweepIntervalMs: d.sweepIntervalMs,
   });
+  const presence = new Presence(io);
   // A user's sockets leaving a room on the other processes (see handlers' leaveEverywhere).
-  io.on("rooms:left", (userId, room) => io.local.in(userRoom(userId)).socketsLeave(room));
+  io.on("rooms:left", (userId, room) => {
+    // Told here too: this process's sockets of the user leave only now, so the process that
+    // announced the leave may have still seen them in the room.
+    const theirs = io.of("/").adapter.rooms.get(userRoom(userId));
+    const one = theirs && io.of("/").sockets.get([...theirs][0] ?? "");
+    io.local.in(userRoom(userId)).socketsLeave(room);
+    if (one) presence.changed(room, { id: userId, username: one.data.username });
+  });
+  // Who is in a room on this process, for the other processes' presence (presence.ts).
+  answerPresenceQueries(io);
 
   // Stages 4 to 9.
   const drain = new Drain();
-  const presence = new Presence(io);
   const dispatchDeps: DispatchDeps = {
     guard,
     handlers: createHandlers({

@@ -37,7 +37,7 @@ export const keys = {
    * keys share the room's slot (its messages stream does not: it predates them).
    */
   roomKind: (room: string) => `${P}room-kind:{${P}room:${room}}`,
-  /** Hash: a room's topic, owner (user id), createdAt. */
+  /** Hash: a room's topic, owner (user id), createdAt, and how many bans it keeps (`bans`). */
   roomInfo: (room: string) => `${P}room-info:{${P}room:${room}}`,
   /**
    * String: one user's standing in one room: owner, moderator, member, invited (a private

@@ -81,7 +81,8 @@ return {'joined', kind, role, topic}
 
 // KEYS: info, the user's access, members, the heir's access (the user's own when there is
 // no heir), kind. ARGV: deadline, user id, heir id ("" none), "1" when no other member can
-// inherit (every other member's account is deleted).
+// inherit (every other member's account is deleted), and then how many members the caller
+// saw.
 // Leaves a room (or declines an invitation); a ban stays. An owner who leaves hands the room
 // to the heir named (chosen by the caller: a moderator if there is one, else a member, never
 // a deleted account); if the heir is not right any more ({'retry'}), nothing changes and the
@@ -92,7 +93,11 @@ const LEAVE = `${FENCE}
 local access = redis.call('GET', KEYS[2])
 if not access or access == 'banned' or access == 'removed' then return {''} end
 local others = redis.call('HLEN', KEYS[3]) - (redis.call('HEXISTS', KEYS[3], ARGV[2]))
-if ARGV[4] == '1' and ARGV[3] == '' then others = 0 end
+if ARGV[4] == '1' and ARGV[3] == '' then
+  -- Nobody can inherit, as the caller saw the members: unless someone has joined since.
+  if redis.call('HLEN', KEYS[3]) ~= tonumber(ARGV[5]) then return {'retry'} end
+  others = 0
+end
 if access == 'owner' and others > 0 then
   local heir = ARGV[3]
   local role = heir ~= '' and heir ~= ARGV[2] and redis.call('HGET', KEYS[3], heir)
@@ -233,12 +238,16 @@ export const MAX_PENDING_DMS = 50;
 // "invite" or "dm" (a DM someone else started), the rooms cap, the invitations cap, the
 // pending-DMs cap, the read position to start from ("" none).
 // An invitation's entry is "i:<since>" and a pending DM's "d:<since>"; joining turns either
-// into "<since>". A new entry that is not an invitation starts reading at the position given
+// into "<since>", within the rooms cap like any new room. A new entry that is not an invitation starts reading at the position given
 // (so only what arrives after it is unread). Returns 1 added (or turned into a room), 0
 // there already, -1 full.
 // Not fenced: adding to a list is harmless to repeat or apply late.
 const ADD_TO_LIST = `
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
+-- There already (as this kind, or as a room): nothing to count.
+if cur and (ARGV[3] ~= 'join' or (string.sub(cur, 1, 2) ~= 'i:' and string.sub(cur, 1, 2) ~= 'd:')) then
+  return 0
+end
 local invitations, pending = 0, 0
 local oldest, oldest_since
 for _, v in ipairs(redis.call('HVALS', KEYS[1])) do
@@ -275,7 +284,8 @@ if ARGV[3] == 'dm' then
 end
 local tag = cur and string.sub(cur, 1, 2)
 if cur and tag ~= 'i:' and tag ~= 'd:' then return 0 end
-if not cur and redis.call('HLEN', KEYS[1]) - invitations - pending >= tonumber(ARGV[4]) then return -1 end
+-- A new room, or an invitation or pending DM taken up, is one more of the user's own.
+if redis.call('HLEN', KEYS[1]) - invitations - pending >= tonumber(ARGV[4]) then return -1 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 start()
 return 1
@@ -284,8 +294,12 @@ return 1
 /** How long a removal's standing lasts (s): it refuses the removed user's events meanwhile. */
 export const REMOVED_SECONDS = 24 * 60 * 60;
 
-/** The most bans one room keeps (unbanning frees one). */
-export const MAX_BANS_PER_ROOM = 1000;
+/**
+ * The most bans one room keeps (unbanning frees one): high enough that no crowd of
+ * throw-away accounts (300 an hour per address) leaves an owner unable to ban, low enough to
+ * bound what one owner's bans keep.
+ */
+export const MAX_BANS_PER_ROOM = 10_000;
 
 /** Rooms (public or private) one account may create per day. */
 export const ROOMS_PER_DAY = 200;
@@ -345,7 +359,13 @@ export class RoomStore {
           throw rej;
         },
       );
-      reply = quota ? await step(true) : ["quota"];
+      try {
+        reply = quota ? await step(true) : ["quota"];
+      } catch (err) {
+        // Not created (or not known to be): the point is given back.
+        await this.roomQuota.reward(userId, 1).catch(() => 0);
+        throw err;
+      }
     }
     const [outcome, kind, role, topic] = reply;
     if (quota && outcome !== "created") await this.roomQuota.reward(userId, 1).catch(() => 0);
@@ -356,8 +376,9 @@ export class RoomStore {
     if (refused) {
       // Taken out again unless the user stands in the room after all (joined on another
       // device meanwhile, while this asked to create it).
+      // Its read position and mentions go with it: a refused join keeps nothing.
       if (listed === 1 && !isRole(await this.standing(room, userId).catch(() => ""))) {
-        await this.redis.hDel(keys.userRooms(userId), room).catch(() => undefined);
+        await this.dropFromList(userId, room).catch(() => undefined);
       }
       return { ok: false, code: refused === "banned" ? "forbidden" : refused };
     }
@@ -431,6 +452,7 @@ export class RoomStore {
     if (!isDmRoom(room)) {
       let choice = "";
       let orphan = false;
+      let seen = 0;
       for (let attempt = 0; ; attempt++) {
         const reply = (await fencedEval(
           this.redis,
@@ -442,7 +464,7 @@ export class RoomStore {
             keys.roomAccess(room, choice || userId),
             keys.roomKind(room),
           ],
-          [userId, choice, orphan ? "1" : "0"],
+          [userId, choice, orphan ? "1" : "0", String(seen)],
         )) as string[];
         if (reply[0] !== "retry") {
           left = reply[0] ?? "";
@@ -453,6 +475,7 @@ export class RoomStore {
         const next = await this.heirFor(room, userId);
         choice = next.id;
         orphan = next.none;
+        seen = next.seen;
       }
     }
     await this.dropFromList(userId, room);
@@ -463,21 +486,24 @@ export class RoomStore {
    * Who inherits a room its owner leaves: a moderator if any, else a member; never a deleted
    * account (`none`: every other member is one, so the room is left with no owner).
    */
-  private async heirFor(room: string, ownerId: string): Promise<{ id: string; none: boolean }> {
-    const all = Object.entries(await this.redis.hGetAll(keys.roomMembers(room))).filter(
+  private async heirFor(
+    room: string,
+    ownerId: string,
+  ): Promise<{ id: string; none: boolean; seen: number }> {
+    const members = Object.entries(await this.redis.hGetAll(keys.roomMembers(room)));
+    const seen = members.length;
+    const all = members.filter(
       ([id, role]) => id !== ownerId && (role === "moderator" || role === "member"),
     );
-    if (all.length === 0) return { id: "", none: false };
+    if (all.length === 0) return { id: "", none: false, seen };
     const gone = await this.redis.smIsMember(
       keys.deletedUsers,
       all.map(([id]) => id),
     );
     const alive = all.filter((_, i) => gone[i] !== 1);
-    if (alive.length === 0) return { id: "", none: true };
-    return {
-      id: (alive.find(([, role]) => role === "moderator") ?? alive[0])?.[0] ?? "",
-      none: false,
-    };
+    if (alive.length === 0) return { id: "", none: true, seen };
+    const heir = alive.find(([, role]) => role === "moderator") ?? alive[0];
+    return { id: heir?.[0] ?? "", none: false, seen };
   }
 
   private async dropFromList(userId: string, room: string): Promise<void> {
@@ -593,6 +619,7 @@ export class RoomStore {
         const since = reads[room] ?? `${(joined[room] ?? "0").replace(/^[id]:/, "")}-0`;
         const summary: RoomSummary = {
           room,
+          ...((joined[room] ?? "").startsWith("d:") ? { pending: true } : {}),
           label: isDm ? (label ?? "") : room,
           kind: kind as RoomKind | "dm",
           topic: isDm ? "" : (label ?? ""),
@@ -662,9 +689,9 @@ export class RoomStore {
     let [at = "0", skipped = "0"] = cursor.split(":");
     let skip = Number(skipped);
     for (;;) {
-      const r = await this.redis.hScan(keys.roomMembers(room), at, {
-        COUNT: Math.min(limit, 200),
-      });
+      // A fixed step, whatever the page size: a cursor cut inside a step resumes in the
+      // same step however the next page is asked for.
+      const r = await this.redis.hScan(keys.roomMembers(room), at, { COUNT: 200 });
       const rows = r.entries.slice(skip);
       const taken = rows.slice(0, limit - out.length);
       for (const { field, value } of taken) {

@@ -476,7 +476,6 @@ export class UserStore {
     return pending === "1" && now > Number(pendingUntil ?? 0) + CLOCK_SLACK_MS;
   }
 
-  /** A complete account (not pending, not deleted), with its generation read atomically. */
   /**
    * Whether an account with this id exists (deleted ones included: their conversations can
    * still be read), not counting a registration still in flight. One small read.
@@ -487,6 +486,7 @@ export class UserStore {
     return have === id && pending !== "1";
   }
 
+  /** A complete account (not pending, not deleted), with its generation read atomically. */
   async byId(id: string): Promise<UserCredentials | undefined> {
     const [h, gen] = (await this.redis
       .multi()

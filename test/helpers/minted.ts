@@ -29,10 +29,10 @@ export async function mintLogin(
   url: string,
   user: { id: string; username: string },
   generation = 0,
+  now = Date.now(),
 ): Promise<Minted> {
   const sid = randomBytes(24).toString("base64url");
   const handle = randomBytes(16).toString("base64url");
-  const now = Date.now();
   const record = {
     cookie: { originalMaxAge: 43_200_000, httpOnly: true, path: "/", sameSite: "lax" },
     passport: { user: user.id },

@@ -194,7 +194,8 @@ describe("HTTP protections", () => {
       );
       expect(statuses.every((st) => st === 200)).to.equal(true);
       expect(await sessions()).to.equal(sessionsBefore);
-      expect(await redis.dbSize()).to.equal(keysBefore);
+      // Not one key more (one may have expired meanwhile).
+      expect(await redis.dbSize()).to.be.at.most(keysBefore);
     });
 
     it("still refuses a form posted with the token but without its cookies, or with another visitor's", async () => {

@@ -11,6 +11,7 @@ import { MAX_PENDING_DMS, RoomStore } from "../../src/stores/rooms.js";
 import { FaultProxy } from "../helpers/fault-proxy.js";
 import { type Minted, mintAccounts, mintLogin } from "../helpers/minted.js";
 import { startParley, type TestParley, testRedisUrl } from "../helpers/parley.js";
+import { upgradeStatusLine } from "../helpers/raw.js";
 import { redisClient, type TestRedis } from "../helpers/redis.js";
 import { type ClientSocket, call, connect, once } from "../helpers/socket.js";
 
@@ -80,6 +81,18 @@ describe("what one account or address can cost everyone else", function () {
     return s;
   };
   let bystander: ClientSocket;
+  /** The bystander's ping p99 over 2 s with nothing else going on. */
+  const baseline = async () => {
+    const stop = pinging(bystander);
+    await sleep(2000);
+    return (await stop()).p99;
+  };
+  /**
+   * What the bystander's p99 must stay under: 50 ms, the bound on this machine when it is
+   * quiet; on a machine busy with other work (its quiet p99 already over 15 ms), three times
+   * that quiet p99 instead, so the test measures what the attack adds, not the machine.
+   */
+  const bound = (quiet: number) => Math.max(50, 3 * quiet);
 
   before(async () => {
     // Behind one trusted proxy: each simulated client has its own address.
@@ -160,6 +173,7 @@ describe("what one account or address can cost everyone else", function () {
 
     it("calling room:list at its budget leaves bystanders answered within 50 ms", async () => {
       const socket = track(await open(parley, hostile));
+      const quiet = await baseline();
       const stop = pinging(bystander);
       const lists: Promise<unknown>[] = [];
       // 3 a second for 5 s: within the budget of 30 in 10 s (the attack pulled 3.9 GB so).
@@ -171,7 +185,7 @@ describe("what one account or address can cost everyone else", function () {
       const pings = await stop();
       expect(answers.every((a) => (a as { ok: boolean }).ok)).to.equal(true);
       expect(pings.refused).to.equal(0);
-      expect(pings.p99, "bystander ping p99 (ms)").to.be.below(50);
+      expect(pings.p99, "bystander ping p99 (ms)").to.be.below(bound(quiet));
       expect(parley.logs.filter((l) => l.event === "redis_unresponsive")).to.deep.equal([]);
     });
   });
@@ -230,6 +244,7 @@ describe("what one account or address can cost everyone else", function () {
     listener.on("presence", (p) => {
       if (p.room === room) sizes.push(JSON.stringify(p).length);
     });
+    const quiet = await baseline();
     const stop = pinging(bystander);
     // 30 members leave and come back: 60 changes in about 6 s.
     for (let i = 1; i <= 30; i++) {
@@ -245,12 +260,27 @@ describe("what one account or address can cost everyone else", function () {
     // The list of 400 would be about 30 KB per event to each of 400 members.
     expect(Math.max(...sizes), "largest presence event (bytes)").to.be.below(2048);
     expect(pings.refused).to.equal(0);
-    expect(pings.p99, "bystander ping p99 (ms)").to.be.below(50);
-    // The whole list is there on request, a page at a time.
-    const page = await call(listener, "room:members", { room, limit: 100 });
-    if (!page.ok) throw new Error(`room:members: ${page.error.code}`);
-    expect(page.members.length).to.be.within(100, 400);
-    expect(page.next).to.be.a("string");
+    expect(pings.p99, "bystander ping p99 (ms)").to.be.below(bound(quiet));
+    // Everyone is there on request, a page at a time: exactly the page asked for, each
+    // member once, whatever size the next page asks for.
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    for (let i = 0; i < 20; i++) {
+      const limit = [100, 7, 150][i % 3] as number;
+      const page = await call(listener, "room:members", {
+        room,
+        limit,
+        ...(cursor ? { cursor } : {}),
+      });
+      if (!page.ok) throw new Error(`room:members: ${page.error.code}`);
+      if (page.next !== undefined) expect(page.members).to.have.length(limit);
+      seen.push(...page.members.map((m) => m.id));
+      cursor = page.next;
+      if (cursor === undefined) break;
+    }
+    expect(cursor, "paged to the end").to.equal(undefined);
+    expect(seen).to.have.length(400);
+    expect(new Set(seen).size).to.equal(400);
   });
 });
 
@@ -304,19 +334,30 @@ describe("connect budgets", function () {
     expect((await burst(other, 5, "10.200.0.4")).in).to.equal(5);
   });
 
-  it("an address gets 300 handshakes with a cookie in 10 s (each costs a session read); without one, 401 costs nothing", async () => {
+  it("an address gets 600 session reads in 10 s (handshakes and upgrades with a cookie, however written); without one, 401 costs nothing", async () => {
     const [gone] = await mintAccounts(redis, parley.url, 1, "gone");
     if (!gone) throw new Error("no account");
     await redis.del(keys.session(gone.sid));
-    const statuses = await Promise.all(
-      Array.from({ length: 320 }, () =>
-        fetch(`${parley.url}/socket.io/?EIO=4&transport=polling`, {
-          headers: { cookie: gone.browser.cookieHeader(), "x-forwarded-for": "10.201.0.1" },
-        }).then((r) => r.status),
-      ),
+    const value = gone.browser.cookies.get("parley.sid") ?? "";
+    // The cookie as express-session would still read it: a space before "=", or an upgrade
+    // naming some sid. Each costs a session read, so each counts.
+    const polls = Array.from({ length: 420 }, (_, i) =>
+      fetch(`${parley.url}/socket.io/?EIO=4&transport=polling`, {
+        headers: {
+          cookie: i % 2 ? `parley.sid =${value}` : `parley.sid=${value}`,
+          "x-forwarded-for": "10.201.0.1",
+        },
+      }).then((r) => r.status),
     );
-    expect(statuses.filter((s) => s === 401)).to.have.length(300);
+    const upgrades = Array.from({ length: 200 }, () =>
+      upgradeStatusLine(parley.url, "&sid=whatever", {
+        cookie: `parley.sid=${value}`,
+        "x-forwarded-for": "10.201.0.1",
+      }).then((line) => Number(line.split(" ")[1])),
+    );
+    const statuses = [...(await Promise.all(polls)), ...(await Promise.all(upgrades))];
     expect(statuses.filter((s) => s === 429)).to.have.length(20);
+    expect(statuses.filter((s) => s !== 429).every((s) => s === 401 || s === 400)).to.equal(true);
     const bare = await Promise.all(
       Array.from({ length: 50 }, () =>
         fetch(`${parley.url}/socket.io/?EIO=4&transport=polling`, {

@@ -131,8 +131,10 @@ describe("a user's list: direct messages others start", () => {
     );
     expect(await rooms.addDm(victim, `dm:${victim}:${id(1_000_000)}`, 1, "join")).to.equal(true);
     expect(await rooms.addDm(victim, `dm:${victim}:${id(1_000_001)}`, 1, "join")).to.equal(false);
-    // Opening a pending one turns it into the user's own, even with the list full.
+    // Opening a pending one makes it the user's own, within the same cap: not while full.
     const pending = `dm:${id(MAX_PENDING_DMS + 4)}:${victim}`;
+    expect(await rooms.addDm(victim, pending, 2, "join")).to.equal(false);
+    await redis.hDel(keys.userRooms(victim), "own-0");
     expect(await rooms.addDm(victim, pending, 2, "join")).to.equal(true);
     expect(await redis.hGet(keys.userRooms(victim), pending)).to.equal("2");
   });
