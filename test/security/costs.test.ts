@@ -81,10 +81,10 @@ describe("what one account or address can cost everyone else", function () {
     return s;
   };
   let bystander: ClientSocket;
-  /** The bystander's ping p99 over 2 s with nothing else going on. */
+  /** The bystander's ping p99 over 1 s with nothing else going on. */
   const baseline = async () => {
     const stop = pinging(bystander);
-    await sleep(2000);
+    await sleep(1000);
     return (await stop()).p99;
   };
   /**
