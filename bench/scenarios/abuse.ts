@@ -7,21 +7,8 @@
 // joining and leaving the normal clients' rooms 3/s, typing there 2/s.
 import { io, type Socket } from "socket.io-client";
 import { keys } from "../../src/stores/keys.js";
+import { seedRoom } from "../../tools/seed-rooms.js";
 import { type Bench, load, log, type Row, sleep } from "../harness.js";
-
-// KEYS: stream, counts, kind, the user's access, members. ARGV: user id, messages, bytes each,
-// time part of the ids. A public room the user is in, its messages written as parley does.
-const SEED = `
-local text = string.rep('x', tonumber(ARGV[3]))
-for i = 1, tonumber(ARGV[2]) do
-  redis.call('XADD', KEYS[1], ARGV[4] .. '-' .. i, 'u', 'seed', 'n', 'seed', 't', text, 'ts', ARGV[4])
-end
-redis.call('HSET', KEYS[2], 'n', ARGV[2], 'ms', ARGV[4])
-redis.call('SET', KEYS[3], 'public')
-redis.call('SET', KEYS[4], 'member')
-redis.call('HSET', KEYS[5], ARGV[1], 'member')
-return 1
-`;
 
 function open(url: string, cookie: string): Promise<Socket> {
   const s = io(url, {
@@ -41,17 +28,27 @@ function open(url: string, cookie: string): Promise<Socket> {
 }
 
 /** Runs `act` every `ms` until stopped; counts what was answered and refused. */
-function every(ms: number, act: () => Promise<unknown>, counts: { ok: number; refused: number }) {
+function every(
+  ms: number,
+  act: () => Promise<unknown>,
+  counts: { ok: number; refused: number; codes: Set<string> },
+) {
   let on = true;
   const done = (async () => {
     while (on) {
       const started = Date.now();
       await act().then(
         (r) => {
-          if ((r as { ok?: boolean } | undefined)?.ok === false) counts.refused++;
-          else counts.ok++;
+          const answer = r as { ok?: boolean; error?: { code?: string } } | undefined;
+          if (answer?.ok === false) {
+            counts.refused++;
+            counts.codes.add(answer.error?.code ?? "?");
+          } else counts.ok++;
         },
-        () => counts.refused++,
+        (err: unknown) => {
+          counts.refused++;
+          counts.codes.add(err instanceof Error ? err.message : "?");
+        },
       );
       await sleep(Math.max(0, ms - (Date.now() - started)));
     }
@@ -71,17 +68,14 @@ export async function abuse(b: Bench, row: Row): Promise<void> {
   const tag = Date.now().toString(36);
   const heavy = Array.from({ length: rooms }, (_, i) => `abuse-${tag}-${i}`);
   log(`    seeding ${rooms} rooms of 100 messages of 8 KB`);
-  const base = String(Date.now() - 60_000);
+  const base = Date.now() - 60_000;
   for (const room of heavy) {
-    await b.redis.eval(SEED, {
-      keys: [
-        keys.roomMessages(room),
-        keys.roomCounts(room),
-        keys.roomKind(room),
-        keys.roomAccess(room, id),
-        keys.roomMembers(room),
-      ],
-      arguments: [id, "100", "8192", base],
+    await seedRoom(b.redis, room, {
+      userId: id,
+      messages: 100,
+      bytes: 8192,
+      base,
+      authorId: "seed",
     });
   }
   await b.redis.hSet(keys.userRooms(id), Object.fromEntries(heavy.map((r) => [r, "1"])));
@@ -106,7 +100,12 @@ export async function abuse(b: Bench, row: Row): Promise<void> {
   row["parley.abuse_alone_per_s"] = Number(alone.perSecond);
 
   const main = await open(parley.url, hostile.cookie);
-  const counts = { ok: 0, refused: 0 };
+  // Where it writes and types: one of its heavy rooms, and the last of the normal clients'
+  // rooms (it joins and leaves the others).
+  const typingRoom = normalRooms[9];
+  await main.timeout(10_000).emitWithAck("room:join", { room: heavy[0] });
+  await main.timeout(10_000).emitWithAck("room:join", { room: typingRoom });
+  const counts = { ok: 0, refused: 0, codes: new Set<string>() };
   const mentions = b.users
     .slice(0, 10)
     .map((u) => `@${u.username}`)
@@ -143,12 +142,12 @@ export async function abuse(b: Bench, row: Row): Promise<void> {
       () => {
         // Joins one of the normal clients' rooms, then leaves it: one membership event each.
         const k = m++;
-        const room = normalRooms[Math.floor(k / 2) % normalRooms.length];
+        const room = normalRooms[Math.floor(k / 2) % 9];
         return main.timeout(10_000).emitWithAck(k % 2 ? "room:leave" : "room:join", { room });
       },
       counts,
     ),
-    every(500, () => main.timeout(10_000).emitWithAck("typing", { room: normalRooms[0] }), counts),
+    every(500, () => main.timeout(10_000).emitWithAck("typing", { room: typingRoom }), counts),
   ];
   const withHostile = await normal();
   await Promise.all(stops.map((stop) => stop()));
@@ -159,6 +158,8 @@ export async function abuse(b: Bench, row: Row): Promise<void> {
   // parley's budgets are scaled up in the bench: the account paces itself to the real ones,
   // so none of its events should be refused (a refusal would mean it went over them).
   row["parley.abuse_hostile_refused"] = counts.refused;
+  if (counts.refused > 0)
+    log(`    the hostile account's refusals: ${[...counts.codes].join(", ")}`);
   for (const room of heavy) {
     await b.redis.unlink([keys.roomMessages(room), keys.roomCounts(room)]);
   }

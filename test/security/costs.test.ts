@@ -8,6 +8,7 @@ import type { RoomSummary } from "../../src/realtime/events.js";
 import { connectRedis, type Redis } from "../../src/redis.js";
 import { keys } from "../../src/stores/keys.js";
 import { MAX_PENDING_DMS, RoomStore } from "../../src/stores/rooms.js";
+import { seedRoom } from "../../tools/seed-rooms.js";
 import { FaultProxy } from "../helpers/fault-proxy.js";
 import { type Minted, mintAccounts, mintLogin } from "../helpers/minted.js";
 import { startParley, type TestParley, testRedisUrl } from "../helpers/parley.js";
@@ -55,21 +56,6 @@ function open(
   const headers = { "x-forwarded-for": `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}` };
   return connect(parley.url, who.browser, { headers, ...(before ? { before } : {}) });
 }
-
-// KEYS: stream, counts, kind, the user's access, members. ARGV: user id, messages, bytes per
-// message, time part of the ids, author id. A public room the user is in, holding `messages`
-// messages of `bytes` each, written as parley writes them.
-const SEED_ROOM = `
-local text = string.rep('x', tonumber(ARGV[3]))
-for i = 1, tonumber(ARGV[2]) do
-  redis.call('XADD', KEYS[1], ARGV[4] .. '-' .. i, 'u', ARGV[5], 'n', 'someone', 't', text, 'ts', ARGV[4])
-end
-redis.call('HSET', KEYS[2], 'n', ARGV[2], 'ms', ARGV[4])
-redis.call('SET', KEYS[3], 'public')
-redis.call('SET', KEYS[4], 'member')
-redis.call('HSET', KEYS[5], ARGV[1], 'member')
-return 1
-`;
 
 describe("what one account or address can cost everyone else", function () {
   this.timeout(120_000);
@@ -121,15 +107,12 @@ describe("what one account or address can cost everyone else", function () {
       for (let i = 0; i < ROOMS; i++) {
         const room = `heavy-${hostile.id.slice(0, 8)}-${i}`;
         names.push(room);
-        await redis.eval(SEED_ROOM, {
-          keys: [
-            keys.roomMessages(room),
-            keys.roomCounts(room),
-            keys.roomKind(room),
-            keys.roomAccess(room, hostile.id),
-            keys.roomMembers(room),
-          ],
-          arguments: [hostile.id, String(PER_ROOM), String(BYTES), String(base), author?.id ?? ""],
+        await seedRoom(redis, room, {
+          userId: hostile.id,
+          messages: PER_ROOM,
+          bytes: BYTES,
+          base,
+          authorId: author?.id ?? "",
         });
       }
       await redis.hSet(keys.userRooms(hostile.id), Object.fromEntries(names.map((r) => [r, "1"])));
@@ -436,15 +419,12 @@ describe("a room list that only counts", () => {
         [small, 10],
         [big, 8192],
       ] as const) {
-        await redis.eval(SEED_ROOM, {
-          keys: [
-            keys.roomMessages(room),
-            keys.roomCounts(room),
-            keys.roomKind(room),
-            keys.roomAccess(room, id),
-            keys.roomMembers(room),
-          ],
-          arguments: [id, "100", String(bytes), String(base), "someone-else"],
+        await seedRoom(redis, room, {
+          userId: id,
+          messages: 100,
+          bytes,
+          base,
+          authorId: "someone-else",
         });
       }
       const cost = async (room: string) => {
