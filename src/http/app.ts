@@ -11,8 +11,10 @@ import express, {
 } from "express";
 import helmet from "helmet";
 import { pinoHttp } from "pino-http";
+import { RateLimiterMemory } from "rate-limiter-flexible";
 import { cookieName } from "../auth/session.js";
 import { safeNext } from "../auth/validation.js";
+import { budgetAddress } from "../domain/address.js";
 import {
   isRedisReady,
   isRedisUnavailable,
@@ -29,6 +31,9 @@ import { HttpError, httpErrors } from "./errors.js";
 import { loginLifecycle } from "./login-session.js";
 import { originCheck } from "./origin.js";
 import { render, type TokenGenerator } from "./render.js";
+
+/** Requests carrying the session cookie one address may make per 10 s (per process). */
+export const SESSION_READS_PER_ADDRESS = 1200;
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 /** Works from src/ (tsx) and from dist/src/ (built). */
@@ -128,6 +133,23 @@ export function createApp(ctx: HttpContext, sessionMiddleware: RequestHandler): 
     next(isRedisReady(ctx.redis) ? undefined : httpErrors.unavailable()),
   );
   app.use(csrf.cookies);
+  // A request carrying the session cookie reads its session: counted per client address
+  // (in this process, no I/O), so no address can make parley read sessions without bound.
+  const reads = new RateLimiterMemory({ points: SESSION_READS_PER_ADDRESS, duration: 10 });
+  const sessionCookie = cookieName(ctx.production);
+  app.use((req, res, next) => {
+    // cookie-parser files a signed cookie under signedCookies (false when its signature is
+    // wrong), any other under cookies: either way express-session will look it up.
+    const named = (jar: unknown) => (jar as Record<string, unknown> | undefined)?.[sessionCookie];
+    if (named(req.cookies) === undefined && named(req.signedCookies) === undefined) return next();
+    reads.consume(budgetAddress(req.ip ?? "")).then(
+      () => next(),
+      () => {
+        res.set("Retry-After", "10");
+        next(httpErrors.tooMany());
+      },
+    );
+  });
   app.use(withDeadline(sessionMiddleware));
   // A request that read no session (a visitor without a cookie) still needs Redis to answer:
   // pages are never served from a fallback while Redis hangs, whatever they hold.

@@ -24,4 +24,6 @@ export const httpErrors = {
   unavailable: () =>
     new HttpError(503, "unavailable", "parley is temporarily unavailable. Try again in a moment."),
   badRequest: (message: string) => new HttpError(400, "bad_request", message),
+  tooMany: () =>
+    new HttpError(429, "rate_limited", "Too many requests from your address. Wait a moment."),
 } as const;

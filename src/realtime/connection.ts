@@ -10,7 +10,7 @@ import { type DispatchDeps, dispatch } from "./dispatch.js";
 import { sessionRoom, userRoom } from "./events.js";
 import type { SessionGuard } from "./guard.js";
 import { noteJoined, type ParleyIo, type ParleySocket } from "./handlers.js";
-import type { Presence } from "./presence.js";
+import { PRESENCE_SETTLE_MS, type Presence } from "./presence.js";
 
 export interface ConnectionDeps {
   io: ParleyIo;
@@ -20,6 +20,16 @@ export interface ConnectionDeps {
   presence: Presence;
   metrics: Metrics;
   logger: Logger;
+}
+
+/** A chat room (not the socket's own, its session's or its user's). */
+function isChatRoom(socket: ParleySocket, room: string): boolean {
+  return room !== socket.id && !room.startsWith("session:") && !room.startsWith("user:");
+}
+
+/** Whether the socket is in `room` by its own room:join or room:create (announced then). */
+function ownJoin(socket: ParleySocket, room: string): boolean {
+  return socket.data.ownMoves?.get(room)?.joined === true;
 }
 
 export function handleConnections(d: ConnectionDeps): void {
@@ -53,24 +63,35 @@ export function handleConnections(d: ConnectionDeps): void {
       for (const room of joinable) noteJoined(socket, room, at);
       const still = await d.rooms.stillIn(socket.data.userId, joinable);
       for (const [i, room] of joinable.entries()) {
-        if (still[i]) presence.socketChanged(room, you(socket), socket.id);
-        else {
-          gone.add(room);
-          await socket.leave(room);
-        }
+        if (still[i]) continue;
+        gone.add(room);
+        await socket.leave(room);
       }
+      // Announced once the connection has lasted a moment: one that comes and goes at once
+      // (a flapping network, or someone connecting and disconnecting on purpose) announces
+      // nothing in its rooms, neither coming nor going.
+      setTimeout(announceArrival, PRESENCE_SETTLE_MS, socket).unref();
     }
     socket.emit("rooms", { rooms: list.filter((r) => !gone.has(r.room)) });
+  };
+  const announceArrival = (socket: ParleySocket) => {
+    if (!socket.connected) return;
+    socket.data.announced = true;
+    for (const room of socket.rooms) {
+      if (isChatRoom(socket, room)) presence.socketChanged(room, you(socket), socket.id);
+    }
   };
 
   // Named listeners called with the socket as `this`, not closures per socket: they live as
   // long as the socket does.
   function onDisconnecting(this: ParleySocket): void {
     d.metrics.connectedSockets.dec();
-    // Announced once the socket has left (presence waits; leaving follows at once).
+    // Announced once the socket has left (presence waits; leaving follows at once), unless its
+    // coming was never announced: rooms it joined by its own events were (handlers.ts).
     for (const room of this.rooms) {
-      if (room !== this.id && !room.startsWith("session:") && !room.startsWith("user:"))
+      if (isChatRoom(this, room) && (this.data.announced || ownJoin(this, room))) {
         presence.socketChanged(room, you(this), this.id);
+      }
     }
     // The session's last socket here: the guard forgets it.
     const mates = io.sockets.adapter.rooms.get(sessionRoom(this.data.sid));

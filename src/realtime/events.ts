@@ -65,8 +65,8 @@ export interface ClientEventMap {
   "room:list": { payload: object; result: { rooms: RoomSummary[] } };
   "room:directory": { payload: { query?: string }; result: { rooms: DirectoryEntry[] } };
   /**
-   * A room's members, a page at a time (`limit`, 1–500, default 500): `next`, when present,
-   * is the `cursor` that asks for the following page.
+   * A room's members, a page at a time (about `limit`, 1–500, default 500: whole scan steps,
+   * so up to 200 more): `next`, when present, is the `cursor` that asks for the next page.
    */
   "room:members": {
     payload: { room: string; cursor?: string; limit?: number };
@@ -173,6 +173,8 @@ export interface SocketData {
   ownMoves?: Map<string, { after: number; joined: boolean }>;
   /** When this socket last joined each room (ms): the standing sweep spares later joins. */
   joinedAt?: Map<string, number>;
+  /** Its arrival in the user's rooms was announced (presence.ts): its going will be too. */
+  announced?: true;
 }
 
 /** Socket.IO room names for addressing every socket of a session or of a user. */

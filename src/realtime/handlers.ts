@@ -185,6 +185,12 @@ export function createHandlers(d: HandlerDeps): Handlers {
     room: string,
     standing: { kind: RoomKind | "dm"; topic: string; role: RoomRole },
   ): Promise<AckOk<JoinedRoom>> => {
+    // Someone already here (this socket, or another tab of theirs on this process) is not news.
+    const rooms = d.io.of("/").adapter.rooms;
+    const inRoom = rooms.get(room);
+    const already = [...(rooms.get(userRoom(socket.data.userId)) ?? [])].some((id) =>
+      inRoom?.has(id),
+    );
     await socket.join(room);
     noteJoined(socket, room, Date.now());
     // Read again once joined: a removal or ban decided between the join's own step and this
@@ -199,7 +205,9 @@ export function createHandlers(d: HandlerDeps): Handlers {
       whoIsIn(d.io, room, [], MEMBER_PAGE_MAX),
     ]);
     const members = online.members;
-    socket.to(room).emit("presence", presenceOf(room, online, { joined: [member(socket)] }));
+    if (!already) {
+      socket.to(room).emit("presence", presenceOf(room, online, { joined: [member(socket)] }));
+    }
     return {
       ok: true,
       room,

@@ -3,16 +3,21 @@
 // A join, a leave or a connect sends the room's members what changed (`joined`, `left`),
 // never the whole list in a big room: the whole list to every member at every change grows
 // with the square of the room's size (a 400-member room with 60 changes in 20 s sent
-// 682 MB). Only while a room has at most PRESENCE_LIST_MAX members online does the list ride
-// along (so a small room's page needs nothing else); beyond it the page asks for the members
-// it shows, a page at a time (`room:members`).
+// 682 MB). Only while a room has at most PRESENCE_LIST_MAX (10) members online does the list
+// ride along (so a small room's page needs nothing else); beyond it the page asks for the
+// members it shows, a page at a time (`room:members`). Only real changes are announced: a
+// second tab of someone already there is none, and a connection that comes and goes within
+// PRESENCE_SETTLE_MS announces nothing (connection.ts).
 //
 // Reading who is online is bounded too. Socket.IO's fetchSockets() would bring every socket
 // of the room from every process (its handshake headers, rooms and data: kilobytes a socket)
 // to answer a question about one user. Instead each process is asked, over the adapter, a
 // question whose answer is as small as what is sent: which of these users have a socket in
 // the room, and (up to a cap) who is in it (`presence:query`). A change costs the same in a
-// room of 10 or 10,000.
+// room of 10 or 10,000. (The Redis adapter publishes these answers where every process
+// hears them, so with P processes an announcement costs P² small answers; they are a few
+// hundred bytes each.) A process that does not answer in time is not taken as empty: then
+// nobody is announced as gone.
 //
 // Changes of one room are gathered for PRESENCE_COALESCE_MS and announced once: a process
 // restart that reconnects a crowd, or a crowd leaving, costs one query and one small
@@ -21,8 +26,14 @@ import type { Member } from "./events.js";
 import { userRoom } from "./events.js";
 import type { ParleyIo } from "./handlers.js";
 
-/** A room with at most this many members online gets the whole list with every change. */
-export const PRESENCE_LIST_MAX = 50;
+/**
+ * A room with at most this many members online gets the whole list with every change: small
+ * enough that the list costs a change at most a few times what the change itself does.
+ */
+export const PRESENCE_LIST_MAX = 10;
+
+/** How long a connection must last before its arrival in its rooms is announced (ms). */
+export const PRESENCE_SETTLE_MS = 1000;
 
 /** How long presence changes of one room are gathered before they are announced (ms). */
 export const PRESENCE_COALESCE_MS = 100;

@@ -70,7 +70,7 @@ export const schemas = {
     room: namedRoom,
     cursor: z
       .string()
-      .regex(/^\d{1,20}(:\d{1,6})?$/, "not a cursor from room:members")
+      .regex(/^\d{1,20}$/, "not a cursor from room:members")
       .optional(),
     limit: z.number().int().min(1).max(MEMBER_PAGE_MAX).optional(),
   }),

@@ -227,6 +227,9 @@ export const MAX_INVITATIONS = 50;
 /** The most members one `room:members` page asks for. */
 export const MEMBER_PAGE_MAX = 500;
 
+/** Members read per scan step (Redis's COUNT hint): a page overshoots its limit by less. */
+const MEMBER_SCAN_STEP = 200;
+
 /**
  * The most direct messages started by others that a user has not opened yet, also apart from
  * the rooms above: others cannot fill anyone's list. Past it the oldest of them leaves the
@@ -675,10 +678,11 @@ export class RoomStore {
   }
 
   /**
-   * A page of at most `limit` of a room's members and their roles (user ids), from `cursor`
-   * ("0": the start; otherwise the `next` of the page before). `next` is "0" when there are
-   * no more. A cursor is Redis's scan cursor, and ":<n>" when a scan step was cut after its
-   * first n entries.
+   * A page of a room's members and their roles (user ids), from `cursor` ("0": the start;
+   * otherwise the `next` of the page before), `next` being "0" when there are no more. A page
+   * is whole scan steps until it holds `limit` (so it may hold up to one step more: a small
+   * room's hash is one step); Redis's scan then returns every member present the whole time
+   * at least once, however members come and go between pages.
    */
   async members(
     room: string,
@@ -686,22 +690,17 @@ export class RoomStore {
     cursor = "0",
   ): Promise<{ members: { id: string; role: Role }[]; next: string }> {
     const out: { id: string; role: Role }[] = [];
-    let [at = "0", skipped = "0"] = cursor.split(":");
-    let skip = Number(skipped);
-    for (;;) {
-      // A fixed step, whatever the page size: a cursor cut inside a step resumes in the
-      // same step however the next page is asked for.
-      const r = await this.redis.hScan(keys.roomMembers(room), at, { COUNT: 200 });
-      const rows = r.entries.slice(skip);
-      const taken = rows.slice(0, limit - out.length);
-      for (const { field, value } of taken) {
+    let at = cursor;
+    do {
+      const r = await this.redis.hScan(keys.roomMembers(room), at, {
+        COUNT: Math.min(limit, MEMBER_SCAN_STEP),
+      });
+      at = String(r.cursor);
+      for (const { field, value } of r.entries) {
         if (ROLES.has(value)) out.push({ id: field, role: value as Role });
       }
-      if (taken.length < rows.length) return { members: out, next: `${at}:${skip + taken.length}` };
-      at = String(r.cursor);
-      skip = 0;
-      if (at === "0" || out.length >= limit) return { members: out, next: at };
-    }
+    } while (at !== "0" && out.length < limit);
+    return { members: out, next: at };
   }
 
   /** A room's topic ("" if none). */
