@@ -118,10 +118,11 @@ export function createApp(ctx: HttpContext, sessionMiddleware: RequestHandler): 
   );
 
   // A login's forms carry a token kept in its session; a visitor's, a signed cookie (csrf.ts).
+  const sessionCookie = cookieName(ctx.production);
   const csrf = createCsrf({
     secrets: ctx.sessionSecrets,
     production: ctx.production,
-    sessionCookie: cookieName(ctx.production),
+    sessionCookie,
     formSeconds: ctx.formSeconds,
   });
 
@@ -136,7 +137,6 @@ export function createApp(ctx: HttpContext, sessionMiddleware: RequestHandler): 
   // A request carrying the session cookie reads its session: counted per client address
   // (in this process, no I/O), so no address can make parley read sessions without bound.
   const reads = new RateLimiterMemory({ points: SESSION_READS_PER_ADDRESS, duration: 10 });
-  const sessionCookie = cookieName(ctx.production);
   app.use((req, res, next) => {
     // cookie-parser files a signed cookie under signedCookies (false when its signature is
     // wrong), any other under cookies: either way express-session will look it up.

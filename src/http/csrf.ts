@@ -34,8 +34,7 @@ export interface CsrfOptions {
   formSeconds: number;
 }
 
-export const csrfCookieName = (production: boolean) =>
-  production ? "__Host-parley.csrf" : "parley.csrf";
+const csrfCookieName = (production: boolean) => (production ? "__Host-parley.csrf" : "parley.csrf");
 
 const fromBody = (req: Request) =>
   typeof req.body?._csrf === "string" ? (req.body._csrf as string) : undefined;

@@ -77,8 +77,11 @@ export function handleConnections(d: ConnectionDeps): void {
   const announceArrival = (socket: ParleySocket) => {
     if (!socket.connected) return;
     socket.data.announced = true;
+    // Rooms it joined by its own events were announced then.
     for (const room of socket.rooms) {
-      if (isChatRoom(socket, room)) presence.socketChanged(room, you(socket), socket.id);
+      if (isChatRoom(socket, room) && !ownJoin(socket, room)) {
+        presence.socketChanged(room, you(socket), socket.id);
+      }
     }
   };
 

@@ -5,11 +5,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
 import { createLogger } from "../../src/logger.js";
 import type { RoomSummary } from "../../src/realtime/events.js";
-import { connectRedis, type Redis } from "../../src/redis.js";
+import { connectRedis, REDIS_BUSY_LIMIT_MS, type Redis } from "../../src/redis.js";
 import { keys } from "../../src/stores/keys.js";
 import { MAX_PENDING_DMS, RoomStore } from "../../src/stores/rooms.js";
 import { seedRoom } from "../../tools/seed-rooms.js";
 import { FaultProxy } from "../helpers/fault-proxy.js";
+import { useParley } from "../helpers/fixtures.js";
 import { type Minted, mintAccounts, mintLogin } from "../helpers/minted.js";
 import { startParley, type TestParley, testRedisUrl } from "../helpers/parley.js";
 import { upgradeStatusLine } from "../helpers/raw.js";
@@ -360,15 +361,16 @@ describe("pages and presence churn", function () {
   let parley: TestParley;
   let redis: TestRedis;
   const sockets: ClientSocket[] = [];
-  before(async () => {
-    parley = await startParley({ env: { TRUST_PROXY: "1" } });
-    redis = await redisClient();
-  });
-  after(async () => {
+  after(() => {
     for (const s of sockets) s.close();
-    await parley?.close();
-    await redis?.close();
   });
+  useParley(
+    (p, r) => {
+      parley = p;
+      redis = r;
+    },
+    { env: { TRUST_PROXY: "1" } },
+  );
 
   it("an address gets 1,200 requests that read a session in 10 s, then 429", async () => {
     const [who] = await mintAccounts(redis, parley.url, 1, "pages");
@@ -451,6 +453,30 @@ describe("the Redis watchdog, against a large reply still arriving", function ()
       expect(lines.filter((l) => l.event === "redis_unresponsive")).to.deep.equal([]);
       proxy.set("pass");
       expect(await client.ping()).to.equal("PONG");
+    } finally {
+      proxy.set("pass");
+      await direct.del(key);
+      await direct.close();
+    }
+  });
+
+  it("resets one whose reply is still arriving after the busy limit (5 s), so no call waits for ever", async () => {
+    const key = `parley:test:slow-${Date.now()}`;
+    const direct = await redisClient();
+    try {
+      await direct.set(key, "z".repeat(2 * 1024 * 1024), { EX: 60 });
+      // 2 MB at 200 KB/s: 10 s, twice the limit.
+      proxy.set("throttle", 200 * 1024);
+      const started = performance.now();
+      const failed = await client.get(key).then(
+        () => false,
+        () => true,
+      );
+      const waited = performance.now() - started;
+      proxy.set("pass");
+      expect(failed).to.equal(true);
+      expect(waited).to.be.within(REDIS_BUSY_LIMIT_MS, REDIS_BUSY_LIMIT_MS + 1500);
+      expect(lines.some((l) => l.event === "redis_unresponsive")).to.equal(true);
     } finally {
       proxy.set("pass");
       await direct.del(key);

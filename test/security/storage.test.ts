@@ -9,10 +9,11 @@ import {
   ROOMS_PER_DAY,
   RoomStore,
 } from "../../src/stores/rooms.js";
+import { useParley } from "../helpers/fixtures.js";
 import { Browser } from "../helpers/http.js";
 import { type Minted, mintAccounts, mintLogin, mintNamed } from "../helpers/minted.js";
-import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
-import { redisClient, type TestRedis } from "../helpers/redis.js";
+import { PASSWORD, type TestParley, uniqueName } from "../helpers/parley.js";
+import type { TestRedis } from "../helpers/redis.js";
 import { barrier, type ClientSocket, call, connect, once } from "../helpers/socket.js";
 
 describe("storage an account can make parley keep", function () {
@@ -20,14 +21,12 @@ describe("storage an account can make parley keep", function () {
   let parley: TestParley;
   let redis: TestRedis;
   const sockets: ClientSocket[] = [];
-  before(async () => {
-    parley = await startParley();
-    redis = await redisClient();
-  });
-  after(async () => {
+  after(() => {
     for (const s of sockets) s.close();
-    await parley?.close();
-    await redis?.close();
+  });
+  useParley((p, r) => {
+    parley = p;
+    redis = r;
   });
   const open = async (who: Minted) => {
     const s = await connect(parley.url, who.browser);
