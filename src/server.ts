@@ -45,6 +45,8 @@ export interface ParleyServer {
   readonly port: number;
   readonly redis: Redis;
   readonly realtime: Realtime;
+  /** Ends logins (logout, revoke, password change) and tells their sockets everywhere. */
+  readonly revocation: Revocation;
   readonly metrics: Metrics;
   /** http://host:port of the admin listener serving GET /metrics, when METRICS_PORT is set. */
   readonly metricsUrl: string | undefined;
@@ -231,7 +233,7 @@ export async function createServer({
       })();
       return closing;
     };
-    return { url, port, redis, realtime, metrics, metricsUrl, close };
+    return { url, port, redis, realtime, revocation, metrics, metricsUrl, close };
   }
 }
 

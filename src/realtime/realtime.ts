@@ -82,7 +82,7 @@ export interface RealtimeDeps {
   /** How often idle sockets' sessions are re-checked (expiry is noticed within 5 s). */
   sweepIntervalMs: number;
   /** Multiplies every event budget (benchmarks only; 1 otherwise). */
-  budgetScale?: number;
+  budgetScale: number;
 }
 
 export interface Realtime {
@@ -122,7 +122,7 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
       ),
   });
 
-  const budgets = new EventBudgets(d.now, d.budgetScale ?? 1);
+  const budgets = new EventBudgets(d.now, d.budgetScale);
   const hops = d.trustProxy === false ? 0 : d.trustProxy;
 
   // Stages 1 to 3.
@@ -183,7 +183,7 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
       useRedisPackage: true,
       rejectIfRedisNotReady: true,
       keyPrefix: keys.messageSendsByUser,
-      points: MESSAGE_SEND_BUDGET.points * (d.budgetScale ?? 1),
+      points: MESSAGE_SEND_BUDGET.points * (d.budgetScale),
       duration: MESSAGE_SEND_BUDGET.seconds,
     }),
     budgets,

@@ -129,6 +129,38 @@ describe("ending a login reaches its sockets", () => {
     expect(history.ok && history.messages.map((m) => m.text)).to.not.include("after logout");
   });
 
+  it("refuses a login's events from the moment its logout starts, before its record is gone", async () => {
+    // The race held open: the logout has begun (its note is written) but its record is still
+    // in Redis, so the per-event read alone would pass the event.
+    const a = new Browser(parley.url);
+    await a.register(uniqueName("a"), PASSWORD);
+    const sid = sidFromCookie(a.cookies.get("parley.sid")) as string;
+    const sa = await open(a);
+    const room = `r-${Date.now().toString(36)}`;
+    expect((await call(sa, "room:join", { room })).ok).to.equal(true);
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let destroying = () => {};
+    const destroyStarted = new Promise<void>((resolve) => {
+      destroying = resolve;
+    });
+    const logout = parley.revocation.end([sid], "logout", async () => {
+      destroying();
+      await held;
+      await redis.del(keys.session(sid));
+    });
+    await destroyStarted;
+    expect(await redis.exists(keys.session(sid))).to.equal(1);
+    const ack = await call(sa, "message:send", { room, text: "during logout" });
+    expect(!ack.ok && ack.error.code).to.equal("unauthorized");
+    release();
+    await logout;
+    const history = await redis.xRange(keys.roomMessages(room), "-", "+");
+    expect(history.map((m) => m.message.text)).to.not.include("during logout");
+  });
+
   it("a revoke from /sessions disconnects that login's sockets", async () => {
     const name = uniqueName();
     const laptop = new Browser(parley.url, { "user-agent": "Laptop" });
