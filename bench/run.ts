@@ -20,7 +20,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { createClient } from "redis";
-import { freePort, startRedisServer } from "../src/redis-server.js";
+import { freePort, startRedisServer } from "../src/redis/server.js";
 import { keys } from "../src/stores/keys.js";
 import { Browser } from "../tools/form-client.js";
 import {

@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { copyLua } from "./copy-lua.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const at = (...p) => path.join(root, ...p);
@@ -49,6 +50,7 @@ if (newest(at("src"), ...config) > newest(stamp) || newest(at("dist", "src", "ma
   mkdirSync(at("dist"), { recursive: true });
   writeFileSync(stamp, `${new Date().toISOString()}\n`);
 }
+copyLua();
 const clientOut = at("public", "js", "chat.js");
 if (
   newest(at("client"), at("src", "realtime"), at("src", "domain"), ...config) > newest(clientOut)

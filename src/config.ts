@@ -2,7 +2,7 @@
 // Every problem is reported at once, one line per variable, and never as a stack trace.
 import { z } from "zod";
 import { USERNAME_RE } from "./auth/validation.js";
-import { parseSentinels, type SentinelAddress } from "./redis-sentinel.js";
+import { parseSentinels, type SentinelAddress } from "./redis/sentinel.js";
 
 export interface Config {
   readonly port: number;

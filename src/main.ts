@@ -14,7 +14,7 @@ import {
   type PrivateRedis,
   RedisServerMissingError,
   startRedisServer,
-} from "./redis-server.js";
+} from "./redis/server.js";
 import { loadOrCreateSecret } from "./secrets.js";
 import { createServer, type RuntimeConfig } from "./server.js";
 

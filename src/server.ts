@@ -16,16 +16,10 @@ import type { HttpContext } from "./http/context.js";
 import type { Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
 import { createRealtime, type Realtime } from "./realtime/realtime.js";
-import {
-  closeRedis,
-  connectRedis,
-  connectRedisCluster,
-  connectWithin,
-  duplicateRedis,
-  isCluster,
-  type Redis,
-} from "./redis.js";
-import { SentinelEndpoint } from "./redis-sentinel.js";
+import { isCluster, type Redis } from "./redis/client.js";
+import { connectRedisCluster } from "./redis/cluster.js";
+import { closeRedis, connectRedis, connectWithin, duplicateRedis } from "./redis/connect.js";
+import { SentinelEndpoint } from "./redis/sentinel.js";
 import { AuditLog } from "./stores/audit.js";
 import { InviteStore } from "./stores/invites.js";
 import { MessageStore } from "./stores/messages.js";

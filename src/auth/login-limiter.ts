@@ -9,7 +9,7 @@
 // hour) reach the password check. Redis errors propagate: the caller answers 503, never an
 // unlimited attempt.
 import { RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
-import type { Redis } from "../redis.js";
+import type { Redis } from "../redis/client.js";
 import { keys } from "../stores/keys.js";
 
 export const MAX_CONSECUTIVE_FAILS = 5;

@@ -4,7 +4,7 @@
 // hashed, so parallel registrations cannot all slip past the budget, and gives it back when
 // no account came of it (the name was taken, or Redis failed half-way).
 import { RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
-import type { Redis } from "../redis.js";
+import type { Redis } from "../redis/client.js";
 import { keys } from "../stores/keys.js";
 
 export type RegistrationSlot =

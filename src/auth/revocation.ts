@@ -4,33 +4,15 @@
 // note of why it ended, so a socket that notices the end itself (its next event) is told the
 // real reason too.
 import type { RevokedReason } from "../domain/types.js";
-import { FENCE, fencedEval, type Redis } from "../redis.js";
-import { keys } from "../stores/keys.js";
+import type { Redis } from "../redis/client.js";
 import type { SessionIndex } from "../stores/session-index.js";
-import { bySlot } from "../stores/slots.js";
+import { endedNote, endSessions } from "../stores/sessions.js";
 import type { UserStore } from "../stores/users.js";
 
 export type RevocationReason = RevokedReason;
 
 export type RevocationListener = (sids: readonly string[], reason: RevocationReason) => void;
 export type EndingListener = (sids: readonly string[], ending: boolean) => void;
-
-/**
- * How long the note of why a session ended is kept. Its sockets are gone within a second,
- * but the note also stops a request that loaded the session before the end from saving it
- * back afterwards, so it outlives any request by far (requests time out after 30 s).
- */
-const ENDED_NOTE_SECONDS = 3600;
-
-// KEYS: pairs of (ended-note, record). ARGV: deadline, reason, note TTL, "1" to delete the
-// records. The notes come first, in the same step: no save can revive a record after this.
-const END_SESSIONS = `${FENCE}
-for i = 1, #KEYS, 2 do
-  redis.call('SET', KEYS[i], ARGV[2], 'EX', ARGV[3])
-  if ARGV[4] == '1' then redis.call('DEL', KEYS[i + 1]) end
-end
-return 1
-`;
 
 const REASONS: ReadonlySet<string> = new Set<RevokedReason>([
   "logout",
@@ -87,7 +69,7 @@ export class Revocation {
     if (logins.length === 0) return;
     const sids = logins.map((l) => l.sid);
     await this.ending(sids, async () => {
-      await this.note(sids, reason, true);
+      await endSessions(this.redis, sids, reason, true);
       await this.index.remove(
         userId,
         logins.map((l) => l.handle),
@@ -167,7 +149,7 @@ export class Revocation {
   ): Promise<void> {
     if (sids.length === 0) return destroy();
     await this.ending(sids, async () => {
-      await this.note(sids, reason, false);
+      await endSessions(this.redis, sids, reason, false);
       await destroy();
       this.notify(sids, reason);
     });
@@ -184,28 +166,9 @@ export class Revocation {
   ): Promise<RevocationReason> {
     if (refusal === "expired") return "expired";
     if (refusal === "stale") return revokedReason(await this.users.generationReason(userId));
-    const note = await this.redis.get(keys.endedSession(sid));
+    const note = await endedNote(this.redis, sid);
     if (note) return revokedReason(note);
     return refusal === "gone" ? "expired" : "revoked";
-  }
-
-  /** Leaves the ended-note of each session (and deletes its record when `destroy`), fenced. */
-  private async note(sids: readonly string[], reason: string, destroy: boolean): Promise<void> {
-    // Each session's note and record share a slot; different sessions may not (a cluster).
-    // Every group is waited for, failed or not, so that a failure is reported only once no
-    // write of this call can still happen (each waits out its own deadline).
-    const results = await Promise.allSettled(
-      bySlot(this.redis, sids, keys.session).map((group) =>
-        fencedEval(
-          this.redis,
-          END_SESSIONS,
-          group.flatMap((sid) => [keys.endedSession(sid), keys.session(sid)]),
-          [reason, String(ENDED_NOTE_SECONDS), destroy ? "1" : "0"],
-        ),
-      ),
-    );
-    const failed = results.find((r) => r.status === "rejected");
-    if (failed) throw failed.reason;
   }
 
   notify(sids: readonly string[], reason: RevocationReason): void {

@@ -4,8 +4,9 @@
 import { RedisStore } from "connect-redis";
 import session, { type SessionData, Store } from "express-session";
 import { type LoginInfo, ttlSeconds } from "../domain/login.js";
-import { FENCE, fencedEval, type Redis } from "../redis.js";
+import type { Redis } from "../redis/client.js";
 import { keys } from "../stores/keys.js";
+import { destroySession, saveSession } from "../stores/sessions.js";
 
 declare module "express-session" {
   interface SessionData {
@@ -92,20 +93,6 @@ class IdOnlyStore extends Store {
   }
 }
 
-// KEYS: the record, its ended-note. ARGV: deadline, JSON, TTL. Writes the record unless the
-// session has been ended (a request that loaded it before a logout or revocation and saves it
-// after cannot bring it back) or parley has already given up on the write.
-const SET_UNLESS_ENDED = `${FENCE}
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-return 1
-`;
-
-// KEYS: the record. ARGV: deadline.
-const DESTROY = `${FENCE}
-return redis.call('DEL', KEYS[1])
-`;
-
 /**
  * connect-redis's store, whose writes never revive a session that was ended and never land
  * after parley has given up on them (a request answered 503 changes nothing later).
@@ -125,12 +112,7 @@ class GuardedStore extends RedisStore {
       return;
     }
     try {
-      await fencedEval(
-        this.redis,
-        SET_UNLESS_ENDED,
-        [keys.session(sid), keys.endedSession(sid)],
-        [JSON.stringify(sess), String(ttl)],
-      );
+      await saveSession(this.redis, sid, JSON.stringify(sess), ttl);
     } catch (err) {
       if (cb) return cb(err);
       throw err;
@@ -158,7 +140,7 @@ class GuardedStore extends RedisStore {
 
   override async destroy(sid: string, cb?: (err?: unknown) => void): Promise<void> {
     try {
-      await fencedEval(this.redis, DESTROY, [keys.session(sid)], []);
+      await destroySession(this.redis, sid);
     } catch (err) {
       if (cb) return cb(err);
       throw err;

@@ -15,13 +15,10 @@ import { RateLimiterMemory } from "rate-limiter-flexible";
 import { cookieName } from "../auth/session.js";
 import { safeNext } from "../auth/validation.js";
 import { budgetAddress } from "../domain/address.js";
-import {
-  isRedisReady,
-  isRedisUnavailable,
-  pingRedis,
-  REDIS_MAX_WAIT_MS,
-  within,
-} from "../redis.js";
+import { isRedisReady } from "../redis/client.js";
+import { pingRedis } from "../redis/connect.js";
+import { isRedisUnavailable, within } from "../redis/errors.js";
+import { REDIS_MAX_WAIT_MS } from "../redis/watchdog.js";
 import { accountRoutes } from "./account-routes.js";
 import { adminRoutes } from "./admin-routes.js";
 import { authRoutes } from "./auth-routes.js";

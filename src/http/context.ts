@@ -5,7 +5,7 @@ import type { RegistrationLimiter } from "../auth/registration-limiter.js";
 import type { Revocation } from "../auth/revocation.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
-import type { Redis } from "../redis.js";
+import type { Redis } from "../redis/client.js";
 import type { AuditLog } from "../stores/audit.js";
 import type { InviteStore } from "../stores/invites.js";
 import type { SessionIndex } from "../stores/session-index.js";

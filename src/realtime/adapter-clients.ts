@@ -9,7 +9,8 @@
 
 import type { RedisClusterType } from "redis";
 import type { Logger } from "../logger.js";
-import { isCluster, isRedisReady, type Redis, TOPOLOGY_CHANGED } from "../redis.js";
+import { isCluster, isRedisReady, type Redis } from "../redis/client.js";
+import { TOPOLOGY_CHANGED } from "../redis/cluster.js";
 
 /** Every (un)subscribe the adapters call, plain, pattern and sharded. */
 const SUBSCRIPTIONS = new Set<string | symbol>([

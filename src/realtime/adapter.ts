@@ -8,7 +8,8 @@
 // comes and goes cannot crash the process or leave it deaf (adapter-clients.ts).
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import type { Logger } from "../logger.js";
-import { closeRedis, connectWithin, duplicateRedis, isCluster, type Redis } from "../redis.js";
+import { isCluster, type Redis } from "../redis/client.js";
+import { closeRedis, connectWithin, duplicateRedis } from "../redis/connect.js";
 import { steadyPublisher, steadySubscriber } from "./adapter-clients.js";
 import type { ParleyIo } from "./handlers.js";
 

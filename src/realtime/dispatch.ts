@@ -16,7 +16,7 @@
 // handler itself is asynchronous); the clock is read once per event, for the budgets.
 import type { RateLimiterRedis } from "rate-limiter-flexible";
 import type { Logger } from "../logger.js";
-import { REDIS_MAX_WAIT_MS } from "../redis.js";
+import { REDIS_MAX_WAIT_MS } from "../redis/watchdog.js";
 import type { EventBudgets } from "./budgets.js";
 import type { Drain } from "./drain.js";
 import type { AckError, ClientEventName, ErrorCode } from "./events.js";

@@ -16,7 +16,7 @@ import type { Revocation } from "../auth/revocation.js";
 import type { RevokedReason } from "../domain/types.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
-import type { Redis } from "../redis.js";
+import type { Redis } from "../redis/client.js";
 import { keys } from "../stores/keys.js";
 import { isRole } from "../stores/rooms.js";
 import { existAcrossSlots, mGetAcrossSlots } from "../stores/slots.js";

@@ -24,8 +24,9 @@ import {
   parseLoginRecord,
   ttlSeconds,
 } from "../domain/login.js";
-import { FENCE, fencedEval, type Redis } from "../redis.js";
+import type { Redis } from "../redis/client.js";
 import { keys } from "../stores/keys.js";
+import { recordActivity } from "../stores/sessions.js";
 import { mGetAcrossSlots } from "../stores/slots.js";
 import { loginIsCurrent, parseGeneration } from "../stores/users.js";
 
@@ -276,37 +277,6 @@ function latin1(b: Buffer | null | undefined): string | null {
 
 function sameBytes(a: Buffer | null, b: Buffer | null): boolean {
   return a === null || b === null ? a === b : a.equals(b);
-}
-
-// KEYS: the session record, its ended-note. ARGV: deadline (FENCE), TTL (s), now (ms).
-// Records activity as a page request does: sets the login's lastActive (never backwards) and
-// renews the TTL, in one write. A record deleted meanwhile stays deleted, one whose ending is
-// under way (its note is written before the record is deleted) is left alone, and a write
-// parley has given up on (Redis stalled) is refused by the fence. lastActive is found as
-// JSON.stringify wrote it: a quoted key inside a string value has its quotes escaped, so it
-// cannot match. A record without it only has its TTL renewed.
-const RECORD_ACTIVITY = `${FENCE}
-local raw = redis.call('GET', KEYS[1])
-if not raw or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-local old = string.match(raw, '"lastActive":(%-?[%d%.eE+%-]+)')
-local now = tonumber(ARGV[3])
-if old and tonumber(old) and tonumber(old) < now then
-  local updated = string.gsub(raw, '"lastActive":%-?[%d%.eE+%-]+', '"lastActive":' .. ARGV[3], 1)
-  redis.call('SET', KEYS[1], updated, 'EX', ARGV[2])
-else
-  redis.call('EXPIRE', KEYS[1], ARGV[2])
-end
-return 1
-`;
-
-/** Socket activity: the same write as a page request's (see domain/login.ts), fire and forget. */
-function recordActivity(redis: Redis, sid: string, ttl: number, now: number): void {
-  fencedEval(
-    redis,
-    RECORD_ACTIVITY,
-    [keys.session(sid), keys.endedSession(sid)],
-    [String(ttl), String(Math.trunc(now))],
-  ).catch(() => undefined);
 }
 
 function bufferClient(redis: Redis) {

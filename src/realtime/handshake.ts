@@ -35,7 +35,7 @@ import type { RequestHandler } from "express";
 import type { UserLookup } from "../auth/passport.js";
 import type { SessionFields } from "../domain/login.js";
 import type { Logger } from "../logger.js";
-import { REDIS_MAX_WAIT_MS } from "../redis.js";
+import { REDIS_MAX_WAIT_MS } from "../redis/watchdog.js";
 import type { EventBudgets } from "./budgets.js";
 import { type EngineQuery, isEngineRequest, parseEngineQuery } from "./engine-query.js";
 import type { CheckResult, SessionGuard } from "./guard.js";

@@ -27,7 +27,7 @@ import type { Revocation } from "../auth/revocation.js";
 import { budgetAddress } from "../domain/address.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
-import type { Redis } from "../redis.js";
+import type { Redis } from "../redis/client.js";
 import { keys } from "../stores/keys.js";
 import type { MessageStore } from "../stores/messages.js";
 import { RoomStore } from "../stores/rooms.js";
@@ -183,7 +183,7 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
       useRedisPackage: true,
       rejectIfRedisNotReady: true,
       keyPrefix: keys.messageSendsByUser,
-      points: MESSAGE_SEND_BUDGET.points * (d.budgetScale),
+      points: MESSAGE_SEND_BUDGET.points * d.budgetScale,
       duration: MESSAGE_SEND_BUDGET.seconds,
     }),
     budgets,

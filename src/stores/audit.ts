@@ -2,7 +2,7 @@
 // (who, what, to whom, when, from where), capped, shown on the admin page; each entry also
 // goes to the security log (pino, event "audit") so it outlives the cap.
 import type { Logger } from "pino";
-import type { Redis } from "../redis.js";
+import type { Redis } from "../redis/client.js";
 import { keys } from "./keys.js";
 
 export interface AuditEntry {

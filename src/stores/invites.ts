@@ -6,8 +6,10 @@
 // failed otherwise leaves it taken (fail closed: the admin makes another). A used invite is
 // deleted.
 import { createHash, randomBytes } from "node:crypto";
-import { FENCE, fencedEval, type Redis } from "../redis.js";
+import type { Redis } from "../redis/client.js";
+import { fencedEval } from "../redis/fence.js";
 import { keys } from "./keys.js";
+import { script } from "./lua.js";
 
 export interface Invite {
   /** The SHA-256 of the token (hex): how the invite is named on the admin page. */
@@ -25,39 +27,15 @@ export function inviteId(token: string): string {
   return createHash("sha256").update(token).digest("hex");
 }
 
-// KEYS: the invite. ARGV: deadline. Returns its fields, now marked taken, or nil.
-const TAKE = `${FENCE}
-if redis.call('HEXISTS', KEYS[1], 'taken') == 1 then return false end
-local fields = redis.call('HGETALL', KEYS[1])
-if #fields == 0 then return false end
-redis.call('HSET', KEYS[1], 'taken', '1')
-return fields
-`;
+const TAKE = script("invite-take");
 
-// KEYS: the invite. ARGV: deadline. Lifts the mark, if the invite was not withdrawn meanwhile.
-const GIVE_BACK = `${FENCE}
-return redis.call('HDEL', KEYS[1], 'taken')
-`;
+const GIVE_BACK = script("invite-give-back");
 
-// KEYS: the invite. ARGV: deadline, then field, value pairs, then the expiry (ms), last.
-const PUT = `${FENCE}
-local at = table.remove(ARGV)
-for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('PEXPIREAT', KEYS[1], at)
-return 1
-`;
+const PUT = script("invite-put");
 
-// KEYS: the invite. ARGV: deadline.
-const DROP = `${FENCE}
-return redis.call('DEL', KEYS[1])
-`;
+const DROP = script("invite-drop");
 
-// KEYS: the invite. ARGV: deadline. 1 withdrawn; 0 unknown (used or expired); -1 a
-// registration holds it now (it may succeed; if refused, it gives the invite back).
-const WITHDRAW = `${FENCE}
-if redis.call('HEXISTS', KEYS[1], 'taken') == 1 then return -1 end
-return redis.call('DEL', KEYS[1])
-`;
+const WITHDRAW = script("invite-withdraw");
 
 /** A valid invite from its stored fields: undefined if it is taken or damaged. */
 function parse(id: string, f: Record<string, string>): Invite | undefined {
@@ -109,7 +87,7 @@ export class InviteStore {
       this.redis,
       PUT,
       [keys.invite(invite.id)],
-      [...fields, String(invite.expiresAt)],
+      [String(invite.expiresAt), ...fields],
     );
   }
 

@@ -13,8 +13,11 @@
 import { RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 import type { DirectoryEntry, RoomKind, RoomRole, RoomSummary } from "../domain/types.js";
 import { parseCounts, readAllPosition, unreadSince } from "../domain/unread.js";
-import { FENCE, fencedEval, type Redis } from "../redis.js";
+import type { Redis } from "../redis/client.js";
+import { fencedEval } from "../redis/fence.js";
+import { runScript } from "../redis/scripts.js";
 import { keys } from "./keys.js";
+import { script } from "./lua.js";
 import { STREAM_ID_RE } from "./messages.js";
 import { mGetAcrossSlots } from "./slots.js";
 
@@ -45,170 +48,13 @@ export type JoinOutcome =
   | { ok: true; created: boolean; kind: RoomKind; role: Role; topic: string }
   | { ok: false; code: "forbidden" | "not_found" };
 
-// KEYS: kind, info, the user's access, members. ARGV: deadline, user id, now, kind to create
-// ("" = join only: a room that does not exist is created public), topic, "1" if the room may
-// be created now (the creator's quota allows it).
-// Returns {outcome, kind, role, topic}: outcome created, joined (newly a member, or its owner
-// if it had none) or member (already one); or {"banned"}, {"not_found"} (a private room
-// without an invitation), {"exists"} (asked to create a room that exists) or {"absent"} (it
-// does not exist and may not be created now).
-const JOIN = `${FENCE}
-local kind = redis.call('GET', KEYS[1])
-if not kind and ARGV[6] ~= '1' then return {'absent'} end
-if not kind then
-  kind = ARGV[4] ~= '' and ARGV[4] or 'public'
-  redis.call('SET', KEYS[1], kind)
-  redis.call('HSET', KEYS[2], 'owner', ARGV[2], 'createdAt', ARGV[3], 'topic', ARGV[5])
-  redis.call('SET', KEYS[3], 'owner')
-  redis.call('HSET', KEYS[4], ARGV[2], 'owner')
-  return {'created', kind, 'owner', ARGV[5]}
-end
-if ARGV[4] ~= '' then return {'exists'} end
-local access = redis.call('GET', KEYS[3])
-local topic = redis.call('HGET', KEYS[2], 'topic') or ''
-if access == 'banned' then return {'banned'} end
-if access == 'owner' or access == 'moderator' or access == 'member' then
-  return {'member', kind, access, topic}
-end
-if kind == 'private' and access ~= 'invited' then return {'not_found'} end
--- A room its last member left has no owner: whoever joins next becomes it.
-local role = redis.call('HEXISTS', KEYS[2], 'owner') == 1 and 'member' or 'owner'
-if role == 'owner' then redis.call('HSET', KEYS[2], 'owner', ARGV[2]) end
-redis.call('SET', KEYS[3], role)
-redis.call('HSET', KEYS[4], ARGV[2], role)
-return {'joined', kind, role, topic}
-`;
+const JOIN = script("room-join");
 
-// KEYS: info, the user's access, members, the heir's access (the user's own when there is
-// no heir), kind. ARGV: deadline, user id, heir id ("" none), "1" when no other member can
-// inherit (every other member's account is deleted), and then how many members the caller
-// saw.
-// Leaves a room (or declines an invitation); a ban stays. An owner who leaves hands the room
-// to the heir named (chosen by the caller: a moderator if there is one, else a member, never
-// a deleted account); if the heir is not right any more ({'retry'}), nothing changes and the
-// caller chooses again. When the last member who can own it leaves, the room stays (its
-// kind, topic, invitations and bans) with no owner: the next member to join becomes its
-// owner. Returns {standing left ("" none), heir id}.
-const LEAVE = `${FENCE}
-local access = redis.call('GET', KEYS[2])
-if not access or access == 'banned' or access == 'removed' then return {''} end
-local others = redis.call('HLEN', KEYS[3]) - (redis.call('HEXISTS', KEYS[3], ARGV[2]))
-if ARGV[4] == '1' and ARGV[3] == '' then
-  -- Nobody can inherit, as the caller saw the members: unless someone has joined since.
-  if redis.call('HLEN', KEYS[3]) ~= tonumber(ARGV[5]) then return {'retry'} end
-  others = 0
-end
-if access == 'owner' and others > 0 then
-  local heir = ARGV[3]
-  local role = heir ~= '' and heir ~= ARGV[2] and redis.call('HGET', KEYS[3], heir)
-  if role ~= 'moderator' and role ~= 'member' then return {'retry'} end
-  if role == 'member' then
-    for _, r in ipairs(redis.call('HVALS', KEYS[3])) do
-      if r == 'moderator' then return {'retry'} end
-    end
-  end
-end
-redis.call('DEL', KEYS[2])
-redis.call('HDEL', KEYS[3], ARGV[2])
-if access ~= 'owner' then return {access} end
-if others == 0 then
-  redis.call('HDEL', KEYS[1], 'owner')
-  return {access}
-end
-redis.call('HSET', KEYS[1], 'owner', ARGV[3])
-redis.call('HSET', KEYS[3], ARGV[3], 'owner')
-redis.call('SET', KEYS[4], 'owner')
-return {access, ARGV[3]}
-`;
+const LEAVE = script("room-leave");
 
-// KEYS: kind, info, actor's access, target's access, members. ARGV: deadline, action, actor
-// id, target id, value (topic text, or the new role), how long a removal's standing lasts
-// (s), the most bans a room keeps.
-// Checks the actor's standing now: owners and moderators moderate; only an owner changes
-// roles or acts on a moderator; nobody acts on the owner. A removal's standing expires (by
-// then the removed user's sockets have long left; a public room may be rejoined at once, a
-// private one needs a new invitation either way); bans are counted in the room's info and
-// capped. Returns {code, target's standing before ("" none)}: code ok, forbidden,
-// not_found, invalid or full (the room holds its most bans).
-const MODERATE = `${FENCE}
-local kind = redis.call('GET', KEYS[1])
-if not kind then return {'not_found', ''} end
-local actor = redis.call('GET', KEYS[3])
-if actor ~= 'owner' and actor ~= 'moderator' then
-  if kind == 'private' and actor ~= 'member' then return {'not_found', ''} end
-  return {'forbidden', ''}
-end
-local action = ARGV[2]
-if action == 'topic' then
-  redis.call('HSET', KEYS[2], 'topic', ARGV[5])
-  return {'ok', ''}
-end
-if ARGV[3] == ARGV[4] then return {'invalid', ''} end
-local target = redis.call('GET', KEYS[4]) or ''
-if target == 'owner' then return {'forbidden', target} end
-if target == 'moderator' and actor ~= 'owner' then return {'forbidden', target} end
-if action == 'role' then
-  if actor ~= 'owner' then return {'forbidden', target} end
-  if target ~= 'member' and target ~= 'moderator' then return {'not_found', target} end
-  redis.call('SET', KEYS[4], ARGV[5])
-  redis.call('HSET', KEYS[5], ARGV[4], ARGV[5])
-  return {'ok', target}
-end
-if action == 'invite' then
-  if kind ~= 'private' then return {'invalid', target} end
-  if target == 'banned' then return {'forbidden', target} end
-  if target == '' or target == 'removed' then redis.call('SET', KEYS[4], 'invited') end
-  return {'ok', target}
-end
-if action == 'remove' then
-  if target == '' or target == 'banned' or target == 'removed' then return {'not_found', target} end
-  redis.call('SET', KEYS[4], 'removed', 'EX', ARGV[6])
-  redis.call('HDEL', KEYS[5], ARGV[4])
-  return {'ok', target}
-end
-if action == 'ban' then
-  if target ~= 'banned' then
-    if tonumber(redis.call('HGET', KEYS[2], 'bans') or '0') >= tonumber(ARGV[7]) then
-      return {'full', target}
-    end
-    redis.call('HINCRBY', KEYS[2], 'bans', 1)
-  end
-  redis.call('SET', KEYS[4], 'banned')
-  redis.call('HDEL', KEYS[5], ARGV[4])
-  return {'ok', target}
-end
-if action == 'unban' then
-  if target ~= 'banned' then return {'not_found', target} end
-  redis.call('DEL', KEYS[4])
-  if tonumber(redis.call('HGET', KEYS[2], 'bans') or '0') > 0 then
-    redis.call('HINCRBY', KEYS[2], 'bans', -1)
-  end
-  return {'ok', target}
-end
-return {'invalid', target}
-`;
+const MODERATE = script("room-moderate");
 
-// KEYS: read positions, mentions, the user's list. ARGV: room, message id.
-// Moves the read position forward only (a stale tab cannot move it back), and clears all of
-// the room's mentions (read up to the newest the page showed). A room that is not in the
-// user's list stores nothing (a position for an invented name would be kept for ever). Not
-// fenced: it only moves forward, so one applied late changes nothing.
-const MARK_READ = `
-if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 0 then return 0 end
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-local function parts(id)
-  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
-  return tonumber(ms) or 0, tonumber(seq) or 0
-end
-if cur then
-  local a, b = parts(cur)
-  local c, d = parts(ARGV[2])
-  if c < a or (c == a and d <= b) then return 0 end
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HDEL', KEYS[2], ARGV[1])
-return 1
-`;
+const MARK_READ = script("room-mark-read");
 
 export type ModerationAction = "topic" | "invite" | "remove" | "ban" | "unban" | "role";
 
@@ -237,62 +83,7 @@ const MEMBER_SCAN_STEP = 200;
  */
 export const MAX_PENDING_DMS = 50;
 
-// KEYS: the user's list, their read positions, their mentions. ARGV: room, since, "join",
-// "invite" or "dm" (a DM someone else started), the rooms cap, the invitations cap, the
-// pending-DMs cap, the read position to start from ("" none).
-// An invitation's entry is "i:<since>" and a pending DM's "d:<since>"; joining turns either
-// into "<since>", within the rooms cap like any new room. A new entry that is not an invitation starts reading at the position given
-// (so only what arrives after it is unread). Returns 1 added (or turned into a room), 0
-// there already, -1 full.
-// Not fenced: adding to a list is harmless to repeat or apply late.
-const ADD_TO_LIST = `
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
--- There already (as this kind, or as a room): nothing to count.
-if cur and (ARGV[3] ~= 'join' or (string.sub(cur, 1, 2) ~= 'i:' and string.sub(cur, 1, 2) ~= 'd:')) then
-  return 0
-end
-local invitations, pending = 0, 0
-local oldest, oldest_since
-for _, v in ipairs(redis.call('HVALS', KEYS[1])) do
-  local tag = string.sub(v, 1, 2)
-  if tag == 'i:' then invitations = invitations + 1 elseif tag == 'd:' then pending = pending + 1 end
-end
-local function start()
-  if ARGV[7] ~= '' then redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[7]) end
-end
-if ARGV[3] == 'invite' then
-  if cur then return 0 end
-  if invitations >= tonumber(ARGV[5]) then return -1 end
-  redis.call('HSET', KEYS[1], ARGV[1], 'i:' .. ARGV[2])
-  return 1
-end
-if ARGV[3] == 'dm' then
-  if cur then return 0 end
-  if pending >= tonumber(ARGV[6]) then
-    local all = redis.call('HGETALL', KEYS[1])
-    for i = 1, #all, 2 do
-      local v = all[i + 1]
-      if string.sub(v, 1, 2) == 'd:' then
-        local since = tonumber(string.sub(v, 3)) or 0
-        if not oldest or since < oldest_since then oldest, oldest_since = all[i], since end
-      end
-    end
-    redis.call('HDEL', KEYS[1], oldest)
-    redis.call('HDEL', KEYS[2], oldest)
-    redis.call('HDEL', KEYS[3], oldest)
-  end
-  redis.call('HSET', KEYS[1], ARGV[1], 'd:' .. ARGV[2])
-  start()
-  return 1
-end
-local tag = cur and string.sub(cur, 1, 2)
-if cur and tag ~= 'i:' and tag ~= 'd:' then return 0 end
--- A new room, or an invitation or pending DM taken up, is one more of the user's own.
-if redis.call('HLEN', KEYS[1]) - invitations - pending >= tonumber(ARGV[4]) then return -1 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-start()
-return 1
-`;
+const ADD_TO_LIST = script("list-add");
 
 /** How long a removal's standing lasts (s): it refuses the removed user's events meanwhile. */
 export const REMOVED_SECONDS = 24 * 60 * 60;
@@ -430,9 +221,11 @@ export class RoomStore {
     as: "join" | "invite" | "dm",
     start = "",
   ): Promise<number> {
-    const r = await this.redis.eval(ADD_TO_LIST, {
-      keys: [keys.userRooms(userId), keys.readPositions(userId), keys.mentions(userId)],
-      arguments: [
+    const r = await runScript(
+      this.redis,
+      ADD_TO_LIST,
+      [keys.userRooms(userId), keys.readPositions(userId), keys.mentions(userId)],
+      [
         room,
         String(since),
         as,
@@ -441,7 +234,7 @@ export class RoomStore {
         String(MAX_PENDING_DMS),
         start,
       ],
-    });
+    );
     return Number(r);
   }
 
@@ -561,10 +354,12 @@ export class RoomStore {
   /** Moves the user's read position in `room` forward to `id`, clearing its mentions. */
   async markRead(userId: string, room: string, id: string): Promise<void> {
     if (!STREAM_ID_RE.test(id)) return;
-    await this.redis.eval(MARK_READ, {
-      keys: [keys.readPositions(userId), keys.mentions(userId), keys.userRooms(userId)],
-      arguments: [room, id],
-    });
+    await runScript(
+      this.redis,
+      MARK_READ,
+      [keys.readPositions(userId), keys.mentions(userId), keys.userRooms(userId)],
+      [room, id],
+    );
   }
 
   /** Counts a mention of the user in `room` (until they read it). */

@@ -6,8 +6,10 @@
 // the caller, one command per slot touched instead of one in all.
 import calculateSlot from "cluster-key-slot";
 import type { Logger } from "pino";
-import { isCluster, type Redis } from "../redis.js";
+import { isCluster, type Redis } from "../redis/client.js";
+import { runScript } from "../redis/scripts.js";
 import { keys } from "./keys.js";
+import { script } from "./lua.js";
 import { isAccountId } from "./users.js";
 
 /** Splits `items` into groups whose keys (`keyOf`) share a slot; one group on one Redis. */
@@ -50,12 +52,7 @@ export async function mGetAcrossSlots<V>(
   return out;
 }
 
-// KEYS: any, of one slot. Whether each exists (1 or 0), in order. Reads only.
-const EXISTS_EACH = `
-local out = {}
-for i, k in ipairs(KEYS) do out[i] = redis.call('EXISTS', k) end
-return out
-`;
+const EXISTS_EACH = script("exists-each");
 
 /** Keys per EXISTS_EACH script: Redis is held for well under a millisecond per call. */
 const EXISTS_CHUNK = 1000;
@@ -88,14 +85,17 @@ export async function existAcrossSlots(redis: Redis, names: readonly string[]): 
     for (let at = 0; at < group.length; at += EXISTS_CHUNK) {
       const part = group.slice(at, at + EXISTS_CHUNK);
       calls.push(
-        redis
-          .eval(EXISTS_EACH, { keys: part.map((i) => names[i] as string), arguments: [] })
-          .then((reply) => {
-            const flags = reply as number[];
-            part.forEach((i, j) => {
-              out[i] = flags[j] === 1;
-            });
-          }),
+        runScript(
+          redis,
+          EXISTS_EACH,
+          part.map((i) => names[i] as string),
+          [],
+        ).then((reply) => {
+          const flags = reply as number[];
+          part.forEach((i, j) => {
+            out[i] = flags[j] === 1;
+          });
+        }),
       );
     }
   }
@@ -103,30 +103,7 @@ export async function existAcrossSlots(redis: Redis, names: readonly string[]): 
   return out;
 }
 
-// KEYS: the old name, the new name. ARGV: what the key is ("gen", "index" or "note").
-// Moves a key to its new name, TTL included. If the new name exists too (an older parley was
-// still writing the old name), they are merged: the higher credentials generation wins (a
-// generation never goes back), session index entries are united, and an ended-note is kept.
-// Idempotent, so processes starting together may all run it.
-const MOVE = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if redis.call('EXISTS', KEYS[2]) == 0 then
-  redis.call('RENAME', KEYS[1], KEYS[2])
-  return 1
-end
-if ARGV[1] == 'gen' then
-  local old = redis.call('GET', KEYS[1])
-  local new = redis.call('GET', KEYS[2])
-  local n_old = tonumber(string.match(old, '^(%d+)')) or 0
-  local n_new = tonumber(string.match(new, '^(%d+)')) or 0
-  if n_old > n_new then redis.call('SET', KEYS[2], old) end
-elseif ARGV[1] == 'index' then
-  local fields = redis.call('HGETALL', KEYS[1])
-  for i = 1, #fields, 2 do redis.call('HSETNX', KEYS[2], fields[i], fields[i + 1]) end
-end
-redis.call('DEL', KEYS[1])
-return 1
-`;
+const MOVE = script("layout-move");
 
 /** How long one process may hold the migration before another takes over (ms). */
 const MIGRATION_LOCK_MS = 60_000;
@@ -177,9 +154,7 @@ export async function migrateLayout(redis: Redis, logger: Logger): Promise<void>
       const old = (batch as string[]).filter((name) => !name.includes("{"));
       // One batch at a time, pipelined.
       const done = await Promise.all(
-        old.map((name) =>
-          redis.eval(MOVE, { keys: [name, to(name.slice(prefix.length))], arguments: [kind] }),
-        ),
+        old.map((name) => runScript(redis, MOVE, [name, to(name.slice(prefix.length))], [kind])),
       );
       moved += done.reduce<number>((sum, n) => sum + Number(n), 0);
     }

@@ -5,8 +5,10 @@
 // changed together in one script, so a login can never pair an old password with a new
 // generation.
 import { randomUUID } from "node:crypto";
-import { FENCE, fencedEval, type Redis } from "../redis.js";
+import type { Redis } from "../redis/client.js";
+import { fencedEval } from "../redis/fence.js";
 import { keys } from "./keys.js";
+import { script } from "./lua.js";
 
 export interface User {
   readonly id: string;
@@ -80,36 +82,7 @@ export function loginIsCurrent(
   return (login.gen ?? 0) === g.n || (g.kept !== undefined && login.handle === g.kept);
 }
 
-// KEYS: generation, user hash. ARGV: deadline, reason, new hash ("" keeps it), carried handle
-// ("" none), what becomes of the account ("" nothing, "deactivated", "deleted"), and for
-// "deactivated" the status epoch the list gave it (an older epoch than the record's does not
-// mark it: a reactivation decided later in the list has already been written).
-// Moves the generation on, optionally sets the hash, and names the login carried over, all
-// at once: no instant exists where the changer's own login is stale, nor one where another
-// login made with the old password looks current. Removing an account must also go through
-// here: deleting the generation key would make generation-0 logins current again.
-const CHANGE_CREDENTIALS = `${FENCE}
-local cur = redis.call('GET', KEYS[1])
-local n = 0
-if cur then n = tonumber(string.match(cur, '^(%d+)')) or 0 end
-n = n + 1
-if ARGV[4] ~= '' then
-  redis.call('SET', KEYS[1], n .. ':' .. ARGV[4])
-else
-  redis.call('SET', KEYS[1], tostring(n))
-end
-if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], 'hash', ARGV[3]) end
-if ARGV[5] == 'deactivated' then
-  if tonumber(ARGV[6]) > (tonumber(redis.call('HGET', KEYS[2], 'statusEpoch') or '0') or 0) then
-    redis.call('HSET', KEYS[2], 'deactivated', '1', 'statusEpoch', ARGV[6])
-  end
-elseif ARGV[5] == 'deleted' then
-  redis.call('HDEL', KEYS[2], 'username', 'hash', 'deactivated', 'pending')
-  redis.call('HSET', KEYS[2], 'deleted', '1')
-end
-redis.call('HSET', KEYS[2], 'generationReason', ARGV[2])
-return n
-`;
+const CHANGE_CREDENTIALS = script("user-change-credentials");
 
 // A user is created in fenced steps, because the name's key, the user's record and the list
 // of accounts lie in different hash slots on a cluster:
@@ -129,195 +102,38 @@ return n
 /** How long a registration may take before it is abandoned (and its name taken back). */
 const PENDING_HOLD_MS = 60_000;
 
-const NOW_MS = `
-local nowMs = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-`;
+const WRITE_USER = script("user-write");
 
-// KEYS: the user's hash. ARGV: deadline, id, username, hash, createdAt, hold (ms).
-// Returns the deadline by which the registration must finish (Redis's clock, ms).
-const WRITE_USER = `${FENCE}${NOW_MS}
-local untilMs = nowMs + tonumber(ARGV[6])
-redis.call('HSET', KEYS[1], 'id', ARGV[2], 'username', ARGV[3], 'hash', ARGV[4], 'createdAt', ARGV[5], 'pending', '1', 'pendingUntil', untilMs)
-return untilMs
-`;
+// The scripts on the list of accounts take its five keys (LIST_KEYS); who counts as an
+// active admin is decided in lua/includes/admins.lua.
+const ENROLL = script("accounts-enroll");
 
-// The scripts on the list of accounts take KEYS: the list, the admins, the deactivated, the
-// pending, the status epochs. Who counts as an active admin: a listed account, not pending,
-// not deactivated, and in the admins set or among the ids (ARGV from `first` on) that
-// ADMIN_USERNAMES names. "Never without an active admin" is decided in the same step as the
-// change it guards, and so is the acting admin's own standing: two admins demoting,
-// deactivating or deleting each other at once cannot both succeed, and an admin demoted or
-// deactivated a moment ago cannot still act.
-const ADMINS = `
-local function active(id)
-  return redis.call('ZSCORE', KEYS[1], id) ~= false and redis.call('ZSCORE', KEYS[4], id) == false
-    and redis.call('SISMEMBER', KEYS[3], id) == 0
-end
-local function isActiveAdmin(id, first)
-  if not active(id) then return false end
-  if redis.call('SISMEMBER', KEYS[2], id) == 1 then return true end
-  for i = first, #ARGV do if ARGV[i] == id then return true end end
-  return false
-end
-local function otherActiveAdmins(except, first)
-  local seen, n = {}, 0
-  local function consider(id)
-    if id ~= except and not seen[id] and active(id) then n = n + 1 end
-    seen[id] = true
-  end
-  for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do consider(id) end
-  for i = first, #ARGV do consider(ARGV[i]) end
-  return n
-end
-local function isLast(id, first)
-  return isActiveAdmin(id, first) and otherActiveAdmins(id, first) == 0
-end
-`;
+const ACTIVATE = script("user-activate");
 
-// ARGV: deadline, id, createdAt, "1" if only the first account may enroll, its deadline.
-// Returns 0 refused, 1 enrolled, 2 enrolled as the first account (admin). Registrations in
-// flight count as accounts (an abandoned one is swept before: see UserStore.sweep).
-const ENROLL = `${FENCE}
-local first = redis.call('ZCARD', KEYS[1]) == 0
-if ARGV[4] == '1' and not first then return 0 end
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
-redis.call('ZADD', KEYS[4], ARGV[5], ARGV[2])
-if first then
-  redis.call('SADD', KEYS[2], ARGV[2])
-  return 2
-end
-return 1
-`;
-
-// KEYS: the user's hash. ARGV: deadline. 1 done; 0 too late (the registration was abandoned).
-const ACTIVATE = `${FENCE}${NOW_MS}
-local untilMs = tonumber(redis.call('HGET', KEYS[1], 'pendingUntil') or '0') or 0
-if redis.call('HGET', KEYS[1], 'pending') ~= '1' or nowMs > untilMs then return 0 end
-redis.call('HDEL', KEYS[1], 'pending', 'pendingUntil')
-return 1
-`;
-
-// KEYS: the pending. ARGV: deadline, id.
-const SETTLE = `${FENCE}
-return redis.call('ZREM', KEYS[1], ARGV[2])
-`;
+const SETTLE = script("accounts-settle");
 
 /** Slack for the difference between clocks (this process's, and Redis nodes' on a cluster). */
 const CLOCK_SLACK_MS = 5_000;
 
-// ARGV: deadline, id, "1" to undo the caller's own registration now (it knows step 4 was not
-// done), else only once its deadline has passed, with slack for another node's clock (a
-// sweep: then step 4 can no longer happen).
-const UNENROLL = `${FENCE}${NOW_MS}
-local untilMs = redis.call('ZSCORE', KEYS[4], ARGV[2])
-if untilMs == false then return 0 end
-if ARGV[3] ~= '1' and tonumber(untilMs) + ${CLOCK_SLACK_MS} >= nowMs then return 0 end
-redis.call('ZREM', KEYS[1], ARGV[2])
-redis.call('SREM', KEYS[2], ARGV[2])
-redis.call('ZREM', KEYS[4], ARGV[2])
-return 1
-`;
+const UNENROLL = script("accounts-unenroll");
 
-// KEYS: the name's key. ARGV: deadline, id. Frees a name only while it leads to `id`.
-const FREE_NAME = `${FENCE}
-if redis.call('GET', KEYS[1]) ~= ARGV[2] then return 0 end
-return redis.call('DEL', KEYS[1])
-`;
+const FREE_NAME = script("name-free");
 
-// KEYS: the five, then the deleted. ARGV: deadline, id, admin ids from ADMIN_USERNAMES (from 3).
-// Returns {-1} refused (the last active admin, while other accounts exist), else {1, the
-// account's score in the list ("" if unlisted), "1" if it was an admin, "1" if deactivated}:
-// what relisting puts back if the rest of the deletion fails.
-const DELIST = `${FENCE}${ADMINS}
-local id = ARGV[2]
-local others = redis.call('ZCARD', KEYS[1]) - redis.call('ZCARD', KEYS[4])
-if isLast(id, 3) and others > 1 then return {-1} end
-local score = redis.call('ZSCORE', KEYS[1], id) or ''
-local wasAdmin = tostring(redis.call('SREM', KEYS[2], id))
-local wasDeactivated = tostring(redis.call('SREM', KEYS[3], id))
-redis.call('ZREM', KEYS[1], id)
-redis.call('ZREM', KEYS[4], id)
-redis.call('SADD', KEYS[6], id)
-return {1, score, wasAdmin, wasDeactivated}
-`;
+const DELIST = script("accounts-delist");
 
-// KEYS: the five, then the deleted. ARGV: deadline, id, score, was admin, was deactivated.
-// Undoes DELIST when the rest of a deletion failed.
-const RELIST = `${FENCE}
-local id = ARGV[2]
-redis.call('SREM', KEYS[6], id)
-if ARGV[3] ~= '' then redis.call('ZADD', KEYS[1], ARGV[3], id) end
-if ARGV[4] == '1' then redis.call('SADD', KEYS[2], id) end
-if ARGV[5] == '1' then redis.call('SADD', KEYS[3], id) end
-return 1
-`;
+const RELIST = script("accounts-relist");
 
-// ARGV: deadline, acting admin's id, target id, "1" to deactivate or "0" to reactivate, admin
-// ids from ADMIN_USERNAMES (from 5). Marks the account in the list and moves its status
-// epoch on; the record follows (changeCredentials or REACTIVATE) with that epoch, so when a
-// deactivation and a reactivation cross, the record ends as the list decided last.
-// Returns {1, epoch} done, {0} not an account, {-1} the last active admin, {-2} the actor is
-// not an active admin (any more).
-const SET_STATUS = `${FENCE}${ADMINS}
-if not isActiveAdmin(ARGV[2], 5) then return {-2} end
-if redis.call('ZSCORE', KEYS[1], ARGV[3]) == false then return {0} end
-if ARGV[4] == '1' then
-  if isLast(ARGV[3], 5) then return {-1} end
-  redis.call('SADD', KEYS[3], ARGV[3])
-else
-  redis.call('SREM', KEYS[3], ARGV[3])
-end
-return {1, redis.call('HINCRBY', KEYS[5], ARGV[3], 1)}
-`;
+const SET_STATUS = script("accounts-set-status");
 
-// KEYS: the user's hash. ARGV: deadline, status epoch. Lifts the record's mark unless a later
-// decision was written already. The logins that deactivation ended stay ended.
-const REACTIVATE = `${FENCE}
-if redis.call('HEXISTS', KEYS[1], 'hash') == 0 then return 0 end
-if tonumber(ARGV[2]) > (tonumber(redis.call('HGET', KEYS[1], 'statusEpoch') or '0') or 0) then
-  redis.call('HDEL', KEYS[1], 'deactivated')
-  redis.call('HSET', KEYS[1], 'statusEpoch', ARGV[2])
-end
-return 1
-`;
+const REACTIVATE = script("user-reactivate");
 
-// ARGV: deadline, acting admin's id, target id, "1" to promote, "0" to demote, admin ids from
-// ADMIN_USERNAMES (from 5). Returns 1 done, 0 not an account, -1 refused: the last active
-// admin is never demoted, -2 the actor is not an active admin (any more).
-const SET_ADMIN = `${FENCE}${ADMINS}
-if not isActiveAdmin(ARGV[2], 5) then return -2 end
-if redis.call('ZSCORE', KEYS[1], ARGV[3]) == false then return 0 end
-if ARGV[4] == '1' then
-  redis.call('SADD', KEYS[2], ARGV[3])
-  return 1
-end
-if isLast(ARGV[3], 5) then return -1 end
-redis.call('SREM', KEYS[2], ARGV[3])
-return 1
-`;
+const SET_ADMIN = script("accounts-set-admin");
 
-// KEYS: the name's key. ARGV: deadline, id.
-const CLAIM_NAME = `${FENCE}
-if redis.call('SET', KEYS[1], ARGV[2], 'NX') == false then return 0 end
-return 1
-`;
+const CLAIM_NAME = script("name-claim");
 
-// KEYS: the name's key. ARGV: deadline, id, the id the name leads to now.
-// Takes a name over only from a user whose record does not exist, was deleted, or was left
-// half-made past its deadline: on a cluster, a failover can lose a record written just before
-// it while its name survives, and a failure between the steps leaves a pending account; the
-// name is not lost for good.
-const RECLAIM_NAME = `${FENCE}
-if redis.call('GET', KEYS[1]) ~= ARGV[3] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2])
-return 1
-`;
+const RECLAIM_NAME = script("name-reclaim");
 
-// KEYS: the user's hash. ARGV: deadline. Only a record still pending: never a real account.
-const DROP_USER = `${FENCE}
-if redis.call('HGET', KEYS[1], 'pending') ~= '1' then return 0 end
-return redis.call('DEL', KEYS[1])
-`;
+const DROP_USER = script("user-drop");
 
 /** A user id as parley makes them (a UUID). */
 export function isAccountId(id: string): boolean {
@@ -438,7 +254,11 @@ export class UserStore {
    */
   private async undo(id: string, username: string | null | undefined, now: boolean) {
     const unlisted = Number(
-      await fencedEval(this.redis, UNENROLL, LIST_KEYS, [id, now ? "1" : "0"]),
+      await fencedEval(this.redis, UNENROLL, LIST_KEYS, [
+        id,
+        now ? "1" : "0",
+        String(CLOCK_SLACK_MS),
+      ]),
     );
     if (!now && unlisted !== 1) return;
     if (username) await fencedEval(this.redis, FREE_NAME, [keys.username(username)], [id]);

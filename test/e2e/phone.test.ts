@@ -3,7 +3,7 @@
 // and nothing is cut off.
 import { expect } from "chai";
 import type { Page } from "playwright-core";
-import { freePort } from "../../src/redis-server.js";
+import { freePort } from "../../src/redis/server.js";
 import { keys } from "../../src/stores/keys.js";
 import { registerInChat, SHOTS, useChromium } from "../helpers/browser.js";
 import { PASSWORD, startParley, uniqueName } from "../helpers/parley.js";

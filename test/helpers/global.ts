@@ -1,6 +1,6 @@
 // Mocha global fixtures: one private redis-server for the whole run, on a free port, never
 // the machine's shared Redis. Its URL reaches the tests through PARLEY_TEST_REDIS_URL.
-import { type PrivateRedis, startRedisServer } from "../../src/redis-server.js";
+import { type PrivateRedis, startRedisServer } from "../../src/redis/server.js";
 
 let redis: PrivateRedis | undefined;
 

@@ -5,7 +5,7 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { freePort } from "../../src/redis-server.js";
+import { freePort } from "../../src/redis/server.js";
 import { ask, until } from "./redis.js";
 
 export interface LocalCluster {

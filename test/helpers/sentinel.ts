@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { freePort } from "../../src/redis-server.js";
+import { freePort } from "../../src/redis/server.js";
 import { ask, until } from "./redis.js";
 
 export const SENTINEL_NAME = "parley-test";

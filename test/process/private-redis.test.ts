@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { expect } from "chai";
 import { createClient } from "redis";
-import { freePort, startRedisServer } from "../../src/redis-server.js";
+import { freePort, startRedisServer } from "../../src/redis/server.js";
 import { Browser } from "../helpers/http.js";
 import { PASSWORD } from "../helpers/parley.js";
 import {

@@ -3,7 +3,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { expect } from "chai";
-import { freePort } from "../../src/redis-server.js";
+import { freePort } from "../../src/redis/server.js";
 import { testRedisUrl } from "../helpers/parley.js";
 import { killAll, portOpen, run, waitFor } from "../helpers/process.js";
 

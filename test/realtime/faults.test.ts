@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
-import { type PrivateRedis, startRedisServer } from "../../src/redis-server.js";
+import { type PrivateRedis, startRedisServer } from "../../src/redis/server.js";
 import { Browser } from "../helpers/http.js";
 import { startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 import { type ClientSocket, call, connect } from "../helpers/socket.js";

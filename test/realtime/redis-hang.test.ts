@@ -4,7 +4,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
 import { createLogger } from "../../src/logger.js";
-import { connectRedis, REDIS_MAX_WAIT_MS, type Redis } from "../../src/redis.js";
+import { type Redis } from "../../src/redis/client.js";
+import { connectRedis } from "../../src/redis/connect.js";
+import { REDIS_MAX_WAIT_MS } from "../../src/redis/watchdog.js";
 import { keys } from "../../src/stores/keys.js";
 import { MessageStore } from "../../src/stores/messages.js";
 import { UserStore } from "../../src/stores/users.js";

@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
 import type { Message } from "../../src/realtime/events.js";
-import { freePort } from "../../src/redis-server.js";
+import { freePort } from "../../src/redis/server.js";
 import { keys } from "../../src/stores/keys.js";
 import { Browser } from "../helpers/http.js";
 import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";

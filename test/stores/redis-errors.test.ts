@@ -7,7 +7,9 @@ import {
   ErrorReply,
   SocketClosedUnexpectedlyError,
 } from "redis";
-import { connectRedis, isRedisUnavailable, type Redis } from "../../src/redis.js";
+import { type Redis } from "../../src/redis/client.js";
+import { connectRedis } from "../../src/redis/connect.js";
+import { isRedisUnavailable } from "../../src/redis/errors.js";
 import { keys } from "../../src/stores/keys.js";
 import { MessageStore } from "../../src/stores/messages.js";
 import { testRedisUrl } from "../helpers/parley.js";

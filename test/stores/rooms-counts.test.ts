@@ -2,7 +2,8 @@
 // pending direct messages: the stores against a real Redis.
 import { expect } from "chai";
 import pino from "pino";
-import { connectRedis, type Redis } from "../../src/redis.js";
+import { type Redis } from "../../src/redis/client.js";
+import { connectRedis } from "../../src/redis/connect.js";
 import { keys } from "../../src/stores/keys.js";
 import { MessageStore } from "../../src/stores/messages.js";
 import { MAX_PENDING_DMS, RoomStore } from "../../src/stores/rooms.js";

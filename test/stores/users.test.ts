@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { expect } from "chai";
 import pino from "pino";
-import { connectRedis, type Redis } from "../../src/redis.js";
+import { type Redis } from "../../src/redis/client.js";
+import { connectRedis } from "../../src/redis/connect.js";
 import { keys } from "../../src/stores/keys.js";
 import { NotFirstAccountError, UsernameTakenError, UserStore } from "../../src/stores/users.js";
 import { testRedisUrl, uniqueName } from "../helpers/parley.js";

@@ -3,7 +3,7 @@
 // sent. A test can make the next reads hang (released by hand) or fail. Everything that
 // talks to Redis for real is tested against a real redis-server in the integration layer.
 import { createHash } from "node:crypto";
-import type { Redis } from "../../src/redis.js";
+import type { Redis } from "../../src/redis/client.js";
 
 export interface SentEval {
   keys: string[];

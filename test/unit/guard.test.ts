@@ -61,7 +61,7 @@ describe("the per-event session check (fake Redis)", () => {
 
   /** The activity writes sent: each one's session and ended-note keys, TTL and time. */
   const writes = () =>
-    redis.evals.map((e) => ({ keys: e.keys.slice(0, 2), ttl: e.args[1], now: e.args[2] }));
+    redis.evals.map((e) => ({ keys: e.keys.slice(0, 2), ttl: e.args[0], now: e.args[1] }));
 
   it("answers every check of one turn with one MGET of each session and generation", async () => {
     const a = check("s1", "u1");

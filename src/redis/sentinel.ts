@@ -23,7 +23,7 @@
 import net from "node:net";
 import type { Logger } from "pino";
 import { createClient, type RedisClientType } from "redis";
-import { within } from "./redis.js";
+import { within } from "./errors.js";
 
 export interface SentinelAddress {
   readonly host: string;
