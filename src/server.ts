@@ -20,13 +20,13 @@ import { isCluster, type Redis } from "./redis/client.js";
 import { connectRedisCluster } from "./redis/cluster.js";
 import { closeRedis, connectRedis, connectWithin, duplicateRedis } from "./redis/connect.js";
 import { SentinelEndpoint } from "./redis/sentinel.js";
+import { AccountStore } from "./stores/accounts.js";
 import { AuditLog } from "./stores/audit.js";
 import { InviteStore } from "./stores/invites.js";
 import { MessageStore } from "./stores/messages.js";
 import { ReplicaAcks } from "./stores/replica-acks.js";
 import { SessionIndex } from "./stores/session-index.js";
 import { migrateLayout } from "./stores/slots.js";
-import { UserStore } from "./stores/users.js";
 
 /** Config with the parts main.ts resolves (a Redis to use, secrets to sign with). */
 export interface RuntimeConfig extends Config {
@@ -103,7 +103,7 @@ export async function createServer({
       opened.push(() => closeRedis(durable));
       acks = new ReplicaAcks(durable, config.redisAckReplicas);
     }
-    const users = new UserStore(redis, config.adminUsernames);
+    const users = new AccountStore(redis, config.adminUsernames);
     const sessionIndex = new SessionIndex(redis, config.sessionAbsoluteSeconds);
     const revocation = new Revocation(redis, sessionIndex, users);
     let origins: ReadonlySet<string> = new Set(config.allowedOrigins ?? []);
@@ -182,7 +182,7 @@ export async function createServer({
         `ADMIN_USERNAMES names ${unclaimed.join(", ")} with no account: only the first account may register such a name`,
       );
     }
-    if ((await users.count(now())) === 0) {
+    if ((await users.registrations.count(now())) === 0) {
       logger.warn(
         { event: "no_accounts", registration: config.registration },
         `no account yet: the first one created (${url}/register) is an admin${config.registration === "open" ? "" : ", even with registration closed or by invite"}`,

@@ -24,10 +24,10 @@ import { Presence } from "../../src/realtime/presence.js";
 import { MAX_PACKET_BYTES } from "../../src/realtime/realtime.js";
 import { schemas } from "../../src/realtime/schemas.js";
 import { connectRedis } from "../../src/redis/connect.js";
+import { AccountStore } from "../../src/stores/accounts.js";
 import { keys } from "../../src/stores/keys.js";
 import { MessageStore } from "../../src/stores/messages.js";
 import { RoomStore } from "../../src/stores/rooms.js";
-import { UserStore } from "../../src/stores/users.js";
 import { unsignSid } from "../lib.js";
 
 const port = Number(process.env.PORT);
@@ -46,7 +46,7 @@ const server = io.httpServer;
 await attachAdapter(io, redis, logger);
 const handlers: Handlers = createHandlers({
   io,
-  users: new UserStore(redis, new Set()),
+  users: new AccountStore(redis, new Set()),
   messages: new MessageStore(redis, 10_000),
   rooms: new RoomStore(redis),
   // The handlers read its count of batches sent; no check ever runs through it here.

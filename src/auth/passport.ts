@@ -2,7 +2,7 @@
 // holds only the user id; each request loads the user, so a deleted user is logged out.
 import { Passport } from "passport";
 import { Strategy as LocalStrategy } from "passport-local";
-import type { UserCredentials, UserStore } from "../stores/users.js";
+import type { AccountStore, UserCredentials } from "../stores/accounts.js";
 import { dummyHash, verifyPassword } from "./passwords.js";
 import { USERNAME_RE } from "./validation.js";
 
@@ -17,7 +17,7 @@ declare global {
 
 /** Checks a username and password; an unknown user costs one argon2 verify like a known one. */
 export async function checkCredentials(
-  users: UserStore,
+  users: AccountStore,
   username: string,
   password: string,
 ): Promise<UserCredentials | undefined> {
@@ -36,7 +36,7 @@ export type UserLookup = (id: string) => Promise<Express.User | undefined>;
  * credentials generation is checked on every page and event (ending an account moves the
  * generation on, so its logins are refused whatever this cache holds).
  */
-export function createUserLookup(users: UserStore): UserLookup {
+export function createUserLookup(users: AccountStore): UserLookup {
   const known = new Map<string, Express.User>();
   return async (id) => {
     const cached = known.get(id);
@@ -51,7 +51,7 @@ export function createUserLookup(users: UserStore): UserLookup {
 }
 
 export function createPassport(
-  users: UserStore,
+  users: AccountStore,
   lookup: UserLookup = createUserLookup(users),
 ): InstanceType<typeof Passport> {
   const passport = new Passport();

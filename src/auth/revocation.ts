@@ -5,9 +5,9 @@
 // real reason too.
 import type { RevokedReason } from "../domain/types.js";
 import type { Redis } from "../redis/client.js";
+import type { AccountStore } from "../stores/accounts.js";
 import type { SessionIndex } from "../stores/session-index.js";
 import { endedNote, endSessions } from "../stores/sessions.js";
-import type { UserStore } from "../stores/users.js";
 
 export type RevocationReason = RevokedReason;
 
@@ -35,7 +35,7 @@ export class Revocation {
   constructor(
     private readonly redis: Redis,
     private readonly index: SessionIndex,
-    private readonly users: UserStore,
+    private readonly users: AccountStore,
   ) {}
 
   onRevoke(listener: RevocationListener): void {
@@ -125,7 +125,7 @@ export class Revocation {
       .filter((l) => l.sid !== keep?.sid)
       .map((l) => l.sid);
     return this.ending(known, async () => {
-      const generation = await this.users.changeCredentials(userId, {
+      const generation = await this.users.credentials.changeCredentials(userId, {
         reason,
         ...change,
         ...(keep ? { keepHandle: keep.handle } : {}),
@@ -165,7 +165,8 @@ export class Revocation {
     refusal: "gone" | "expired" | "stale" | "mismatch",
   ): Promise<RevocationReason> {
     if (refusal === "expired") return "expired";
-    if (refusal === "stale") return revokedReason(await this.users.generationReason(userId));
+    if (refusal === "stale")
+      return revokedReason(await this.users.credentials.generationReason(userId));
     const note = await endedNote(this.redis, sid);
     if (note) return revokedReason(note);
     return refusal === "gone" ? "expired" : "revoked";

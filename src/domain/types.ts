@@ -64,3 +64,27 @@ export type RevokedReason =
   | "expired"
   | "deactivated"
   | "account_deleted";
+
+export interface User {
+  readonly id: string;
+  readonly username: string;
+  readonly hash: string;
+  readonly createdAt: number;
+  /** An admin deactivated the account: it cannot log in (its logins ended then). */
+  readonly deactivated: boolean;
+}
+
+/** An account as the admin page lists it. */
+export interface Account {
+  readonly id: string;
+  readonly username: string;
+  readonly createdAt: number;
+  readonly deactivated: boolean;
+  /** Made an admin in parley (the first account, or promoted); ADMIN_USERNAMES is apart. */
+  readonly admin: boolean;
+}
+
+/** A user as read at one instant, with the generation of the credentials read. */
+export interface UserCredentials extends User {
+  readonly generation: number;
+}

@@ -5,8 +5,8 @@
 import type { NextFunction, Request, Response } from "express";
 import { Router } from "express";
 import { z } from "zod";
+import { type AdminOutcome, isAccountId } from "../stores/accounts.js";
 import { INVITE_ID_RE } from "../stores/invites.js";
-import { type AdminOutcome, isAccountId } from "../stores/users.js";
 import type { HttpContext } from "./context.js";
 import { HttpError, httpErrors } from "./errors.js";
 import { relativeTime } from "./login-display.js";
@@ -201,7 +201,8 @@ export function adminRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router
       true,
     );
     refused(outcome);
-    if (!(await ctx.users.reactivateRecord(user.id, epoch))) throw httpErrors.notFound();
+    if (!(await ctx.users.credentials.reactivateRecord(user.id, epoch)))
+      throw httpErrors.notFound();
     await done(req, res, "user_reactivated", user.username, `${user.username} can log in again.`);
   });
 

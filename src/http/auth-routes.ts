@@ -4,8 +4,9 @@ import { checkCredentials } from "../auth/passport.js";
 import { hashPassword } from "../auth/passwords.js";
 import { fieldErrors, loginForm, registerForm, safeNext } from "../auth/validation.js";
 import { budgetAddress } from "../domain/address.js";
+import type { UserCredentials } from "../stores/accounts.js";
 import type { Invite } from "../stores/invites.js";
-import { NotFirstAccountError, type UserCredentials, UsernameTakenError } from "../stores/users.js";
+import { NotFirstAccountError, UsernameTakenError } from "../stores/registration.js";
 import type { HttpContext } from "./context.js";
 import { clearLoginCookie, destroySession, startLogin } from "./login-session.js";
 import { render, type TokenGenerator } from "./render.js";
@@ -48,7 +49,7 @@ export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router 
   async function registrationDoor(
     token: string,
   ): Promise<{ kind: "open" | "first" | "invite" } | { kind: "shut"; why: ShutReason }> {
-    if ((await ctx.users.count(ctx.now())) === 0) return { kind: "first" };
+    if ((await ctx.users.registrations.count(ctx.now())) === 0) return { kind: "first" };
     if (ctx.registration === "closed") return { kind: "shut", why: "closed" };
     const invite = token ? await ctx.invites.peek(token, ctx.now()) : undefined;
     const valid = invite !== undefined && (await makerMayInvite(invite));
@@ -97,7 +98,7 @@ export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router 
     const reserved = ctx.users.isConfiguredAdminName(parsed.data.username);
     if (reserved && door.kind !== "first") return taken();
     // A name in use is refused before hashing too (the step that claims it decides for good).
-    if (await ctx.users.nameInUse(parsed.data.username, ctx.now())) return taken();
+    if (await ctx.users.registrations.nameInUse(parsed.data.username, ctx.now())) return taken();
     // The invite is taken before hashing, so one link used many times at once costs one hash
     // (and its maker is asked again: demoted meanwhile, the invite is dead).
     const invite = door.kind === "invite" ? await ctx.invites.take(token, ctx.now()) : undefined;
@@ -130,7 +131,7 @@ export function authRoutes(ctx: HttpContext, csrfToken: TokenGenerator): Router 
     }
     let user: UserCredentials & { admin: boolean };
     try {
-      user = await ctx.users.create(
+      user = await ctx.users.registrations.create(
         parsed.data.username,
         hash,
         ctx.now(),

@@ -6,10 +6,10 @@ import type { Revocation } from "../auth/revocation.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import type { Redis } from "../redis/client.js";
+import type { AccountStore } from "../stores/accounts.js";
 import type { AuditLog } from "../stores/audit.js";
 import type { InviteStore } from "../stores/invites.js";
 import type { SessionIndex } from "../stores/session-index.js";
-import type { UserStore } from "../stores/users.js";
 
 export interface HttpContext {
   readonly production: boolean;
@@ -19,7 +19,7 @@ export interface HttpContext {
   readonly formSeconds: number;
   readonly trustProxy: number | false;
   readonly redis: Redis;
-  readonly users: UserStore;
+  readonly users: AccountStore;
   readonly sessionIndex: SessionIndex;
   readonly revocation: Revocation;
   readonly limiter: LoginLimiter;

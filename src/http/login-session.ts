@@ -5,8 +5,8 @@ import { randomBytes } from "node:crypto";
 import type { NextFunction, Request, Response } from "express";
 import { revokedReason } from "../auth/revocation.js";
 import { cookieName } from "../auth/session.js";
+import { loginIsCurrent } from "../domain/generation.js";
 import { activityDue, isPastDeadline } from "../domain/login.js";
-import { loginIsCurrent } from "../stores/users.js";
 import type { HttpContext } from "./context.js";
 import { loginRedirect } from "./render.js";
 
@@ -108,11 +108,14 @@ export function loginLifecycle(ctx: HttpContext) {
     if (!req.user || !login) return next();
     const now = ctx.now();
     const expired = isPastDeadline(login, now, ctx.absoluteSeconds);
-    const stale = !expired && !loginIsCurrent(login, await ctx.users.generation(req.user.id));
+    const stale =
+      !expired && !loginIsCurrent(login, await ctx.users.credentials.generation(req.user.id));
     if (expired || stale) {
       const sid = req.sessionID;
       const userId = req.user.id;
-      const reason = expired ? "expired" : revokedReason(await ctx.users.generationReason(userId));
+      const reason = expired
+        ? "expired"
+        : revokedReason(await ctx.users.credentials.generationReason(userId));
       // Regenerate rather than destroy: the old record is deleted, and the rest of this
       // request (CSRF, the login page) still has an (anonymous) session to work with.
       await ctx.revocation.end(

@@ -17,6 +17,7 @@
 // Activity is recorded as domain/login.ts says: at most one write per session per
 // min(idle / 10, 60 s), setting `lastActive` and the idle TTL, capped at the deadline.
 import { RESP_TYPES } from "redis";
+import { loginIsCurrent, parseGeneration } from "../domain/generation.js";
 import {
   activityDue,
   isPastDeadline,
@@ -28,7 +29,6 @@ import type { Redis } from "../redis/client.js";
 import { keys } from "../stores/keys.js";
 import { recordActivity } from "../stores/sessions.js";
 import { mGetAcrossSlots } from "../stores/slots.js";
-import { loginIsCurrent, parseGeneration } from "../stores/users.js";
 
 /** Why a login is refused: record gone, past its absolute lifetime, older credentials, or
  * someone else's. */

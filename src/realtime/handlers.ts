@@ -5,6 +5,7 @@
 // Redis script (RoomStore), which reads the actor's standing as it runs.
 import type { Server, Socket } from "socket.io";
 import { HISTORY_PAGE } from "../domain/rules.js";
+import type { AccountStore } from "../stores/accounts.js";
 import { ClientIdConflict, type MessageStore } from "../stores/messages.js";
 import {
   dmUsers,
@@ -17,7 +18,6 @@ import {
   ROOMS_PER_DAY,
   type RoomStore,
 } from "../stores/rooms.js";
-import type { UserStore } from "../stores/users.js";
 import { MAX_ROOMS_PER_SOCKET } from "./budgets.js";
 import type {
   AckOk,
@@ -56,7 +56,7 @@ export type ParleySocket = Socket<
 
 export interface HandlerDeps {
   io: ParleyIo;
-  users: UserStore;
+  users: AccountStore;
   messages: MessageStore;
   rooms: RoomStore;
   /** Its count of batches sent marks a socket's own joins (see room-policy.ts). */

@@ -28,10 +28,10 @@ import { budgetAddress } from "../domain/address.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import type { Redis } from "../redis/client.js";
+import type { AccountStore } from "../stores/accounts.js";
 import { keys } from "../stores/keys.js";
 import type { MessageStore } from "../stores/messages.js";
 import { RoomStore } from "../stores/rooms.js";
-import type { UserStore } from "../stores/users.js";
 import { attachAdapter } from "./adapter.js";
 import { EventBudgets, MESSAGE_SEND_BUDGET } from "./budgets.js";
 import { handleConnections } from "./connection.js";
@@ -60,7 +60,7 @@ const CLOSE_TIMEOUT_MS = 2000;
 export interface RealtimeDeps {
   httpServer: http.Server;
   redis: Redis;
-  users: UserStore;
+  users: AccountStore;
   messages: MessageStore;
   revocation: Revocation;
   /** express-session over the read-only engine store (transport traffic is not activity). */

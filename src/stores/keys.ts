@@ -103,6 +103,10 @@ export const keys = {
    * that the record's mark ends as the list decided last when two cross.
    */
   accountEpochs: `${P}account-epochs:{${P}users}`,
+  /** The keys of the list of accounts, in the order its scripts take them. */
+  get accountList(): string[] {
+    return [keys.users, keys.admins, keys.deactivatedUsers, keys.pendingUsers, keys.accountEpochs];
+  },
   /** Set: ids of deleted accounts (their messages show "deleted user"). */
   deletedUsers: `${P}deleted-users:{${P}users}`,
   /** Hash: one invite, under the SHA-256 of its token (the token itself is never stored). */

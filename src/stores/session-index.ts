@@ -2,11 +2,12 @@
 // active, address, agent) lives in the express-session record; this index only maps a
 // non-secret handle to the session id. Entries whose session expired by TTL are pruned
 // whenever the index is read, so the list never shows a login that no longer exists.
+
+import { loginIsCurrent, parseGeneration } from "../domain/generation.js";
 import { type LoginInfo, parseLoginRecord } from "../domain/login.js";
 import type { Redis } from "../redis/client.js";
 import { keys } from "./keys.js";
 import { mGetAcrossSlots } from "./slots.js";
-import { loginIsCurrent, parseGeneration } from "./users.js";
 
 export interface ActiveLogin extends LoginInfo {
   sid: string;

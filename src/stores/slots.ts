@@ -8,9 +8,9 @@ import calculateSlot from "cluster-key-slot";
 import type { Logger } from "pino";
 import { isCluster, type Redis } from "../redis/client.js";
 import { runScript } from "../redis/scripts.js";
+import { isAccountId } from "./accounts.js";
 import { keys } from "./keys.js";
 import { script } from "./lua.js";
-import { isAccountId } from "./users.js";
 
 /** Splits `items` into groups whose keys (`keyOf`) share a slot; one group on one Redis. */
 export function bySlot<T>(redis: Redis, items: readonly T[], keyOf: (item: T) => string): T[][] {

@@ -1,12 +1,12 @@
 // Accounts and logins made directly in Redis, for tests at the scale of an attack (hundreds of
 // accounts): no argon2 hash to compute and no form to post, so 400 logins take a moment. Each
-// is a real account record (made by parley's own UserStore, with a hash that matches no
+// is a real account record (made by parley's own AccountStore, with a hash that matches no
 // password) and a session record shaped as parley's login writes it, with its cookie signed by
 // the test secret. Everything after that (handshakes, event checks) is parley's own path.
 import { randomBytes } from "node:crypto";
+import { AccountStore } from "../../src/stores/accounts.js";
 import { keys } from "../../src/stores/keys.js";
 import { SessionIndex } from "../../src/stores/session-index.js";
-import { UserStore } from "../../src/stores/users.js";
 import { signSid } from "../../tools/session-cookie.js";
 import { Browser } from "./http.js";
 import { TEST_SECRET, uniqueName } from "./parley.js";
@@ -72,12 +72,12 @@ export async function mintNamed(
   url: string,
   names: readonly string[],
 ): Promise<Minted[]> {
-  const users = new UserStore(redis as never);
+  const users = new AccountStore(redis as never);
   const out: Minted[] = [];
   for (let i = 0; i < names.length; i += 50) {
     const batch = await Promise.all(
       names.slice(i, i + 50).map(async (name) => {
-        const u = await users.create(name, NO_PASSWORD, Date.now());
+        const u = await users.registrations.create(name, NO_PASSWORD, Date.now());
         return mintLogin(redis, url, { id: u.id, username: u.username }, u.generation);
       }),
     );

@@ -9,7 +9,7 @@ import { connectRedis } from "../../src/redis/connect.js";
 import { REDIS_MAX_WAIT_MS } from "../../src/redis/watchdog.js";
 import { keys } from "../../src/stores/keys.js";
 import { MessageStore } from "../../src/stores/messages.js";
-import { UserStore } from "../../src/stores/users.js";
+import { AccountStore } from "../../src/stores/accounts.js";
 import { FaultProxy } from "../helpers/fault-proxy.js";
 import { Browser, sidFromCookie } from "../helpers/http.js";
 import {
@@ -230,16 +230,16 @@ describe("writes parley gave up on, when a hung Redis resumes (fenced writes)", 
 
   it("never creates an account whose registration failed", async () => {
     const name = uniqueName("fenced");
-    const users = new UserStore(client);
-    await refusedDuringHang(() => users.create(name, "hash", 1));
+    const users = new AccountStore(client);
+    await refusedDuringHang(() => users.registrations.create(name, "hash", 1));
     expect(await redis.exists(keys.username(name))).to.equal(0);
   });
 
   it("never changes credentials after the change was refused", async () => {
-    const users = new UserStore(client);
-    const user = await users.create(uniqueName("fenced"), "old-hash", 1);
+    const users = new AccountStore(client);
+    const user = await users.registrations.create(uniqueName("fenced"), "old-hash", 1);
     await refusedDuringHang(() =>
-      users.changeCredentials(user.id, { reason: "password_changed", hash: "new-hash" }),
+      users.credentials.changeCredentials(user.id, { reason: "password_changed", hash: "new-hash" }),
     );
     expect(await redis.hGet(keys.user(user.id), "hash")).to.equal("old-hash");
     expect(await redis.exists(keys.userGeneration(user.id))).to.equal(0);

@@ -2,8 +2,8 @@
 // or other logins are ended, and a login made over another one. Check-then-act let each of
 // these through once.
 import { expect } from "chai";
+import { parseGeneration } from "../../src/domain/generation.js";
 import { keys } from "../../src/stores/keys.js";
-import { parseGeneration } from "../../src/stores/users.js";
 import { Browser, sidFromCookie } from "../helpers/http.js";
 import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 import { redisClient, type TestRedis } from "../helpers/redis.js";

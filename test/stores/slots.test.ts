@@ -2,11 +2,11 @@ import { randomUUID } from "node:crypto";
 import { expect } from "chai";
 import calculateSlot from "cluster-key-slot";
 import pino from "pino";
-import { type Redis } from "../../src/redis/client.js";
+import type { Redis } from "../../src/redis/client.js";
 import { connectRedis } from "../../src/redis/connect.js";
+import { AccountStore } from "../../src/stores/accounts.js";
 import { keys } from "../../src/stores/keys.js";
 import { existAcrossSlots, migrateLayout } from "../../src/stores/slots.js";
-import { UserStore } from "../../src/stores/users.js";
 import { testRedisUrl, uniqueName } from "../helpers/parley.js";
 import { countingCalls, redisClient } from "../helpers/redis.js";
 
@@ -119,10 +119,10 @@ describe("moving keys of the old layout (before version 2)", () => {
         expect(await db.sMembers(keys.deactivatedUsers)).to.deep.equal([off]);
         expect(await db.zRange(keys.pendingUsers, 0, -1)).to.deep.equal([half]);
         // The deactivated admin does not count: the only active admin stays one.
-        const users = new UserStore(client);
+        const users = new AccountStore(client);
         expect(await users.delist(admin)).to.equal("last");
         // The half-made one is swept by the next count (its deadline long past).
-        expect(await users.count(Date.now())).to.equal(2);
+        expect(await users.registrations.count(Date.now())).to.equal(2);
         expect(await db.exists(keys.user(half))).to.equal(0);
       } finally {
         await client.close();
