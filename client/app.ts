@@ -1,11 +1,12 @@
 // The chat page's actions: what happens when the person picks, joins or leaves a room, sends,
 // edits or deletes a message, scrolls up for history, or when the connection comes and goes.
 // They change the state (state.ts), talk to the server (socket.ts) and redraw (views/).
-import { HISTORY_PAGE, MESSAGE_MAX_CHARS } from "../src/domain/rules.js";
+import { HISTORY_PAGE, MESSAGE_MAX_CHARS } from "../src/domain/limits.js";
 import type { Member, Message, RevokedReason, RoomMember } from "../src/domain/types.js";
 import { clearError, showError, type Ui } from "./dom.js";
 import type { Call, ChatSocket } from "./socket.js";
 import type { ChatState, RoomState } from "./state.js";
+import type { ViewActions } from "./views/actions.js";
 import { renderMessages, showArrival, updateJump } from "./views/messages.js";
 import { renderMembers, renderRoomLists } from "./views/rooms.js";
 
@@ -31,7 +32,7 @@ export const REASONS: Record<RevokedReason, string> = {
 
 type ConnState = "connecting" | "connected" | "reconnecting" | "signed-out";
 
-export class App {
+export class App implements ViewActions {
   signedOut = false;
   private readTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly reported = new Map<string, string>();

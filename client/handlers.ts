@@ -1,5 +1,5 @@
 // One handler per server event: each changes the state and redraws what it touched.
-import type { ServerToClientEvents } from "../src/realtime/events.js";
+import type { ServerToClientEvents } from "../src/contract/events.js";
 import { type App, REASONS } from "./app.js";
 import { showError } from "./dom.js";
 import { formatMessage, plainText } from "./format.js";

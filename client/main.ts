@@ -1,7 +1,8 @@
 // The chat page's entry: looks up the page, opens the socket, and wires the person's input
 // and the server's events to the actions (app.ts). Everything users typed is rendered with
 // textContent, never as HTML (views/text.ts).
-import { CLIENT_ID_RE, ROOM_NAME_RE, roomNameFrom } from "../src/domain/rules.js";
+import { CLIENT_ID_RE } from "../src/domain/messages.js";
+import { ROOM_NAME_RE, roomNameFrom } from "../src/domain/rooms.js";
 import type { Member, RoomMember } from "../src/domain/types.js";
 import { App, ROOMS_KEY } from "./app.js";
 import { clearError, findUi, showError } from "./dom.js";

@@ -7,7 +7,7 @@ import type {
   ClientEventName,
   ClientToServerEvents,
   ServerToClientEvents,
-} from "../src/realtime/events.js";
+} from "../src/contract/events.js";
 
 export type ChatSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 

@@ -24,9 +24,9 @@ import { AccountStore } from "./stores/accounts.js";
 import { AuditLog } from "./stores/audit.js";
 import { InviteStore } from "./stores/invites.js";
 import { MessageStore } from "./stores/messages.js";
+import { migrateLayout } from "./stores/migrations.js";
 import { ReplicaAcks } from "./stores/replica-acks.js";
 import { SessionIndex } from "./stores/session-index.js";
-import { migrateLayout } from "./stores/slots.js";
 
 /** Config with the parts main.ts resolves (a Redis to use, secrets to sign with). */
 export interface RuntimeConfig extends Config {

@@ -9,20 +9,16 @@
 // socket here is never checked again (the problem parley solves).
 import http from "node:http";
 import { Server } from "socket.io";
+import { sessionRoom, userRoom } from "../../src/contract/events.js";
+import { MAX_PACKET_BYTES } from "../../src/domain/limits.js";
 import { parseLoginRecord } from "../../src/domain/login.js";
 import { createLogger } from "../../src/logger.js";
 import { attachAdapter } from "../../src/realtime/adapter.js";
-import { sessionRoom, userRoom } from "../../src/realtime/events.js";
 import { SessionGuard } from "../../src/realtime/guard.js";
-import {
-  createHandlers,
-  EventError,
-  type Handlers,
-  type ParleyIo,
-} from "../../src/realtime/handlers.js";
+import { createHandlers, EventError, type Handlers } from "../../src/realtime/handlers/index.js";
 import { Presence } from "../../src/realtime/presence.js";
-import { MAX_PACKET_BYTES } from "../../src/realtime/realtime.js";
 import { schemas } from "../../src/realtime/schemas.js";
+import type { ParleyIo } from "../../src/realtime/socket.js";
 import { connectRedis } from "../../src/redis/connect.js";
 import { AccountStore } from "../../src/stores/accounts.js";
 import { keys } from "../../src/stores/keys.js";

@@ -3,8 +3,8 @@
 // button. Grouped messages (the same author within 5 minutes) keep their author and time
 // for screen readers and on hover.
 import type { Message } from "../../src/domain/types.js";
-import type { App } from "../app.js";
 import type { Pending, RoomState } from "../state.js";
+import type { ViewActions } from "./actions.js";
 import { renderText } from "./text.js";
 
 const GROUP_WITHIN_MS = 5 * 60_000;
@@ -46,7 +46,7 @@ function moderates(r: RoomState): boolean {
 }
 
 export function messageItem(
-  app: App,
+  app: ViewActions,
   m: Message,
   prev: Message | undefined,
   r: RoomState,
@@ -107,7 +107,7 @@ export function messageItem(
 }
 
 /** Edit (own messages) and Delete (own; owners and moderators: any) for one message. */
-function actions(app: App, m: Message, r: RoomState, mine: boolean): HTMLElement {
+function actions(app: ViewActions, m: Message, r: RoomState, mine: boolean): HTMLElement {
   const box = document.createElement("span");
   box.className = "message-actions";
   const button = (label: string, onClick: () => void) => {
@@ -125,7 +125,7 @@ function actions(app: App, m: Message, r: RoomState, mine: boolean): HTMLElement
 }
 
 /** One of the person's own messages not stored yet, shown where it will go. */
-function pendingItem(app: App, p: Pending): HTMLLIElement {
+function pendingItem(app: ViewActions, p: Pending): HTMLLIElement {
   const li = document.createElement("li");
   li.className = "message mine pending";
   li.dataset.clientId = p.clientId;
@@ -162,13 +162,13 @@ function pendingItem(app: App, p: Pending): HTMLLIElement {
   return li;
 }
 
-function nearBottom(app: App): boolean {
+function nearBottom(app: ViewActions): boolean {
   const s = app.ui.scroller;
   return s.scrollHeight - s.scrollTop - s.clientHeight < 80;
 }
 
 /** Redraws the room's conversation; `stick` keeps the view at the newest message. */
-export function renderMessages(app: App, r: RoomState, stick = true): void {
+export function renderMessages(app: ViewActions, r: RoomState, stick = true): void {
   const { ui } = app;
   const items: HTMLLIElement[] = [];
   let prev: Message | undefined;
@@ -196,7 +196,7 @@ export function renderMessages(app: App, r: RoomState, stick = true): void {
 }
 
 /** Adds a message that just arrived: at the end if it is the newest, else redraws. */
-export function showArrival(app: App, r: RoomState, m: Message): void {
+export function showArrival(app: ViewActions, r: RoomState, m: Message): void {
   const { ui } = app;
   const stay = nearBottom(app) || m.user.id === app.state.me.id;
   const i = r.messages.indexOf(m);
@@ -212,6 +212,6 @@ export function showArrival(app: App, r: RoomState, m: Message): void {
 }
 
 /** The jump-to-latest button shows while the newest messages are out of view. */
-export function updateJump(app: App): void {
+export function updateJump(app: ViewActions): void {
   app.ui.jump.hidden = nearBottom(app);
 }

@@ -1,10 +1,10 @@
 // The room list (rooms, then direct messages) with unread and mention badges, and the
 // member list of the room in view: who is here (online dot), each a button to message them.
 import type { DirectoryEntry, Member, RoomMember } from "../../src/domain/types.js";
-import type { App } from "../app.js";
 import type { RoomState } from "../state.js";
+import type { ViewActions } from "./actions.js";
 
-export function renderRoomLists(app: App): void {
+export function renderRoomLists(app: ViewActions): void {
   const { ui, state } = app;
   document.title = state.title();
   for (const [list, kind] of [
@@ -26,7 +26,7 @@ export function renderRoomLists(app: App): void {
   }
 }
 
-function roomItem(app: App, r: RoomState): HTMLLIElement {
+function roomItem(app: ViewActions, r: RoomState): HTMLLIElement {
   const li = document.createElement("li");
   const b = document.createElement("button");
   b.type = "button";
@@ -72,7 +72,7 @@ function roomItem(app: App, r: RoomState): HTMLLIElement {
  * than yours opens a direct message.
  */
 export function renderMembers(
-  app: App,
+  app: ViewActions,
   r: RoomState,
   everyone: readonly RoomMember[] = [],
   more = false,
@@ -116,7 +116,11 @@ export function renderMembers(
 }
 
 /** The public rooms found in the directory: each a button that joins (or shows) it. */
-export function renderDirectory(app: App, rooms: readonly DirectoryEntry[], query: string): void {
+export function renderDirectory(
+  app: ViewActions,
+  rooms: readonly DirectoryEntry[],
+  query: string,
+): void {
   const items = rooms.map((d) => {
     const li = document.createElement("li");
     const b = document.createElement("button");

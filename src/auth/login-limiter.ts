@@ -9,13 +9,11 @@
 // hour) reach the password check. Redis errors propagate: the caller answers 503, never an
 // unlimited attempt.
 import { RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
+import { MAX_CONSECUTIVE_FAILS, MAX_FAILS_PER_IP_PER_HOUR } from "../domain/limits.js";
 import type { Redis } from "../redis/client.js";
 import { keys } from "../stores/keys.js";
 
-export const MAX_CONSECUTIVE_FAILS = 5;
 export const LOCKOUT_SECONDS = 15 * 60;
-export const MAX_FAILS_PER_IP_PER_HOUR = 100;
-
 /** An attempt allowed to be verified; report how it went exactly once. */
 export interface LoginReservation {
   succeeded(): Promise<void>;

@@ -15,6 +15,7 @@ import { RateLimiterMemory } from "rate-limiter-flexible";
 import { cookieName } from "../auth/session.js";
 import { safeNext } from "../auth/validation.js";
 import { budgetAddress } from "../domain/address.js";
+import { SESSION_READS_PER_ADDRESS } from "../domain/limits.js";
 import { isRedisReady } from "../redis/client.js";
 import { pingRedis } from "../redis/connect.js";
 import { isRedisUnavailable, within } from "../redis/errors.js";
@@ -28,9 +29,6 @@ import { HttpError, httpErrors } from "./errors.js";
 import { loginLifecycle } from "./login-session.js";
 import { originCheck } from "./origin.js";
 import { render, type TokenGenerator } from "./render.js";
-
-/** Requests carrying the session cookie one address may make per 10 s (per process). */
-export const SESSION_READS_PER_ADDRESS = 1200;
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 /** Works from src/ (tsx) and from dist/src/ (built). */

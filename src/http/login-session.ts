@@ -6,6 +6,7 @@ import type { NextFunction, Request, Response } from "express";
 import { revokedReason } from "../auth/revocation.js";
 import { cookieName } from "../auth/session.js";
 import { loginIsCurrent } from "../domain/generation.js";
+import { MAX_LOGINS_PER_USER } from "../domain/limits.js";
 import { activityDue, isPastDeadline } from "../domain/login.js";
 import type { HttpContext } from "./context.js";
 import { loginRedirect } from "./render.js";
@@ -64,12 +65,6 @@ export async function startLogin(
     });
   }
 }
-
-/**
- * The most logins one user keeps at once: past it, the oldest are ended (like a revoke from
- * /sessions), so logging in again and again cannot pile up session records.
- */
-export const MAX_LOGINS_PER_USER = 100;
 
 async function endOldestLogins(ctx: HttpContext, userId: string): Promise<void> {
   const live = await ctx.sessionIndex.list(userId, true);

@@ -11,7 +11,7 @@ import type { Logger } from "../logger.js";
 import { isCluster, type Redis } from "../redis/client.js";
 import { closeRedis, connectWithin, duplicateRedis } from "../redis/connect.js";
 import { steadyPublisher, steadySubscriber } from "./adapter-clients.js";
-import type { ParleyIo } from "./handlers.js";
+import type { ParleyIo } from "./socket.js";
 
 /** Attaches the adapter to `io`; resolves with a function that closes its connections. */
 export async function attachAdapter(

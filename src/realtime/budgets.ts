@@ -8,6 +8,8 @@
 // promise and would. Every event counts, accepted or not, unknown event names included. A
 // user's window is reused while they stay active and dropped by the sweep once it has ended.
 
+import { MAX_CONNECTIONS_PER_LOGIN, MAX_CONNECTIONS_PER_USER } from "../domain/limits.js";
+
 export interface Budget {
   /** Events allowed per window. */
   readonly points: number;
@@ -48,18 +50,6 @@ export type BudgetClass = keyof typeof LOCAL_BUDGETS;
 
 /** The Redis-counted budget of message:send, across all of a user's sockets. */
 export const MESSAGE_SEND_BUDGET: Budget = { points: 20, seconds: 10 };
-
-/**
- * Live connections one login may hold on one process (each tab of a browser is one). More
- * are refused at the handshake (429), and one opened past it in a race is closed at once.
- */
-export const MAX_CONNECTIONS_PER_LOGIN = 50;
-
-/** Live connections one user may hold on one process, all their logins together. */
-export const MAX_CONNECTIONS_PER_USER = 150;
-
-/** Rooms one socket may be in at once (its own session and user rooms not counted). */
-export const MAX_ROOMS_PER_SOCKET = 100;
 
 interface Window {
   start: number;

@@ -2,15 +2,16 @@
 // and user rooms (every device of a user is addressed through them), hands every event to the
 // pipeline (dispatch.ts), joins the user's chat rooms, and on leaving tells those rooms who is
 // still here.
+
+import { sessionRoom, userRoom } from "../contract/events.js";
+import { MAX_ROOMS_PER_SOCKET } from "../domain/limits.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import type { RoomStore } from "../stores/rooms.js";
-import { MAX_ROOMS_PER_SOCKET } from "./budgets.js";
 import { type DispatchDeps, dispatch } from "./dispatch.js";
-import { sessionRoom, userRoom } from "./events.js";
 import type { SessionGuard } from "./guard.js";
-import { noteJoined, type ParleyIo, type ParleySocket } from "./handlers.js";
 import { PRESENCE_SETTLE_MS, type Presence } from "./presence.js";
+import { noteJoined, type ParleyIo, type ParleySocket } from "./socket.js";
 
 export interface ConnectionDeps {
   io: ParleyIo;

@@ -13,18 +13,21 @@
 // (the usual case) runs at once, with no allocation for the queue.
 //
 // This is the hot path: it allocates as little as it can per event (no promise unless the
-// handler itself is asynchronous); the clock is read once per event, for the budgets.
+// handler itself is asynchronous). The clock is read when the event arrives and when its check
+// answers (the guard's latency, a metric), and by the local budgets when one is taken.
 import type { RateLimiterRedis } from "rate-limiter-flexible";
+import type { AckError, ClientEventName, ErrorCode } from "../contract/events.js";
+import { MAX_WAITING_EVENTS } from "../domain/limits.js";
 import type { Logger } from "../logger.js";
 import { REDIS_MAX_WAIT_MS } from "../redis/watchdog.js";
 import type { EventBudgets } from "./budgets.js";
 import type { Drain } from "./drain.js";
-import type { AckError, ClientEventName, ErrorCode } from "./events.js";
 import type { CheckResult, Refusal, SessionGuard } from "./guard.js";
-import { EventError, type Handlers, type ParleySocket } from "./handlers.js";
+import { EventError, type Handlers } from "./handlers/index.js";
 import { EVENT_POLICY } from "./policy.js";
 import { admit, ownView, ROOM_REFUSALS, roomOf } from "./room-policy.js";
 import { schemas } from "./schemas.js";
+import type { ParleySocket } from "./socket.js";
 
 export interface DispatchDeps {
   guard: SessionGuard;
@@ -71,12 +74,6 @@ function fail(code: ErrorCode, message?: string): AckError {
 function isEvent(name: unknown): name is ClientEventName {
   return typeof name === "string" && Object.hasOwn(schemas, name);
 }
-
-/**
- * Events one socket may have waiting behind an unanswered one; more are refused at once (at
- * arrival when the socket is already held, before any read).
- */
-export const MAX_WAITING_EVENTS = 100;
 
 /**
  * The longest an event waits behind earlier ones before it is answered `unavailable` instead

@@ -13,19 +13,19 @@
 //   every few sweeps, each socket's rooms against its user's standing (a leave whose publish
 //   was lost while Redis was away).
 import type { Revocation } from "../auth/revocation.js";
+import { sessionRoom, userRoom } from "../contract/events.js";
+import { isRole } from "../domain/rooms.js";
 import type { RevokedReason } from "../domain/types.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import type { Redis } from "../redis/client.js";
 import { keys } from "../stores/keys.js";
-import { isRole } from "../stores/rooms.js";
 import { existAcrossSlots, mGetAcrossSlots } from "../stores/slots.js";
 import type { EventBudgets } from "./budgets.js";
-import { sessionRoom, userRoom } from "./events.js";
 import type { Refusal, SessionGuard } from "./guard.js";
-import type { ParleyIo } from "./handlers.js";
 import type { EngineConnections } from "./handshake.js";
 import { roomOf } from "./room-policy.js";
+import type { ParleyIo } from "./socket.js";
 
 export interface EndedSessionsDeps {
   io: ParleyIo;

@@ -8,8 +8,8 @@
 //
 // Cost: checks that arrive in the same turn of the event loop share ONE MGET of each session
 // record and its user's generation (flushed on setImmediate), so an event costs one Redis
-// round trip when alone and a fraction of one under load (the benchmark prints the measured
-// figure: 0.087 round trips per event with 50 busy clients). A check never reuses a read that
+// round trip when alone and a fraction of one under load (`npm run bench` measures it:
+// docs/performance.md has the latest figures). A check never reuses a read that
 // started before its event arrived, so nothing that arrived after a logout is processed. A
 // record that did not change since the last check is recognised by byte comparison, without
 // parsing it again. An event that touches a room's content adds that room's kind and the

@@ -22,7 +22,8 @@
 // Inside engine.io's middleware every request is re-checked against engine.io's `_query`
 // (defence in depth): a query the front screen did not produce is refused.
 // 4. Joining the namespace re-checks the login in Redis (installHandshake's `io.use`), and
-//    keeps only the session and user ids on the socket.
+//    keeps on the socket only what the events need of it (SocketData in contract/events.ts):
+//    the session id, the user's id and name; the socket's own moves and joins are added later.
 // installHandshake also knows, for this process, which session opened each engine.io
 // connection (its bindings: the sessionID of the request engine.io keeps for it, read from
 // engine.io's own table of connections): step 3 compares against them, and ending a session
@@ -39,7 +40,7 @@ import { REDIS_MAX_WAIT_MS } from "../redis/watchdog.js";
 import type { EventBudgets } from "./budgets.js";
 import { type EngineQuery, isEngineRequest, parseEngineQuery } from "./engine-query.js";
 import type { CheckResult, SessionGuard } from "./guard.js";
-import type { ParleyIo } from "./handlers.js";
+import type { ParleyIo } from "./socket.js";
 
 /** What the screen leaves on the request for engine.io and the namespace middleware. */
 export interface ScreenedRequest extends IncomingMessage {

@@ -11,8 +11,9 @@
 // - activity: the event is something the user did, so it counts towards the idle timeout
 //   (domain/login.ts). Every event is, except `room:read`: the page reports read positions by
 //   itself as messages arrive, and an unattended tab in a busy room must still idle out.
+
+import type { ClientEventName } from "../contract/events.js";
 import type { BudgetClass } from "./budgets.js";
-import type { ClientEventName } from "./events.js";
 import type { RoomRule } from "./room-policy.js";
 
 export interface EventPolicy {

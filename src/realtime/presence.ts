@@ -22,15 +22,10 @@
 // Changes of one room are gathered for PRESENCE_COALESCE_MS and announced once: a process
 // restart that reconnects a crowd, or a crowd leaving, costs one query and one small
 // broadcast, not one of each per socket.
-import type { Member } from "./events.js";
-import { userRoom } from "./events.js";
-import type { ParleyIo } from "./handlers.js";
-
-/**
- * A room with at most this many members online gets the whole list with every change: small
- * enough that the list costs a change at most a few times what the change itself does.
- */
-export const PRESENCE_LIST_MAX = 10;
+import type { Member } from "../contract/events.js";
+import { userRoom } from "../contract/events.js";
+import { PRESENCE_LIST_MAX } from "../domain/limits.js";
+import type { ParleyIo } from "./socket.js";
 
 /** How long a connection must last before its arrival in its rooms is announced (ms). */
 export const PRESENCE_SETTLE_MS = 1000;

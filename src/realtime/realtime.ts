@@ -24,7 +24,15 @@ import { RateLimiterRedis } from "rate-limiter-flexible";
 import { Server } from "socket.io";
 import type { UserLookup } from "../auth/passport.js";
 import type { Revocation } from "../auth/revocation.js";
+import type {
+  ClientToServerEvents,
+  InterServerEvents,
+  ServerToClientEvents,
+  SocketData,
+} from "../contract/events.js";
+import { userRoom } from "../contract/events.js";
 import { budgetAddress } from "../domain/address.js";
+import { MAX_PACKET_BYTES } from "../domain/limits.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import type { Redis } from "../redis/client.js";
@@ -38,19 +46,12 @@ import { handleConnections } from "./connection.js";
 import type { DispatchDeps } from "./dispatch.js";
 import { Drain } from "./drain.js";
 import { watchEndedSessions } from "./ended-sessions.js";
-import type {
-  ClientToServerEvents,
-  InterServerEvents,
-  ServerToClientEvents,
-  SocketData,
-} from "./events.js";
-import { userRoom } from "./events.js";
 import { SessionGuard } from "./guard.js";
-import { createHandlers, type ParleyIo } from "./handlers.js";
+import { createHandlers } from "./handlers/index.js";
 import { installHandshake } from "./handshake.js";
 import { answerPresenceQueries, Presence } from "./presence.js";
+import type { ParleyIo } from "./socket.js";
 
-export const MAX_PACKET_BYTES = 16 * 1024;
 export const MESSAGE_SENDS_PER_10S = MESSAGE_SEND_BUDGET.points;
 /** How long shutdown waits for running events to answer. */
 const DRAIN_TIMEOUT_MS = 5000;

@@ -11,9 +11,9 @@
 // room:join or room:leave although its batch was read before that ran (both sent in one
 // tick). A read older than the socket's own successful join or leave is outdated by it: the
 // join counts, and after a leave a role read before it no longer does.
-import { isRole } from "../stores/rooms.js";
-import type { ErrorCode, SocketData } from "./events.js";
-import { PUBLIC_ROOM_RE } from "./schemas.js";
+
+import type { ErrorCode, SocketData } from "../contract/events.js";
+import { isRole, ROOM_NAME_RE } from "../domain/rooms.js";
 
 /** "member": owners, moderators and members only. "reader": anyone but the banned in a public
  * room (or one not created yet); members only in a private one. */
@@ -22,7 +22,7 @@ export type RoomRule = "member" | "reader";
 /** The room an event names, when it is a room with standing (not a DM, not malformed). */
 export function roomOf(payload: unknown): string | undefined {
   const room = (payload as { room?: unknown } | null | undefined)?.room;
-  return typeof room === "string" && PUBLIC_ROOM_RE.test(room) ? room : undefined;
+  return typeof room === "string" && ROOM_NAME_RE.test(room) ? room : undefined;
 }
 
 /**

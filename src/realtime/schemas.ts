@@ -3,19 +3,13 @@
 // (`user`, `id`, `__proto__`, …) is ever merged into server objects.
 import { z } from "zod";
 import {
-  CLIENT_ID_RE,
   HISTORY_MAX,
+  MEMBER_PAGE_MAX,
   MESSAGE_MAX_CHARS,
-  ROOM_NAME_RE,
   TOPIC_MAX_CHARS,
-} from "../domain/rules.js";
-import { STREAM_ID_RE } from "../stores/messages.js";
-import { MEMBER_PAGE_MAX } from "../stores/rooms.js";
-
-/** A named room's name (the shared rule of domain/rules.ts). */
-export const PUBLIC_ROOM_RE = ROOM_NAME_RE;
-const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
-export const DM_ROOM_RE = new RegExp(`^dm:(${UUID}):(${UUID})$`);
+} from "../domain/limits.js";
+import { CLIENT_ID_RE, STREAM_ID_RE } from "../domain/messages.js";
+import { ROOM_NAME_RE } from "../domain/rooms.js";
 
 const room = z.string().max(100);
 
@@ -99,16 +93,3 @@ export const schemas = {
   activity: z.object({}),
   ping: z.object({}),
 } as const;
-
-/** The direct-message room of two users: the same name whoever opens it. */
-export function dmRoom(a: string, b: string): string {
-  return a < b ? `dm:${a}:${b}` : `dm:${b}:${a}`;
-}
-
-/** Whether `userId` may use `room`: public rooms are open; a DM room admits its two users. */
-export function roomAccess(room: string, userId: string): "ok" | "invalid" | "forbidden" {
-  if (PUBLIC_ROOM_RE.test(room)) return "ok";
-  const [, a, b] = DM_ROOM_RE.exec(room) ?? [];
-  if (!a || !b || a >= b) return "invalid";
-  return a === userId || b === userId ? "ok" : "forbidden";
-}

@@ -5,7 +5,7 @@
 // hash and the generation are always read together atomically here, in byId).
 
 import { parseGeneration } from "../domain/generation.js";
-import type { Account, User, UserCredentials } from "../domain/types.js";
+import type { Account, UserCredentials } from "../domain/types.js";
 import type { Redis } from "../redis/client.js";
 import { fencedEval } from "../redis/fence.js";
 import { CredentialStore } from "./credentials.js";

@@ -26,8 +26,6 @@ export class ClientIdConflict extends Error {
 /** How a deleted account's messages are attributed. */
 export const DELETED_USER = "deleted user";
 
-export const STREAM_ID_RE = /^\d{1,16}-\d{1,16}$/;
-
 /** How long a client id is remembered: a retry within a day is never stored twice. */
 const DEDUPE_SECONDS = 86_400;
 

@@ -11,6 +11,16 @@
 // rejoin, never what is allowed (a room the user no longer stands in is dropped when listed).
 
 import { RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
+import {
+  MAX_BANS_PER_ROOM,
+  MAX_INVITATIONS,
+  MAX_LIST_ENTRIES,
+  MAX_PENDING_DMS,
+  REMOVED_SECONDS,
+  ROOMS_PER_DAY,
+} from "../domain/limits.js";
+import { STREAM_ID_RE } from "../domain/messages.js";
+import { dmUsers, isDmRoom, isRole, ROLES } from "../domain/rooms.js";
 import type { DirectoryEntry, RoomKind, RoomRole, RoomSummary } from "../domain/types.js";
 import { parseCounts, readAllPosition, unreadSince } from "../domain/unread.js";
 import type { Redis } from "../redis/client.js";
@@ -18,7 +28,6 @@ import { fencedEval } from "../redis/fence.js";
 import { runScript } from "../redis/scripts.js";
 import { keys } from "./keys.js";
 import { script } from "./lua.js";
-import { STREAM_ID_RE } from "./messages.js";
 import { mGetAcrossSlots } from "./slots.js";
 
 export type { DirectoryEntry, RoomKind, RoomSummary } from "../domain/types.js";
@@ -26,23 +35,6 @@ export type Role = RoomRole;
 /** "removed": a moderator removed the user (they may rejoin a public room; a private one
  * needs a new invitation); events they send there meanwhile are refused as `forbidden`. */
 export type Standing = Role | "invited" | "banned" | "removed";
-
-export const ROLES: ReadonlySet<string> = new Set<Role>(["owner", "moderator", "member"]);
-
-/** Whether a standing is a role (a member of the room), not invited, removed or banned. */
-export function isRole(standing: string | null | undefined): boolean {
-  return standing !== null && standing !== undefined && ROLES.has(standing);
-}
-
-/** Whether a room is a direct-message room ("dm:<id>:<id>"). */
-export function isDmRoom(room: string): boolean {
-  return room.startsWith("dm:");
-}
-
-/** The two user ids a DM room's name holds. */
-export function dmUsers(room: string): string[] {
-  return room.slice(3).split(":");
-}
 
 export type JoinOutcome =
   | { ok: true; created: boolean; kind: RoomKind; role: Role; topic: string }
@@ -58,45 +50,10 @@ const MARK_READ = script("room-mark-read");
 
 export type ModerationAction = "topic" | "invite" | "remove" | "ban" | "unban" | "role";
 
-/**
- * The most rooms and DMs a user's list holds. Joining beyond it is refused. It bounds what a
- * connect and `room:list` cost: a few small reads per entry, whatever the rooms hold.
- */
-export const MAX_LIST_ENTRIES = 300;
-
-/**
- * The most pending invitations a user holds, apart from the rooms above (so invitations
- * from others can never use up a user's own room for joining). More are refused.
- */
-export const MAX_INVITATIONS = 50;
-
-/** The most members one `room:members` page asks for. */
-export const MEMBER_PAGE_MAX = 500;
-
 /** Members read per scan step (Redis's COUNT hint): a page overshoots its limit by less. */
 const MEMBER_SCAN_STEP = 200;
 
-/**
- * The most direct messages started by others that a user has not opened yet, also apart from
- * the rooms above: others cannot fill anyone's list. Past it the oldest of them leaves the
- * list (its messages stay, and still arrive live) to make room for the newest.
- */
-export const MAX_PENDING_DMS = 50;
-
 const ADD_TO_LIST = script("list-add");
-
-/** How long a removal's standing lasts (s): it refuses the removed user's events meanwhile. */
-export const REMOVED_SECONDS = 24 * 60 * 60;
-
-/**
- * The most bans one room keeps (unbanning frees one): high enough that no crowd of
- * throw-away accounts (300 an hour per address) leaves an owner unable to ban, low enough to
- * bound what one owner's bans keep.
- */
-export const MAX_BANS_PER_ROOM = 10_000;
-
-/** Rooms (public or private) one account may create per day. */
-export const ROOMS_PER_DAY = 200;
 
 export class RoomStore {
   /** Each account's daily quota of rooms created. */

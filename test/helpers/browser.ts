@@ -2,7 +2,7 @@
 // console error, page error and CSP violation recorded so tests can assert there were none.
 import { existsSync, mkdirSync } from "node:fs";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
-import { type StartOptions, startParley, type TestParley } from "./parley.js";
+import { PASSWORD, type StartOptions, startParley, type TestParley } from "./parley.js";
 
 const CANDIDATES = [process.env.CHROMIUM_PATH, "/usr/bin/chromium", "/usr/bin/chromium-browser"];
 

@@ -1,6 +1,7 @@
 // A direct Redis client for asserting what parley stored.
 import { createClient } from "redis";
 import { isRedisReady, type Redis } from "../../src/redis/client.js";
+import { eventually } from "./eventually.js";
 import { testRedisUrl } from "./parley.js";
 
 export type TestRedis = ReturnType<typeof createClient>;

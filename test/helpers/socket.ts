@@ -6,7 +6,7 @@ import type {
   ClientEventName,
   ClientToServerEvents,
   ServerToClientEvents,
-} from "../../src/realtime/events.js";
+} from "../../src/contract/events.js";
 import type { Browser } from "./http.js";
 
 export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;

@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { expect } from "chai";
 import { freePort, type PrivateRedis, startRedisServer } from "../../src/redis/server.js";
+import { eventually } from "../helpers/eventually.js";
 import { Browser } from "../helpers/http.js";
 import { PASSWORD, uniqueName } from "../helpers/parley.js";
 import { killAll, runListening } from "../helpers/process.js";

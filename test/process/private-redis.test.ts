@@ -8,6 +8,7 @@ import path from "node:path";
 import { expect } from "chai";
 import { createClient } from "redis";
 import { freePort, startRedisServer } from "../../src/redis/server.js";
+import { eventually } from "../helpers/eventually.js";
 import { Browser } from "../helpers/http.js";
 import { PASSWORD } from "../helpers/parley.js";
 import {

@@ -7,6 +7,7 @@ import { createLogger } from "../../src/logger.js";
 import { steadyPublisher, steadySubscriber } from "../../src/realtime/adapter-clients.js";
 import { isRedisReady, type Redis } from "../../src/redis/client.js";
 import { connectRedis } from "../../src/redis/connect.js";
+import { eventually } from "../helpers/eventually.js";
 import { FaultProxy } from "../helpers/fault-proxy.js";
 import { testRedisUrl, uniqueName } from "../helpers/parley.js";
 import { clientEvent, redisClient, type TestRedis } from "../helpers/redis.js";

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import type { Member, Message } from "../../src/realtime/events.js";
+import type { Member, Message } from "../../src/contract/events.js";
 import { useParley } from "../helpers/fixtures.js";
 import { Browser } from "../helpers/http.js";
 import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import type { Message } from "../../src/realtime/events.js";
+import type { Message } from "../../src/contract/events.js";
 import { Browser } from "../helpers/http.js";
 import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 import { type ClientSocket, call, connect, once } from "../helpers/socket.js";

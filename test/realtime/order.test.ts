@@ -3,7 +3,7 @@
 // stream read; ping and typing need nothing).
 import { expect } from "chai";
 import fc from "fast-check";
-import { MAX_WAITING_EVENTS } from "../../src/realtime/dispatch.js";
+import { MAX_WAITING_EVENTS } from "../../src/domain/limits.js";
 import { Browser } from "../helpers/http.js";
 import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 import { type ClientSocket, call, connect } from "../helpers/socket.js";

@@ -4,12 +4,13 @@
 // sharded pub/sub.
 import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
+import type { Message } from "../../src/contract/events.js";
 import { createLogger } from "../../src/logger.js";
-import type { Message } from "../../src/realtime/events.js";
-import { type Redis } from "../../src/redis/client.js";
+import type { Redis } from "../../src/redis/client.js";
 import { connectRedisCluster, TOPOLOGY_CHANGED } from "../../src/redis/cluster.js";
 import { closeRedis } from "../../src/redis/connect.js";
 import { keys } from "../../src/stores/keys.js";
+import { eventually } from "../helpers/eventually.js";
 import { Browser } from "../helpers/http.js";
 import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 import { ask } from "../helpers/redis.js";

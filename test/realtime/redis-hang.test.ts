@@ -4,12 +4,13 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
 import { createLogger } from "../../src/logger.js";
-import { type Redis } from "../../src/redis/client.js";
+import type { Redis } from "../../src/redis/client.js";
 import { connectRedis } from "../../src/redis/connect.js";
 import { REDIS_MAX_WAIT_MS } from "../../src/redis/watchdog.js";
+import { AccountStore } from "../../src/stores/accounts.js";
 import { keys } from "../../src/stores/keys.js";
 import { MessageStore } from "../../src/stores/messages.js";
-import { AccountStore } from "../../src/stores/accounts.js";
+import { eventually } from "../helpers/eventually.js";
 import { FaultProxy } from "../helpers/fault-proxy.js";
 import { Browser, sidFromCookie } from "../helpers/http.js";
 import {

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
 import { io } from "socket.io-client";
-import type { Message } from "../../src/realtime/events.js";
+import type { Message } from "../../src/contract/events.js";
 import { keys } from "../../src/stores/keys.js";
 import { Browser, sidFromCookie } from "../helpers/http.js";
 import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";

@@ -3,7 +3,7 @@
 // authorization re-checked per event on every process (a removal or ban holds from the next
 // event, even before the socket has left the room).
 import { expect } from "chai";
-import type { Message, RoomSummary } from "../../src/realtime/events.js";
+import type { Message, RoomSummary } from "../../src/contract/events.js";
 import { keys } from "../../src/stores/keys.js";
 import { Browser } from "../helpers/http.js";
 import {

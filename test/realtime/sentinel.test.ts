@@ -4,9 +4,10 @@
 // message nor keep a refused one.
 import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
-import type { Message } from "../../src/realtime/events.js";
+import type { Message } from "../../src/contract/events.js";
 import { freePort } from "../../src/redis/server.js";
 import { keys } from "../../src/stores/keys.js";
+import { eventually } from "../helpers/eventually.js";
 import { Browser } from "../helpers/http.js";
 import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 import { ask } from "../helpers/redis.js";

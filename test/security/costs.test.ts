@@ -3,13 +3,14 @@
 // or stores, within its budget, and bystanders stay answered (ping p99 under 50 ms here).
 import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
+import type { RoomSummary } from "../../src/contract/events.js";
+import { MAX_PENDING_DMS } from "../../src/domain/limits.js";
 import { createLogger } from "../../src/logger.js";
-import type { RoomSummary } from "../../src/realtime/events.js";
-import { type Redis } from "../../src/redis/client.js";
+import type { Redis } from "../../src/redis/client.js";
 import { connectRedis } from "../../src/redis/connect.js";
 import { REDIS_BUSY_LIMIT_MS } from "../../src/redis/watchdog.js";
 import { keys } from "../../src/stores/keys.js";
-import { MAX_PENDING_DMS, RoomStore } from "../../src/stores/rooms.js";
+import { RoomStore } from "../../src/stores/rooms.js";
 import { seedRoom } from "../../tools/seed-rooms.js";
 import { FaultProxy } from "../helpers/fault-proxy.js";
 import { useParley } from "../helpers/fixtures.js";

@@ -1,8 +1,9 @@
 // Abuse through events other than message:send: floods of cheap events, joining every room
 // there is, and payloads the store would read back differently from what was acked.
 import { expect } from "chai";
-import { LOCAL_BUDGETS, MAX_ROOMS_PER_SOCKET } from "../../src/realtime/budgets.js";
-import type { Member } from "../../src/realtime/events.js";
+import type { Member } from "../../src/contract/events.js";
+import { MAX_ROOMS_PER_SOCKET } from "../../src/domain/limits.js";
+import { LOCAL_BUDGETS } from "../../src/realtime/budgets.js";
 import { useParley } from "../helpers/fixtures.js";
 import { Browser } from "../helpers/http.js";
 import { PASSWORD, type TestParley, uniqueName } from "../helpers/parley.js";

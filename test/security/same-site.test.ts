@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net";
 import { expect } from "chai";
 import type { Browser, BrowserContext } from "playwright-core";
 import { launch, Problems, registerInChat } from "../helpers/browser.js";
+import { eventually } from "../helpers/eventually.js";
 import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 
 describe("a same-site page against a logged-in visitor, in Chromium", function () {

@@ -4,6 +4,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
 import { keys } from "../../src/stores/keys.js";
+import { eventually } from "../helpers/eventually.js";
 import { Browser, sidFromCookie } from "../helpers/http.js";
 import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
 import { redisClient, type TestRedis } from "../helpers/redis.js";

@@ -1,14 +1,14 @@
 // Every key parley keeps on behalf of a user expires, is capped per account, or counts against
 // a stated quota: nothing an account does makes Redis keep something for ever.
 import { expect } from "chai";
-import { MAX_LOGINS_PER_USER } from "../../src/http/login-session.js";
-import { keys } from "../../src/stores/keys.js";
 import {
   MAX_BANS_PER_ROOM,
+  MAX_LOGINS_PER_USER,
   REMOVED_SECONDS,
   ROOMS_PER_DAY,
-  RoomStore,
-} from "../../src/stores/rooms.js";
+} from "../../src/domain/limits.js";
+import { keys } from "../../src/stores/keys.js";
+import { RoomStore } from "../../src/stores/rooms.js";
 import { useParley } from "../helpers/fixtures.js";
 import { Browser } from "../helpers/http.js";
 import { type Minted, mintAccounts, mintLogin, mintNamed } from "../helpers/minted.js";

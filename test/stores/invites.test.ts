@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import pino from "pino";
-import { type Redis } from "../../src/redis/client.js";
+import type { Redis } from "../../src/redis/client.js";
 import { connectRedis } from "../../src/redis/connect.js";
 import { InviteStore } from "../../src/stores/invites.js";
 import { keys } from "../../src/stores/keys.js";

@@ -7,7 +7,7 @@ import {
   ErrorReply,
   SocketClosedUnexpectedlyError,
 } from "redis";
-import { type Redis } from "../../src/redis/client.js";
+import type { Redis } from "../../src/redis/client.js";
 import { connectRedis } from "../../src/redis/connect.js";
 import { isRedisUnavailable } from "../../src/redis/errors.js";
 import { keys } from "../../src/stores/keys.js";

@@ -2,11 +2,12 @@
 // pending direct messages: the stores against a real Redis.
 import { expect } from "chai";
 import pino from "pino";
-import { type Redis } from "../../src/redis/client.js";
+import { MAX_PENDING_DMS } from "../../src/domain/limits.js";
+import type { Redis } from "../../src/redis/client.js";
 import { connectRedis } from "../../src/redis/connect.js";
 import { keys } from "../../src/stores/keys.js";
 import { MessageStore } from "../../src/stores/messages.js";
-import { MAX_PENDING_DMS, RoomStore } from "../../src/stores/rooms.js";
+import { RoomStore } from "../../src/stores/rooms.js";
 import { testRedisUrl, uniqueName } from "../helpers/parley.js";
 
 describe("message ids that count, and unread counts from them", () => {

@@ -6,7 +6,8 @@ import type { Redis } from "../../src/redis/client.js";
 import { connectRedis } from "../../src/redis/connect.js";
 import { AccountStore } from "../../src/stores/accounts.js";
 import { keys } from "../../src/stores/keys.js";
-import { existAcrossSlots, migrateLayout } from "../../src/stores/slots.js";
+import { migrateLayout } from "../../src/stores/migrations.js";
+import { existAcrossSlots } from "../../src/stores/slots.js";
 import { testRedisUrl, uniqueName } from "../helpers/parley.js";
 import { countingCalls, redisClient } from "../helpers/redis.js";
 

@@ -6,16 +6,13 @@ import { expect } from "chai";
 import fc from "fast-check";
 import pino from "pino";
 import type { RateLimiterRedis } from "rate-limiter-flexible";
+import { MAX_WAITING_EVENTS } from "../../src/domain/limits.js";
 import { EventBudgets } from "../../src/realtime/budgets.js";
-import {
-  type DispatchDeps,
-  dispatch,
-  MAX_QUEUE_WAIT_MS,
-  MAX_WAITING_EVENTS,
-} from "../../src/realtime/dispatch.js";
+import { type DispatchDeps, dispatch, MAX_QUEUE_WAIT_MS } from "../../src/realtime/dispatch.js";
 import { Drain } from "../../src/realtime/drain.js";
 import type { CheckCallback, SessionGuard } from "../../src/realtime/guard.js";
-import type { Handlers, ParleySocket } from "../../src/realtime/handlers.js";
+import type { Handlers } from "../../src/realtime/handlers/index.js";
+import type { ParleySocket } from "../../src/realtime/socket.js";
 
 type Kind = "send" | "history" | "ping";
 /** Each event's payload carries its number n where its schema keeps it. */

@@ -1,7 +1,7 @@
 // Room access, decided from the room's kind and the user's standing (read with the session in
 // the event's batch), and the per-event policy table.
 import { expect } from "chai";
-import { ERROR_CODES } from "../../src/realtime/events.js";
+import { ERROR_CODES } from "../../src/contract/events.js";
 import { EVENT_POLICY } from "../../src/realtime/policy.js";
 import { admit, ROOM_REFUSALS, roomOf } from "../../src/realtime/room-policy.js";
 import { schemas } from "../../src/realtime/schemas.js";

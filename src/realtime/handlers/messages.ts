@@ -1,0 +1,160 @@
+// Message events: sending (with mentions), editing, deleting, history, and typing.
+
+import type { Message } from "../../contract/events.js";
+import { userRoom } from "../../contract/events.js";
+import { MAX_MENTIONS } from "../../domain/limits.js";
+import { dmUsers, isDmRoom, isRole } from "../../domain/rooms.js";
+import { ClientIdConflict } from "../../stores/messages.js";
+import {
+  audience,
+  EventError,
+  type Family,
+  type HandlerDeps,
+  HISTORY_ON_JOIN,
+  member,
+  requireAccess,
+  requireJoined,
+} from "./common.js";
+
+/** "@name" not preceded by a name character (so e-mail addresses are not mentions). */
+const MENTION_RE = /(?<![A-Za-z0-9_.-])@([A-Za-z0-9_.-]{3,32})(?![A-Za-z0-9_])/g;
+
+/** The revised message, or the refusal as an event error. */
+function revised(r: Message | "not_found" | "forbidden", forbidden: string): Message {
+  if (r === "not_found") throw new EventError("not_found", "no such message (or it was deleted)");
+  if (r === "forbidden") throw new EventError("forbidden", forbidden);
+  return r;
+}
+
+export type MessageEvent =
+  | "message:send"
+  | "message:edit"
+  | "message:delete"
+  | "message:history"
+  | "typing";
+
+export function messageHandlers(d: HandlerDeps): Family<MessageEvent> {
+  /**
+   * Records the mentions (@username) in a message: each named user who may read the room
+   * (a member of it; the other user of a DM) gets a `mention` event and a mention count for
+   * the room that lasts until they read it. At most 10 names per message.
+   */
+  const mentionIn = async (room: string, message: Message) => {
+    // Up to 10 names, each naming one account at most: "@bob." at the end of a sentence names
+    // the account "bob." if there is one, else "bob".
+    const tokens: { name: string; trimmed: string }[] = [];
+    for (const m of message.text.matchAll(MENTION_RE)) {
+      const name = (m[1] ?? "").toLowerCase();
+      if (tokens.some((t) => t.name === name)) continue;
+      if (tokens.length === MAX_MENTIONS) break;
+      const trimmed = name.replace(/[.-]+$/, "");
+      tokens.push({ name, trimmed: trimmed.length >= 3 ? trimmed : name });
+    }
+    if (tokens.length === 0) return;
+    const candidates = [...new Set(tokens.flatMap((t) => [t.name, t.trimmed]))];
+    const ids = await d.users.idsOf(candidates);
+    const idOf = new Map(candidates.map((n, i) => [n, ids[i]]));
+    const chosen = tokens.map((t) => idOf.get(t.name) ?? idOf.get(t.trimmed));
+    let named = [...new Set(chosen.filter((id): id is string => !!id && id !== message.user.id))];
+    if (named.length === 0) return;
+    if (isDmRoom(room)) named = named.filter((id) => dmUsers(room).includes(id));
+    else {
+      const standing = await d.rooms.standings(room, named);
+      named = named.filter((_, i) => isRole(standing[i]));
+    }
+    await Promise.all(
+      named.map(async (id) => {
+        await d.rooms.mention(id, room);
+        d.io.to(userRoom(id)).emit("mention", { room, message });
+      }),
+    );
+  };
+
+  return {
+    "message:send": async (socket, { room, text, clientId }) => {
+      requireAccess(room, socket.data.userId);
+      requireJoined(socket, room);
+      const { message, fresh, redeliver } = await d.messages
+        .append(room, member(socket), text, d.now(), clientId)
+        .catch((err: unknown) => {
+          if (err instanceof ClientIdConflict) throw new EventError("invalid", err.message);
+          throw err;
+        });
+      // A retry of a message edited or deleted since is answered with its current version,
+      // and nothing is delivered again.
+      if (!fresh && !redeliver) return { ok: true, message };
+      // A direct message puts the conversation in both users' lists (every device), unread
+      // from its start for whoever has not opened it yet (repeated safely on a retry).
+      if (isDmRoom(room)) {
+        // Unread from this message on (its id is "<ms>-<count>": the position just before it).
+        const [ms = "0", count = "0"] = message.id.split("-");
+        const start = `${ms}-${Math.max(0, Number(count) - 1)}`;
+        const since = Number(ms) - 1;
+        const me = socket.data.userId;
+        await Promise.all(
+          dmUsers(room).map((id) =>
+            d.rooms.addDm(id, room, since, id === me ? "join" : "dm", start),
+          ),
+        ).catch(() => undefined);
+      }
+      // Every socket in the room gets it (the sender's too: clients dedupe by id); direct
+      // messages also reach both users' sockets that have not joined the room yet. A retry
+      // is delivered again: the first answer may have been lost with its broadcast (pages
+      // drop a message id they already have).
+      d.io.to(audience(room)).emit("message", message);
+      // Only a message that names someone (@username) costs more Redis commands; a retry's
+      // mentions were counted the first time.
+      if (fresh && text.includes("@")) await mentionIn(room, message).catch(() => undefined);
+      return { ok: true, message };
+    },
+
+    "message:edit": async (socket, { room, id, text }) => {
+      requireAccess(room, socket.data.userId);
+      const message = revised(
+        await d.messages.revise(room, id, socket.data.userId, { text }, d.now()),
+        "only its author can edit a message",
+      );
+      d.io.to(audience(room)).emit("message:updated", message);
+      return { ok: true, message };
+    },
+
+    "message:delete": async (socket, { room, id }, standing) => {
+      requireAccess(room, socket.data.userId);
+      const userId = socket.data.userId;
+      const refusal = "only its author, or the room's owner or moderators, can delete a message";
+      // One's own message first; only when it is someone else's does the moderator's power
+      // matter, and then the standing is read again now (the event's batch may predate the
+      // socket's own leave): the one Redis read more is paid by moderators' deletions alone.
+      let r = await d.messages.revise(
+        room,
+        id,
+        userId,
+        { delete: true, moderator: false },
+        d.now(),
+      );
+      const mayModerate = (x: string | null | undefined) => x === "owner" || x === "moderator";
+      if (r === "forbidden" && !isDmRoom(room) && mayModerate(standing)) {
+        if (!mayModerate(await d.rooms.standing(room, userId))) {
+          throw new EventError("forbidden", refusal);
+        }
+        r = await d.messages.revise(room, id, userId, { delete: true, moderator: true }, d.now());
+      }
+      const message = revised(r, refusal);
+      d.io.to(audience(room)).emit("message:updated", message);
+      return { ok: true, message };
+    },
+
+    "message:history": async (socket, { room, before, limit }) => {
+      requireAccess(room, socket.data.userId);
+      const messages = await d.messages.page(room, limit ?? HISTORY_ON_JOIN, before);
+      return { ok: true, messages };
+    },
+
+    typing: (socket, { room }) => {
+      requireAccess(room, socket.data.userId);
+      requireJoined(socket, room);
+      socket.to(room).emit("typing", { room, user: member(socket) });
+      return { ok: true };
+    },
+  };
+}
