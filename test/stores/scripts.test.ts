@@ -25,6 +25,7 @@ import {
 } from "../../src/stores/sessions.js";
 import { eventually } from "../helpers/eventually.js";
 import { testRedisUrl, uniqueName } from "../helpers/parley.js";
+import { countingCalls } from "../helpers/redis.js";
 
 describe("Redis scripts as files", () => {
   let redis: Redis;
@@ -130,16 +131,12 @@ describe("Redis scripts as files", () => {
           `${header}local a_key = KEYS[1]\nlocal value = ARGV[1]\nreturn '${uniqueName("sha")}'\n`,
         ),
       );
-      const calls = async (cmd: string) => {
-        const stats = await redis.info("commandstats");
-        return Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
-      };
-      const evals = await calls("eval");
-      await runScript(redis, plain, ["k"], ["v"]); // NOSCRIPT, then EVAL once
-      const shas = await calls("evalsha");
-      for (let i = 0; i < 5; i++) await runScript(redis, plain, ["k"], ["v"]);
-      expect(await calls("eval")).to.equal(evals + 1);
-      expect(await calls("evalsha")).to.equal(shas + 5);
+      // Counted on this client (the server's commandstats would count every test's calls).
+      const { client, calls } = countingCalls(redis, ["eval", "evalSha"]);
+      await runScript(client, plain, ["k"], ["v"]); // new to Redis: NOSCRIPT, then EVAL once
+      expect(calls).to.deep.equal({ eval: 1, evalSha: 1 });
+      for (let i = 0; i < 5; i++) await runScript(client, plain, ["k"], ["v"]);
+      expect(calls).to.deep.equal({ eval: 1, evalSha: 6 });
     });
   });
 
