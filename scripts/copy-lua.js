@@ -1,14 +1,31 @@
 // Copies the Redis scripts (src/**/*.lua) beside the compiled server (dist/src/), where the
-// script loader finds them (tsc copies only TypeScript's output). Run by `npm run build` and
-// by `npm start` on every start (cheap), so an edited script is never left behind.
-import { cpSync, statSync } from "node:fs";
+// script loader finds them (tsc copies only TypeScript's output). Run by `npm run build`, by
+// `npm start` on every start (cheap), and by the tests that build the server, so an edited
+// script is never left behind. The copies are made anew: a script removed from src/ is gone
+// from dist/ too.
+import { cpSync, readdirSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
-export function copyLua() {
-  cpSync(path.join(root, "src"), path.join(root, "dist", "src"), {
+/** Every .lua under `dir`, recursively. */
+function luaFiles(dir) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) return luaFiles(p);
+    return e.name.endsWith(".lua") ? [p] : [];
+  });
+}
+
+export function copyLua(into = path.join(root, "dist")) {
+  const target = path.join(into, "src");
+  try {
+    for (const old of luaFiles(target)) rmSync(old);
+  } catch {
+    // nothing built yet
+  }
+  cpSync(path.join(root, "src"), target, {
     recursive: true,
     filter: (p) => statSync(p).isDirectory() || p.endsWith(".lua"),
   });

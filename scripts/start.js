@@ -53,7 +53,7 @@ if (newest(at("src"), ...config) > newest(stamp) || newest(at("dist", "src", "ma
 copyLua();
 const clientOut = at("public", "js", "chat.js");
 if (
-  newest(at("client"), at("src", "realtime"), at("src", "domain"), ...config) > newest(clientOut)
+  newest(at("client"), at("src", "contract"), at("src", "domain"), ...config) > newest(clientOut)
 ) {
   build("the page's client", [
     "esbuild",

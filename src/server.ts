@@ -233,7 +233,7 @@ export async function createServer({
 
 /**
  * The Redis URL to connect to. With sentinels, a local endpoint that always leads to the
- * primary they name (see redis-sentinel.ts); REDIS_URL's credentials and database are kept.
+ * primary they name (see redis/sentinel.ts); REDIS_URL's credentials and database are kept.
  */
 async function resolveRedis(
   config: RuntimeConfig,

@@ -1,6 +1,6 @@
 // The domain's shared types: who a member is, what a message and a room are, why a login
 // ended. Used by the stores, auth and the socket layer alike (and sent as they are over the
-// wire, see realtime/events.ts), so none of them imports another layer for its vocabulary.
+// wire, see contract/events.ts), so none of them imports another layer for its vocabulary.
 
 export interface Member {
   id: string;

@@ -91,7 +91,7 @@ export function handleConnections(d: ConnectionDeps): void {
   function onDisconnecting(this: ParleySocket): void {
     d.metrics.connectedSockets.dec();
     // Announced once the socket has left (presence waits; leaving follows at once), unless its
-    // coming was never announced: rooms it joined by its own events were (handlers.ts).
+    // coming was never announced: rooms it joined by its own events were (handlers/rooms.ts).
     for (const room of this.rooms) {
       if (isChatRoom(this, room) && (this.data.announced || ownJoin(this, room))) {
         presence.socketChanged(room, you(this), this.id);

@@ -1,6 +1,6 @@
 // Runs one incoming event through the per-event stages: the session check with the event's
 // reads (guard.ts), its budget (budgets.ts, chosen by policy.ts's row), its schema
-// (schemas.ts), its room standing (room-policy.ts), then its handler (handlers.ts); every
+// (schemas.ts), its room standing (room-policy.ts), then its handler (handlers/); every
 // outcome answers the ack (when given) with { ok: true, … } or { ok: false, error: { code,
 // message } }. A refused session ends the socket: the ack gets `unauthorized`, the socket is
 // told why (`session:revoked` with the real reason) and disconnected.

@@ -10,7 +10,7 @@
 //   5. limits             budgets.ts     the event's budget (its class is policy.ts's table)
 //   6. schema             schemas.ts     the payload parsed into a typed value
 //   7. access             room-policy.ts the standing read in stage 4, by policy.ts's rule
-//   8. handler            handlers.ts    the event's work
+//   8. handler            handlers/      the event's work, by family
 //   9. reply              dispatch.ts    the ack, in the socket's arrival order (dispatch.ts
 //                                        runs stages 4 to 9)
 //

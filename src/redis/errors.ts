@@ -23,7 +23,7 @@ export function within<T>(p: Promise<T>, ms: number): Promise<T> {
 export function isRedisUnavailable(err: unknown, client: Redis): boolean {
   if (!(err instanceof Error)) return false;
   if (err instanceof RedisUnavailableError || !isRedisReady(client)) return true;
-  return /Timeout|ClientClosed|ClientOffline|SocketClosed|ECONNREFUSED|ECONNRESET|EPIPE|Socket closed|client is (offline|closed)|Disconnects|READONLY|CLUSTERDOWN|TRYAGAIN|\bLATE write/i.test(
+  return /Timeout|ClientClosed|ClientOffline|SocketClosed|ECONNREFUSED|ECONNRESET|EPIPE|Socket closed|client is (offline|closed)|connection is not ready|Disconnects|READONLY|CLUSTERDOWN|TRYAGAIN|\bLATE write/i.test(
     `${err.name} ${err.message}`,
   );
 }

@@ -1,24 +1,27 @@
 // Redis scripts as files. Each script is a `.lua` file that opens with a header naming its
-// keys and arguments:
+// keys and arguments, then (a fenced write) the fence, then one line binding each name:
 //
 //   --[[
 //     What the script does, and what it returns.
 //     KEYS[1] members_key   the room's members (hash)
 //     ARGV[1] user_id       who joins
-//     ARGV[2...] admin_ids  any number more (a variadic tail: KEYS or ARGV)
+//     ARGV[2...] admin_ids  any number more (a variadic tail, KEYS or ARGV; Lua's stack
+//                           bounds it to a few thousand)
 //   ]]
 //   --- @include "fence"
 //   local members_key = KEYS[1]
 //   local user_id = ARGV[1]
 //   local admin_ids = { unpack(ARGV, 2) }
 //
-// The loader checks that every name in the header is bound to its position by exactly such a
-// line, and that the rest of the script uses names, never a numbered KEYS[n] or ARGV[n] (a
-// loop over a variadic tail may index KEYS or ARGV by a variable). `--- @include "name"`
-// pastes in a shared part once, found beside the script in `includes/`, else in this wing's
-// `lua/` (`fence`, `clock`). A script that includes the fence is a fenced write and runs only
-// through fencedEval (fence.ts); any other runs through runScript. Both send the script's
-// SHA1 (EVALSHA), and the script itself only to a Redis that does not know it yet.
+// The loader refuses a script whose bindings are not exactly the header's names, in order,
+// one line each, right after the header (and the fence), or that mentions KEYS or ARGV
+// anywhere after them (comments and strings aside): the script uses the names, never a
+// position. `--- @include "name"` pastes in a shared part once, found beside the script in
+// `includes/`, else in this wing's `lua/` (`fence`, `clock`). A script whose first line after
+// the header includes the fence is a fenced write: it runs only through fencedEval (fence.ts)
+// and the fence takes its deadline off ARGV before anything reads ARGV or writes. Any other
+// script runs through runScript. Both send the script's SHA1 (EVALSHA), and the script itself
+// only to a Redis that does not know it yet.
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -76,7 +79,45 @@ export function loadScript(file: URL): Script {
     list.push({ name: bound, more: more !== undefined });
   }
 
-  const included = new Set<string>();
+  // After the header: the fence first, if the script is a fenced write (it takes the deadline
+  // off ARGV before anything reads ARGV or writes), then every binding the header declares,
+  // exactly once, in its order, and then the script, which names no KEYS or ARGV at all.
+  const lines = source.slice((header as RegExpExecArray)[0].length).split("\n");
+  let at = 0;
+  const fencedScript = lines[0] === '--- @include "fence"';
+  if (fencedScript) at = 1;
+  const bindings = [
+    ...declared.KEYS.map((k, i) => binding("KEYS", k, i)),
+    ...declared.ARGV.map((a, i) => binding("ARGV", a, i)),
+  ];
+  for (const expected of bindings) {
+    if (lines[at] !== expected) {
+      fail(
+        `after the header${fencedScript ? " and the fence" : ""} comes "${expected}" (the header's names, bound in order, one line each), not "${lines[at] ?? ""}"`,
+      );
+    }
+    at++;
+  }
+  const rest = lines.slice(at);
+  const named = /\b(KEYS|ARGV)\b/.exec(codeOnly(rest.join("\n")));
+  if (named) {
+    fail(`${named[1]} used past the bindings: use the names the header declares`);
+  }
+  if (rest.some((l) => INCLUDE_LINE.exec(l)?.[1] === "fence")) {
+    fail(`the fence must come first, right after the header: '--- @include "fence"'`);
+  }
+
+  const included = new Set<string>(fencedScript ? ["fence"] : []);
+  const read = (part: string, from: URL): { text: string; at: URL } => {
+    for (const at of [new URL(`includes/${part}.lua`, from), new URL(`${part}.lua`, WING_LUA)]) {
+      try {
+        return { text: readFileSync(at, "utf8"), at };
+      } catch {
+        // not here: look in the next place
+      }
+    }
+    return fail(`no include "${part}" (looked in includes/ beside it and in src/redis/lua/)`);
+  };
   const compose = (text: string, from: URL): string =>
     text
       .split("\n")
@@ -86,53 +127,15 @@ export function loadScript(file: URL): Script {
         const part = inc[1] as string;
         if (included.has(part)) return `-- (${part}: included above)`;
         included.add(part);
-        const own = new URL(`includes/${part}.lua`, from);
-        let body: string;
-        try {
-          body = readFileSync(own, "utf8");
-        } catch {
-          try {
-            body = readFileSync(new URL(`${part}.lua`, WING_LUA), "utf8");
-          } catch {
-            return fail(
-              `no include "${part}" (looked in includes/ beside it and in src/redis/lua/)`,
-            );
-          }
-        }
-        return compose(body.replace(/\n$/, ""), own);
+        const found = read(part, from);
+        return compose(found.text.replace(/\n$/, ""), found.at);
       })
       .join("\n");
-  const body = compose(source.slice((header as RegExpExecArray)[0].length), file);
+  const fencePart = fencedScript ? read("fence", file) : undefined;
+  const fence = fencePart ? `${compose(fencePart.text.replace(/\n$/, ""), fencePart.at)}\n` : "";
+  const body = fence + compose(lines.slice(fencedScript ? 1 : 0).join("\n"), file);
 
-  // Every name bound to its position, and no numbered KEYS[n] / ARGV[n] anywhere else.
-  const code = body.replace(/--\[\[[\s\S]*?\]\]/g, "").replace(/--[^\n]*/g, "");
-  for (const kind of ["KEYS", "ARGV"] as const) {
-    declared[kind].forEach(({ name: bound, more }, i) => {
-      const binding = more
-        ? `local ${bound} = { unpack(${kind}, ${i + 1}) }`
-        : `local ${bound} = ${kind}[${i + 1}]`;
-      if (!code.split("\n").some((l) => l.trim() === binding)) {
-        fail(`the header names ${kind}[${i + 1}] ${bound}, but there is no line "${binding}"`);
-      }
-    });
-    const rest = code
-      .split("\n")
-      .filter(
-        (l) =>
-          !new RegExp(
-            `^\\s*local \\w+ = (${kind}\\[\\d+\\]|\\{ unpack\\(${kind}, \\d+\\) \\})\\s*$`,
-          ).test(l),
-      )
-      .join("\n");
-    const numbered = new RegExp(`\\b${kind}\\[\\s*\\d+\\s*\\]`).exec(rest);
-    if (numbered) fail(`${numbered[0]} used by number: bind it to a name in the header`);
-    const variable = new RegExp(`\\b${kind}\\[`).test(rest) || new RegExp(`#${kind}\\b`).test(rest);
-    if (variable && !declared[kind].at(-1)?.more) {
-      fail(`${kind} is indexed by a variable, but the header declares no variadic ${kind}`);
-    }
-  }
-
-  const fenced = included.has("fence");
+  const fenced = fencedScript;
   const text = fenced ? wrapInOutcome(body) : body;
   return {
     name,
@@ -144,6 +147,59 @@ export function loadScript(file: URL): Script {
     moreKeys: declared.KEYS.at(-1)?.more === true,
     moreArgs: declared.ARGV.at(-1)?.more === true,
   };
+}
+
+/** The line that binds a header's name to its position. */
+function binding(kind: "KEYS" | "ARGV", d: { name: string; more: boolean }, i: number): string {
+  return d.more
+    ? `local ${d.name} = { unpack(${kind}, ${i + 1}) }`
+    : `local ${d.name} = ${kind}[${i + 1}]`;
+}
+
+/**
+ * Lua source with its comments and string literals blanked out (short and long forms, with
+ * their levels: `--[==[ ]==]`, `[[ ]]`, quotes with escapes), so that what remains is code.
+ */
+export function codeOnly(lua: string): string {
+  let out = "";
+  let i = 0;
+  const longClose = (from: number): number => {
+    const m = /^\[(=*)\[/.exec(lua.slice(from));
+    if (!m) return -1;
+    const end = lua.indexOf(`]${m[1]}]`, from + m[0].length);
+    return end < 0 ? lua.length : end + (m[1] ?? "").length + 2;
+  };
+  while (i < lua.length) {
+    const c = lua[i];
+    if (c === "-" && lua[i + 1] === "-") {
+      const end = longClose(i + 2);
+      if (end >= 0) i = end;
+      else {
+        const nl = lua.indexOf("\n", i);
+        i = nl < 0 ? lua.length : nl;
+      }
+      out += " ";
+      continue;
+    }
+    if (c === "[") {
+      const end = longClose(i);
+      if (end >= 0) {
+        out += '""';
+        i = end;
+        continue;
+      }
+    }
+    if (c === "'" || c === '"') {
+      let j = i + 1;
+      while (j < lua.length && lua[j] !== c && lua[j] !== "\n") j += lua[j] === "\\" ? 2 : 1;
+      out += '""';
+      i = j + 1;
+      continue;
+    }
+    out += c;
+    i++;
+  }
+  return out;
 }
 
 /** A fenced script inside the wrapper that notes its outcome when it runs late (fence.ts). */

@@ -14,7 +14,7 @@
 // command in its own queue until a new primary is elected (2–3 s here, `down-after-milliseconds`
 // plus an election in production) and then runs them all, late, on the new primary. parley's
 // rule is the opposite (refuse at once, never act late), and all of that rule lives in the
-// ordinary client: no offline queue, the reply watchdog, fenced writes (see redis.ts). The
+// ordinary client: no offline queue, the reply watchdog, fenced writes (see watchdog.ts and fence.ts). The
 // endpoint keeps that client, and everything built on it, unchanged.
 //
 // During a failover the endpoint accepts connections and closes them when no primary answers,

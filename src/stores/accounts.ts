@@ -11,10 +11,9 @@ import { fencedEval } from "../redis/fence.js";
 import { CredentialStore } from "./credentials.js";
 import { keys } from "./keys.js";
 import { script } from "./lua.js";
+import { FREE_NAME, Registrations } from "./registration.js";
 
 export type { Account, User, UserCredentials } from "../domain/types.js";
-
-import { FREE_NAME, Registrations } from "./registration.js";
 
 const DELIST = script("accounts-delist");
 const RELIST = script("accounts-relist");
@@ -42,15 +41,15 @@ export interface Delisted {
 }
 
 export class AccountStore {
-  /**
-   * @param adminNames lower-cased usernames that ADMIN_USERNAMES makes admins (while an
-   * account of that name exists; see README).
-   */
   /** Creating accounts (and sweeping registrations left half-made). */
   readonly registrations: Registrations;
   /** Credentials generations and password hashes. */
   readonly credentials: CredentialStore;
 
+  /**
+   * @param adminNames lower-cased usernames that ADMIN_USERNAMES makes admins (while an
+   * account of that name exists; see docs/accounts.md).
+   */
   constructor(
     private readonly redis: Redis,
     private readonly adminNames: ReadonlySet<string> = new Set(),

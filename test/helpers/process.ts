@@ -23,6 +23,12 @@ export function entryPoint(): string {
     },
   );
   if (tsc.status !== 0) throw new Error(`building dist/ failed:\n${tsc.stdout}${tsc.stderr}`);
+  // The Redis scripts beside it, as `npm run build` and `npm start` copy them.
+  const lua = spawnSync(process.execPath, [path.join(root, "scripts", "copy-lua.js")], {
+    cwd: root,
+    encoding: "utf8",
+  });
+  if (lua.status !== 0) throw new Error(`copying the Redis scripts failed:\n${lua.stderr}`);
   built = path.join(root, "dist", "src", "main.js");
   return built;
 }

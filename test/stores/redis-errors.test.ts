@@ -9,7 +9,7 @@ import {
 } from "redis";
 import type { Redis } from "../../src/redis/client.js";
 import { connectRedis } from "../../src/redis/connect.js";
-import { isRedisUnavailable } from "../../src/redis/errors.js";
+import { isRedisUnavailable, RedisUnavailableError } from "../../src/redis/errors.js";
 import { keys } from "../../src/stores/keys.js";
 import { MessageStore } from "../../src/stores/messages.js";
 import { testRedisUrl } from "../helpers/parley.js";
@@ -35,6 +35,10 @@ describe("which Redis errors mean 'Redis unavailable'", () => {
       new ErrorReply("READONLY You can't write against a read only replica."),
       new ErrorReply("CLUSTERDOWN The cluster is down"),
       new ErrorReply("ERR LATE write refused: parley had already given up on it"),
+      // rate-limiter-flexible's own refusal (rejectIfRedisNotReady), even once it is back.
+      new Error("Redis connection is not ready"),
+      // parley's own: a deadline passed, a primary down, replicas that did not confirm.
+      new RedisUnavailableError("the replicas did not confirm the message in time"),
     ]) {
       expect(isRedisUnavailable(err, redis), err.message).to.equal(true);
     }

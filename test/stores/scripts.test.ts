@@ -59,47 +59,86 @@ describe("Redis scripts as files", () => {
       }
     });
 
-    it("refuses a script without a header, a numbered KEYS or ARGV, or a header without its binding", () => {
-      expect(() => loadScript(file("bare", "return 1\n"))).to.throw(/header/);
-      expect(() =>
-        loadScript(
-          file(
-            "numbered",
-            `${header}local a_key = KEYS[1]\nlocal value = ARGV[1]\nreturn ARGV[1]\n`,
-          ),
-        ),
-      ).to.throw(/ARGV\[1\] used by number/);
-      expect(() =>
-        loadScript(file("unbound", `${header}local a_key = KEYS[1]\nreturn value\n`)),
-      ).to.throw(/no line "local value = ARGV\[1\]"/);
-      expect(() =>
-        loadScript(
-          file(
-            "loop",
-            `${header}local a_key = KEYS[1]\nlocal value = ARGV[1]\nfor i = 1, #KEYS do end\n`,
-          ),
-        ),
-      ).to.throw(/no variadic KEYS/);
-      expect(() =>
-        loadScript(
-          file(
-            "missing",
-            `${header}--- @include "nowhere"\nlocal a_key = KEYS[1]\nlocal value = ARGV[1]\n`,
-          ),
-        ),
-      ).to.throw(/no include "nowhere"/);
+    const bound = "local a_key = KEYS[1]\nlocal value = ARGV[1]\n";
+    const refused = (name: string, text: string, why: RegExp) =>
+      expect(() => loadScript(file(name, text)), name).to.throw(why);
+
+    it("refuses a script without a header, or whose bindings are not the header's, in order, right after it", () => {
+      refused("bare", "return 1\n", /header/);
+      refused(
+        "unbound",
+        `${header}local a_key = KEYS[1]\nreturn value\n`,
+        /comes "local value = ARGV\[1\]"/,
+      );
+      refused(
+        "swapped",
+        `${header}local value = ARGV[1]\nlocal a_key = KEYS[1]\n`,
+        /comes "local a_key = KEYS\[1\]"/,
+      );
+      refused(
+        "late",
+        `${header}redis.call('DEL', 'x')\n${bound}`,
+        /comes "local a_key = KEYS\[1\]".*, not "redis\.call/,
+      );
+      refused(
+        "in-a-block",
+        `${header}if true then\n${bound}end\n`,
+        /comes "local a_key = KEYS\[1\]".*, not "if true then"/,
+      );
     });
 
-    it("pastes includes in once, and marks a script with the fence as fenced", () => {
+    it("refuses KEYS or ARGV anywhere past the bindings: undeclared, rebound, by number or by a variable", () => {
+      refused("numbered", `${header}${bound}return ARGV[1]\n`, /ARGV used past the bindings/);
+      refused(
+        "undeclared",
+        `${header}${bound}local extra = ARGV[2]\n`,
+        /ARGV used past the bindings/,
+      );
+      refused("rebound", `${header}${bound}local a = ARGV[1]\n`, /ARGV used past the bindings/);
+      refused("loop", `${header}${bound}for i = 1, #KEYS do end\n`, /KEYS used past the bindings/);
+      // A `--` inside a string is no comment: what follows it is still code.
+      refused("string", `${header}${bound}return '--' .. ARGV[2]\n`, /ARGV used past the bindings/);
+      // `---[[` opens no long comment: the line is a comment, the next line code.
+      refused(
+        "dashes",
+        `${header}${bound}---[[\nreturn KEYS[1]\n--]]\n`,
+        /KEYS used past the bindings/,
+      );
+      // In comments and strings they are words, not code.
+      const fine = loadScript(
+        file(
+          "words",
+          `${header}${bound}-- KEYS and ARGV\n--[==[ ARGV[9] ]==]\nreturn 'ARGV[2]' .. [[KEYS]]\n`,
+        ),
+      );
+      expect(fine.keys).to.deep.equal(["a_key"]);
+    });
+
+    it("refuses a fence anywhere but first, and an include it cannot find", () => {
+      refused(
+        "fence-late",
+        `${header}${bound}--- @include "fence"\nreturn 1\n`,
+        /the fence must come first/,
+      );
+      refused(
+        "write-before-fence",
+        `${header}redis.call('SET', 'x', '1')\n--- @include "fence"\n${bound}`,
+        /comes "local a_key = KEYS\[1\]"/,
+      );
+      refused("missing", `${header}${bound}--- @include "nowhere"\n`, /no include "nowhere"/);
+    });
+
+    it("pastes includes in once, and marks a script whose first line is the fence as fenced", () => {
       const s = loadScript(
         file(
           "fenced",
-          `${header}--- @include "fence"\n--- @include "clock"\nlocal a_key = KEYS[1]\nlocal value = ARGV[1]\nreturn now_ms\n`,
+          `${header}--- @include "fence"\n${bound}--- @include "clock"\nreturn now_ms\n`,
         ),
       );
       expect(s.fenced).to.equal(true);
       expect(s.text.match(/redis\.call\('TIME'\)/g)?.length).to.equal(2); // the clock, the wrapper
       expect(s.text).to.include("-- (clock: included above)");
+      expect(loadScript(file("plain-one", `${header}${bound}return 1\n`)).fenced).to.equal(false);
     });
 
     it("refuses calls with other keys or arguments than the header names, and each runner the other's scripts", async () => {

@@ -1,6 +1,6 @@
 --[[
   Returns 0 refused, 1 enrolled, 2 enrolled as the first account (admin). Registrations in
-  flight count as accounts (an abandoned one is swept before: see UserStore.sweep).
+  flight count as accounts (an abandoned one is swept before: see Registrations.sweep in registration.ts).
 
   KEYS[1] accounts_key  the list of accounts (zset: id by createdAt)
   KEYS[2] admins_key  the admins (set)
