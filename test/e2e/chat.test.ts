@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import type { BrowserContext, Page } from "playwright-core";
-import { registerInChat, SHOTS, useChromium } from "../helpers/browser.js";
+import { registerInChat, registerThroughForm, SHOTS, useChromium } from "../helpers/browser.js";
 import { PASSWORD, uniqueName } from "../helpers/parley.js";
 
 describe("the pages in Chromium", function () {
@@ -28,7 +28,7 @@ describe("the pages in Chromium", function () {
     rig.problems.allow(/^console: Failed to load resource: .* 401 .*\/login\)$/);
     const ctx = await context();
     const name = uniqueName("reg");
-    const page = await register(ctx, name);
+    const page = await registerThroughForm(ctx, rig.parley.url, name, PASSWORD);
     // Connected first, then the lobby's join is answered: wait for the title it sets.
     await page.waitForSelector("#room-title:text-is('# lobby')");
     expect(await page.textContent("#room-title")).to.equal("# lobby");
@@ -79,7 +79,13 @@ describe("the pages in Chromium", function () {
     await bob.waitForSelector("#dms .room-button");
     await bob.click("#dms .room-button");
     await bob.waitForSelector("#message-list .text:has-text('psst, only for bob')");
-    await eve.waitForTimeout(300);
+    // Then a message in the lobby: the server writes to eve's socket in order, so once she
+    // has this one, she would have had the direct message before it.
+    await alice.click("#rooms .room-button:has-text('lobby')");
+    await alice.waitForSelector("#room-title:has-text('# lobby')");
+    await send(alice, "after the direct message");
+    await eve.waitForSelector("#message-list .text:has-text('after the direct message')");
+    expect(await eve.locator("#dms .room-button").count()).to.equal(0);
     expect(await eve.content()).to.not.include("psst, only for bob");
   });
 

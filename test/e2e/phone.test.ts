@@ -5,7 +5,7 @@ import { expect } from "chai";
 import type { Page } from "playwright-core";
 import { freePort } from "../../src/redis/server.js";
 import { keys } from "../../src/stores/keys.js";
-import { registerInChat, SHOTS, useChromium } from "../helpers/browser.js";
+import { registerInChat, SHOTS, started, useChromium } from "../helpers/browser.js";
 import { PASSWORD, startParley, uniqueName } from "../helpers/parley.js";
 import { redisClient } from "../helpers/redis.js";
 
@@ -59,8 +59,16 @@ describe("the chat page on a phone, in Chromium", function () {
         await page.fill("#text", `message ${i} from ${width} wide`);
         await page.press("#text", "Enter");
       }
-      await page.waitForSelector(`#message-list .text:has-text('message 14 from ${width} wide')`);
-      // Typed while the previous one was still being sent: none is lost.
+      // Typed while the previous one was still being sent: none is lost (each is shown as
+      // waiting until its send is answered; until then its broadcast may show it twice).
+      await page.waitForFunction(
+        (last) =>
+          document.querySelectorAll("#message-list .pending").length === 0 &&
+          Array.from(document.querySelectorAll("#message-list .text")).some(
+            (e) => e.textContent === last,
+          ),
+        `message 14 from ${width} wide`,
+      );
       const texts = await page.$$eval("#message-list .text", (els) =>
         els.map((e) => e.textContent ?? ""),
       );
@@ -209,6 +217,7 @@ describe("the chat page on a phone, in Chromium", function () {
     await phone.fill("#password", PASSWORD);
     await phone.click("button[type=submit]");
     await phone.waitForURL("**/chat");
+    await started(phone);
     const badge = phone.locator(`.room-button[data-room="${room}"] .unread`);
     await badge.waitFor({ state: "attached" });
     expect(await badge.textContent()).to.equal("1");

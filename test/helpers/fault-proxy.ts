@@ -36,6 +36,7 @@ export class FaultProxy {
   private delayMs = 0;
   private bytesPerSecond = 0;
   private readonly pairs = new Set<Pair>();
+  private left = 0;
 
   private constructor(
     private readonly server: net.Server,
@@ -49,6 +50,30 @@ export class FaultProxy {
   /** Connections currently open through the proxy. */
   get connections(): number {
     return this.pairs.size;
+  }
+
+  /** How many clients have gone away (reset or closed their connection) so far. */
+  get departures(): number {
+    return this.left;
+  }
+
+  /**
+   * Connections whose client went away (parley reset or closed them) while Redis's side is
+   * still open. Once the proxy has passed on what such a client sent, it ends the connection
+   * to Redis, and Redis closes it only after reading, and running, all of it: 0 (in pass
+   * mode) means Redis has run everything any departed client sent.
+   */
+  get abandoned(): number {
+    let n = 0;
+    for (const p of this.pairs) if (p.clientGone) n++;
+    return n;
+  }
+
+  /** What clients sent that the proxy holds back from Redis (while hanging, or delayed). */
+  held(): string {
+    const chunks: Buffer[] = [];
+    for (const p of this.pairs) for (const q of p.up.queue) chunks.push(q.chunk);
+    return Buffer.concat(chunks).toString("latin1");
   }
 
   static async start(targetPort: number, targetHost = "127.0.0.1"): Promise<FaultProxy> {
@@ -82,6 +107,7 @@ export class FaultProxy {
     // The client going away does not take back what it sent: Redis gets it (later, if it
     // is hanging now), then sees the connection close.
     const clientGone = () => {
+      if (!pair.clientGone) this.left++;
       pair.clientGone = true;
       pair.down.queue = [];
       if (pair.up.queue.length === 0 && this.mode !== "hang") close();

@@ -33,6 +33,43 @@ export function entryPoint(): string {
   return built;
 }
 
+/** Every child still running that a helper asked to have killed when the test process exits. */
+const reaped = new Set<ChildProcess>();
+
+/**
+ * Kills `child` (SIGKILL) if the test process exits while it still runs, however it exits
+ * (mocha done, a failed before hook, an uncaught error), so that no redis-server or parley a
+ * test started outlives the run. Returns the child.
+ */
+export function reapOnExit<T extends ChildProcess>(child: T): T {
+  if (reaped.size === 0) process.once("exit", reapAll);
+  reaped.add(child);
+  child.once("exit", () => {
+    reaped.delete(child);
+    if (reaped.size === 0) process.off("exit", reapAll);
+  });
+  return child;
+}
+
+function reapAll(): void {
+  for (const c of reaped) c.kill("SIGKILL");
+}
+
+/**
+ * Kills `child` and resolves once it is gone. A stopped child (SIGSTOP) gets SIGCONT too, for
+ * good measure. A child that never started (spawn failed) is gone already.
+ */
+export function killAndWait(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) {
+      return resolve();
+    }
+    child.once("exit", () => resolve());
+    child.kill("SIGCONT");
+    child.kill("SIGKILL");
+  });
+}
+
 export interface Run {
   child: ChildProcess;
   stdout: () => string;
@@ -48,6 +85,7 @@ export function run(env: Record<string, string>, args: string[] = []): Run {
     env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  reapOnExit(child);
   running.push(child);
   let out = "";
   let err = "";
@@ -64,8 +102,9 @@ export function run(env: Record<string, string>, args: string[] = []): Run {
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
-/** Registers a child spawned elsewhere so that killAll stops it too. */
+/** Registers a child spawned elsewhere so that killAll stops it too (and exit reaps it). */
 export function track<T extends ChildProcess>(child: T): T {
+  reapOnExit(child);
   running.push(child);
   return child;
 }
@@ -91,14 +130,14 @@ export async function waitFor(
   what: string,
   run?: Run,
 ): Promise<void> {
-  const until = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > until) {
-      // What the process said is what tells why it did not get there.
-      const said = run ? `\n--- stdout\n${run.stdout()}\n--- stderr\n${run.stderr()}` : "";
-      throw new Error(`timed out waiting for ${what}${said}`);
+  try {
+    await eventually(check, { what, within: ms, every: 50 });
+  } catch (err) {
+    // What the process said is what tells why it did not get there.
+    if (run && err instanceof Error) {
+      err.message += `\n--- stdout\n${run.stdout()}\n--- stderr\n${run.stderr()}`;
     }
-    await new Promise((r) => setTimeout(r, 50));
+    throw err;
   }
 }
 

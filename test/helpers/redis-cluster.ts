@@ -6,6 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { freePort } from "../../src/redis/server.js";
+import { killAndWait, reapOnExit } from "./process.js";
 import { ask, until } from "./redis.js";
 
 export interface LocalCluster {
@@ -28,27 +29,11 @@ export interface LocalCluster {
   stop(): Promise<void>;
 }
 
-/** Every process any cluster started, killed if the test process exits without stopping them. */
-const everyChild = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const c of everyChild) c.kill("SIGKILL");
-});
-
 export async function startLocalCluster(): Promise<LocalCluster> {
   const dir = await mkdtemp(path.join(tmpdir(), "parley-cluster-"));
   const children = new Map<number, ChildProcess>();
   const stop = async () => {
-    await Promise.all(
-      [...children.values()].map(
-        (c) =>
-          new Promise<void>((resolve) => {
-            everyChild.delete(c);
-            if (c.exitCode !== null || c.signalCode !== null) return resolve();
-            c.once("exit", () => resolve());
-            c.kill("SIGKILL");
-          }),
-      ),
-    );
+    await Promise.all([...children.values()].map(killAndWait));
     await rm(dir, { recursive: true, force: true });
   };
   try {
@@ -92,8 +77,7 @@ async function build(
       { stdio: "ignore" },
     );
     child.on("error", () => undefined);
-    children.set(port, child);
-    everyChild.add(child);
+    children.set(port, reapOnExit(child));
   }
   // The server on each port must be our child (a port taken meanwhile is not ours).
   for (const port of ports) {

@@ -31,12 +31,7 @@ export async function until(
   withinMs: number,
   test: () => Promise<boolean>,
 ): Promise<void> {
-  const deadline = Date.now() + withinMs;
-  for (;;) {
-    if (await test().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await eventually(test, { what, within: withinMs, every: 50 });
 }
 
 /** Resolves when a node-redis client fires `event` ("ready" once it can take commands again,

@@ -9,6 +9,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { freePort } from "../../src/redis/server.js";
+import { killAndWait, reapOnExit } from "./process.js";
 import { ask, until } from "./redis.js";
 
 export const SENTINEL_NAME = "parley-test";
@@ -32,35 +33,17 @@ export interface SentinelSet {
   stop(): Promise<void>;
 }
 
-/** Every process any set started, killed if the test process exits without stopping them. */
-const everyChild = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const c of everyChild) c.kill("SIGKILL");
-});
-
 export async function startSentinelSet(): Promise<SentinelSet> {
   const dir = await mkdtemp(path.join(tmpdir(), "parley-sentinel-"));
   const children = new Map<number, ChildProcess>();
   const stop = async () => {
-    await Promise.all(
-      [...children.values()].map(
-        (c) =>
-          new Promise<void>((resolve) => {
-            everyChild.delete(c);
-            if (c.exitCode !== null || c.signalCode !== null) return resolve();
-            c.once("exit", () => resolve());
-            c.kill("SIGCONT");
-            c.kill("SIGKILL");
-          }),
-      ),
-    );
+    await Promise.all([...children.values()].map(killAndWait));
     await rm(dir, { recursive: true, force: true });
   };
   const start = async (port: number, args: string[]) => {
     const child = spawn("redis-server", args, { stdio: "ignore" });
     child.on("error", () => undefined);
-    children.set(port, child);
-    everyChild.add(child);
+    children.set(port, reapOnExit(child));
     // The server on that port must be this child (a port taken meanwhile is not ours).
     await until(`redis on ${port}`, 5000, async () => {
       if (child.exitCode !== null) throw new Error(`redis-server on ${port} exited`);

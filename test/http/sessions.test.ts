@@ -175,8 +175,9 @@ describe("session lifetime", () => {
         const ttl = await redis.pTTL(keys.session(sid));
         // Redis TTLs are whole seconds, rounded up; the exact deadline is enforced in-process.
         expect(Date.now() + ttl).to.be.at.most(started + 3000 + 1250);
-        await sleep(400);
+        await sleep(400); // a request every 400 ms, deliberately: active all along
       }
+      // Past the absolute lifetime (3 s): a fixed wait, deliberately (time is the subject).
       await sleep(Math.max(0, started + 3300 - Date.now()));
       expect((await b.get("/chat")).status).to.equal(303);
     } finally {

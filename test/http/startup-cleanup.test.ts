@@ -1,6 +1,6 @@
 import net from "node:net";
-import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
+import { eventually } from "../helpers/eventually.js";
 import { startParley } from "../helpers/parley.js";
 import { redisClient, type TestRedis } from "../helpers/redis.js";
 
@@ -33,11 +33,9 @@ describe("a start-up that fails half-way", () => {
       },
     );
     expect(failure?.code).to.equal("EADDRINUSE");
-    let after = await clients();
-    for (let i = 0; i < 20 && after !== before; i++) {
-      await sleep(50);
-      after = await clients();
-    }
-    expect(after).to.equal(before);
+    await eventually(async () => expect(await clients()).to.equal(before), {
+      what: "the Redis connections it opened to be closed",
+      within: 1000,
+    });
   });
 });

@@ -114,13 +114,11 @@ describe("operating parley as processes", function () {
     expect((await b.get("/chat")).status).to.equal(503);
     await redis.restart();
     // parley reconnects by itself; the login and the history are still there.
-    const until = Date.now() + 10_000;
-    let status = 0;
-    while (status !== 200 && Date.now() < until) {
-      status = (await b.get("/chat")).status;
-      if (status !== 200) await new Promise((r) => setTimeout(r, 200));
-    }
-    expect(status).to.equal(200);
+    await eventually(async () => expect((await b.get("/chat")).status).to.equal(200), {
+      what: "the chat page to be served again",
+      within: 10_000,
+      every: 100,
+    });
     const s2 = await open(p.url, b);
     const joined = await call(s2, "room:join", { room: "persist" });
     expect(joined.ok && joined.history.map((m) => m.text)).to.include("survives");

@@ -144,13 +144,10 @@ describe("the private redis-server", function () {
     const { pid } = privateRedisOf(r.stdout());
     process.kill(pid, "SIGKILL");
     await waitFor(() => r.stdout().includes('"event":"private_redis_exited"'), 5000, "restart", r);
-    const until = Date.now() + 10_000;
-    let ready = 0;
-    while (Date.now() < until && ready !== 200) {
-      ready = (await fetch(`http://127.0.0.1:${port}/readyz`)).status;
-      if (ready !== 200) await new Promise((res) => setTimeout(res, 100));
-    }
-    expect(ready).to.equal(200);
+    await eventually(
+      async () => expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).to.equal(200),
+      { what: "parley to be ready again", within: 10_000, every: 100 },
+    );
     r.child.kill("SIGTERM");
     expect(await r.exited).to.equal(0);
   });
@@ -231,11 +228,11 @@ describe("the private redis-server", function () {
       const stopped = Date.now();
       npm.kill("SIGTERM");
       await waitFor(() => !alive(pid), 10_000, "the private redis to stop");
-      const until = Date.now() + 10_000;
-      while (Date.now() < until && (await portOpen(port))) {
-        await new Promise((res) => setTimeout(res, 100));
-      }
-      expect(await portOpen(port)).to.equal(false);
+      await eventually(async () => expect(await portOpen(port)).to.equal(false), {
+        what: "parley's port to close",
+        within: 10_000,
+        every: 100,
+      });
       expect(Date.now() - stopped).to.be.below(10_000);
     }
   });

@@ -14,7 +14,10 @@ import { clientEvent, redisClient, type TestRedis } from "../helpers/redis.js";
 
 const logger = createLogger("silent");
 
-/** Publishes until `received` says the message arrived, or gives up after `ms`. */
+/**
+ * Publishes every 100 ms until `received` says the message arrived, or gives up after `ms`.
+ * Where nothing must arrive, the whole `ms` is waited, deliberately: that is the check.
+ */
 async function deliveredWithin(
   redis: TestRedis,
   channel: string,
@@ -28,6 +31,12 @@ async function deliveredWithin(
     if (received()) return true;
   }
   return false;
+}
+
+/** Resolves on the client's next `event` (unlike clientEvent, never at once). */
+function nextEvent(client: Redis, event: "ready" | "reconnecting"): Promise<void> {
+  const emitter = client as unknown as { once(event: string, listener: () => void): unknown };
+  return new Promise((resolve) => emitter.once(event, () => resolve()));
 }
 
 describe("the adapter's Redis connections", function () {
@@ -62,8 +71,12 @@ describe("the adapter's Redis connections", function () {
     return c;
   }
 
-  /** Sends a PSUBSCRIBE, lets it reach the proxy, then resets the connection under it. */
+  /**
+   * Sends a PSUBSCRIBE through `sub`, waits until it reached the proxy, then resets the
+   * connection under it and lets Redis back once `inner` (the connection) noticed.
+   */
   async function subscribeAcrossAReset(
+    inner: Redis,
     sub: Redis,
     pattern: string,
     onMessage: () => void,
@@ -71,9 +84,11 @@ describe("the adapter's Redis connections", function () {
     proxy.set("hang");
     const subscribed = sub.pSubscribe(pattern, onMessage, true);
     subscribed.catch(() => undefined); // observed below; never unhandled here
-    await sleep(100);
+    await eventually(() => expect(proxy.held(), "held back from Redis").to.match(/psubscribe/i), {
+      what: "the PSUBSCRIBE to reach the proxy",
+    });
     proxy.set("reset");
-    await sleep(100);
+    await clientEvent(inner, "reconnecting");
     proxy.set("pass");
     return { subscribed };
   }
@@ -82,23 +97,24 @@ describe("the adapter's Redis connections", function () {
     const raw = await throughProxy();
     const channel = uniqueName("raw");
     let got = 0;
-    const { subscribed } = await subscribeAcrossAReset(raw, `${channel}*`, () => got++);
+    const { subscribed } = await subscribeAcrossAReset(raw, raw, `${channel}*`, () => got++);
     const outcome = await subscribed.then(
       () => "resolved",
       () => "rejected",
     );
     expect(outcome).to.equal("rejected");
     // Reconnected, yet deaf: the failed subscription was never recorded, so never renewed.
-    await sleep(1500);
+    await clientEvent(raw, "ready");
     expect(isRedisReady(raw)).to.equal(true);
     expect(await deliveredWithin(redis, `${channel}x`, () => got > 0, 2000)).to.equal(false);
   });
 
   it("a SUBSCRIBE cut off by a reset never rejects and is renewed once Redis is back", async () => {
-    const sub = steadySubscriber(await throughProxy(), logger);
+    const inner = await throughProxy();
+    const sub = steadySubscriber(inner, logger);
     const channel = uniqueName("steady");
     let got = 0;
-    const { subscribed } = await subscribeAcrossAReset(sub, `${channel}*`, () => got++);
+    const { subscribed } = await subscribeAcrossAReset(inner, sub, `${channel}*`, () => got++);
     expect(await deliveredWithin(redis, `${channel}x`, () => got > 0, 8000)).to.equal(true);
     // It settles as done, not as an error.
     expect(await subscribed).to.equal(undefined);
@@ -114,7 +130,18 @@ describe("the adapter's Redis connections", function () {
     const channel = uniqueName("offline");
     let got = 0;
     const subscribed = sub.subscribe(channel, () => got++, true);
-    await sleep(300);
+    let settled = false;
+    void subscribed.then(
+      () => {
+        settled = true;
+      },
+      () => {
+        settled = true;
+      },
+    );
+    // It stays pending through a reconnect attempt that fails meanwhile.
+    await nextEvent(inner, "reconnecting");
+    expect(settled, "settled while Redis was unreachable").to.equal(false);
     proxy.set("pass");
     expect(await deliveredWithin(redis, channel, () => got > 0, 8000)).to.equal(true);
     expect(await subscribed).to.equal(undefined);

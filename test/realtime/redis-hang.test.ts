@@ -66,12 +66,19 @@ describe("Redis that hangs, lags or resets (through a fault proxy)", function ()
 
   async function recovered(): Promise<number> {
     const start = performance.now();
-    while (performance.now() - start < 10_000) {
-      const r = await fetch(`${parley.url}/readyz`).catch(() => undefined);
-      if (r?.status === 200) return performance.now() - start;
-      await sleep(100);
-    }
-    throw new Error("parley did not recover within 10 s of Redis resuming");
+    await eventually(
+      async () => (await fetch(`${parley.url}/readyz`).catch(() => undefined))?.status === 200,
+      { what: "parley to be ready again after Redis resumed", within: 10_000, every: 50 },
+    );
+    return performance.now() - start;
+  }
+
+  /** Resolves once Redis has read and run all that parley sent it on connections it reset. */
+  async function heldBytesRun(): Promise<void> {
+    await eventually(
+      () => expect(proxy.abandoned, "reset connections Redis has not closed").to.equal(0),
+      { what: "Redis to run what it was sent while it hung" },
+    );
   }
 
   it("refuses everything within the deadline while Redis hangs, and acts on none of it later", async () => {
@@ -118,7 +125,7 @@ describe("Redis that hangs, lags or resets (through a fault proxy)", function ()
     // Redis resumes: what was held is delivered to it, as a stopped Redis would read it.
     proxy.set("pass");
     expect(await recovered()).to.be.below(10_000);
-    await sleep(300);
+    await heldBytesRun();
     // Nothing refused was acted on: no message stored, the session kept, no login made.
     const stored = await redis.xRange(keys.roomMessages(room), "-", "+");
     expect(stored.map((e) => e.message.t)).to.deep.equal([]);
@@ -181,7 +188,6 @@ describe("Redis that hangs, lags or resets (through a fault proxy)", function ()
     expect(page.ms).to.be.below(PAGE_LIMIT_MS);
     proxy.set("pass");
     expect(await recovered()).to.be.below(10_000);
-    await sleep(200);
     expect((await call(a.socket, "message:send", { room, text: "back" })).ok).to.equal(true);
     const stored = await redis.xRange(keys.roomMessages(room), "-", "+");
     expect(stored.map((e) => e.message.t)).to.deep.equal(["back"]);
@@ -222,6 +228,14 @@ describe("writes parley gave up on, when a hung Redis resumes (fenced writes)", 
     await client.ping();
   }
 
+  /** Resolves once the watchdog has reset the hung connection (the proxy saw it go). */
+  async function watchdogReset(departuresBefore: number): Promise<void> {
+    await eventually(
+      () => expect(proxy.departures, "connections reset").to.be.above(departuresBefore),
+      { what: "the watchdog to reset the hung connection", within: REDIS_MAX_WAIT_MS },
+    );
+  }
+
   it("never stores a message that was answered unavailable", async () => {
     const room = `fenced-${Date.now().toString(36)}`;
     const store = new MessageStore(client, 100);
@@ -240,7 +254,10 @@ describe("writes parley gave up on, when a hung Redis resumes (fenced writes)", 
     const users = new AccountStore(client);
     const user = await users.registrations.create(uniqueName("fenced"), "old-hash", 1);
     await refusedDuringHang(() =>
-      users.credentials.changeCredentials(user.id, { reason: "password_changed", hash: "new-hash" }),
+      users.credentials.changeCredentials(user.id, {
+        reason: "password_changed",
+        hash: "new-hash",
+      }),
     );
     expect(await redis.hGet(keys.user(user.id), "hash")).to.equal("old-hash");
     expect(await redis.exists(keys.userGeneration(user.id))).to.equal(0);
@@ -249,15 +266,16 @@ describe("writes parley gave up on, when a hung Redis resumes (fenced writes)", 
   it("reports a write that a resuming Redis applied after the watchdog gave up as done, never as failed", async () => {
     const room = `fenced-late-${Date.now().toString(36)}`;
     const store = new MessageStore(client, 100);
+    const departures = proxy.departures;
     proxy.set("hang");
     const started = Date.now();
     const outcome = store.append(room, { id: "u", username: "u" }, "late but in time", 1).then(
       (m) => ({ ok: true as const, id: m.message.id }),
       (err: Error) => ({ ok: false as const, why: err.message }),
     );
-    // The watchdog resets the connection after 1.25–1.5 s; Redis resumes before the
-    // 1.75 s deadline and runs what it had received.
-    await sleep(1550 - (Date.now() - started));
+    // The watchdog resets the connection after 1.25–1.5 s; Redis resumes right after that,
+    // before the 1.75 s deadline, and runs what it had received.
+    await watchdogReset(departures);
     proxy.set("pass");
     const result = await outcome;
     const stored = await redis.xRange(keys.roomMessages(room), "-", "+");
@@ -272,17 +290,18 @@ describe("writes parley gave up on, when a hung Redis resumes (fenced writes)", 
   it("reports it as done too when the watchdog's PING, sent before the write, resets the connection soon after it", async () => {
     const room = `fenced-early-reset-${Date.now().toString(36)}`;
     const store = new MessageStore(client, 100);
+    const departures = proxy.departures;
     proxy.set("hang");
     // The watchdog's PING goes out within a tick of the hang and resets the connection
     // 1.25–1.5 s later; the write is sent 1 s in, so the reset comes well before the
-    // write's own deadline would have.
+    // write's own deadline would have. A fixed wait, deliberately: that timing is the case.
     await sleep(1000);
     const sent = Date.now();
     const outcome = store.append(room, { id: "u", username: "u" }, "early reset", 1).then(
       (m) => ({ ok: true as const, id: m.message.id }),
       (err: Error) => ({ ok: false as const, why: err.message }),
     );
-    await sleep(650);
+    await watchdogReset(departures);
     proxy.set("pass");
     const result = await outcome;
     const stored = await redis.xRange(keys.roomMessages(room), "-", "+");

@@ -86,7 +86,7 @@ describe("ending a login reaches its sockets", () => {
         });
         seen.push(x);
         if (i === 8 + 2 * round) logout = tab.post("/logout", { _csrf });
-        await sleep(2);
+        await sleep(2); // a fixed pace, deliberately: connections keep opening across the logout
       }
       await logout;
       // Every socket ends (disconnected, or refused at its handshake) within a second or so.

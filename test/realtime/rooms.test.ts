@@ -292,25 +292,30 @@ describe("rooms on the server", function () {
     await call(target.socket, "room:join", { room: r });
     let bannedAt = 0;
     const sends: { started: number; ok: boolean; id?: string }[] = [];
-    // Sends one after another until they are refused (at most 18: the send budget is 20).
-    const sending = (async () => {
-      for (let i = 0; i < 18; i++) {
-        const started = performance.now();
-        const res = await call(target.socket, "message:send", { room: r, text: `spam ${i}` });
-        sends.push({ started, ok: res.ok, ...(res.ok ? { id: res.message.id } : {}) });
-        if (!res.ok) expect(code(res)).to.equal("forbidden");
-        if (!res.ok && bannedAt > 0 && started > bannedAt) break;
-      }
+    let sent = 0;
+    const send = async () => {
+      const started = performance.now();
+      const res = await call(target.socket, "message:send", { room: r, text: `spam ${sent++}` });
+      sends.push({ started, ok: res.ok, ...(res.ok ? { id: res.message.id } : {}) });
+      if (!res.ok) expect(code(res)).to.equal("forbidden");
+    };
+    // The first send is accepted before the ban; then sends go on one after another while the
+    // ban is under way, until it is answered (at most 14 in all: the send budget is 20)...
+    await send();
+    expect(sends[0]?.ok, "the send before the ban").to.equal(true);
+    const racing = (async () => {
+      while (bannedAt === 0 && sent < 14) await send();
     })();
-    await new Promise((resolve) => setTimeout(resolve, 15));
     expect((await call(owner.socket, "room:ban", { room: r, username: target.name })).ok).to.equal(
       true,
     );
     bannedAt = performance.now();
-    await sending;
+    await racing;
+    // ...and exactly three more after it was answered.
+    for (let i = 0; i < 3; i++) await send();
     // Every send that started after the ban was answered was refused...
     const late = sends.filter((x) => x.started > bannedAt);
-    expect(late.length).to.be.above(0);
+    expect(late).to.have.length(3);
     expect(late.every((x) => !x.ok)).to.equal(true);
     // ...and the room holds exactly the accepted ones.
     const history = await call(owner.socket, "message:history", { room: r, limit: 100 });
@@ -373,6 +378,8 @@ describe("rooms on the server", function () {
       let leaked = 0;
       socket.on("message", () => leaked++);
       await call(owner.socket, "message:send", { room: r, text: "not for you" });
+      // A fixed wait, deliberately: nothing may arrive within it (the message crosses
+      // processes through Redis, so a barrier on this socket would not cover it).
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(leaked).to.equal(0);
     } finally {
@@ -637,6 +644,7 @@ describe("rooms on the server", function () {
     let presence = 0;
     owner.socket.on("presence", () => presence++);
     for (let i = 0; i < 5; i++) await call(outsider.socket, "room:leave", { room: r });
+    // A fixed wait, deliberately: no announcement may arrive within it, nor one sent late.
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(presence).to.equal(0);
   });

@@ -23,6 +23,12 @@ async function storedTexts(port: number, room: string): Promise<string[]> {
   return entries.map(([, fields]) => fields[fields.indexOf("t") + 1] as string);
 }
 
+/** Clients of the Redis at `port` blocked in a command (WAIT: waiting for its replicas). */
+async function blockedClients(port: number): Promise<number> {
+  const info = String(await ask(port, ["INFO", "clients"]));
+  return Number(/blocked_clients:(\d+)/.exec(info)?.[1] ?? -1);
+}
+
 /** Pings until both sockets are answered ok, or `deadline` passes. */
 async function flowing(sockets: ClientSocket[], deadline: number): Promise<boolean> {
   while (Date.now() < deadline) {
@@ -91,6 +97,8 @@ describe("on Redis Sentinel (a primary, two replicas, three sentinels)", functio
       const sends = [];
       for (let i = 0; i < 5; i++) {
         sends.push(call(s, "message:send", { room, text: `held by one ${i}` }, 8000));
+        // A fixed pace, deliberately: the sends are to overlap (each one sent while earlier
+        // ones still wait for the replicas), not to arrive as one batch.
         await sleep(20);
       }
       const answers = await Promise.all(sends);
@@ -127,7 +135,10 @@ describe("on Redis Sentinel (a primary, two replicas, three sentinels)", functio
       // The same message from two tabs of one person while the replicas are stalled: the
       // second arrives while the first waits for them.
       const original = call(first, "message:send", { room, text: "exactly once", clientId }, 8000);
-      await sleep(100);
+      await eventually(
+        async () => expect(await blockedClients(set.primaryPort), "clients in WAIT").to.equal(1),
+        { what: "the first send to wait for the replicas" },
+      );
       const retry = await call(
         second,
         "message:send",
@@ -264,7 +275,11 @@ describe("on Redis Sentinel, when the primary hangs instead of dying", function 
     // still a primary for a moment (until the sentinels turn it into a replica): read it
     // there, directly, before it is wiped by a resync.
     set.signal(set.primaryPort, "SIGCONT");
-    await sleep(300);
+    // A command on a new connection is read after what already sat in the resumed Redis's
+    // socket buffers (those are readable when its event loop wakes; a new connection is
+    // accepted first and read later): once this PING is answered, Redis has run what parley's
+    // refused write left there.
+    await ask(set.primaryPort, ["PING"]);
     expect(await storedTexts(set.primaryPort, room)).to.not.include("during the hang");
 
     let sent = await call(s, "message:send", { room, text: "after" });

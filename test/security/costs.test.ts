@@ -241,6 +241,8 @@ describe("what one account or address can cost everyone else", function () {
       await call(s, "room:join", { room }, 10_000);
       await sleep(50);
     }
+    // A fixed tail, deliberately: the bystander keeps pinging while the last presence events
+    // of the churn go out.
     await sleep(300);
     const pings = await stop();
     expect(sizes.length).to.be.above(0);
@@ -416,6 +418,8 @@ describe("pages and presence churn", function () {
       });
       s.close();
     }
+    // A fixed wait, deliberately: an arrival is announced once it has lasted a second, so
+    // nothing may arrive within 1.5 s (then the barrier flushes what was sent before).
     await sleep(1500);
     await barrier(w);
     expect(heard, "presence events the watcher got").to.equal(0);

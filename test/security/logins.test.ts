@@ -127,6 +127,8 @@ describe("login races", function () {
     const logins = racers.map((r, i) =>
       r.post("/login", { username: name, password: PASSWORD, _csrf: tokens[i] as string }),
     );
+    // A fixed head start, deliberately: the logins are to be under way (not all done, not
+    // all still to come) when the revoke runs; both orders are correct, the race is the case.
     await new Promise((resolve) => setTimeout(resolve, 20));
     const [ended] = await Promise.all([
       keeper.post("/sessions/revoke-others", { _csrf: csrf }),

@@ -49,8 +49,9 @@ describe("a same-site page against a logged-in visitor, in Chromium", function (
   it("refuses every request the page makes to /socket.io/ and opens no connection", async () => {
     const page = await registerInChat(context, parley.url, uniqueName("visitor"), PASSWORD);
     await page.close(); // the chat page's own socket closes with it
-
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await eventually(() => expect(parley.realtime.io.engine.clientsCount).to.equal(0), {
+      what: "the closed chat page's connection to end",
+    });
     const before = parley.realtime.io.engine.clientsCount;
     const statuses: Record<string, number> = {};
     const attack = await context.newPage();

@@ -56,7 +56,7 @@ describe("session lifetime on sockets", function () {
     void (async () => {
       for (let i = 0; on && i < 200; i++) {
         await call(s, "message:send", { room, text: `tick ${i}` }).catch(() => undefined);
-        await sleep(200);
+        await sleep(200); // a steady pace of chatter, deliberately (five messages a second)
       }
     })();
     return () => {
@@ -78,10 +78,15 @@ describe("session lifetime on sockets", function () {
     const stop = await chatter(p, room);
     try {
       const ttlBefore = await redis.pTTL(keys.session(sid));
-      await sleep(1500);
-      const ttlAfter = await redis.pTTL(keys.session(sid));
-      expect(delivered, "polls were answered meanwhile").to.be.greaterThan(3);
-      expect(ttlAfter).to.be.below(ttlBefore - 1000);
+      // Over a second passes with polls answered, and the TTL only runs down meanwhile
+      // (polls that counted as activity would renew it every 0.3 s: it would never get there).
+      await eventually(
+        async () => {
+          expect(delivered, "polls were answered meanwhile").to.be.greaterThan(3);
+          expect(await redis.pTTL(keys.session(sid))).to.be.below(ttlBefore - 1000);
+        },
+        { what: "the idle TTL to run down while polls are answered" },
+      );
       expect((await revoked).reason).to.equal("expired");
     } finally {
       stop();
@@ -91,7 +96,9 @@ describe("session lifetime on sockets", function () {
   it("never extends a login for handshakes or reconnects: connecting is not activity", async () => {
     const p = await start({ SESSION_IDLE_SECONDS: "20" });
     const { b, sid } = await user(p);
-    await sleep(2100); // past idle/10: an activity write would be due
+    // Past idle/10, so an activity write would be due: a fixed wait, deliberately (real time,
+    // not an injected clock, so that whatever clock a handshake consults has moved on).
+    await sleep(2100);
     const before = await redis.pTTL(keys.session(sid));
     for (let i = 0; i < 3; i++) {
       // A bare engine.io handshake, then a whole Socket.IO connection.
@@ -109,11 +116,17 @@ describe("session lifetime on sockets", function () {
     const p = await start({ SESSION_IDLE_SECONDS: "20" });
     const { b, sid } = await user(p);
     const s = await open(p, b, ["websocket"]);
-    await sleep(2100); // past idle/10, so the next event refreshes the TTL
+    // Past idle/10, so the next event refreshes the TTL: a fixed wait, deliberately (the TTL
+    // must have run down by more than the renewal margin checked below).
+    await sleep(2100);
     const before = await redis.pTTL(keys.session(sid));
     expect(await call(s, "activity", {})).to.deep.equal({ ok: true });
-    await sleep(50);
-    expect(await redis.pTTL(keys.session(sid))).to.be.above(before + 1000);
+    // The activity write goes out with the event's check, unawaited: the ack of an event
+    // that makes no Redis call of its own may arrive before Redis has run it.
+    await eventually(
+      async () => expect(await redis.pTTL(keys.session(sid))).to.be.above(before + 1000),
+      { what: "the idle TTL to be renewed" },
+    );
   });
 
   it("records chat activity as a page request does: /sessions shows it; read positions do not count", async () => {
@@ -162,11 +175,11 @@ describe("session lifetime on sockets", function () {
     const gone = once(idle, "disconnect", 15_000);
     const stop = await chatter(p, room);
     try {
-      let expiredAt = 0;
-      while (!expiredAt) {
-        if ((await redis.exists(keys.session(sid))) === 0) expiredAt = Date.now();
-        else await sleep(20);
-      }
+      await eventually(async () => (await redis.exists(keys.session(sid))) === 0, {
+        what: "the login to expire",
+        within: 15_000,
+      });
+      const expiredAt = Date.now();
       await gone;
       const disconnectedAt = Date.now();
       expect(disconnectedAt - expiredAt).to.be.below(5000);

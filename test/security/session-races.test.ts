@@ -32,6 +32,8 @@ describe("requests in flight while a login ends", function () {
     const slow = Array.from({ length: 30 }, () =>
       b.post("/account/password", { current: "not the password", password: "x".repeat(12), _csrf }),
     );
+    // A fixed head start, deliberately: the requests are to have loaded the session and be
+    // waiting on argon2 (nothing outside the process shows that moment) when `then` runs.
     await new Promise((resolve) => setTimeout(resolve, 60));
     await then();
     return Promise.all(slow);
@@ -92,6 +94,7 @@ describe("requests in flight while a login ends", function () {
         password: "a brand new passphrase",
         _csrf,
       });
+      // A fixed head start, deliberately: the change is to be under way when they arrive.
       await new Promise((resolve) => setTimeout(resolve, 20));
       const slow = Array.from({ length: 20 }, () =>
         changer.post("/account/password", {
