@@ -530,24 +530,34 @@ export function installHandshake(
         if (c.request.sessionID !== undefined && sids.has(c.request.sessionID)) c.close();
       }
     },
-    closeAll: (timeoutMs) => {
+    closeAll: async (timeoutMs) => {
       // The connections open now: one opened while these close is closed by engine.io after.
       const open = connections.values();
-      if (open.length === 0) return Promise.resolve();
-      let left = open.length;
-      return new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeoutMs);
-        timer.unref();
-        for (const c of open) {
-          c.once("close", () => {
-            if (--left === 0) {
-              clearTimeout(timer);
-              resolve();
-            }
-          });
-          c.close();
-        }
-      });
+      if (open.length > 0) {
+        let left = open.length;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, timeoutMs);
+          timer.unref();
+          for (const c of open) {
+            c.once("close", () => {
+              if (--left === 0) {
+                clearTimeout(timer);
+                resolve();
+              }
+            });
+            c.close();
+          }
+        });
+      }
+      // A long-polling connection asked to close while its client was not polling (one told
+      // its session ended, whose page stopped polling) waits for a poll that will not come:
+      // engine.io holds it, with a 30 s timer that keeps the process alive, and its own close
+      // returns early for a connection already closing. Finish those now, as that poll would
+      // (the transport's pending orderly close), so shutdown leaves nothing behind.
+      for (const id in clients) {
+        const transport = (clients[id] as EngineSocket).transport as { shouldClose?: () => void };
+        if (typeof transport.shouldClose === "function") transport.shouldClose();
+      }
     },
   };
 }
