@@ -20,7 +20,10 @@ const halves = quick
       { name: "the socket layer", config: "test/mocharc.quick-sockets.json" },
     ]
   : [
-      { name: "the pages in Chromium", config: "test/mocharc.split-e2e.json" },
+      {
+        name: "the pages in Chromium, and parley as processes",
+        config: "test/mocharc.split-e2e.json",
+      },
       { name: "everything else", config: "test/mocharc.split-rest.json" },
     ];
 const passOn = process.argv.slice(2).filter((a) => a !== "--quick");

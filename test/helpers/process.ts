@@ -33,6 +33,18 @@ export function entryPoint(): string {
   return built;
 }
 
+/**
+ * Builds the server in a before hook of the enclosing describe, with time for a first build
+ * from scratch (a fresh clone, other tests running beside it), so that no test's own time
+ * includes the build.
+ */
+export function useBuiltServer(): void {
+  before(function () {
+    this.timeout(180_000);
+    entryPoint();
+  });
+}
+
 /** Every child still running that a helper asked to have killed when the test process exits. */
 const reaped = new Set<ChildProcess>();
 

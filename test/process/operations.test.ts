@@ -6,12 +6,13 @@ import { freePort, type PrivateRedis, startRedisServer } from "../../src/redis/s
 import { eventually } from "../helpers/eventually.js";
 import { Browser } from "../helpers/http.js";
 import { PASSWORD, uniqueName } from "../helpers/parley.js";
-import { killAll, runListening } from "../helpers/process.js";
+import { killAll, runListening, useBuiltServer } from "../helpers/process.js";
 import { type ClientSocket, call, connect, once } from "../helpers/socket.js";
 
 const SECRET = "operations-test-secret-0123456789abcdef";
 
 describe("operating parley as processes", function () {
+  useBuiltServer();
   this.timeout(40_000);
   let redis: PrivateRedis;
   const sockets: ClientSocket[] = [];

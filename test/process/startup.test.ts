@@ -5,9 +5,10 @@ import path from "node:path";
 import { expect } from "chai";
 import { freePort } from "../../src/redis/server.js";
 import { testRedisUrl } from "../helpers/parley.js";
-import { killAll, portOpen, run, waitFor } from "../helpers/process.js";
+import { killAll, portOpen, run, useBuiltServer, waitFor } from "../helpers/process.js";
 
 describe("starting parley (its entry point, built)", function () {
+  useBuiltServer();
   this.timeout(30_000);
   afterEach(killAll);
 
