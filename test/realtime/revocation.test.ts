@@ -5,6 +5,7 @@ import type { Message } from "../../src/contract/events.js";
 import { keys } from "../../src/stores/keys.js";
 import { Browser, sidFromCookie } from "../helpers/http.js";
 import { PASSWORD, startParley, type TestParley, uniqueName } from "../helpers/parley.js";
+import { pollingHandshake } from "../helpers/raw.js";
 import { redisClient, type TestRedis } from "../helpers/redis.js";
 import { barrier, type ClientSocket, call, connect, once } from "../helpers/socket.js";
 
@@ -283,6 +284,25 @@ describe("the per-event check under load", () => {
         .and.below(madeChecks / 4);
     } finally {
       for (const s of sockets) s.close();
+      await parley.close();
+    }
+  });
+});
+
+describe("shutting down after a login ended on a connection that stopped polling", () => {
+  it("leaves no engine.io connection behind (engine.io would hold one for 30 s)", async () => {
+    const parley = await startParley();
+    try {
+      const b = new Browser(parley.url);
+      await b.register(uniqueName("poll"), PASSWORD);
+      // A long-polling connection whose client never polls again (as a page does once told
+      // its session ended): asked to close, it has no poll to answer the close on.
+      await pollingHandshake(parley.url, { cookie: b.cookieHeader() });
+      expect(parley.realtime.io.engine.clientsCount).to.equal(1);
+      await b.post("/logout", { _csrf: await b.csrf("/chat") });
+      await parley.close();
+      expect(parley.realtime.io.engine.clientsCount).to.equal(0);
+    } finally {
       await parley.close();
     }
   });
