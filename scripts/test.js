@@ -27,6 +27,27 @@ const halves = quick
       { name: "everything else", config: "test/mocharc.split-rest.json" },
     ];
 const passOn = process.argv.slice(2).filter((a) => a !== "--quick");
+// A half that has not ended by then is stopped, with everything it started, and fails: CI
+// must end with an answer, never wait (the whole suite takes about 4 minutes here).
+const CEILING_MS = 20 * 60_000;
+// A half's mocha exits when its run is over; whatever it started and left behind (a browser,
+// a server) would keep its output open. Those are stopped too, and the half fails.
+const LEFTOVER_MS = 10_000;
+const groups = new Set();
+const stopGroup = (pid) => {
+  try {
+    process.kill(-pid, "SIGKILL");
+    return true;
+  } catch {
+    return false;
+  }
+};
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.on(signal, () => {
+    for (const pid of groups) stopGroup(pid);
+    process.exit(1);
+  });
+}
 
 const started = Date.now();
 const runs = halves.map(
@@ -46,17 +67,33 @@ const runs = halves.map(
           cwd: root,
           env: process.env,
           stdio: ["ignore", "pipe", "pipe"],
+          // Its own process group, so that it can be stopped with all it started.
+          detached: true,
         },
       );
+      groups.add(child.pid);
+      let why = "";
+      const ceiling = setTimeout(() => {
+        why = `still running after ${CEILING_MS / 60_000} min: stopped`;
+        stopGroup(child.pid);
+      }, CEILING_MS);
       child.stdout.on("data", (b) => out.push(b));
       child.stderr.on("data", (b) => out.push(b));
+      child.on("exit", () => {
+        clearTimeout(ceiling);
+        setTimeout(() => {
+          if (stopGroup(child.pid)) why ||= "left processes running after it ended: stopped";
+        }, LEFTOVER_MS).unref();
+      });
       child.on("close", (code, signal) => {
+        groups.delete(child.pid);
         const seconds = ((Date.now() - started) / 1000).toFixed(1);
+        const passed = code === 0 && !why;
         process.stdout.write(
-          `\n===== ${half.name} (${half.config}): ${code === 0 ? "passed" : `FAILED (${signal ?? code})`} after ${seconds} s =====\n`,
+          `\n===== ${half.name} (${half.config}): ${passed ? "passed" : `FAILED (${why || signal || code})`} after ${seconds} s =====\n`,
         );
         process.stdout.write(Buffer.concat(out));
-        resolve(code === 0);
+        resolve(passed);
       });
     }),
 );
