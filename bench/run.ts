@@ -15,11 +15,12 @@
 //                                `npm run bench:profile` summarises them
 import { execSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { createClient } from "redis";
+import { startPostgresServer } from "../src/db/server.js";
 import { freePort, startRedisServer } from "../src/redis/server.js";
 import { keys } from "../src/stores/keys.js";
 import { Browser } from "../tools/form-client.js";
@@ -158,6 +159,8 @@ async function main() {
   log("building parley (npm run build)");
   execSync("npm run build --silent", { cwd: ROOT, stdio: "inherit" });
   const redis = await startRedisServer({ appendOnly: false });
+  const pgDir = mkdtempSync(path.join(os.tmpdir(), "parley-bench-pg-"));
+  const postgres = await startPostgresServer({ dir: path.join(pgDir, "postgres"), fast: true });
   const rc = createClient({ url: redis.url });
   await rc.connect();
   try {
@@ -165,6 +168,7 @@ async function main() {
     const parleyEnv = async () => ({
       PORT: String(await freePort()),
       REDIS_URL: redis.url,
+      DATABASE_URL: postgres.url,
       SESSION_SECRET: SECRET,
       LOG_LEVEL: "warn",
       PARLEY_DATA_DIR: dataDir,
@@ -179,6 +183,7 @@ async function main() {
     const unguardedEnv = async () => ({
       PORT: String(await freePort()),
       REDIS_URL: redis.url,
+      DATABASE_URL: postgres.url,
       SESSION_SECRET: SECRET,
     });
     const unguarded = ["--import", "tsx", "bench/servers/unguarded.ts"];
@@ -298,6 +303,8 @@ async function main() {
     await stopChildren();
     await rc.close().catch(() => undefined);
     await redis.stop();
+    await postgres.stop();
+    rmSync(pgDir, { recursive: true, force: true });
   }
 }
 

@@ -1,4 +1,4 @@
-// Copies the Redis scripts (src/**/*.lua) beside the compiled server (dist/src/), where the
+// Copies the Redis scripts (src/**/*.lua) and the SQL migrations (src/db/migrations/*.sql) beside the compiled server (dist/src/), where the
 // script loader finds them (tsc copies only TypeScript's output). Run by `npm run build`, by
 // `npm start` on every start (cheap), and by the tests that build the server, so an edited
 // script is never left behind. The copies are made anew: a script removed from src/ is gone
@@ -9,12 +9,14 @@ import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
-/** Every .lua under `dir`, recursively. */
+const copied = (p) => p.endsWith(".lua") || p.endsWith(".sql");
+
+/** Every .lua and .sql under `dir`, recursively. */
 function luaFiles(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
     const p = path.join(dir, e.name);
     if (e.isDirectory()) return luaFiles(p);
-    return e.name.endsWith(".lua") ? [p] : [];
+    return copied(e.name) ? [p] : [];
   });
 }
 
@@ -27,7 +29,7 @@ export function copyLua(into = path.join(root, "dist")) {
   }
   cpSync(path.join(root, "src"), target, {
     recursive: true,
-    filter: (p) => statSync(p).isDirectory() || p.endsWith(".lua"),
+    filter: (p) => statSync(p).isDirectory() || copied(p),
   });
 }
 

@@ -34,6 +34,7 @@ export async function startPrimary(
   const env = {
     PORT: String(port),
     REDIS_URL: config.redisUrl,
+    DATABASE_URL: config.databaseUrl,
     SESSION_SECRET: config.sessionSecrets.join(","),
     PARLEY_CLUSTER_WORKER: "1",
   };

@@ -49,6 +49,16 @@ export interface Config {
    * measures the per-event checks and not the limits; refused in production).
    */
   readonly budgetScale: number;
+  /** The PostgreSQL holding the record of messages; unset: a private one under dataDir. */
+  readonly databaseUrl: string | undefined;
+  /** Days a message is kept in PostgreSQL (by the time it was sent); 0: for ever. */
+  readonly messageRetentionDays: number;
+  /** The messages of each room Redis keeps once PostgreSQL holds them (the recent window). */
+  readonly roomWindow: number;
+  /** Messages of a room Redis may hold that PostgreSQL does not yet (then sends wait). */
+  readonly roomBacklog: number;
+  /** PostgreSQL's text-search configuration for message search ("simple": any language). */
+  readonly searchConfig: string;
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -125,6 +135,22 @@ const schema = z.object({
     )
     .optional(),
   PARLEY_BENCH_BUDGET_SCALE: intIn(1, 100_000).default(1),
+  DATABASE_URL: z
+    .string()
+    .trim()
+    .refine((u) => /^postgres(ql)?:\/\//.test(u), "must start with postgres:// or postgresql://")
+    .optional(),
+  MESSAGE_RETENTION_DAYS: intIn(0, 365_000).default(0),
+  ROOM_WINDOW: intIn(100, 1_000_000).default(10_000),
+  ROOM_BACKLOG: intIn(1_000, 10_000_000).default(100_000),
+  SEARCH_CONFIG: z
+    .string()
+    .trim()
+    .regex(
+      /^[a-z_][a-z0-9_]{0,62}$/,
+      "must be a text-search configuration name like simple or english",
+    )
+    .default("simple"),
 });
 
 export class ConfigError extends Error {
@@ -147,7 +173,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       const name = String(issue.path[0] ?? "configuration");
       const value = cleaned[name];
       // Secrets and URLs (which may carry a password) are never repeated.
-      const secret = /SECRET|PASSWORD|^REDIS_URL$/.test(name);
+      const secret = /SECRET|PASSWORD|^REDIS_URL$|^DATABASE_URL$/.test(name);
       const shown = secret || value === undefined ? "" : ` (got "${value}")`;
       problems.push(`${name} ${issue.message}${shown}`);
     }
@@ -244,5 +270,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     registrationsPerAddress: e.REGISTRATIONS_PER_ADDRESS,
     adminUsernames: new Set((e.ADMIN_USERNAMES ?? []).map((n) => n.toLowerCase())),
     budgetScale: e.PARLEY_BENCH_BUDGET_SCALE,
+    databaseUrl: e.DATABASE_URL,
+    messageRetentionDays: e.MESSAGE_RETENTION_DAYS,
+    roomWindow: e.ROOM_WINDOW,
+    roomBacklog: e.ROOM_BACKLOG,
+    searchConfig: e.SEARCH_CONFIG,
   });
 }

@@ -7,6 +7,7 @@ import path from "node:path";
 import pretty from "pino-pretty";
 import { startPrimary, startWorker } from "./cluster.js";
 import { type Config, ConfigError, loadConfig } from "./config.js";
+import { PostgresMissingError, type PrivatePostgres, startPostgresServer } from "./db/server.js";
 import { createLogger, type Logger } from "./logger.js";
 import {
   DataDirBusyError,
@@ -126,16 +127,43 @@ async function main(): Promise<void> {
       `started a private redis-server on 127.0.0.1:${privateRedis.port}`,
     );
   }
+  let privatePostgres: PrivatePostgres | undefined;
+  let databaseUrl = config.databaseUrl;
+  if (!databaseUrl) {
+    try {
+      privatePostgres = await startPostgresServer({
+        dir: path.join(config.dataDir, "postgres"),
+        supervise: true,
+        logger,
+      });
+    } catch (err) {
+      await privateRedis?.stop();
+      if (err instanceof PostgresMissingError || err instanceof DataDirBusyError) {
+        fail(err.message);
+      }
+      fail(`could not start a private PostgreSQL: ${(err as Error).message}`);
+    }
+    databaseUrl = privatePostgres.url;
+    logger.info(
+      { event: "private_postgres", port: privatePostgres.port, pid: privatePostgres.pid() },
+      `started a private PostgreSQL on 127.0.0.1:${privatePostgres.port}`,
+    );
+  }
+  const stopPrivate = async () => {
+    await privatePostgres?.stop();
+    await privateRedis?.stop();
+  };
   const runtime: RuntimeConfig = {
     ...config,
     redisUrl,
+    databaseUrl,
     sessionSecrets: config.sessionSecrets ?? [loadOrCreateSecret(config.dataDir)],
   };
 
   if (process.argv.includes("--cluster")) {
     const workers = config.workers ?? os.availableParallelism();
     const primary = await startPrimary(runtime, workers, logger).catch(async (err: unknown) => {
-      await privateRedis?.stop();
+      await stopPrivate();
       return startFailure(err, config, runtime.redisUrl);
     });
     logger.info(
@@ -144,19 +172,19 @@ async function main(): Promise<void> {
     );
     onSignals(logger, async () => {
       await primary.close();
-      await privateRedis?.stop();
+      await stopPrivate();
     });
     return;
   }
 
   const server = await createServer({ config: runtime, logger }).catch(async (err: unknown) => {
-    await privateRedis?.stop();
+    await stopPrivate();
     return startFailure(err, config, runtime.redisUrl);
   });
   logger.info({ event: "listening", url: server.url }, `parley is listening on ${server.url}`);
   onSignals(logger, async () => {
     await server.close();
-    await privateRedis?.stop();
+    await stopPrivate();
   });
 }
 

@@ -76,6 +76,31 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly archiveBacklog = new Gauge({
+    name: "parley_archive_backlog_messages",
+    help: "Messages this process last saw in Redis that PostgreSQL does not hold yet",
+    registers: [this.registry],
+  });
+
+  readonly archiveLagSeconds = new Histogram({
+    name: "parley_archive_lag_seconds",
+    help: "Time from a message being stored in Redis to the archiver reading it for PostgreSQL",
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 15, 60, 300],
+    registers: [this.registry],
+  });
+
+  readonly archivedMessages = new Counter({
+    name: "parley_archived_messages_total",
+    help: "Messages written to PostgreSQL by this process's archiver",
+    registers: [this.registry],
+  });
+
+  readonly archiveFailures = new Counter({
+    name: "parley_archive_failures_total",
+    help: "Archive passes that could not reach PostgreSQL (or Redis)",
+    registers: [this.registry],
+  });
+
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }

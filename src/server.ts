@@ -4,6 +4,8 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { RedisClientType } from "redis";
+import { Archiver } from "./archive/archiver.js";
+import { ArchiveStore } from "./archive/store.js";
 import { LoginLimiter } from "./auth/login-limiter.js";
 import { createPassport, createUserLookup } from "./auth/passport.js";
 import { dummyHash } from "./auth/passwords.js";
@@ -11,6 +13,7 @@ import { RegistrationLimiter } from "./auth/registration-limiter.js";
 import { Revocation } from "./auth/revocation.js";
 import { cookieName, createSessionMiddleware } from "./auth/session.js";
 import type { Config } from "./config.js";
+import { type Database, migrate, openDatabase } from "./db/database.js";
 import { createApp } from "./http/app.js";
 import type { HttpContext } from "./http/context.js";
 import type { Logger } from "./logger.js";
@@ -28,9 +31,10 @@ import { migrateLayout } from "./stores/migrations.js";
 import { ReplicaAcks } from "./stores/replica-acks.js";
 import { SessionIndex } from "./stores/session-index.js";
 
-/** Config with the parts main.ts resolves (a Redis to use, secrets to sign with). */
+/** Config with the parts main.ts resolves (a Redis and a PostgreSQL to use, secrets to sign with). */
 export interface RuntimeConfig extends Config {
   readonly redisUrl: string;
+  readonly databaseUrl: string;
   readonly sessionSecrets: readonly string[];
 }
 
@@ -42,6 +46,11 @@ export interface ParleyServer {
   /** Ends logins (logout, revoke, password change) and tells their sockets everywhere. */
   readonly revocation: Revocation;
   readonly metrics: Metrics;
+  /** Moves messages from Redis into PostgreSQL. */
+  readonly archiver: Archiver;
+  /** The record of messages in PostgreSQL. */
+  readonly archive: ArchiveStore;
+  readonly database: Database;
   /** http://host:port of the admin listener serving GET /metrics, when METRICS_PORT is set. */
   readonly metricsUrl: string | undefined;
   close(): Promise<void>;
@@ -53,8 +62,8 @@ export interface ServerDeps {
   now?: () => number;
   /** How often sockets of sessions that expired in Redis are looked for (ms, <= 30 s). */
   sweepIntervalMs?: number;
-  /** Messages kept per room. */
-  messageCap?: number;
+  /** How often the archiver looks through every room (ms). */
+  archiveSweepMs?: number;
   /** false: do not listen (a cluster worker gets its connections from the primary). */
   listen?: boolean;
 }
@@ -73,7 +82,7 @@ export async function createServer({
   logger,
   now = Date.now,
   sweepIntervalMs = config.sweepSeconds * 1000,
-  messageCap = 10_000,
+  archiveSweepMs,
   listen = true,
 }: ServerDeps): Promise<ParleyServer> {
   const metrics = new Metrics();
@@ -95,6 +104,24 @@ export async function createServer({
       : connectRedis(redisUrl, logger, "main", onRedisError));
     opened.push(() => closeRedis(redis));
     await migrateLayout(redis, logger);
+    // PostgreSQL holds the record of messages; chat itself runs from Redis, so a PostgreSQL
+    // that is away at start-up delays the archive (it retries), never the service.
+    const database = openDatabase(config.databaseUrl, logger);
+    opened.push(() => database.close());
+    const archive = new ArchiveStore(database, config.searchConfig);
+    await migrate(database, logger).catch((err: unknown) => {
+      logger.warn(
+        { event: "postgres_unavailable", err: (err as Error).message },
+        "cannot reach PostgreSQL (DATABASE_URL): chat runs from Redis; history past the window and search wait for it",
+      );
+      return retryMigrations(database, logger);
+    });
+    const archiver = new Archiver(redis, archive, logger, metrics, {
+      window: config.roomWindow,
+      retentionDays: config.messageRetentionDays,
+      now,
+      ...(archiveSweepMs ? { sweepEveryMs: archiveSweepMs } : {}),
+    });
     // Messages wait for replicas on a connection of their own (WAIT blocks its connection).
     let acks: ReplicaAcks | undefined;
     if (config.redisAckReplicas > 0 && !isCluster(redis)) {
@@ -152,7 +179,8 @@ export async function createServer({
       httpServer: server,
       redis,
       users,
-      messages: new MessageStore(redis, messageCap, acks),
+      messages: new MessageStore(redis, config.roomBacklog, acks, archiver, archive),
+      archive,
       revocation,
       sessionMiddleware: engineSessionMiddleware,
       sessionIdMiddleware: engineIdMiddleware,
@@ -169,6 +197,8 @@ export async function createServer({
       budgetScale: config.budgetScale,
     });
     opened.push(() => realtime.close());
+    archiver.start();
+    opened.push(() => archiver.stop());
 
     const port = listen ? await listenOn(server, config.port, config.host) : config.port;
     if (listen) opened.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
@@ -215,6 +245,7 @@ export async function createServer({
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         await realtime.close();
+        await archiver.stop();
         admin?.close();
         const force = setTimeout(() => server.closeAllConnections(), 2000);
         force.unref();
@@ -223,11 +254,24 @@ export async function createServer({
         const durable = acks?.client;
         if (durable) await closeRedis(durable);
         await closeRedis(redis);
+        await database.close();
         await sentinel?.close();
       })();
       return closing;
     };
-    return { url, port, redis, realtime, revocation, metrics, metricsUrl, close };
+    return {
+      url,
+      port,
+      redis,
+      realtime,
+      revocation,
+      metrics,
+      metricsUrl,
+      archiver,
+      archive,
+      database,
+      close,
+    };
   }
 }
 
@@ -267,6 +311,22 @@ function credentialsOf(url: string): { username?: string; password?: string } {
     ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
     ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
   };
+}
+
+/**
+ * Migrations that could not run at start-up (PostgreSQL away) are retried in the background,
+ * every 5 s; until they ran, what needs PostgreSQL answers `unavailable`.
+ */
+function retryMigrations(database: Database, logger: Logger): Promise<void> {
+  const again = () =>
+    setTimeout(() => {
+      migrate(database, logger).then(
+        () => logger.info({ event: "postgres_ready" }, "PostgreSQL answers: schema up to date"),
+        again,
+      );
+    }, 5_000).unref();
+  again();
+  return Promise.resolve();
 }
 
 function listenOn(server: http.Server, port: number, host: string): Promise<number> {

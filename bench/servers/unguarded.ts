@@ -9,7 +9,9 @@
 // socket here is never checked again (the problem parley solves).
 import http from "node:http";
 import { Server } from "socket.io";
+import { ArchiveStore } from "../../src/archive/store.js";
 import { sessionRoom, userRoom } from "../../src/contract/events.js";
+import { openDatabase } from "../../src/db/database.js";
 import { MAX_PACKET_BYTES } from "../../src/domain/limits.js";
 import { parseLoginRecord } from "../../src/domain/login.js";
 import { createLogger } from "../../src/logger.js";
@@ -43,7 +45,9 @@ await attachAdapter(io, redis, logger);
 const handlers: Handlers = createHandlers({
   io,
   users: new AccountStore(redis, new Set()),
-  messages: new MessageStore(redis, 10_000),
+  messages: new MessageStore(redis, 100_000_000),
+  // Search is not measured against this server; the store is here for the handlers' type.
+  archive: new ArchiveStore(openDatabase(process.env.DATABASE_URL ?? "", logger), "simple"),
   rooms: new RoomStore(redis),
   // The handlers read its count of batches sent; no check ever runs through it here.
   guard: new SessionGuard(redis, { idleSeconds: 1800, absoluteSeconds: 43_200, now: Date.now }),

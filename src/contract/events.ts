@@ -102,6 +102,23 @@ export interface ClientEventMap {
     payload: { room: string; before?: string; limit?: number };
     result: { messages: Message[] };
   };
+  /**
+   * A message in its context (a permalink): up to `context` messages before it and after it,
+   * oldest first. `not_found` when there is no such message in the room.
+   */
+  "message:around": {
+    payload: { room: string; id: string; context?: number };
+    result: { messages: Message[]; id: string };
+  };
+  /**
+   * Searches the rooms the user may read at the moment of the event (public rooms they are
+   * in, private rooms they are a member of, their direct messages), or only `room`. Newest
+   * first, a page at a time: `next` (when there may be more) is the `before` of the next page.
+   */
+  "message:search": {
+    payload: { query: string; room?: string; before?: string };
+    result: { results: SearchResult[]; next?: string };
+  };
   typing: { payload: { room: string }; result: object };
   "dm:open": { payload: { username: string }; result: { room: string } };
   /** Sent by the page on real interaction (keys, pointer, focus), at most once a minute. */
@@ -109,6 +126,12 @@ export interface ClientEventMap {
   ping: { payload: object; result: { ts: number } };
 }
 export type ClientEventName = keyof ClientEventMap;
+
+/** A search hit: the message, and a snippet of it as parts (render each with textContent). */
+export interface SearchResult {
+  message: Message;
+  snippet: { text: string; match: boolean }[];
+}
 
 export type ClientToServerEvents = {
   [E in ClientEventName]: (

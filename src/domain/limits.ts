@@ -19,6 +19,15 @@ export const HISTORY_PAGE = 50;
 /** The most `message:history` returns at once. */
 export const HISTORY_MAX = 100;
 
+/** The most messages `message:around` returns on each side of the one asked for. */
+export const AROUND_MAX = 50;
+/** What `message:around` returns on each side unless asked otherwise. */
+export const AROUND_DEFAULT = 25;
+
+/** The longest search query (characters), and the results one `message:search` returns. */
+export const SEARCH_QUERY_MAX = 200;
+export const SEARCH_PAGE = 20;
+
 /**
  * The most rooms and DMs a user's list holds. Joining beyond it is refused. It bounds what a
  * connect and `room:list` cost: a few small reads per entry, whatever the rooms hold.

@@ -5,3 +5,17 @@
 export const CLIENT_ID_RE = /^[A-Za-z0-9_-]{8,64}$/;
 
 export const STREAM_ID_RE = /^\d{1,16}-\d{1,16}$/;
+
+/** "@name" not preceded by a name character (so e-mail addresses are not mentions). */
+export const MENTION_RE = /(?<![A-Za-z0-9_.-])@([A-Za-z0-9_.-]{3,32})(?![A-Za-z0-9_])/g;
+
+/** The names a text mentions, lower-cased, each once, at most `max`. */
+export function mentionedNames(text: string, max: number): string[] {
+  const out = new Set<string>();
+  if (!text.includes("@")) return [];
+  for (const m of text.matchAll(MENTION_RE)) {
+    out.add((m[1] as string).toLowerCase());
+    if (out.size === max) break;
+  }
+  return [...out];
+}

@@ -29,6 +29,8 @@ export const LOCAL_BUDGETS = {
   read: { points: 30, seconds: 10 },
   typing: { points: 20, seconds: 10 },
   history: { points: 40, seconds: 10 },
+  // Full-text search in PostgreSQL (and a read of the user's rooms): the dearest read.
+  search: { points: 10, seconds: 10 },
   dm: { points: 20, seconds: 10 },
   activity: { points: 10, seconds: 10 },
   // ping does no I/O beyond the session check; its budget only stops a runaway client.

@@ -40,6 +40,9 @@ export const EVENT_POLICY: Readonly<Record<ClientEventName, EventPolicy>> = {
   "message:edit": { budget: "revise", room: "member", activity: true },
   "message:delete": { budget: "revise", room: "member", activity: true },
   "message:history": { budget: "history", room: "reader", activity: true },
+  "message:around": { budget: "history", room: "reader", activity: true },
+  // Its rooms are read by the handler (every room the user may read, or the one named).
+  "message:search": { budget: "search", activity: true },
   typing: { budget: "typing", room: "member", activity: true },
   "dm:open": { budget: "dm", activity: true },
   activity: { budget: "activity", activity: true },

@@ -22,6 +22,7 @@ import type { RequestHandler } from "express";
 import proxyaddr from "proxy-addr";
 import { RateLimiterRedis } from "rate-limiter-flexible";
 import { Server } from "socket.io";
+import type { ArchiveStore } from "../archive/store.js";
 import type { UserLookup } from "../auth/passport.js";
 import type { Revocation } from "../auth/revocation.js";
 import type {
@@ -63,6 +64,7 @@ export interface RealtimeDeps {
   redis: Redis;
   users: AccountStore;
   messages: MessageStore;
+  archive: ArchiveStore;
   revocation: Revocation;
   /** express-session over the read-only engine store (transport traffic is not activity). */
   sessionMiddleware: RequestHandler;
@@ -174,6 +176,7 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
       io,
       users: d.users,
       messages: d.messages,
+      archive: d.archive,
       rooms,
       guard,
       presence,

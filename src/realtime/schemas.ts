@@ -3,9 +3,11 @@
 // (`user`, `id`, `__proto__`, …) is ever merged into server objects.
 import { z } from "zod";
 import {
+  AROUND_MAX,
   HISTORY_MAX,
   MEMBER_PAGE_MAX,
   MESSAGE_MAX_CHARS,
+  SEARCH_QUERY_MAX,
   TOPIC_MAX_CHARS,
 } from "../domain/limits.js";
 import { CLIENT_ID_RE, STREAM_ID_RE } from "../domain/messages.js";
@@ -87,6 +89,28 @@ export const schemas = {
     room,
     before: beforeId.optional(),
     limit: z.number().int().min(1).max(HISTORY_MAX).optional(),
+  }),
+  "message:around": z.object({
+    room,
+    id: messageId,
+    context: z.number().int().min(1).max(AROUND_MAX).optional(),
+  }),
+  "message:search": z.object({
+    query: z
+      .string()
+      .max(SEARCH_QUERY_MAX * 2)
+      .transform((q) => q.toWellFormed().replace(/\s+/g, " ").trim())
+      .refine(
+        (q) => q.length >= 1 && q.length <= SEARCH_QUERY_MAX,
+        `query must be 1–${SEARCH_QUERY_MAX} characters`,
+      ),
+    room: room.optional(),
+    // The `next` of the page before: "<message id>@<room>".
+    before: z
+      .string()
+      .max(200)
+      .regex(/^\d{1,16}-\d{1,16}@[^@]{1,100}$/, "before must be the next of an earlier search")
+      .optional(),
   }),
   typing: z.object({ room }),
   "dm:open": z.object({ username: z.string().max(64) }),

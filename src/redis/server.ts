@@ -90,7 +90,7 @@ async function waitForPort(port: number, child: ChildProcess, deadlineMs: number
   throw new Error(`redis-server did not listen on port ${port} within ${deadlineMs} ms`);
 }
 
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -139,7 +139,7 @@ function readHolder(file: string): { pid: number; started?: string } | undefined
  * zombie, dead but not yet reaped) and the start time in clock ticks since boot, which tells
  * one process from a later one that reuses its pid. Undefined where there is no /proc entry.
  */
-function procStat(pid: number): { state: string; started: string } | undefined {
+export function procStat(pid: number): { state: string; started: string } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     // The command name is in parentheses and may hold anything: fields follow the last ')'.
@@ -169,7 +169,7 @@ function holderAlive(holder: { pid: number; started?: string }): boolean {
  * reads an empty lock; a stale one is moved aside under a unique name before it is replaced,
  * so two starters cannot both take it over.
  */
-function lock(dir: string): () => void {
+export function lock(dir: string): () => void {
   const file = path.join(dir, "parley.lock");
   const mine = path.join(dir, `parley.lock.${process.pid}`);
   const fd = openSync(mine, "w", 0o600);
@@ -204,7 +204,7 @@ function lock(dir: string): () => void {
   }
 }
 
-async function waitForExit(pid: number, ms: number): Promise<boolean> {
+export async function waitForExit(pid: number, ms: number): Promise<boolean> {
   const until = Date.now() + ms;
   while (Date.now() < until) {
     if (!alive(pid)) return true;

@@ -55,14 +55,21 @@ export const keys = {
   readPositions: (userId: string) => `${P}read:{${user(userId)}}`,
   /** Hash: room -> mentions of the user there since they last read it. */
   mentions: (userId: string) => `${P}mentions:{${user(userId)}}`,
-  /** Stream of a room's messages, capped. */
+  /**
+   * Stream of a room's recent messages: the window (ROOM_WINDOW) that PostgreSQL already
+   * holds, and what it does not hold yet (at most ROOM_BACKLOG). Trimmed only by the
+   * archiver, behind what it archived.
+   */
   roomMessages: (room: string) => `${P}room:${room}:messages`,
   /**
    * Hash: a room's message counts, in the slot of its stream (written by the same script):
    * `n` the sequence number of its newest message (a message's id is "<ms>-<n>"), `ms` the
    * time part of that id, `o:<user id>` the sequence number of that user's newest message
    * there, and `b` (rooms with messages from before counting began) the time part of the
-   * last of those. Unread counts are read from it, never from the messages.
+   * last of those. Unread counts are read from it, never from the messages. The archiver
+   * keeps `aid` (the last message id PostgreSQL holds), `a` (its sequence number: `n - a` is
+   * the backlog a send checks), `t` (the oldest id still in the stream, once trimmed: older
+   * ones are in PostgreSQL only) and `ev` (a counter of edits, for the pending set).
    */
   roomCounts: (room: string) => `${P}room-counts:{${P}room:${room}:messages}`,
   /**
@@ -70,6 +77,22 @@ export const keys = {
    * "<padded id>|<JSON record>", in the slot of the room's stream (whose entry it replaces).
    */
   roomEdits: (room: string) => `${P}room-edits:{${P}room:${room}:messages}`,
+  /**
+   * Sorted set: padded ids of edited or deleted messages PostgreSQL does not hold the newest
+   * version of yet, scored by the room's edit counter (so a newer edit is told from the one
+   * archived). Same slot as the room's stream.
+   */
+  roomPendingEdits: (room: string) => `${P}room-unarchived-edits:{${P}room:${room}:messages}`,
+  /** String: which process is archiving the room now (a lease, PX). Same slot as its stream. */
+  archiveLease: (room: string) => `${P}archive-lease:{${P}room:${room}:messages}`,
+  /** Set: every room that ever had a message: what the archiver's sweep looks through. */
+  archiveRooms: `${P}archive:rooms`,
+  /** String: which process is sweeping (a lease, PX). */
+  archiveSweepLease: `${P}archive:sweep`,
+  /** String: which process applies MESSAGE_RETENTION_DAYS now (a lease, PX). */
+  archiveRetentionLease: `${P}archive:retention`,
+  /** String: set once the rooms of a Redis-only installation were listed for the archiver. */
+  archiveImported: `${P}archive:imported`,
   /**
    * String: the id and time of the message `userId` sent to `room` with client id
    * `clientId` (a day): a retry of the same send is answered with it, not stored again.

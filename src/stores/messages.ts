@@ -1,6 +1,9 @@
-// Room messages in Redis Streams: XADD (capped, approximately, at `cap` per room) before the
-// sender's ack, so an acked message survives a restart of the app. The stream id is the
-// message id: unique within the room and ordered as the room received messages.
+// Room messages in Redis Streams: XADD before the sender's ack, so an acked message survives
+// a restart of the app. The stream id is the message id: unique within the room and ordered
+// as the room received messages. Redis holds each room's recent window; PostgreSQL is the
+// record (src/archive/): the archiver trims a stream only behind what PostgreSQL holds, and
+// a room with `backlog` messages not archived yet refuses sends (`unavailable`) rather than
+// drop one. History past the window is read from PostgreSQL (`ArchiveReads`).
 //
 // With replicas (REDIS_ACK_REPLICAS > 0, the default on Sentinel), a message is acked only
 // once the replicas hold it (see replica-acks.ts). A message they do not confirm in time is
@@ -77,11 +80,33 @@ function parseEdit(room: string, member: string): Message | undefined {
   }
 }
 
+/** What the message store tells the archiver (src/archive/archiver.ts). */
+export interface ArchiveHooks {
+  /** Before a room's first write from this process; undefined when already done. */
+  register(room: string): Promise<void> | undefined;
+  /** The room has something new to archive. */
+  touch(room: string): void;
+}
+
+/** Reads past the Redis window (src/archive/store.ts). */
+export interface ArchiveReads {
+  /** Up to `limit` messages at or before `atOrBefore` and before `before`, newest first. */
+  page(room: string, limit: number, atOrBefore?: string, before?: string): Promise<Message[]>;
+  /** Up to `limit` messages after `after`, oldest first. */
+  after(room: string, after: string, limit: number): Promise<Message[]>;
+}
+
+/** A room has `backlog` messages (or edits) PostgreSQL does not hold yet. */
+const FULL = "this room's newest messages are still being archived: try again shortly";
+
 export class MessageStore {
   constructor(
     private readonly redis: Redis,
-    private readonly cap: number,
+    /** Messages (and edits) of a room Redis may hold that PostgreSQL does not yet. */
+    private readonly backlog: number,
     private readonly acks?: ReplicaAcks,
+    private readonly hooks?: ArchiveHooks,
+    private readonly reads?: ArchiveReads,
   ) {}
 
   /**
@@ -101,6 +126,8 @@ export class MessageStore {
     clientId?: string,
   ): Promise<{ message: Message; fresh: boolean; redeliver: boolean }> {
     const acks = this.acks;
+    const registering = this.hooks?.register(room);
+    if (registering) await registering;
     const key = keys.roomMessages(room);
     const dedupeKey = clientId === undefined ? key : keys.sentByClient(room, user.id, clientId);
     const stored = fencedEval(
@@ -108,7 +135,7 @@ export class MessageStore {
       APPEND,
       [key, dedupeKey, keys.roomEdits(room), keys.roomCounts(room)],
       [
-        String(this.cap),
+        String(this.backlog),
         user.id,
         user.username,
         text,
@@ -121,6 +148,7 @@ export class MessageStore {
     const confirmed = acks?.confirm();
     const reply = await stored;
     if (reply[0] === "conflict") throw new ClientIdConflict();
+    if (reply[0] === "full") throw new RedisUnavailableError(FULL);
     if (reply[0] === "pending") {
       throw new RedisUnavailableError("that message is still being confirmed by the replicas");
     }
@@ -153,6 +181,7 @@ export class MessageStore {
       // Best effort: until this lands a retry answers unavailable, then the message.
       await fencedEval(this.redis, CONFIRMED, [dedupeKey], [id]).catch(() => undefined);
     }
+    this.hooks?.touch(room);
     return { message: { id, room, user, text, ts }, fresh: true, redeliver: false };
   }
 
@@ -169,10 +198,17 @@ export class MessageStore {
     now: number,
   ): Promise<Message | "not_found" | "forbidden"> {
     const edit = "text" in change;
+    const registering = this.hooks?.register(room);
+    if (registering) await registering;
     const reply = (await fencedEval(
       this.redis,
       REVISE,
-      [keys.roomMessages(room), keys.roomEdits(room)],
+      [
+        keys.roomMessages(room),
+        keys.roomEdits(room),
+        keys.roomPendingEdits(room),
+        keys.roomCounts(room),
+      ],
       [
         id,
         paddedId(id),
@@ -181,9 +217,11 @@ export class MessageStore {
         edit ? change.text : "",
         String(now),
         !edit && change.moderator ? "1" : "0",
-        String(this.cap),
+        String(this.backlog),
       ],
     )) as string[];
+    if (reply[0] === "full") throw new RedisUnavailableError(FULL);
+    if (reply[0] === "ok") this.hooks?.touch(room);
     if (reply[0] !== "ok") return reply[0] === "forbidden" ? "forbidden" : "not_found";
     return (
       await this.attribute([fromRecord(room, id, JSON.parse(reply[1] ?? "{}"))])
@@ -194,10 +232,13 @@ export class MessageStore {
    * Up to `limit` messages before `before` (exclusive), or the newest; oldest first. Edited
    * messages come from the edits set: the newest `limit` of each, read in one MULTI (one
    * instant: an edit cannot land between the two reads), merged by id (the page's newest
-   * `limit` are among them; an id in both keeps the edited version).
+   * `limit` are among them; an id in both keeps the edited version). The same MULTI reads
+   * the room's `t`: messages older than it are no longer in the stream, and when the window
+   * does not fill the page they are read from PostgreSQL (with any edit or deletion Redis
+   * holds for them that PostgreSQL does not yet laid over).
    */
   async page(room: string, limit: number, before?: string): Promise<Message[]> {
-    const [entries, edits] = (await this.redis
+    const [entries, edits, trimmedAt] = (await this.redis
       .multi()
       .xRevRange(keys.roomMessages(room), before ? `(${before}` : "+", "-", { COUNT: limit })
       .zRange(keys.roomEdits(room), before ? `(${paddedId(before)}` : "+", "-", {
@@ -205,9 +246,11 @@ export class MessageStore {
         REV: true,
         LIMIT: { offset: 0, count: limit },
       })
+      .hGet(keys.roomCounts(room), "t")
       .exec()) as unknown as [
       { id: string; message: Record<string, string | undefined> }[],
       string[],
+      string | null,
     ];
     const byId = new Map<string, Message>();
     for (const e of entries) {
@@ -224,16 +267,108 @@ export class MessageStore {
       const m = parseEdit(room, member);
       if (m) byId.set(m.id, m);
     }
-    const all = [...byId.values()];
+    let all = [...byId.values()];
     if (edits.length > 0) all.sort((a, b) => compareIds(b.id, a.id));
+    if (trimmedAt && this.reads) {
+      // What Redis holds from `t` on is whole; below it, only edits not yet archived.
+      const recent = all.filter((m) => compareIds(m.id, trimmedAt) >= 0);
+      if (recent.length < limit) {
+        const seen = new Set(recent.map((m) => m.id));
+        const older = await this.reads.page(room, limit - recent.length, trimmedAt, before);
+        all = [
+          ...recent,
+          ...(await this.withPendingEdits(
+            room,
+            older.filter((m) => !seen.has(m.id)),
+          )),
+        ];
+        all.sort((a, b) => compareIds(b.id, a.id));
+      } else {
+        all = recent;
+      }
+    }
     return this.attribute(all.slice(0, limit).reverse());
+  }
+
+  /**
+   * Up to `limit` messages after `after` (exclusive), oldest first: from PostgreSQL below the
+   * room's `t` (what the stream no longer holds), then from the stream and its edits.
+   */
+  async after(room: string, after: string, limit: number): Promise<Message[]> {
+    const trimmedAt = await this.redis.hGet(keys.roomCounts(room), "t");
+    let out: Message[] = [];
+    let from = `(${after}`;
+    let fromEdit = `(${paddedId(after)}}`;
+    if (trimmedAt && this.reads && compareIds(after, trimmedAt) < 0) {
+      out = (await this.reads.after(room, after, limit)).filter(
+        (m) => compareIds(m.id, trimmedAt) < 0,
+      );
+      out = await this.withPendingEdits(room, out);
+      if (out.length === limit) return this.attribute(out);
+      from = trimmedAt;
+      fromEdit = `[${paddedId(trimmedAt)}|`;
+    }
+    const need = limit - out.length;
+    const [entries, edits] = (await this.redis
+      .multi()
+      .xRange(keys.roomMessages(room), from, "+", { COUNT: need })
+      .zRange(keys.roomEdits(room), fromEdit, "+", {
+        BY: "LEX",
+        LIMIT: { offset: 0, count: need },
+      })
+      .exec()) as unknown as [
+      { id: string; message: Record<string, string | undefined> }[],
+      string[],
+    ];
+    const recent = new Map<string, Message>();
+    for (const e of entries) {
+      const f = e.message;
+      recent.set(e.id, {
+        id: e.id,
+        room,
+        user: { id: f.u ?? "", username: f.n ?? "" },
+        text: f.t ?? "",
+        ts: Number(f.ts ?? 0),
+      });
+    }
+    for (const member of edits) {
+      const m = parseEdit(room, member);
+      if (m) recent.set(m.id, m);
+    }
+    const newer = [...recent.values()].sort((a, b) => compareIds(a.id, b.id)).slice(0, need);
+    return this.attribute([...out, ...newer]);
+  }
+
+  /**
+   * `messages` (from PostgreSQL) with the version Redis holds of any whose edit or deletion
+   * is not archived yet: one read per room, of the pending marks of these ids only.
+   */
+  async withPendingEdits(room: string, messages: Message[]): Promise<Message[]> {
+    if (messages.length === 0) return messages;
+    const padded = messages.map((m) => paddedId(m.id));
+    const scores = await this.redis.zmScore(keys.roomPendingEdits(room), padded);
+    const pending = padded.filter((_, i) => scores[i] !== null);
+    if (pending.length === 0) return messages;
+    const records = await Promise.all(
+      pending.map((p) =>
+        this.redis.zRangeByLex(keys.roomEdits(room), `[${p}|`, `(${p}}`, {
+          LIMIT: { offset: 0, count: 1 },
+        }),
+      ),
+    );
+    const current = new Map<string, Message>();
+    for (const [member] of records) {
+      const m = member ? parseEdit(room, member) : undefined;
+      if (m) current.set(m.id, m);
+    }
+    return messages.map((m) => current.get(m.id) ?? m);
   }
 
   /**
    * A deleted account's messages stay, under "deleted user" (its name may be someone else's
    * now): one more read, of the authors on this page only.
    */
-  private async attribute(out: Message[]): Promise<Message[]> {
+  async attribute(out: Message[]): Promise<Message[]> {
     if (out.length === 0) return out;
     const authors = [...new Set(out.map((m) => m.user.id))];
     const flags = await this.redis.smIsMember(keys.deletedUsers, authors);

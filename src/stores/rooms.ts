@@ -391,6 +391,27 @@ export class RoomStore {
     return rows.filter((r): r is RoomSummary => r !== undefined);
   }
 
+  /**
+   * The rooms `userId` may read now, as search needs them: public rooms they are in, private
+   * rooms they are a member of, and their direct messages. Two reads (their list, then one
+   * MGET of their standing and each room's kind), both after the event that asks arrived,
+   * so a removal or ban that came before it is seen, on every process. Bounded by the list
+   * (MAX_LIST_ENTRIES).
+   */
+  async readable(userId: string): Promise<string[]> {
+    const names = await this.redis.hKeys(keys.userRooms(userId));
+    const named = names.filter((r) => !isDmRoom(r));
+    const standing = await mGetAcrossSlots(
+      this.redis,
+      named.flatMap((r) => [keys.roomAccess(r, userId), keys.roomKind(r)]),
+      (k) => this.redis.mGet(k),
+    );
+    const ok = new Set(
+      named.filter((_, i) => isRole(standing[2 * i]) && Boolean(standing[2 * i + 1])),
+    );
+    return names.filter((r) => ok.has(r) || (isDmRoom(r) && dmUsers(r).includes(userId)));
+  }
+
   /** Public rooms whose name starts with `query` (all, if empty), by name, at most 50. */
   /**
    * Public rooms with members, by name (from `query` on), at most 50. Rooms everyone left

@@ -5,6 +5,12 @@ import { loadConfig } from "../../src/config.js";
 import { createLogger, type Logger } from "../../src/logger.js";
 import { createServer, type ParleyServer } from "../../src/server.js";
 
+export function testDatabaseUrl(): string {
+  const url = process.env.PARLEY_TEST_DATABASE_URL;
+  if (!url) throw new Error("PARLEY_TEST_DATABASE_URL is not set: run the tests through mocha");
+  return url;
+}
+
 export function testRedisUrl(): string {
   const url = process.env.PARLEY_TEST_REDIS_URL;
   if (!url) throw new Error("PARLEY_TEST_REDIS_URL is not set: run the tests through mocha");
@@ -23,8 +29,9 @@ export interface StartOptions {
   env?: Record<string, string>;
   now?: () => number;
   redisUrl?: string;
+  databaseUrl?: string;
   sweepIntervalMs?: number;
-  messageCap?: number;
+  archiveSweepMs?: number;
 }
 
 /** The session secret of every instance startParley makes (unless a test sets its own). */
@@ -64,12 +71,13 @@ export async function startParley(opts: StartOptions = {}): Promise<TestParley> 
     config: {
       ...config,
       redisUrl: opts.redisUrl ?? testRedisUrl(),
+      databaseUrl: opts.databaseUrl ?? config.databaseUrl ?? testDatabaseUrl(),
       sessionSecrets: config.sessionSecrets ?? [TEST_SECRET],
     },
     logger,
     ...(opts.now ? { now: opts.now } : {}),
     ...(opts.sweepIntervalMs ? { sweepIntervalMs: opts.sweepIntervalMs } : {}),
-    ...(opts.messageCap ? { messageCap: opts.messageCap } : {}),
+    ...(opts.archiveSweepMs ? { archiveSweepMs: opts.archiveSweepMs } : {}),
   });
   return Object.assign(server, { logs, rawLogs });
 }

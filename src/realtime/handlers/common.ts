@@ -1,6 +1,7 @@
 // What the handler families share: their dependencies, the handler types, the error a
 // handler throws to refuse an event, and the checks and replies several families make.
 
+import type { ArchiveStore } from "../../archive/store.js";
 import type {
   AckResult,
   ClientEventMap,
@@ -28,6 +29,8 @@ export interface HandlerDeps {
   io: ParleyIo;
   users: AccountStore;
   messages: MessageStore;
+  /** The record of messages in PostgreSQL (search). */
+  archive: ArchiveStore;
   rooms: RoomStore;
   /** Its count of batches sent marks a socket's own joins (see room-policy.ts). */
   guard: SessionGuard;

@@ -1,8 +1,10 @@
 // Message events: sending (with mentions), editing, deleting, history, and typing.
 
-import type { Message } from "../../contract/events.js";
+import type { Message, SearchResult } from "../../contract/events.js";
 import { userRoom } from "../../contract/events.js";
-import { MAX_MENTIONS } from "../../domain/limits.js";
+import { DatabaseUnavailableError } from "../../db/database.js";
+import { AROUND_DEFAULT, MAX_MENTIONS, SEARCH_PAGE } from "../../domain/limits.js";
+import { MENTION_RE } from "../../domain/messages.js";
 import { dmUsers, isDmRoom, isRole } from "../../domain/rooms.js";
 import { ClientIdConflict } from "../../stores/messages.js";
 import {
@@ -16,9 +18,6 @@ import {
   requireJoined,
 } from "./common.js";
 
-/** "@name" not preceded by a name character (so e-mail addresses are not mentions). */
-const MENTION_RE = /(?<![A-Za-z0-9_.-])@([A-Za-z0-9_.-]{3,32})(?![A-Za-z0-9_])/g;
-
 /** The revised message, or the refusal as an event error. */
 function revised(r: Message | "not_found" | "forbidden", forbidden: string): Message {
   if (r === "not_found") throw new EventError("not_found", "no such message (or it was deleted)");
@@ -31,7 +30,26 @@ export type MessageEvent =
   | "message:edit"
   | "message:delete"
   | "message:history"
+  | "message:around"
+  | "message:search"
   | "typing";
+
+/** A history read that needed PostgreSQL while it is away. */
+function pastWindow(err: unknown): never {
+  if (err instanceof DatabaseUnavailableError) {
+    throw new EventError(
+      "unavailable",
+      "older history is unavailable right now (its database does not answer): try again shortly",
+    );
+  }
+  throw err;
+}
+
+/** The message id right after `id` ("<ms>-<seq+1>"): paging before it includes `id`. */
+function successor(id: string): string {
+  const [ms = "0", seq = "0"] = id.split("-");
+  return `${ms}-${Number(seq) + 1}`;
+}
 
 export function messageHandlers(d: HandlerDeps): Family<MessageEvent> {
   /**
@@ -146,8 +164,80 @@ export function messageHandlers(d: HandlerDeps): Family<MessageEvent> {
 
     "message:history": async (socket, { room, before, limit }) => {
       requireAccess(room, socket.data.userId);
-      const messages = await d.messages.page(room, limit ?? HISTORY_ON_JOIN, before);
+      const messages = await d.messages
+        .page(room, limit ?? HISTORY_ON_JOIN, before)
+        .catch(pastWindow);
       return { ok: true, messages };
+    },
+
+    "message:around": async (socket, { room, id, context }) => {
+      requireAccess(room, socket.data.userId);
+      const n = context ?? AROUND_DEFAULT;
+      const upTo = await d.messages.page(room, n + 1, successor(id)).catch(pastWindow);
+      if (upTo.at(-1)?.id !== id) throw new EventError("not_found", "no such message");
+      const after = await d.messages.after(room, id, n).catch(pastWindow);
+      return { ok: true, messages: [...upTo, ...after], id };
+    },
+
+    "message:search": async (socket, { query, room, before }) => {
+      const userId = socket.data.userId;
+      // Read now, after the event arrived: a removal or ban before it leaves the room out.
+      const readable = await d.rooms.readable(userId);
+      if (room !== undefined && !readable.includes(room)) {
+        throw new EventError("not_found", "no such room among yours");
+      }
+      const rooms = room !== undefined ? [room] : readable;
+      let cursor: { ms: string; seq: string; room: string } | undefined;
+      if (before) {
+        const at = before.indexOf("@");
+        const [ms = "0", seq = "0"] = before.slice(0, at).split("-");
+        cursor = { ms, seq, room: before.slice(at + 1) };
+      }
+      const hits = await d.archive
+        .search(rooms, query, SEARCH_PAGE + 1, cursor)
+        .catch((err: unknown) => {
+          if (err instanceof DatabaseUnavailableError) {
+            throw new EventError(
+              "unavailable",
+              "search is unavailable right now: try again shortly",
+            );
+          }
+          throw err;
+        });
+      const page = hits.slice(0, SEARCH_PAGE);
+      // An edit or deletion not archived yet: the hit shows what Redis holds now (a deleted
+      // one is left out, an edited one loses the old text's snippet), and deleted accounts
+      // show as such.
+      const byRoom = new Map<string, Message[]>();
+      for (const h of page) {
+        byRoom.set(h.message.room, [...(byRoom.get(h.message.room) ?? []), h.message]);
+      }
+      const current = new Map<Message, Message & { revised?: boolean }>();
+      await Promise.all(
+        [...byRoom].map(async ([r, list]) => {
+          const now = await d.messages.withPendingEdits(r, list);
+          const shown = await d.messages.attribute(now);
+          list.forEach((m, i) => {
+            const n = now[i] as Message;
+            current.set(m, { ...(shown[i] as Message), ...(n !== m ? { revised: true } : {}) });
+          });
+        }),
+      );
+      const results: SearchResult[] = [];
+      for (const h of page) {
+        const { revised, ...message } = current.get(h.message) ?? { ...h.message, revised: false };
+        if (message.deleted) continue;
+        const snippet = revised ? [{ text: message.text.slice(0, 200), match: false }] : h.snippet;
+        results.push({ message, snippet });
+      }
+      const last = page.at(-1);
+      return {
+        ok: true,
+        results,
+        ...(hits.length > SEARCH_PAGE && last
+          ? { next: `${last.message.id}@${last.message.room}` }
+          : {}),
+      };
     },
 
     typing: (socket, { room }) => {

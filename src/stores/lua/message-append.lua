@@ -11,13 +11,16 @@
   is confirmed and is still stored as sent; {"revised", id, record} when it was edited or
   deleted since (its current version, from the edits: KEYS[3]); {"gone", id, ts} when the
   stream no longer holds it (trimmed); {"pending"} while its replicas have not confirmed it
-  yet; {"conflict"} when the client id came with other text.
+  yet; {"conflict"} when the client id came with other text; {"full"} when the room holds
+  `backlog` messages PostgreSQL does not hold yet (nothing is stored: the sender is told the
+  room is unavailable until the archiver catches up, and no message is ever dropped).
+  Nothing is trimmed here: the archiver trims the stream behind what PostgreSQL holds.
 
   KEYS[1] stream_key  the room's stream
   KEYS[2] client_id_key  the sender's client-id key (the stream again when the send has no client id)
   KEYS[3] edits_key  the room's edits (zset)
   KEYS[4] counts_key  the room's counts (hash: n, ms, o:<user>, b)
-  ARGV[1] cap  the messages a room keeps
+  ARGV[1] backlog  the messages not yet archived a room may hold
   ARGV[2] user_id  the sender
   ARGV[3] username  their name
   ARGV[4] text  the text
@@ -32,7 +35,7 @@ local stream_key = KEYS[1]
 local client_id_key = KEYS[2]
 local edits_key = KEYS[3]
 local counts_key = KEYS[4]
-local cap = ARGV[1]
+local backlog = ARGV[1]
 local user_id = ARGV[2]
 local username = ARGV[3]
 local text = ARGV[4]
@@ -62,9 +65,10 @@ local function last_ms()
   end
   return 0
 end
-local counts = redis.call('HMGET', counts_key, 'n', 'ms')
+local counts = redis.call('HMGET', counts_key, 'n', 'ms', 'a')
 local n = tonumber(counts[1])
 local ms = tonumber(counts[2]) or 0
+if n and n - (tonumber(counts[3]) or 0) >= tonumber(backlog) then return {'full'} end
 if not n then
   n = 0
   if redis.call('EXISTS', stream_key) == 1 then
@@ -79,12 +83,12 @@ local now = now_ms
 if now > ms then ms = now end
 local fields = {'u', user_id, 'n', username, 't', text, 'ts', sent_at}
 local id = string.format('%d-%d', ms, n)
-local added = redis.pcall('XADD', stream_key, 'MAXLEN', '~', cap, id, unpack(fields))
+local added = redis.pcall('XADD', stream_key, id, unpack(fields))
 if type(added) == 'table' and added.err then
   -- Another writer's id is newer (an older parley in a rolling upgrade): go after it.
   ms = math.max(ms, last_ms() + 1)
   id = string.format('%d-%d', ms, n)
-  redis.call('XADD', stream_key, 'MAXLEN', '~', cap, id, unpack(fields))
+  redis.call('XADD', stream_key, id, unpack(fields))
 end
 redis.call('HSET', counts_key, 'n', n, 'ms', string.format('%d', ms), 'o:' .. user_id, n)
 if has_client_id == '1' then

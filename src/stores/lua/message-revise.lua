@@ -2,13 +2,17 @@
   The message is taken from the stream (or from the edits, if edited before), checked (only
   its author edits; its author or a moderator deletes), and replaced: the stream entry is
   deleted, so the original text is not kept, and the edits hold the new version (or a
-  tombstone). Returns {"ok", JSON record} or {"not_found"} / {"forbidden"}. (XDEL only marks
+  tombstone), and the pending set marks it for the archiver (scored by the room's edit
+  counter). Returns {"ok", JSON record} or {"not_found"} / {"forbidden"}, or {"full"} when
+  `backlog` edits wait for PostgreSQL already. (XDEL only marks
   a stream entry deleted: Redis frees its bytes when the stream's node empties or is
   trimmed, so the old text can linger in memory, and in snapshots or an append-only file
   written before then, though parley never serves it again. See the README.)
 
   KEYS[1] stream_key  the room's stream
   KEYS[2] edits_key  the room's edits (zset)
+  KEYS[3] pending_key  the room's edits not yet archived (zset)
+  KEYS[4] counts_key  the room's counts (hash)
   ARGV[1] message_id  the message
   ARGV[2] padded_id  its padded id
   ARGV[3] actor_id  who edits or deletes
@@ -16,12 +20,14 @@
   ARGV[5] new_text  the new text
   ARGV[6] now  now (ms)
   ARGV[7] may_delete_others  "1" if the actor may delete others' messages
-  ARGV[8] cap  the edits a room keeps
+  ARGV[8] backlog  the edits not yet archived a room may hold
   A fenced write: run by fencedEval.
 ]]
 --- @include "fence"
 local stream_key = KEYS[1]
 local edits_key = KEYS[2]
+local pending_key = KEYS[3]
+local counts_key = KEYS[4]
 local message_id = ARGV[1]
 local padded_id = ARGV[2]
 local actor_id = ARGV[3]
@@ -29,7 +35,8 @@ local action = ARGV[4]
 local new_text = ARGV[5]
 local now = ARGV[6]
 local may_delete_others = ARGV[7]
-local cap = ARGV[8]
+local backlog = ARGV[8]
+if redis.call('ZCARD', pending_key) >= tonumber(backlog) then return {'full'} end
 local rec
 local found = redis.call('XRANGE', stream_key, message_id, message_id)
 if #found > 0 then
@@ -55,6 +62,6 @@ redis.call('XDEL', stream_key, message_id)
 redis.call('ZREMRANGEBYLEX', edits_key, '[' .. padded_id .. '|', '(' .. padded_id .. '}')
 local json = cjson.encode(rec)
 redis.call('ZADD', edits_key, 0, padded_id .. '|' .. json)
--- Capped like the stream: the newest edits are kept (all scores are 0, so rank is id order).
-redis.call('ZREMRANGEBYRANK', edits_key, 0, -(tonumber(cap) + 1))
+-- Trimmed by the archiver once PostgreSQL holds it and it is older than the window.
+redis.call('ZADD', pending_key, redis.call('HINCRBY', counts_key, 'ev', 1), padded_id)
 return {'ok', json}

@@ -1,0 +1,262 @@
+// The record of messages in PostgreSQL (src/db/migrations): what the archiver writes, and the
+// reads that go past each room's Redis window: history, a message in its context, search,
+// export. Every read is bounded by what it returns (LIMIT on an index order), so nothing a
+// user sends makes PostgreSQL read bodies it does not return; every query has a deadline
+// (src/db/database.ts).
+import Cursor from "pg-cursor";
+import type { Database } from "../db/database.js";
+import type { Message } from "../domain/types.js";
+
+/** A message's version: 0 as sent, the edit's time once edited, this once deleted. */
+export const DELETED_VERSION = Number.MAX_SAFE_INTEGER;
+
+/** One message as the archiver writes it. */
+export interface ArchivedRow {
+  ms: number;
+  seq: number;
+  userId: string;
+  username: string;
+  text: string;
+  ts: number;
+  edited?: number;
+  deleted: boolean;
+  mentions: string[];
+  version: number;
+}
+
+/** A search hit: the message (its text is the snippet's source) and the snippet, as parts. */
+export interface SearchHit {
+  message: Message;
+  /** The snippet, in order: text, and whether that part matched the query. */
+  snippet: { text: string; match: boolean }[];
+}
+
+interface Row {
+  room: string;
+  ms: string;
+  seq: string;
+  user_id: string;
+  username: string;
+  body: string;
+  sent_at: string;
+  edited_at: string | null;
+  deleted: boolean;
+}
+
+const COLUMNS = "room, ms, seq, user_id, username, body, sent_at, edited_at, deleted";
+
+function toMessage(r: Row): Message {
+  const m: Message = {
+    id: `${r.ms}-${r.seq}`,
+    room: r.room,
+    user: { id: r.user_id, username: r.username },
+    text: r.deleted ? "" : r.body,
+    ts: Number(r.sent_at),
+  };
+  if (r.edited_at !== null && !r.deleted) m.edited = Number(r.edited_at);
+  if (r.deleted) m.deleted = true;
+  return m;
+}
+
+function idParts(id: string): [string, string] {
+  const [ms = "0", seq = "0"] = id.split("-");
+  return [ms, seq];
+}
+
+// Marks around a match in ts_headline's output: control characters, removed from the text
+// the snippet is made of, so a snippet splits into parts without ambiguity.
+const START = "\u0002";
+const STOP = "\u0003";
+
+export class ArchiveStore {
+  constructor(
+    private readonly db: Database,
+    /** The text-search configuration (SEARCH_CONFIG). */
+    private readonly searchConfig: string,
+  ) {}
+
+  /**
+   * Writes a room's batch in one statement: an upsert by room and id that only moves a row
+   * to a newer version, so a replay (an archiver that ran twice, or resumed late) changes
+   * nothing. Rows of one id are merged first (the newest version wins).
+   */
+  async upsert(room: string, rows: ArchivedRow[], ms?: number): Promise<void> {
+    if (rows.length === 0) return;
+    const byId = new Map<string, ArchivedRow>();
+    for (const r of rows) {
+      const k = `${r.ms}-${r.seq}`;
+      const prior = byId.get(k);
+      if (!prior || prior.version < r.version) byId.set(k, r);
+    }
+    const list = [...byId.values()];
+    await this.db.query(
+      `INSERT INTO messages (room, ms, seq, user_id, username, body, sent_at, edited_at, deleted, mentions, version, search)
+       SELECT $1, r.ms, r.seq, r.u, r.n, r.t, r.ts, r.ed, r.del, string_to_array(r.men, ','), r.v,
+              CASE WHEN r.del THEN NULL ELSE to_tsvector($2::regconfig, r.t) END
+       FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[],
+                   $9::bigint[], $10::bool[], $11::text[], $12::bigint[])
+            AS r(ms, seq, u, n, t, ts, ed, del, men, v)
+       ON CONFLICT (room, ms, seq) DO UPDATE SET
+         username = EXCLUDED.username, body = EXCLUDED.body, edited_at = EXCLUDED.edited_at,
+         deleted = EXCLUDED.deleted, mentions = EXCLUDED.mentions, version = EXCLUDED.version,
+         search = EXCLUDED.search, archived_at = now()
+       WHERE messages.version < EXCLUDED.version`,
+      [
+        room,
+        this.searchConfig,
+        list.map((r) => r.ms),
+        list.map((r) => r.seq),
+        list.map((r) => r.userId),
+        list.map((r) => r.username.replaceAll("\u0000", "\uFFFD")),
+        // PostgreSQL's text cannot hold NUL: it is stored as U+FFFD (Redis keeps the original).
+        list.map((r) => (r.deleted ? "" : r.text.replaceAll("\u0000", "\uFFFD"))),
+        list.map((r) => r.ts),
+        list.map((r) => r.edited ?? null),
+        list.map((r) => r.deleted),
+        list.map((r) => r.mentions.join(",")),
+        list.map((r) => r.version),
+      ],
+      ms,
+    );
+  }
+
+  /** Up to `limit` messages of `room` at or before `atOrBefore` and before `before`, newest first. */
+  async page(
+    room: string,
+    limit: number,
+    atOrBefore?: string,
+    before?: string,
+  ): Promise<Message[]> {
+    const where = ["room = $1"];
+    const values: unknown[] = [room];
+    if (atOrBefore) {
+      const [ms, seq] = idParts(atOrBefore);
+      values.push(ms, seq);
+      where.push(`(ms, seq) <= ($${values.length - 1}::bigint, $${values.length}::bigint)`);
+    }
+    if (before) {
+      const [ms, seq] = idParts(before);
+      values.push(ms, seq);
+      where.push(`(ms, seq) < ($${values.length - 1}::bigint, $${values.length}::bigint)`);
+    }
+    values.push(limit);
+    const r = await this.db.query<Row>(
+      `SELECT ${COLUMNS} FROM messages WHERE ${where.join(" AND ")}
+       ORDER BY ms DESC, seq DESC LIMIT $${values.length}`,
+      values,
+    );
+    return r.rows.map(toMessage);
+  }
+
+  /** Up to `limit` messages of `room` after `after`, oldest first. */
+  async after(room: string, after: string, limit: number): Promise<Message[]> {
+    const [ms, seq] = idParts(after);
+    const r = await this.db.query<Row>(
+      `SELECT ${COLUMNS} FROM messages WHERE room = $1 AND (ms, seq) > ($2::bigint, $3::bigint)
+       ORDER BY ms, seq LIMIT $4`,
+      [room, ms, seq, limit],
+    );
+    return r.rows.map(toMessage);
+  }
+
+  /** One message of `room`, or undefined. */
+  async one(room: string, id: string): Promise<Message | undefined> {
+    const [ms, seq] = idParts(id);
+    const r = await this.db.query<Row>(
+      `SELECT ${COLUMNS} FROM messages WHERE room = $1 AND ms = $2 AND seq = $3`,
+      [room, ms, seq],
+    );
+    return r.rows[0] ? toMessage(r.rows[0]) : undefined;
+  }
+
+  /**
+   * Messages of `rooms` matching `query` (websearch syntax), newest first, at most `limit`,
+   * older than the cursor `before` ("<ms>-<seq>-<room>") if given. Snippets are made for the
+   * rows returned only: the match itself reads the index, never a body it does not return.
+   */
+  async search(
+    rooms: readonly string[],
+    query: string,
+    limit: number,
+    before?: { ms: string; seq: string; room: string },
+  ): Promise<SearchHit[]> {
+    if (rooms.length === 0) return [];
+    const values: unknown[] = [this.searchConfig, query, rooms, limit];
+    let cursor = "";
+    if (before) {
+      values.push(before.ms, before.seq, before.room);
+      cursor = "AND (ms, seq, room) < ($5::bigint, $6::bigint, $7::text)";
+    }
+    const r = await this.db.query<Row & { snippet: string }>(
+      `WITH q AS (SELECT websearch_to_tsquery($1::regconfig, $2) AS q),
+       hits AS (
+         SELECT ${COLUMNS} FROM messages, q
+         WHERE room = ANY($3::text[]) AND NOT deleted AND search @@ q.q ${cursor}
+         ORDER BY ms DESC, seq DESC, room DESC LIMIT $4
+       )
+       SELECT hits.*, ts_headline($1::regconfig, translate(body, E'\\x02\\x03', ''), q.q,
+         'StartSel=${START}, StopSel=${STOP}, MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "') AS snippet
+       FROM hits, q ORDER BY ms DESC, seq DESC, room DESC`,
+      values,
+      3_000,
+    );
+    return r.rows.map((row) => ({ message: toMessage(row), snippet: splitSnippet(row.snippet) }));
+  }
+
+  /**
+   * A room's whole history, oldest first, as a stream of messages read through a cursor
+   * (`batch` rows at a time): bounded memory for a room of any size.
+   */
+  stream(
+    room: string,
+    onBatch: (messages: Message[]) => Promise<void>,
+    batch = 500,
+  ): Promise<void> {
+    return this.db.withClient(async (client) => {
+      const cursor = client.query(
+        new Cursor<Row>(`SELECT ${COLUMNS} FROM messages WHERE room = $1 ORDER BY ms, seq`, [room]),
+      );
+      try {
+        for (;;) {
+          const rows = await cursor.read(batch);
+          if (rows.length === 0) break;
+          await onBatch(rows.map(toMessage));
+        }
+      } finally {
+        await cursor.close();
+      }
+    }, 24 * 3600_000);
+  }
+
+  /** Deletes messages sent more than `days` days before `now`, in slices; returns how many. */
+  async applyRetention(days: number, now: number, slice = 5_000): Promise<number> {
+    const cutoff = now - days * 86_400_000;
+    let total = 0;
+    for (;;) {
+      const r = await this.db.query(
+        `DELETE FROM messages WHERE ctid IN (
+           SELECT ctid FROM messages WHERE sent_at < $1 LIMIT $2)`,
+        [cutoff, slice],
+        30_000,
+      );
+      total += r.rowCount ?? 0;
+      if ((r.rowCount ?? 0) < slice) return total;
+    }
+  }
+}
+
+/** ts_headline's output, split at its marks into parts. */
+export function splitSnippet(s: string): { text: string; match: boolean }[] {
+  const out: { text: string; match: boolean }[] = [];
+  let match = false;
+  let part = "";
+  for (const ch of s) {
+    if (ch === START || ch === STOP) {
+      if (part) out.push({ text: part, match });
+      part = "";
+      match = ch === START;
+    } else part += ch;
+  }
+  if (part) out.push({ text: part, match });
+  return out;
+}
