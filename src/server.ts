@@ -29,6 +29,7 @@ import { InviteStore } from "./stores/invites.js";
 import { MessageStore } from "./stores/messages.js";
 import { migrateLayout } from "./stores/migrations.js";
 import { ReplicaAcks } from "./stores/replica-acks.js";
+import { RoomStore } from "./stores/rooms.js";
 import { SessionIndex } from "./stores/session-index.js";
 
 /** Config with the parts main.ts resolves (a Redis and a PostgreSQL to use, secrets to sign with). */
@@ -130,6 +131,7 @@ export async function createServer({
       opened.push(() => closeRedis(durable));
       acks = new ReplicaAcks(durable, config.redisAckReplicas);
     }
+    const messages = new MessageStore(redis, config.roomBacklog, acks, archiver, archive);
     const users = new AccountStore(redis, config.adminUsernames);
     const sessionIndex = new SessionIndex(redis, config.sessionAbsoluteSeconds);
     const revocation = new Revocation(redis, sessionIndex, users);
@@ -157,6 +159,9 @@ export async function createServer({
       invites: new InviteStore(redis),
       audit: new AuditLog(redis, logger),
       registration: config.registration,
+      messages,
+      rooms: new RoomStore(redis),
+      archive: archiver,
     };
     const {
       middleware: sessionMiddleware,
@@ -179,7 +184,7 @@ export async function createServer({
       httpServer: server,
       redis,
       users,
-      messages: new MessageStore(redis, config.roomBacklog, acks, archiver, archive),
+      messages,
       archive,
       revocation,
       sessionMiddleware: engineSessionMiddleware,

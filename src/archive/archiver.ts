@@ -29,7 +29,7 @@ import { isCluster, type Redis } from "../redis/client.js";
 import { runScript } from "../redis/scripts.js";
 import { keys } from "../stores/keys.js";
 import { script } from "../stores/lua.js";
-import { paddedId } from "../stores/messages.js";
+import { compareIds, paddedId } from "../stores/messages.js";
 import { type ArchivedRow, type ArchiveStore, DELETED_VERSION } from "./store.js";
 
 const READ = script("archive-read");
@@ -253,8 +253,9 @@ export class Archiver {
       string,
       unknown,
       string[],
+      string,
     ];
-    const [, , n, a] = reply;
+    const [cursor, , n, a] = reply;
     const entries = parseEntries(reply[4]);
     const edits = reply[5];
     const now = this.o.now();
@@ -309,15 +310,19 @@ export class Archiver {
         // a damaged record: nothing to write, its mark is cleared below
       }
     }
-    if (entries.length === 0 && archivedEdits.length === 0) {
+    // Read to the end of the stream: the cursor may go to the room's newest id (what came
+    // after the last entry read was edited or deleted, and is among the edits).
+    const newest = reply[6];
+    let aid = entries.at(-1)?.id ?? "";
+    if (entries.length < BATCH && newest && (!aid || compareIds(newest, aid) > 0)) aid = newest;
+    if (aid && cursor && compareIds(aid, cursor) <= 0) aid = "";
+    if (!aid && archivedEdits.length === 0) {
       this.backlogs.delete(room);
       return false;
     }
     await this.store.upsert(room, rows);
-    const last = entries.at(-1);
     const boundary = Number(reply[1] || -1);
-    const aid = last?.id ?? "";
-    const counted = last !== undefined && Number(aid.split("-")[0]) > boundary;
+    const counted = aid !== "" && Number(aid.split("-")[0]) > boundary;
     await runScript(this.redis, ADVANCE, roomKeys, [
       aid,
       aid ? paddedId(aid) : "",
@@ -326,7 +331,7 @@ export class Archiver {
       ...archivedEdits,
     ]);
     this.metrics.archivedMessages.inc(entries.length);
-    const left = Number(n) - (last && counted ? seqOf(aid) : Number(a));
+    const left = Number(n) - (counted ? seqOf(aid) : Number(a));
     if (left > 0) this.backlogs.set(room, left);
     else this.backlogs.delete(room);
     return entries.length === BATCH || edits.length / 3 === BATCH;
@@ -384,6 +389,18 @@ export class Archiver {
     const rooms = streams.map((k) => k.slice(prefix.length - suffix.length, -suffix.length));
     for (let i = 0; i < rooms.length; i += 500) {
       await this.redis.sAdd(keys.archiveRooms, rooms.slice(i, i + 500));
+    }
+    // Their edited and deleted messages live only in the edits set (the stream entry was
+    // replaced): each is marked pending, so the archiver copies it too. (That set was capped
+    // at 10,000 per room.)
+    for (const room of rooms) {
+      const edits = await this.redis.zRange(keys.roomEdits(room), 0, -1);
+      const marks = edits.map((m) => ({ score: 0, value: m.slice(0, 33) }));
+      for (let i = 0; i < marks.length; i += 500) {
+        await this.redis.zAdd(keys.roomPendingEdits(room), marks.slice(i, i + 500), {
+          condition: "NX",
+        });
+      }
     }
     await this.redis.set(keys.archiveImported, String(this.o.now()));
     if (rooms.length > 0) {

@@ -1,9 +1,8 @@
 // The record of messages in PostgreSQL (src/db/migrations): what the archiver writes, and the
-// reads that go past each room's Redis window: history, a message in its context, search,
-// export. Every read is bounded by what it returns (LIMIT on an index order), so nothing a
+// reads that go past each room's Redis window: history (and export, which pages through it),
+// a message in its context, search. Every read is bounded by what it returns (LIMIT on an index order), so nothing a
 // user sends makes PostgreSQL read bodies it does not return; every query has a deadline
 // (src/db/database.ts).
-import Cursor from "pg-cursor";
 import type { Database } from "../db/database.js";
 import type { Message } from "../domain/types.js";
 
@@ -120,40 +119,12 @@ export class ArchiveStore {
     );
   }
 
-  /** Up to `limit` messages of `room` at or before `atOrBefore` and before `before`, newest first. */
-  async page(
-    room: string,
-    limit: number,
-    atOrBefore?: string,
-    before?: string,
-  ): Promise<Message[]> {
-    const where = ["room = $1"];
-    const values: unknown[] = [room];
-    if (atOrBefore) {
-      const [ms, seq] = idParts(atOrBefore);
-      values.push(ms, seq);
-      where.push(`(ms, seq) <= ($${values.length - 1}::bigint, $${values.length}::bigint)`);
-    }
-    if (before) {
-      const [ms, seq] = idParts(before);
-      values.push(ms, seq);
-      where.push(`(ms, seq) < ($${values.length - 1}::bigint, $${values.length}::bigint)`);
-    }
-    values.push(limit);
+  /** Up to `limit` messages of `room` before `before`, newest first. */
+  async page(room: string, limit: number, before: string): Promise<Message[]> {
+    const [ms, seq] = idParts(before);
     const r = await this.db.query<Row>(
-      `SELECT ${COLUMNS} FROM messages WHERE ${where.join(" AND ")}
-       ORDER BY ms DESC, seq DESC LIMIT $${values.length}`,
-      values,
-    );
-    return r.rows.map(toMessage);
-  }
-
-  /** Up to `limit` messages of `room` after `after`, oldest first. */
-  async after(room: string, after: string, limit: number): Promise<Message[]> {
-    const [ms, seq] = idParts(after);
-    const r = await this.db.query<Row>(
-      `SELECT ${COLUMNS} FROM messages WHERE room = $1 AND (ms, seq) > ($2::bigint, $3::bigint)
-       ORDER BY ms, seq LIMIT $4`,
+      `SELECT ${COLUMNS} FROM messages WHERE room = $1 AND (ms, seq) < ($2::bigint, $3::bigint)
+       ORDER BY ms DESC, seq DESC LIMIT $4`,
       [room, ms, seq, limit],
     );
     return r.rows.map(toMessage);
@@ -167,6 +138,17 @@ export class ArchiveStore {
       [room, ms, seq],
     );
     return r.rows[0] ? toMessage(r.rows[0]) : undefined;
+  }
+
+  /** Up to `limit` messages of `room` after `after`, oldest first. */
+  async after(room: string, after: string, limit: number): Promise<Message[]> {
+    const [ms, seq] = idParts(after);
+    const r = await this.db.query<Row>(
+      `SELECT ${COLUMNS} FROM messages WHERE room = $1 AND (ms, seq) > ($2::bigint, $3::bigint)
+       ORDER BY ms, seq LIMIT $4`,
+      [room, ms, seq, limit],
+    );
+    return r.rows.map(toMessage);
   }
 
   /**
@@ -201,31 +183,6 @@ export class ArchiveStore {
       3_000,
     );
     return r.rows.map((row) => ({ message: toMessage(row), snippet: splitSnippet(row.snippet) }));
-  }
-
-  /**
-   * A room's whole history, oldest first, as a stream of messages read through a cursor
-   * (`batch` rows at a time): bounded memory for a room of any size.
-   */
-  stream(
-    room: string,
-    onBatch: (messages: Message[]) => Promise<void>,
-    batch = 500,
-  ): Promise<void> {
-    return this.db.withClient(async (client) => {
-      const cursor = client.query(
-        new Cursor<Row>(`SELECT ${COLUMNS} FROM messages WHERE room = $1 ORDER BY ms, seq`, [room]),
-      );
-      try {
-        for (;;) {
-          const rows = await cursor.read(batch);
-          if (rows.length === 0) break;
-          await onBatch(rows.map(toMessage));
-        }
-      } finally {
-        await cursor.close();
-      }
-    }, 24 * 3600_000);
   }
 
   /** Deletes messages sent more than `days` days before `now`, in slices; returns how many. */

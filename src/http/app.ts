@@ -26,6 +26,7 @@ import { authRoutes } from "./auth-routes.js";
 import type { HttpContext } from "./context.js";
 import { createCsrf } from "./csrf.js";
 import { HttpError, httpErrors } from "./errors.js";
+import { exportRoutes } from "./export-routes.js";
 import { loginLifecycle } from "./login-session.js";
 import { originCheck } from "./origin.js";
 import { render, type TokenGenerator } from "./render.js";
@@ -101,7 +102,16 @@ export function createApp(ctx: HttpContext, sessionMiddleware: RequestHandler): 
   app.get("/readyz", async (_req, res) => {
     try {
       await pingRedis(ctx.redis);
-      res.type("text/plain").send("ready");
+      // Chat runs from Redis: a PostgreSQL that is away keeps parley ready, and says so.
+      const archive = ctx.archive;
+      res.setHeader("x-parley-archive", archive.healthy ? "ok" : "behind");
+      res
+        .type("text/plain")
+        .send(
+          archive.healthy
+            ? "ready"
+            : `ready (the archive is behind: PostgreSQL does not answer; ${archive.backlog} messages wait in Redis)`,
+        );
     } catch {
       res.status(503).type("text/plain").send("redis unavailable");
     }
@@ -165,6 +175,7 @@ export function createApp(ctx: HttpContext, sessionMiddleware: RequestHandler): 
   app.use(authRoutes(ctx, csrfToken));
   app.use(accountRoutes(ctx, csrfToken));
   app.use(adminRoutes(ctx, csrfToken));
+  app.use(exportRoutes(ctx));
 
   app.use((_req, _res, next) => next(httpErrors.notFound()));
   app.use(errorHandler(ctx, csrfToken));

@@ -9,6 +9,8 @@ import type { Redis } from "../redis/client.js";
 import type { AccountStore } from "../stores/accounts.js";
 import type { AuditLog } from "../stores/audit.js";
 import type { InviteStore } from "../stores/invites.js";
+import type { MessageStore } from "../stores/messages.js";
+import type { RoomStore } from "../stores/rooms.js";
 import type { SessionIndex } from "../stores/session-index.js";
 
 export interface HttpContext {
@@ -37,4 +39,10 @@ export interface HttpContext {
   readonly audit: AuditLog;
   /** Who may create an account (REGISTRATION). */
   readonly registration: "open" | "invite" | "closed";
+  /** Messages (export reads through it: PostgreSQL, then Redis's unarchived tail). */
+  readonly messages: MessageStore;
+  /** Standing in rooms (export: the room's owner). */
+  readonly rooms: RoomStore;
+  /** The archiver's state, for /readyz. */
+  readonly archive: { readonly healthy: boolean; readonly backlog: number };
 }

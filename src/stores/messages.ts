@@ -90,10 +90,12 @@ export interface ArchiveHooks {
 
 /** Reads past the Redis window (src/archive/store.ts). */
 export interface ArchiveReads {
-  /** Up to `limit` messages at or before `atOrBefore` and before `before`, newest first. */
-  page(room: string, limit: number, atOrBefore?: string, before?: string): Promise<Message[]>;
+  /** Up to `limit` messages before `before`, newest first. */
+  page(room: string, limit: number, before: string): Promise<Message[]>;
   /** Up to `limit` messages after `after`, oldest first. */
   after(room: string, after: string, limit: number): Promise<Message[]>;
+  /** One message, or undefined. */
+  one(room: string, id: string): Promise<Message | undefined>;
 }
 
 /** A room has `backlog` messages (or edits) PostgreSQL does not hold yet. */
@@ -200,26 +202,42 @@ export class MessageStore {
     const edit = "text" in change;
     const registering = this.hooks?.register(room);
     if (registering) await registering;
-    const reply = (await fencedEval(
-      this.redis,
-      REVISE,
-      [
-        keys.roomMessages(room),
-        keys.roomEdits(room),
-        keys.roomPendingEdits(room),
-        keys.roomCounts(room),
-      ],
-      [
-        id,
-        paddedId(id),
-        actorId,
-        edit ? "edit" : "delete",
-        edit ? change.text : "",
-        String(now),
-        !edit && change.moderator ? "1" : "0",
-        String(this.backlog),
-      ],
-    )) as string[];
+    const run = (archived: string) =>
+      fencedEval(
+        this.redis,
+        REVISE,
+        [
+          keys.roomMessages(room),
+          keys.roomEdits(room),
+          keys.roomPendingEdits(room),
+          keys.roomCounts(room),
+        ],
+        [
+          id,
+          paddedId(id),
+          actorId,
+          edit ? "edit" : "delete",
+          edit ? change.text : "",
+          String(now),
+          !edit && change.moderator ? "1" : "0",
+          String(this.backlog),
+          archived,
+        ],
+      ) as Promise<string[]>;
+    let reply = await run("");
+    if (reply[0] === "not_found" && this.reads) {
+      // Older than the window: PostgreSQL holds it (if it exists), and the script runs
+      // again with that version (Redis had none: nothing newer can be lost).
+      const trimmedAt = await this.redis.hGet(keys.roomCounts(room), "t");
+      if (trimmedAt && compareIds(id, trimmedAt) < 0) {
+        const old = await this.reads.one(room, id);
+        if (old && !old.deleted) {
+          const record: Revised = { u: old.user.id, n: old.user.username, t: old.text, ts: old.ts };
+          if (old.edited) record.edited = old.edited;
+          reply = await run(JSON.stringify(record));
+        }
+      }
+    }
     if (reply[0] === "full") throw new RedisUnavailableError(FULL);
     if (reply[0] === "ok") this.hooks?.touch(room);
     if (reply[0] !== "ok") return reply[0] === "forbidden" ? "forbidden" : "not_found";
@@ -273,15 +291,10 @@ export class MessageStore {
       // What Redis holds from `t` on is whole; below it, only edits not yet archived.
       const recent = all.filter((m) => compareIds(m.id, trimmedAt) >= 0);
       if (recent.length < limit) {
-        const seen = new Set(recent.map((m) => m.id));
-        const older = await this.reads.page(room, limit - recent.length, trimmedAt, before);
-        all = [
-          ...recent,
-          ...(await this.withPendingEdits(
-            room,
-            older.filter((m) => !seen.has(m.id)),
-          )),
-        ];
+        // Everything from `t` on is in Redis: PostgreSQL is read strictly below it.
+        const below = before && compareIds(before, trimmedAt) < 0 ? before : trimmedAt;
+        const older = await this.reads.page(room, limit - recent.length, below);
+        all = [...recent, ...(await this.withPendingEdits(room, older))];
         all.sort((a, b) => compareIds(b.id, a.id));
       } else {
         all = recent;

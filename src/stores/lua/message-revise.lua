@@ -21,6 +21,7 @@
   ARGV[6] now  now (ms)
   ARGV[7] may_delete_others  "1" if the actor may delete others' messages
   ARGV[8] backlog  the edits not yet archived a room may hold
+  ARGV[9] archived  the message as PostgreSQL holds it (JSON record), for one older than the window; "" if none
   A fenced write: run by fencedEval.
 ]]
 --- @include "fence"
@@ -36,6 +37,7 @@ local new_text = ARGV[5]
 local now = ARGV[6]
 local may_delete_others = ARGV[7]
 local backlog = ARGV[8]
+local archived = ARGV[9]
 if redis.call('ZCARD', pending_key) >= tonumber(backlog) then return {'full'} end
 local rec
 local found = redis.call('XRANGE', stream_key, message_id, message_id)
@@ -46,8 +48,14 @@ if #found > 0 then
   rec = { u = m.u, n = m.n, t = m.t, ts = tonumber(m.ts) }
 else
   local prior = redis.call('ZRANGE', edits_key, '[' .. padded_id .. '|', '(' .. padded_id .. '}', 'BYLEX', 'LIMIT', 0, 1)
-  if #prior == 0 then return {'not_found'} end
-  rec = cjson.decode(string.sub(prior[1], #padded_id + 2))
+  if #prior > 0 then
+    rec = cjson.decode(string.sub(prior[1], #padded_id + 2))
+  elseif archived ~= '' then
+    -- Redis keeps no version of it (trimmed behind the archive): PostgreSQL's is the newest.
+    rec = cjson.decode(archived)
+  else
+    return {'not_found'}
+  end
   if rec.deleted then return {'not_found'} end
 end
 if action == 'edit' then

@@ -1,0 +1,318 @@
+// PostgreSQL as the record of messages: the archiver copies messages, edits, deletions and
+// mentions out of Redis, trims each room's stream only behind what it copied, history pages
+// on past the window into PostgreSQL, and no message is dropped for lack of room.
+import { expect } from "chai";
+import pg from "pg";
+import { Archiver } from "../../src/archive/archiver.js";
+import type { ArchiveStore } from "../../src/archive/store.js";
+import type { Message } from "../../src/contract/events.js";
+import { keys } from "../../src/stores/keys.js";
+import { MessageStore, paddedId } from "../../src/stores/messages.js";
+import { eventually } from "../helpers/eventually.js";
+import { useParley } from "../helpers/fixtures.js";
+import { Browser } from "../helpers/http.js";
+import {
+  PASSWORD,
+  startParley,
+  type TestParley,
+  testDatabaseUrl,
+  uniqueName,
+} from "../helpers/parley.js";
+import type { TestRedis } from "../helpers/redis.js";
+import { type ClientSocket, call, connect } from "../helpers/socket.js";
+
+interface Row {
+  ms: string;
+  seq: string;
+  body: string;
+  deleted: boolean;
+  edited_at: string | null;
+  mentions: string[];
+  version: string;
+}
+
+describe("the archive: PostgreSQL as the record of messages", function () {
+  this.timeout(30_000);
+  let parley: TestParley;
+  let redis: TestRedis;
+  let db: pg.Client;
+  const sockets: ClientSocket[] = [];
+  useParley(
+    (p, r) => {
+      parley = p;
+      redis = r;
+    },
+    { env: { ROOM_WINDOW: "100", ROOM_BACKLOG: "1000" } },
+  );
+  before(async () => {
+    db = new pg.Client(testDatabaseUrl());
+    await db.connect();
+  });
+  after(async () => {
+    for (const s of sockets) s.close();
+    await db.end();
+  });
+
+  async function person(prefix = "ar") {
+    const name = uniqueName(prefix);
+    const browser = new Browser(parley.url);
+    await browser.register(name, PASSWORD);
+    const socket = await connect(parley.url, browser);
+    sockets.push(socket);
+    return { name, browser, socket };
+  }
+  let n = 0;
+  const room = () => `arch-${Date.now().toString(36)}-${n++}`;
+
+  async function rows(r: string): Promise<Row[]> {
+    return (
+      await db.query<Row>(
+        "SELECT ms, seq, body, deleted, edited_at, mentions, version FROM messages WHERE room = $1 ORDER BY ms, seq",
+        [r],
+      )
+    ).rows;
+  }
+
+  /** A message store on the instance's Redis and archive (sends without the per-user budget). */
+  function store(backlog = 1000): MessageStore {
+    return new MessageStore(parley.redis, backlog, undefined, parley.archiver, parley.archive);
+  }
+
+  /** Every message of a room, paging back through message:history from the newest. */
+  async function wholeHistory(socket: ClientSocket, r: string): Promise<Message[]> {
+    const out: Message[] = [];
+    let before: string | undefined;
+    for (;;) {
+      const page = await call(socket, "message:history", {
+        room: r,
+        limit: 100,
+        ...(before ? { before } : {}),
+      });
+      if (!page.ok) throw new Error(JSON.stringify(page));
+      out.unshift(...page.messages);
+      if (page.messages.length < 100) return out;
+      before = page.messages[0]?.id;
+    }
+  }
+
+  it("copies messages, edits, deletions and mentions into PostgreSQL within a second", async () => {
+    const a = await person();
+    const b = await person("men");
+    const r = room();
+    await call(a.socket, "room:join", { room: r });
+    await call(b.socket, "room:join", { room: r });
+    const sent: string[] = [];
+    for (const text of ["first", `hello @${b.name}`, "to be edited", "to be deleted"]) {
+      const ack = await call(a.socket, "message:send", { room: r, text });
+      if (!ack.ok) throw new Error(JSON.stringify(ack));
+      sent.push(ack.message.id);
+    }
+    await call(a.socket, "message:edit", { room: r, id: sent[2] as string, text: "edited" });
+    await call(a.socket, "message:delete", { room: r, id: sent[3] as string });
+    const got = await eventually(
+      async () => {
+        const rs = await rows(r);
+        expect(rs.map((x) => x.body)).to.deep.equal(["first", `hello @${b.name}`, "edited", ""]);
+        return rs;
+      },
+      { what: "the room's messages in PostgreSQL", within: 2000 },
+    );
+    expect(got.map((x) => `${x.ms}-${x.seq}`)).to.deep.equal(sent);
+    expect(got[1]?.mentions).to.deep.equal([b.name.toLowerCase()]);
+    expect(got[2]?.edited_at).to.not.equal(null);
+    expect(got[3]?.deleted).to.equal(true);
+    expect(Number(got[3]?.version)).to.equal(Number.MAX_SAFE_INTEGER);
+    // Then Redis hears of it: the cursor is the last message, and nothing is pending.
+    await eventually(async () => {
+      expect(await redis.hGet(keys.roomCounts(r), "aid")).to.equal(sent[3]);
+      expect(await redis.zCard(keys.roomPendingEdits(r))).to.equal(0);
+    });
+  });
+
+  it("is idempotent: archiving a room again, or an older version again, changes nothing", async () => {
+    const a = await person();
+    const r = room();
+    await call(a.socket, "room:join", { room: r });
+    const ack = await call(a.socket, "message:send", { room: r, text: "original" });
+    if (!ack.ok) throw new Error("send failed");
+    await call(a.socket, "message:edit", { room: r, id: ack.message.id, text: "newer" });
+    await parley.archiver.drain();
+    const before = await rows(r);
+    // Replays: the original version (0) and the edit again.
+    const [ms, seq] = ack.message.id.split("-").map(Number) as [number, number];
+    const base = { ms, seq, userId: "x", username: "x", ts: 1, deleted: false, mentions: [] };
+    await parley.archive.upsert(r, [{ ...base, text: "original", version: 0 }]);
+    await parley.archive.upsert(r, [
+      { ...base, text: "newer", version: Number(before[0]?.version) },
+    ]);
+    await redis.hDel(keys.roomCounts(r), ["aid", "a"]);
+    parley.archiver.touch(r);
+    await parley.archiver.drain();
+    expect(await rows(r)).to.deep.equal(before);
+  });
+
+  it("trims the stream only behind what PostgreSQL holds, and history pages back to the first message", async () => {
+    const a = await person();
+    const r = room();
+    await call(a.socket, "room:join", { room: r });
+    const messages = store();
+    const ids: string[] = [];
+    for (let i = 0; i < 350; i++) {
+      const { message } = await messages.append(r, { id: "u1", username: "writer" }, `m${i}`, i);
+      ids.push(message.id);
+    }
+    // An edit and a deletion far behind the window, before and after archiving.
+    await messages.revise(r, ids[10] as string, "u1", { text: "m10 edited" }, 1);
+    await parley.archiver.drain();
+    await messages.revise(r, ids[20] as string, "u1", { delete: true, moderator: false }, 2);
+    const length = await redis.xLen(keys.roomMessages(r));
+    expect(length).to.be.below(350).and.at.least(100);
+    const t = await redis.hGet(keys.roomCounts(r), "t");
+    expect(t).to.be.a("string");
+    // Every message, in order, once: the old ones from PostgreSQL, the deletion not yet
+    // archived laid over them from Redis.
+    const all = await wholeHistory(a.socket, r);
+    expect(all.map((m) => m.id)).to.deep.equal(ids);
+    expect(all[10]?.text).to.equal("m10 edited");
+    expect(all[20]?.deleted).to.equal(true);
+    expect(all[20]?.text).to.equal("");
+    expect(all[300]?.text).to.equal("m300");
+    // A message deep in PostgreSQL, in its context across the boundary with Redis.
+    const around = await call(a.socket, "message:around", {
+      room: r,
+      id: ids[5] as string,
+      context: 3,
+    });
+    if (!around.ok) throw new Error(JSON.stringify(around));
+    expect(around.messages.map((m) => m.id)).to.deep.equal(ids.slice(2, 9));
+    const last = ids.length - 1;
+    const near = await call(a.socket, "message:around", { room: r, id: ids[last] as string });
+    if (!near.ok) throw new Error(JSON.stringify(near));
+    expect(near.messages.map((m) => m.id)).to.deep.equal(ids.slice(last - 25));
+    const missing = await call(a.socket, "message:around", { room: r, id: "1-999999" });
+    expect(missing.ok).to.equal(false);
+    if (!missing.ok) expect(missing.error.code).to.equal("not_found");
+    // The old edits that PostgreSQL holds are gone from Redis; the pending deletion stays.
+    await parley.archiver.drain();
+    const pendingAfter = await redis.zCard(keys.roomPendingEdits(r));
+    expect(pendingAfter).to.equal(0);
+    expect(await redis.zCard(keys.roomEdits(r))).to.equal(0);
+  });
+
+  it("refuses a send, rather than drop a message, when PostgreSQL is ROOM_BACKLOG behind", async () => {
+    const r = room();
+    // No archiver behind this store: the room's messages wait.
+    const waiting = new MessageStore(parley.redis, 1000);
+    for (let i = 0; i < 1000; i++) {
+      await waiting.append(r, { id: "u2", username: "w" }, `x${i}`, i);
+    }
+    let refused: unknown;
+    await waiting.append(r, { id: "u2", username: "w" }, "one too many", 1).catch((e) => {
+      refused = e;
+    });
+    expect((refused as Error)?.name).to.equal("RedisUnavailableError");
+    expect(await redis.xLen(keys.roomMessages(r))).to.equal(1000);
+    // The archiver catches up (the sweep finds the room), and sends go on.
+    await redis.sAdd(keys.archiveRooms, r);
+    await parley.archiver.sweep();
+    await parley.archiver.drain();
+    expect((await rows(r)).length).to.equal(1000);
+    await waiting.append(r, { id: "u2", username: "w" }, "room again", 2);
+  });
+
+  it("replays a batch that was written but not acknowledged (an archiver killed in between)", async () => {
+    const r = room();
+    const messages = store();
+    for (let i = 0; i < 30; i++) await messages.append(r, { id: "u3", username: "k" }, `k${i}`, i);
+    // This archiver dies after PostgreSQL committed and before Redis heard of it.
+    const dying = new Archiver(
+      parley.redis,
+      {
+        upsert: async (room: string, list: Parameters<ArchiveStore["upsert"]>[1]) => {
+          await parley.archive.upsert(room, list);
+          throw new Error("killed");
+        },
+      } as unknown as ArchiveStore,
+      parley.logs as never,
+      parley.metrics,
+      { window: 100, retentionDays: 0, now: Date.now },
+    );
+    await redis.del(keys.archiveLease(r));
+    let killed: unknown;
+    await dying.archiveRoom(r).catch((e) => {
+      killed = e;
+    });
+    expect((killed as Error)?.message).to.equal("killed");
+    expect((await rows(r)).length).to.equal(30);
+    expect(await redis.hGet(keys.roomCounts(r), "aid")).to.equal(null);
+    // The next archiver (here, the instance's own) writes the batch again: nothing doubles.
+    parley.archiver.touch(r);
+    await parley.archiver.drain();
+    const after = await rows(r);
+    expect(after.length).to.equal(30);
+    expect(await redis.hGet(keys.roomCounts(r), "a")).to.equal("30");
+  });
+
+  it("shares the work between two processes: every message once, none lost", async () => {
+    const other = await startParley({ env: { ROOM_WINDOW: "100" } });
+    try {
+      const r = room();
+      const one = store();
+      const two = new MessageStore(other.redis, 1000, undefined, other.archiver, other.archive);
+      const sends: Promise<{ message: Message }>[] = [];
+      for (let i = 0; i < 200; i++) {
+        const s = i % 2 === 0 ? one : two;
+        sends.push(s.append(r, { id: "u4", username: "two" }, `t${i}`, i));
+      }
+      const ids = (await Promise.all(sends)).map((x) => x.message.id);
+      await eventually(async () => expect((await rows(r)).length).to.equal(200), {
+        what: "all 200 messages in PostgreSQL",
+        within: 5000,
+      });
+      const got = (await rows(r)).map((x) => `${x.ms}-${x.seq}`);
+      expect(new Set(got)).to.deep.equal(new Set(ids));
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("imports the history of a Redis-only installation on its first start", async () => {
+    // A room as the parley before PostgreSQL left it: counted ids, counts, an edit, and no
+    // trace of an archive (no room set entry, no import mark).
+    const r = room();
+    const ms = Date.now() - 60_000;
+    for (let i = 1; i <= 5; i++) {
+      await redis.xAdd(keys.roomMessages(r), `${ms + i}-${i}`, {
+        u: "old-user",
+        n: "oldtimer",
+        t: `old ${i}`,
+        ts: String(ms + i),
+      });
+    }
+    await redis.hSet(keys.roomCounts(r), { n: "5", ms: String(ms + 5) });
+    await redis.xDel(keys.roomMessages(r), `${ms + 3}-3`);
+    await redis.zAdd(keys.roomEdits(r), {
+      score: 0,
+      value: `${paddedId(`${ms + 3}-3`)}|${JSON.stringify({ u: "old-user", n: "oldtimer", t: "old 3 edited", ts: ms + 3, edited: ms + 10 })}`,
+    });
+    await redis.del(keys.archiveImported);
+    const fresh = await startParley({ env: { ROOM_WINDOW: "100" } });
+    try {
+      await eventually(
+        async () =>
+          expect((await rows(r)).map((x) => x.body)).to.deep.equal([
+            "old 1",
+            "old 2",
+            "old 3 edited",
+            "old 4",
+            "old 5",
+          ]),
+        { what: "the old messages in PostgreSQL", within: 5000 },
+      );
+      expect(await redis.exists(keys.archiveImported)).to.equal(1);
+      expect(await redis.sIsMember(keys.archiveRooms, r)).to.equal(1);
+    } finally {
+      await fresh.close();
+    }
+  });
+});
