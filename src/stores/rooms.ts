@@ -401,11 +401,14 @@ export class RoomStore {
   async readable(userId: string): Promise<string[]> {
     const names = await this.redis.hKeys(keys.userRooms(userId));
     const named = names.filter((r) => !isDmRoom(r));
-    const standing = await mGetAcrossSlots(
-      this.redis,
-      named.flatMap((r) => [keys.roomAccess(r, userId), keys.roomKind(r)]),
-      (k) => this.redis.mGet(k),
-    );
+    const standing =
+      named.length === 0
+        ? []
+        : await mGetAcrossSlots(
+            this.redis,
+            named.flatMap((r) => [keys.roomAccess(r, userId), keys.roomKind(r)]),
+            (k) => this.redis.mGet(k),
+          );
     const ok = new Set(
       named.filter((_, i) => isRole(standing[2 * i]) && Boolean(standing[2 * i + 1])),
     );
