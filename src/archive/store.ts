@@ -180,7 +180,7 @@ export class ArchiveStore {
          'StartSel=${START}, StopSel=${STOP}, MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "') AS snippet
        FROM hits, q ORDER BY ms DESC, seq DESC, room DESC`,
       values,
-      3_000,
+      2_000,
     );
     return r.rows.map((row) => ({ message: toMessage(row), snippet: splitSnippet(row.snippet) }));
   }

@@ -18,7 +18,7 @@ import type { Logger } from "pino";
 /** How long connecting may take. */
 export const CONNECT_MS = 3_000;
 /** A query's deadline unless it names one. */
-export const QUERY_MS = 5_000;
+export const QUERY_MS = 3_000;
 
 /** PostgreSQL could not answer in time, or at all. */
 export class DatabaseUnavailableError extends Error {
@@ -94,19 +94,26 @@ export function openDatabase(url: string, logger: Logger, opts: { max?: number }
   ): Promise<T> => {
     let client: pg.PoolClient | undefined;
     let done = false;
+    // A checked-out client whose connection breaks emits 'error': with no listener that
+    // would end the process. The query that was running fails on its own.
+    const ignore = () => undefined;
     const work = (async () => {
-      client = await pool.connect();
+      const c = await pool.connect();
+      client = c;
+      c.on("error", ignore);
       if (done) {
-        client.release(true);
+        destroyClient(c);
+        c.release(true);
         throw new Error("late");
       }
       try {
-        const out = await fn(client);
-        client.release();
+        const out = await fn(c);
+        c.off("error", ignore);
+        c.release();
         return out;
       } catch (err) {
-        destroyClient(client);
-        client.release(true);
+        destroyClient(c);
+        c.release(true);
         throw err;
       }
     })();

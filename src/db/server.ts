@@ -177,7 +177,7 @@ export async function startPostgresServer(opts: {
   // The server's user (when it is not ours) needs to pass through, never to list or read.
   chmodSync(dir, runAs ? 0o711 : 0o700);
   if (runAs) chmodSync(path.dirname(dir), 0o711);
-  const unlock = lock(dir);
+  let unlock: (() => void) | undefined = lock(dir);
   let child: ChildProcess | undefined;
   let stopping = false;
   const restarts: number[] = [];
@@ -309,12 +309,16 @@ export async function startPostgresServer(opts: {
       pid: () => child?.pid,
       stop: async () => {
         await stop();
-        unlock();
+        unlock?.();
+        unlock = undefined;
       },
-      restart: launch,
+      restart: async () => {
+        unlock ??= lock(dir);
+        await launch();
+      },
     };
   } catch (err) {
-    unlock();
+    unlock?.();
     throw err;
   }
 }
