@@ -34,6 +34,8 @@ type ConnState = "connecting" | "connected" | "reconnecting" | "signed-out";
 
 export class App implements ViewActions {
   signedOut = false;
+  /** A link to a message the page was opened with, until it is shown. */
+  permalink: { room: string; id: string } | undefined;
   private readTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly reported = new Map<string, string>();
   private loadingOlder = false;
@@ -371,6 +373,11 @@ export class App implements ViewActions {
 
   /** A message arrived (from anyone, this user's other devices included). */
   arrived(r: RoomState, m: Message): void {
+    if (r.detached) {
+      // Older history is shown: the message is there once the person jumps to the latest.
+      updateJump(this);
+      return;
+    }
     if (!this.state.addMessage(r, m)) return;
     this.state.typingStop(m.room, m.user.id);
     if (m.room === this.state.current) {
@@ -382,10 +389,81 @@ export class App implements ViewActions {
 
   jumpToLatest(): void {
     const r = this.state.shown;
+    if (r?.detached) {
+      // A stretch of older history was shown: the newest page takes its place.
+      r.detached = false;
+      r.linked = undefined;
+      r.messages = [];
+      r.ids = new Set();
+      r.oldestLoaded = false;
+      r.loaded = false;
+      void this.join(r.name, { focus: false, quiet: true }).then(() => this.ui.text.focus());
+      return;
+    }
     if (r) r.newFrom = undefined;
     this.ui.scroller.scrollTop = this.ui.scroller.scrollHeight;
     updateJump(this);
     this.ui.text.focus();
+  }
+
+  // ---- links to messages and search ----------------------------------------------------
+
+  /** The address that opens a message in its room (for whoever may read that room). */
+  linkTo(m: Message): string {
+    const q = new URLSearchParams({ room: m.room, message: m.id });
+    return `${location.origin}/chat?${q}`;
+  }
+
+  copyLink(m: Message): void {
+    const link = this.linkTo(m);
+    const done = () => {
+      this.ui.sendError.textContent = "Link copied.";
+      this.ui.sendError.hidden = false;
+      setTimeout(() => clearError(this.ui.sendError), 2000);
+    };
+    if (navigator.clipboard?.writeText) {
+      navigator.clipboard.writeText(link).then(done, () => window.prompt("Copy this link:", link));
+    } else window.prompt("Copy this link:", link);
+  }
+
+  /**
+   * Opens a message in its room, with the messages around it (older ones load above it, the
+   * newest are a jump away). A message the person may not see, in a room that does not
+   * exist or that they may not read, gets one answer: it is not available.
+   */
+  async openPermalink(room: string, id: string): Promise<boolean> {
+    const { ui, state } = this;
+    const res = await this.call("message:around", { room, id, context: 25 });
+    if (!res.ok) {
+      showError(
+        ui.sendError,
+        "That message is not available: it does not exist, or you cannot see it.",
+      );
+      return false;
+    }
+    // A reader who is not in the room (a public one) joins it to see it.
+    if (!(await this.join(room, { focus: true, quiet: true }))) {
+      showError(
+        ui.sendError,
+        "That message is not available: it does not exist, or you cannot see it.",
+      );
+      return false;
+    }
+    const r = state.rooms.get(room);
+    if (!r) return false;
+    r.messages = [];
+    r.ids = new Set();
+    for (const m of res.messages) state.addMessage(r, m, { history: true });
+    r.oldestLoaded = false;
+    const at = res.messages.findIndex((m) => m.id === id);
+    // Fewer than asked for after it: the newest message is among them.
+    r.detached = res.messages.length - at - 1 >= 25;
+    r.linked = id;
+    r.newFrom = undefined;
+    if (state.current !== room) this.select(room);
+    else this.renderMessages(r);
+    ui.list.querySelector<HTMLElement>(".linked")?.scrollIntoView({ block: "center" });
+    return true;
   }
 
   // ---- sending -------------------------------------------------------------------------

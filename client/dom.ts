@@ -54,6 +54,13 @@ export function findUi() {
     switcher: el<HTMLDivElement>("switcher"),
     switcherInput: el<HTMLInputElement>("switcher-input"),
     switcherList: el<HTMLUListElement>("switcher-list"),
+    searchOpen: el<HTMLButtonElement>("search-open"),
+    search: el<HTMLDivElement>("search"),
+    searchForm: el<HTMLFormElement>("search-form"),
+    searchInput: el<HTMLInputElement>("search-input"),
+    searchStatus: el<HTMLParagraphElement>("search-status"),
+    searchResults: el<HTMLUListElement>("search-results"),
+    searchMore: el<HTMLButtonElement>("search-more"),
   };
 }
 

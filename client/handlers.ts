@@ -17,13 +17,19 @@ export function serverEvents(app: App, notify: (title: string, body: string) => 
     // sends the list, so every device shows the same rooms. The page then loads the one in view.
     rooms: ({ rooms: list }) => {
       const imported = state.applyRoomList(list);
+      // A link to a message the page was opened with is shown instead of the last room.
+      const link = app.permalink;
+      app.permalink = undefined;
       for (const r of imported) void app.join(r.name, { focus: false, quiet: true });
       if (list.length === 0 && imported.length === 0) {
-        void app.join("lobby", { focus: true, quiet: true });
+        void app.join("lobby", { focus: !link, quiet: true });
       }
       app.renderRoomLists();
-      const shown = state.current ?? [...state.rooms.values()].find((r) => r.joined)?.name;
-      if (shown) app.select(shown);
+      if (link) void app.openPermalink(link.room, link.id);
+      else {
+        const shown = state.current ?? [...state.rooms.values()].find((r) => r.joined)?.name;
+        if (shown) app.select(shown);
+      }
       void app.flushOutbox();
     },
 

@@ -11,6 +11,7 @@ import { caller, createSocket } from "./socket.js";
 import { ChatState } from "./state.js";
 import { updateJump } from "./views/messages.js";
 import { renderDirectory } from "./views/rooms.js";
+import { searchItem } from "./views/search.js";
 
 const ui = findUi();
 const me: Member = { id: ui.chat.dataset.userId ?? "", username: ui.chat.dataset.username ?? "" };
@@ -120,6 +121,7 @@ function trapFocus(dialog: HTMLElement): void {
 }
 trapFocus(ui.signedOut);
 trapFocus(ui.switcher);
+trapFocus(ui.search);
 // A click outside the switcher's card closes it.
 ui.switcher.addEventListener("click", (e) => {
   if (e.target === ui.switcher) closeSwitcher();
@@ -433,7 +435,88 @@ ui.switcherInput.addEventListener("keydown", (e) => {
   }
 });
 
+// ---- message search: Ctrl+Shift+F ----------------------------------------------------------
+
+let searchNext: string | undefined;
+let searchQuery = "";
+let focusBeforeSearch: HTMLElement | null = null;
+
+function openSearch(): void {
+  if (app.signedOut) return;
+  focusBeforeSearch = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+  ui.search.hidden = false;
+  ui.searchInput.focus();
+  ui.searchInput.select();
+}
+
+function closeSearch(): void {
+  ui.search.hidden = true;
+  const back = focusBeforeSearch;
+  focusBeforeSearch = null;
+  if (back?.isConnected && !(back as HTMLInputElement).disabled) back.focus();
+  else if (!ui.text.disabled) ui.text.focus();
+}
+
+async function runSearch(more: boolean): Promise<void> {
+  if (!more) {
+    searchQuery = ui.searchInput.value.trim();
+    searchNext = undefined;
+    ui.searchResults.replaceChildren();
+  }
+  if (!searchQuery) return;
+  ui.searchStatus.textContent = "Searching…";
+  ui.searchMore.hidden = true;
+  const res = await app.call("message:search", {
+    query: searchQuery,
+    ...(more && searchNext ? { before: searchNext } : {}),
+  });
+  if (!res.ok) {
+    ui.searchStatus.textContent = res.error.message;
+    return;
+  }
+  searchNext = res.next;
+  ui.searchResults.append(
+    ...res.results.map((hit) =>
+      searchItem(state, hit, (h) => {
+        ui.search.hidden = true;
+        focusBeforeSearch = null;
+        void app.openPermalink(h.message.room, h.message.id);
+      }),
+    ),
+  );
+  const count = ui.searchResults.children.length;
+  ui.searchStatus.textContent =
+    count === 0
+      ? "No messages found."
+      : `${count} message${count === 1 ? "" : "s"}${res.next ? " so far" : ""}.`;
+  ui.searchMore.hidden = !res.next;
+}
+
+ui.searchOpen.addEventListener("click", openSearch);
+ui.searchForm.addEventListener("submit", (e) => {
+  e.preventDefault();
+  void runSearch(false);
+});
+ui.searchMore.addEventListener("click", () => void runSearch(true));
+ui.search.addEventListener("click", (e) => {
+  if (e.target === ui.search) closeSearch();
+});
+ui.search.addEventListener("keydown", (e) => {
+  if (e.key === "Escape") {
+    e.preventDefault();
+    e.stopPropagation();
+    closeSearch();
+  }
+});
+
 document.addEventListener("keydown", (e) => {
+  // Ctrl+Shift+F (⌘⇧F): message search.
+  if ((e.key === "f" || e.key === "F") && (e.ctrlKey || e.metaKey) && e.shiftKey && !e.altKey) {
+    e.preventDefault();
+    if (ui.search.hidden) openSearch();
+    else closeSearch();
+    return;
+  }
   // Ctrl+K (⌘K): a chord, so it never fires while someone types (no single-key shortcut).
   if ((e.key === "k" || e.key === "K") && (e.ctrlKey || e.metaKey) && !e.altKey) {
     e.preventDefault();
@@ -493,4 +576,14 @@ function restore(): void {
 
 renderNotifyButton();
 restore();
+// A link to a message (/chat?room=…&message=…): opened once the server listed the rooms.
+{
+  const params = new URLSearchParams(location.search);
+  const room = params.get("room");
+  const message = params.get("message");
+  if (room && message) {
+    app.permalink = { room, id: message };
+    history.replaceState(null, "", "/chat");
+  }
+}
 app.setStatus("connecting", "Connecting…");

@@ -29,6 +29,13 @@ export interface RoomState {
   topic: string;
   /** The first message the user had not read when they opened the room (the "new" line). */
   newFrom: string | undefined;
+  /**
+   * Showing a stretch of older history (a link to a message): newer messages exist past the
+   * last one shown, so arrivals are not appended after a gap; the jump button reloads.
+   */
+  detached?: boolean;
+  /** The message a link pointed at (marked while shown). */
+  linked?: string;
 }
 
 /** A message the person sent that the server has not stored yet. */

@@ -22,4 +22,6 @@ export interface ViewActions {
   deleteMessage(m: Message, r: RoomState): void;
   /** The edit box of a message being edited. */
   editBox(m: Message, r: RoomState): HTMLTextAreaElement;
+  /** Copies a link to a message (its permalink). */
+  copyLink(m: Message): void;
 }

@@ -102,11 +102,15 @@ export function messageItem(
     if (body.querySelector(".mention-me")) li.classList.add("mentions-me");
   }
   li.append(body);
-  if (!m.deleted && (mine || moderates(r))) li.append(actions(app, m, r, mine));
+  if (r.linked === m.id) li.classList.add("linked");
+  if (!m.deleted) li.append(actions(app, m, r, mine));
   return li;
 }
 
-/** Edit (own messages) and Delete (own; owners and moderators: any) for one message. */
+/**
+ * Copy link (every message), Edit (own messages) and Delete (own; owners and moderators: any)
+ * for one message.
+ */
 function actions(app: ViewActions, m: Message, r: RoomState, mine: boolean): HTMLElement {
   const box = document.createElement("span");
   box.className = "message-actions";
@@ -119,8 +123,9 @@ function actions(app: ViewActions, m: Message, r: RoomState, mine: boolean): HTM
     box.append(b);
     return b;
   };
+  button("Copy link", () => app.copyLink(m)).dataset.link = m.id;
   if (mine) button("Edit", () => app.startEdit(m, r)).dataset.edit = m.id;
-  button("Delete", () => app.deleteMessage(m, r));
+  if (mine || moderates(r)) button("Delete", () => app.deleteMessage(m, r));
   return box;
 }
 
@@ -187,7 +192,9 @@ export function renderMessages(app: ViewActions, r: RoomState, stick = true): vo
   ui.empty.hidden = !empty;
   if (empty) ui.empty.textContent = "No messages yet. Say hello!";
   ui.loadOlder.hidden = r.oldestLoaded || r.messages.length === 0;
-  if (stick) {
+  if (stick && r.linked) {
+    ui.list.querySelector<HTMLElement>(".linked")?.scrollIntoView({ block: "center" });
+  } else if (stick) {
     const line = r.newFrom ? ui.list.querySelector<HTMLElement>(".new-line") : null;
     if (line) line.scrollIntoView({ block: "start" });
     else ui.scroller.scrollTop = ui.scroller.scrollHeight;
@@ -213,5 +220,5 @@ export function showArrival(app: ViewActions, r: RoomState, m: Message): void {
 
 /** The jump-to-latest button shows while the newest messages are out of view. */
 export function updateJump(app: ViewActions): void {
-  app.ui.jump.hidden = nearBottom(app);
+  app.ui.jump.hidden = nearBottom(app) && !app.state.shown?.detached;
 }
