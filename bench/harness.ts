@@ -229,6 +229,8 @@ export interface Bench {
   redis: ReturnType<typeof createClient>;
   /** parley's metrics page, now (for several figures at one instant). */
   metricsText(): Promise<string>;
+  /** The PostgreSQL every parley of the run archives into. */
+  databaseUrl: string;
 }
 
 /** The value of metric `name` in a Prometheus text page (0 when absent). */

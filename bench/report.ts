@@ -158,6 +158,21 @@ const TARGETS: readonly Target[] = [
     digits: 2,
   },
   {
+    figure: "message:search p99 ms (1,000,000 messages; reference: the same SQL alone)",
+    parley: "parley.search_p99_ms",
+    reference: "sql.search_p99_ms",
+    kind: "max",
+    bound: 100,
+    digits: 1,
+  },
+  {
+    figure: "archive lag p99 s (Redis to PostgreSQL, the whole run)",
+    parley: "parley.archive_lag_p99_s",
+    kind: "max",
+    bound: 1,
+    digits: 2,
+  },
+  {
     figure: "revocation of one login's sockets over 2 processes, p99 ms",
     parley: "parley.revocation_many_p99_ms",
     kind: "max",
@@ -265,6 +280,14 @@ export function renderDetails(m: Row): string {
   one(
     "idle sweep: sessions, round trips, keys checked, CPU ms per sweep",
     `${f(m["parley.sweep_sessions"], 0)}, ${f(m["parley.sweep_round_trips"], 0)}, ${f(m["parley.sweep_redis_cmds"], 0)}, ${f(m["parley.sweep_cpu_ms"], 1)}`,
+  );
+  one(
+    "message:search p50 / p99 ms, parley / plain SQL",
+    `${ms("parley.search_p50_ms", "parley.search_p99_ms")} / ${ms("sql.search_p50_ms", "sql.search_p99_ms")}`,
+  );
+  one(
+    "archive: messages read for PostgreSQL, lag p99 s (bucket)",
+    `${f(m["parley.archived_messages"], 0)}, ${f(m["parley.archive_lag_p99_s"], 2)}`,
   );
   one(
     "revocation p50 / p99 ms, one socket, same process",

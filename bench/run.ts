@@ -45,6 +45,7 @@ import { handshakes } from "./scenarios/handshakes.js";
 import { idle } from "./scenarios/idle.js";
 import { messages } from "./scenarios/messages.js";
 import { revocation } from "./scenarios/revocation.js";
+import { search } from "./scenarios/search.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -87,7 +88,18 @@ const SIZES: Sizes = args.quick
     };
 if (args.sockets) SIZES.idle = Math.max(100, Number.parseInt(args.sockets, 10) || SIZES.idle);
 /** The scenarios, in the order each run measures them. */
-const ALL = [handshakes, events, history, send, messages, fanout, idle, revocation, abuse];
+const ALL = [
+  handshakes,
+  events,
+  history,
+  send,
+  messages,
+  fanout,
+  idle,
+  revocation,
+  abuse,
+  search,
+];
 const only = args.only?.split(",").map((s) => s.trim());
 const SCENARIOS = only ? ALL.filter((s) => only.includes(s.name)) : ALL;
 if (only && SCENARIOS.length !== only.length)
@@ -268,6 +280,7 @@ async function main() {
         redisCalls: redisCallsOf(rc),
         redis: rc,
         metricsText: current.metricsText,
+        databaseUrl: postgres.url,
       };
       const row: Row = {};
       for (const scenario of SCENARIOS) {

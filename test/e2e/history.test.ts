@@ -117,7 +117,7 @@ describe("history, search and links in Chromium", function () {
         const scroller = document.getElementById("messages") as HTMLElement;
         scroller.scrollTop = 0;
         scroller.dispatchEvent(new Event("scroll"));
-        return [...document.querySelectorAll("#message-list .text")].some(
+        return Array.from(document.querySelectorAll("#message-list .text")).some(
           (t) => t.textContent === "old 0",
         );
       },
