@@ -88,18 +88,7 @@ const SIZES: Sizes = args.quick
     };
 if (args.sockets) SIZES.idle = Math.max(100, Number.parseInt(args.sockets, 10) || SIZES.idle);
 /** The scenarios, in the order each run measures them. */
-const ALL = [
-  handshakes,
-  events,
-  history,
-  send,
-  messages,
-  fanout,
-  idle,
-  revocation,
-  abuse,
-  search,
-];
+const ALL = [handshakes, events, history, send, messages, fanout, idle, revocation, abuse, search];
 const only = args.only?.split(",").map((s) => s.trim());
 const SCENARIOS = only ? ALL.filter((s) => only.includes(s.name)) : ALL;
 if (only && SCENARIOS.length !== only.length)

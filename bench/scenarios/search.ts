@@ -119,7 +119,9 @@ export async function search(b: Bench, row: Row): Promise<void> {
   const count = metricIn(text, "parley_archive_lag_seconds_count");
   const bucket = (le: number) =>
     Number(
-      new RegExp(`^parley_archive_lag_seconds_bucket\\{le="${le}"\\} (\\d+)`, "m").exec(text)?.[1] ?? 0,
+      new RegExp(`^parley_archive_lag_seconds_bucket\\{le="${le}"\\} (\\d+)`, "m").exec(
+        text,
+      )?.[1] ?? 0,
     );
   if (count > 0) {
     let p99 = Number.POSITIVE_INFINITY;

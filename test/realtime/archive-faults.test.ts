@@ -90,7 +90,12 @@ describe("the archive while PostgreSQL is stopped, hung or slow", function () {
 
   async function searchAnswer(): Promise<{ code: string | undefined; ms: number }> {
     const started = Date.now();
-    const r = await call(sockets[0] as ClientSocket, "message:search", { query: "anything" }, 10_000);
+    const r = await call(
+      sockets[0] as ClientSocket,
+      "message:search",
+      { query: "anything" },
+      10_000,
+    );
     return { code: r.ok ? undefined : r.error.code, ms: Date.now() - started };
   }
 
