@@ -109,7 +109,10 @@ export async function createServer({
     // that is away at start-up delays the archive (it retries), never the service.
     const database = openDatabase(config.databaseUrl, logger);
     opened.push(() => database.close());
-    const archive = new ArchiveStore(database, config.searchConfig);
+    // Searches get connections of their own: however many run, the archiver keeps its own.
+    const searchDatabase = openDatabase(config.databaseUrl, logger, { max: 3 });
+    opened.push(() => searchDatabase.close());
+    const archive = new ArchiveStore(database, config.searchConfig, searchDatabase);
     await migrate(database, logger).catch((err: unknown) => {
       logger.warn(
         { event: "postgres_unavailable", err: (err as Error).message },
@@ -260,6 +263,7 @@ export async function createServer({
         if (durable) await closeRedis(durable);
         await closeRedis(redis);
         await database.close();
+        await searchDatabase.close();
         await sentinel?.close();
       })();
       return closing;

@@ -183,18 +183,21 @@ export class Archiver {
     const rooms = [...this.dirty];
     this.dirty.clear();
     let failed = false;
-    for (const room of rooms) {
+    for (const [i, room] of rooms.entries()) {
       if (this.stopped) {
-        this.dirty.add(room);
-        continue;
+        for (const r of rooms.slice(i)) this.dirty.add(r);
+        break;
       }
       try {
         const done = await this.archiveRoom(room);
         if (!done) this.dirty.add(room); // leased elsewhere, or more to do: next pass
       } catch (err) {
-        this.dirty.add(room);
-        if (!failed) this.failed("archive", err);
+        // PostgreSQL (or Redis) does not answer: the pass stops here (each further room
+        // would wait its own deadline), and the rooms left wait for the next one.
+        for (const r of rooms.slice(i)) this.dirty.add(r);
+        this.failed("archive", err);
         failed = true;
+        break;
       }
     }
     if (failed) {
@@ -277,12 +280,19 @@ export class Archiver {
       this.metrics.archiveLagSeconds.observe(Math.max(0, now - Number(ms)) / 1000);
     }
     const archivedEdits: string[] = [];
+    const withdrawn: { ms: number; seq: number }[] = [];
     for (let i = 0; i + 2 < edits.length; i += 3) {
       const padded = edits[i] as string;
       const score = edits[i + 1] as string;
       const member = edits[i + 2] as string;
       archivedEdits.push(padded, score);
-      if (!member) continue; // its record is gone (trimmed by an older parley): nothing to write
+      const [ms = "0", seq = "0"] = padded.split("-");
+      if (!member) {
+        // Marked with no record: a message taken back (its replicas never confirmed it). It
+        // was never stored: PostgreSQL must not keep a copy the archiver made meanwhile.
+        withdrawn.push({ ms: Number(ms), seq: Number(seq) });
+        continue;
+      }
       try {
         const rec = JSON.parse(member.slice(34)) as {
           u?: string;
@@ -292,7 +302,6 @@ export class Archiver {
           edited?: number;
           deleted?: boolean;
         };
-        const [ms = "0", seq = "0"] = padded.split("-");
         const text = rec.deleted ? "" : (rec.t ?? "");
         rows.push({
           ms: Number(ms),
@@ -304,7 +313,9 @@ export class Archiver {
           ...(rec.edited ? { edited: rec.edited } : {}),
           deleted: rec.deleted === true,
           mentions: rec.deleted ? [] : mentionedNames(text, MAX_MENTIONS),
-          version: rec.deleted ? DELETED_VERSION : Number(rec.edited ?? 1),
+          // The room's edit counter orders versions (never a clock): a later edit, made on any
+          // process, always wins; a deletion wins over everything.
+          version: rec.deleted ? DELETED_VERSION : Number(score) + 1,
         });
       } catch {
         // a damaged record: nothing to write, its mark is cleared below
@@ -321,8 +332,10 @@ export class Archiver {
       return false;
     }
     await this.store.upsert(room, rows);
+    if (withdrawn.length > 0) await this.store.remove(room, withdrawn);
+    // As in archive-advance.lua: a counted id needs a room that counts (`n`), past `b`.
     const boundary = Number(reply[1] || -1);
-    const counted = aid !== "" && Number(aid.split("-")[0]) > boundary;
+    const counted = aid !== "" && Number(n) > 0 && Number(aid.split("-")[0]) > boundary;
     await runScript(this.redis, ADVANCE, roomKeys, [
       aid,
       aid ? paddedId(aid) : "",
@@ -359,13 +372,19 @@ export class Archiver {
             Promise.all([
               this.redis.hmGet(keys.roomCounts(room), ["n", "a", "aid"]),
               this.redis.zCard(keys.roomPendingEdits(room)),
-              this.redis.exists(keys.roomMessages(room)),
+              this.redis.xRevRange(keys.roomMessages(room), "+", "-", { COUNT: 1 }),
             ]),
           ),
         );
         rooms.forEach((room, i) => {
-          const [[n, a, aid] = [], pending = 0, exists = 0] = counts[i] ?? [];
-          const behind = Number(n ?? 0) > Number(a ?? 0) || pending > 0 || (exists === 1 && !aid);
+          const [[n, a, aid] = [], pending = 0, last = []] = counts[i] ?? [];
+          // Behind: counted messages after the cursor, edits pending, or a stream whose last
+          // entry is past the cursor (a room from before counting began has no `n`).
+          const newest = last[0]?.id;
+          const behind =
+            Number(n ?? 0) > Number(a ?? 0) ||
+            pending > 0 ||
+            (newest !== undefined && (!aid || compareIds(newest, aid) > 0));
           if (behind) this.dirty.add(room);
         });
       } while (cursor !== "0" && !this.stopped);

@@ -67,11 +67,27 @@ function idParts(id: string): [string, string] {
 const START = "\u0002";
 const STOP = "\u0003";
 
+/** A search query with no word the index can find (only exclusions, or nothing at all). */
+export class QueryWithoutWords extends Error {
+  constructor() {
+    super("search for at least one word (a query of exclusions alone is not searched)");
+    this.name = "QueryWithoutWords";
+  }
+}
+
+/** How long a search may run, on both sides: the client's deadline and the server's. */
+export const SEARCH_MS = 2_000;
+
 export class ArchiveStore {
   constructor(
     private readonly db: Database,
     /** The text-search configuration (SEARCH_CONFIG). */
     private readonly searchConfig: string,
+    /**
+     * Searches run on connections of their own (a small pool): however many run, the
+     * archiver and history keep theirs.
+     */
+    private readonly searchDb: Database = db,
   ) {}
 
   /**
@@ -119,6 +135,27 @@ export class ArchiveStore {
     );
   }
 
+  /** Removes messages that were never stored (taken back): a replay is harmless. */
+  async remove(room: string, ids: { ms: number; seq: number }[]): Promise<void> {
+    await this.db.query(
+      `DELETE FROM messages WHERE room = $1
+         AND (ms, seq) IN (SELECT * FROM unnest($2::bigint[], $3::bigint[]))`,
+      [room, ids.map((i) => i.ms), ids.map((i) => i.seq)],
+    );
+  }
+
+  /** The messages of `room` with these ids (as PostgreSQL holds them now), in no order. */
+  async many(room: string, ids: readonly string[]): Promise<Message[]> {
+    if (ids.length === 0) return [];
+    const parts = ids.map(idParts);
+    const r = await this.db.query<Row>(
+      `SELECT ${COLUMNS} FROM messages WHERE room = $1
+         AND (ms, seq) IN (SELECT * FROM unnest($2::bigint[], $3::bigint[]))`,
+      [room, parts.map((p) => p[0]), parts.map((p) => p[1])],
+    );
+    return r.rows.map(toMessage);
+  }
+
   /** Up to `limit` messages of `room` before `before`, newest first. */
   async page(room: string, limit: number, before: string): Promise<Message[]> {
     const [ms, seq] = idParts(before);
@@ -162,15 +199,29 @@ export class ArchiveStore {
     limit: number,
     before?: { ms: string; seq: string; room: string },
   ): Promise<SearchHit[]> {
-    if (rooms.length === 0) return [];
     const values: unknown[] = [this.searchConfig, query, rooms, limit];
     let cursor = "";
     if (before) {
       values.push(before.ms, before.seq, before.room);
       cursor = "AND (ms, seq, room) < ($5::bigint, $6::bigint, $7::text)";
     }
-    const r = await this.db.query<Row & { snippet: string }>(
-      `WITH q AS (SELECT websearch_to_tsquery($1::regconfig, $2) AS q),
+    const r = await this.searchDb.withClient(async (c) => {
+      // The server stops the query at the same deadline the client gives up at.
+      await c.query("BEGIN READ ONLY");
+      await c.query(`SET LOCAL statement_timeout = ${SEARCH_MS}`);
+      // A query the index cannot serve (only exclusions: querytree "T") would read every
+      // message of the user's rooms: refused.
+      const tree = await c.query<{ t: string }>(
+        "SELECT querytree(websearch_to_tsquery($1::regconfig, $2)) AS t",
+        [this.searchConfig, query],
+      );
+      const t = tree.rows[0]?.t ?? "";
+      if (t === "T" || t === "") {
+        await c.query("ROLLBACK");
+        return undefined;
+      }
+      const found = await c.query<Row & { snippet: string }>(
+        `WITH q AS (SELECT websearch_to_tsquery($1::regconfig, $2) AS q),
        hits AS (
          SELECT ${COLUMNS} FROM messages, q
          WHERE room = ANY($3::text[]) AND NOT deleted AND search @@ q.q ${cursor}
@@ -179,9 +230,12 @@ export class ArchiveStore {
        SELECT hits.*, ts_headline($1::regconfig, translate(body, E'\\x02\\x03', ''), q.q,
          'StartSel=${START}, StopSel=${STOP}, MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "') AS snippet
        FROM hits, q ORDER BY ms DESC, seq DESC, room DESC`,
-      values,
-      2_000,
-    );
+        values,
+      );
+      await c.query("COMMIT");
+      return found;
+    }, SEARCH_MS);
+    if (!r) throw new QueryWithoutWords();
     return r.rows.map((row) => ({ message: toMessage(row), snippet: splitSnippet(row.snippet) }));
   }
 

@@ -177,6 +177,15 @@ export async function startPostgresServer(opts: {
   // The server's user (when it is not ours) needs to pass through, never to list or read.
   chmodSync(dir, runAs ? 0o711 : 0o700);
   if (runAs) chmodSync(path.dirname(dir), 0o711);
+  if (runAs) {
+    // Every directory above it must let that user through (a checkout under /root does not).
+    const reach = spawnSync("sh", ["-c", 'cd "$1"', "sh", dir], { ...runAs, stdio: "ignore" });
+    if (reach.status !== 0) {
+      throw new Error(
+        `PostgreSQL runs as the postgres user (parley is root), which cannot reach ${dir}: set PARLEY_DATA_DIR to a directory it can reach (e.g. under /var/lib), or set DATABASE_URL`,
+      );
+    }
+  }
   let unlock: (() => void) | undefined = lock(dir);
   let child: ChildProcess | undefined;
   let stopping = false;
@@ -275,7 +284,11 @@ export async function startPostgresServer(opts: {
       });
       const admin = url.replace(/\/parley$/, "/postgres");
       await waitUntilAccepting(admin, c, 30_000);
-      const client = new pg.Client({ connectionString: admin });
+      const client = new pg.Client({
+        connectionString: admin,
+        connectionTimeoutMillis: 5_000,
+        query_timeout: 30_000,
+      });
       await client.connect();
       try {
         await client.query("CREATE DATABASE parley");

@@ -72,7 +72,9 @@ export function exportRoutes(ctx: HttpContext): Router {
           });
         }
         const last = page.at(-1);
-        if (!last || page.length < EXPORT_PAGE) break;
+        if (!last) break;
+        // Until a page comes back empty: a short page can be one that lost a message taken
+        // back, not the end.
         page = await ctx.messages.after(room, last.id, EXPORT_PAGE);
       }
       res.end();

@@ -96,6 +96,8 @@ export interface ArchiveReads {
   after(room: string, after: string, limit: number): Promise<Message[]>;
   /** One message, or undefined. */
   one(room: string, id: string): Promise<Message | undefined>;
+  /** These messages as PostgreSQL holds them now, in no order. */
+  many(room: string, ids: readonly string[]): Promise<Message[]>;
 }
 
 /** A room has `backlog` messages (or edits) PostgreSQL does not hold yet. */
@@ -171,8 +173,17 @@ export class MessageStore {
     }
     if (acks && !(await confirmed)) {
       // Taken back on the main connection: the messages' own may be held by the next WAIT.
-      const takenBack = await fencedEval(this.redis, TAKE_BACK, [key, dedupeKey], [id]).then(
-        () => "taken back",
+      const takenBack = await fencedEval(
+        this.redis,
+        TAKE_BACK,
+        [key, dedupeKey, keys.roomPendingEdits(room), keys.roomCounts(room)],
+        [id, paddedId(id)],
+      ).then(
+        () => {
+          // Marked for the archiver, which may have copied it already.
+          this.hooks?.touch(room);
+          return "taken back";
+        },
         () => "not taken back (Redis unreachable)",
       );
       throw new RedisUnavailableError(
@@ -293,8 +304,7 @@ export class MessageStore {
       if (recent.length < limit) {
         // Everything from `t` on is in Redis: PostgreSQL is read strictly below it.
         const below = before && compareIds(before, trimmedAt) < 0 ? before : trimmedAt;
-        const older = await this.reads.page(room, limit - recent.length, below);
-        all = [...recent, ...(await this.withPendingEdits(room, older))];
+        all = [...recent, ...(await this.older(room, limit - recent.length, below))];
         all.sort((a, b) => compareIds(b.id, a.id));
       } else {
         all = recent;
@@ -304,34 +314,45 @@ export class MessageStore {
   }
 
   /**
-   * Up to `limit` messages after `after` (exclusive), oldest first: from PostgreSQL below the
-   * room's `t` (what the stream no longer holds), then from the stream and its edits.
+   * Up to `need` messages from PostgreSQL before `below`, newest first, as they stand now. A
+   * page that loses rows to withPendingEdits (messages taken back) is topped up, so a short
+   * page still means the room's first message was reached.
+   */
+  private async older(room: string, need: number, below: string): Promise<Message[]> {
+    const reads = this.reads;
+    if (!reads) return [];
+    const out: Message[] = [];
+    let cursor = below;
+    for (let round = 0; round < 4 && out.length < need; round++) {
+      const want = need - out.length;
+      const rows = await reads.page(room, want, cursor);
+      out.push(...(await this.withPendingEdits(room, rows)));
+      const last = rows.at(-1);
+      if (!last || rows.length < want) break;
+      cursor = last.id;
+    }
+    return out;
+  }
+
+  /**
+   * Up to `limit` messages after `after` (exclusive), oldest first. One MULTI reads the
+   * room's `t` with the stream and its edits from `after` on (one instant: a trim cannot
+   * land between them); what lies between `after` and `t` (no longer in the stream) is then
+   * read from PostgreSQL, which holds all of it.
    */
   async after(room: string, after: string, limit: number): Promise<Message[]> {
-    const trimmedAt = await this.redis.hGet(keys.roomCounts(room), "t");
-    let out: Message[] = [];
-    let from = `(${after}`;
-    let fromEdit = `(${paddedId(after)}}`;
-    if (trimmedAt && this.reads && compareIds(after, trimmedAt) < 0) {
-      out = (await this.reads.after(room, after, limit)).filter(
-        (m) => compareIds(m.id, trimmedAt) < 0,
-      );
-      out = await this.withPendingEdits(room, out);
-      if (out.length === limit) return this.attribute(out);
-      from = trimmedAt;
-      fromEdit = `[${paddedId(trimmedAt)}|`;
-    }
-    const need = limit - out.length;
-    const [entries, edits] = (await this.redis
+    const [entries, edits, trimmedAt] = (await this.redis
       .multi()
-      .xRange(keys.roomMessages(room), from, "+", { COUNT: need })
-      .zRange(keys.roomEdits(room), fromEdit, "+", {
+      .xRange(keys.roomMessages(room), `(${after}`, "+", { COUNT: limit })
+      .zRange(keys.roomEdits(room), `(${paddedId(after)}}`, "+", {
         BY: "LEX",
-        LIMIT: { offset: 0, count: need },
+        LIMIT: { offset: 0, count: limit },
       })
+      .hGet(keys.roomCounts(room), "t")
       .exec()) as unknown as [
       { id: string; message: Record<string, string | undefined> }[],
       string[],
+      string | null,
     ];
     const recent = new Map<string, Message>();
     for (const e of entries) {
@@ -348,22 +369,40 @@ export class MessageStore {
       const m = parseEdit(room, member);
       if (m) recent.set(m.id, m);
     }
-    const newer = [...recent.values()].sort((a, b) => compareIds(a.id, b.id)).slice(0, need);
-    return this.attribute([...out, ...newer]);
+    let newer = [...recent.values()].sort((a, b) => compareIds(a.id, b.id));
+    const older: Message[] = [];
+    if (trimmedAt && this.reads && compareIds(after, trimmedAt) < 0) {
+      // Below `t` the edits are overlays of PostgreSQL's rows (withPendingEdits reads them).
+      newer = newer.filter((m) => compareIds(m.id, trimmedAt) >= 0);
+      let cursor = after;
+      for (;;) {
+        const rows = await this.reads.after(room, cursor, limit);
+        const below = rows.filter((m) => compareIds(m.id, trimmedAt) < 0);
+        older.push(...(await this.withPendingEdits(room, below)));
+        // Reached `t`, or the end: PostgreSQL's part is whole, the stream's follows.
+        if (below.length < rows.length || rows.length < limit) break;
+        // More lies below `t`: the page ends in PostgreSQL, and the next one goes on from it.
+        if (older.length >= limit) return this.attribute(older.slice(0, limit));
+        cursor = (below.at(-1) as Message).id;
+      }
+    }
+    return this.attribute([...older, ...newer].slice(0, limit));
   }
 
   /**
-   * `messages` (from PostgreSQL) with the version Redis holds of any whose edit or deletion
-   * is not archived yet: one read per room, of the pending marks of these ids only.
+   * `messages` (read from PostgreSQL) as they stand now: one whose edit or deletion
+   * PostgreSQL does not hold yet comes from Redis (its pending mark and record), one taken
+   * back is left out, and the others are read again from PostgreSQL by their ids, after the
+   * marks were read: an edit the archiver committed (and unmarked) between the first read
+   * and the marks' is then seen, never the version before it.
    */
   async withPendingEdits(room: string, messages: Message[]): Promise<Message[]> {
     if (messages.length === 0) return messages;
     const padded = messages.map((m) => paddedId(m.id));
     const scores = await this.redis.zmScore(keys.roomPendingEdits(room), padded);
-    const pending = padded.filter((_, i) => scores[i] !== null);
-    if (pending.length === 0) return messages;
+    const marked = new Set(padded.filter((_, i) => scores[i] !== null));
     const records = await Promise.all(
-      pending.map((p) =>
+      [...marked].map((p) =>
         this.redis.zRangeByLex(keys.roomEdits(room), `[${p}|`, `(${p}}`, {
           LIMIT: { offset: 0, count: 1 },
         }),
@@ -374,7 +413,17 @@ export class MessageStore {
       const m = member ? parseEdit(room, member) : undefined;
       if (m) current.set(m.id, m);
     }
-    return messages.map((m) => current.get(m.id) ?? m);
+    const unmarked = messages.filter((_, i) => !marked.has(padded[i] as string)).map((m) => m.id);
+    const fresh = new Map(
+      (this.reads ? await this.reads.many(room, unmarked) : messages).map((m) => [m.id, m]),
+    );
+    const out: Message[] = [];
+    messages.forEach((m, i) => {
+      // Marked with no record: taken back, never stored. Not in PostgreSQL any more: the same.
+      const now = marked.has(padded[i] as string) ? current.get(m.id) : fresh.get(m.id);
+      if (now) out.push(now);
+    });
+    return out;
   }
 
   /**

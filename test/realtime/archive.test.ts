@@ -6,7 +6,9 @@ import pg from "pg";
 import { Archiver } from "../../src/archive/archiver.js";
 import type { ArchiveStore } from "../../src/archive/store.js";
 import type { Message } from "../../src/contract/events.js";
+import { fencedEval } from "../../src/redis/fence.js";
 import { keys } from "../../src/stores/keys.js";
+import { script } from "../../src/stores/lua.js";
 import { MessageStore, paddedId } from "../../src/stores/messages.js";
 import { eventually } from "../helpers/eventually.js";
 import { useParley } from "../helpers/fixtures.js";
@@ -295,6 +297,20 @@ describe("the archive: PostgreSQL as the record of messages", function () {
       score: 0,
       value: `${paddedId(`${ms + 3}-3`)}|${JSON.stringify({ u: "old-user", n: "oldtimer", t: "old 3 edited", ts: ms + 3, edited: ms + 10 })}`,
     });
+    // And a room from before counting began: ids made by Redis (no counts at all), more
+    // than a batch and the window, so the archiver trims it by id only.
+    const uncounted = room();
+    const old: string[] = [];
+    for (let i = 0; i < 700; i++) {
+      old.push(
+        await redis.xAdd(keys.roomMessages(uncounted), "*", {
+          u: "old-user",
+          n: "oldtimer",
+          t: `older ${i}`,
+          ts: String(ms + i),
+        }),
+      );
+    }
     await redis.del(keys.archiveImported);
     const fresh = await startParley({ env: { ROOM_WINDOW: "100" } });
     try {
@@ -311,8 +327,73 @@ describe("the archive: PostgreSQL as the record of messages", function () {
       );
       expect(await redis.exists(keys.archiveImported)).to.equal(1);
       expect(await redis.sIsMember(keys.archiveRooms, r)).to.equal(1);
+      await eventually(
+        async () =>
+          expect((await rows(uncounted)).map((x) => `${x.ms}-${x.seq}`)).to.deep.equal(old),
+        { what: "all 700 uncounted messages in PostgreSQL", within: 10_000 },
+      );
+      expect(await redis.xLen(keys.roomMessages(uncounted))).to.be.at.least(100);
     } finally {
       await fresh.close();
     }
+  });
+  it("keeps the later of two edits, whatever the clocks of the processes that made them", async () => {
+    const r = room();
+    const messages = store();
+    const { message } = await messages.append(r, { id: "u5", username: "e" }, "v0", 1);
+    // The first edit on a process whose clock runs a minute ahead, then one made after it.
+    await messages.revise(r, message.id, "u5", { text: "first edit" }, Date.now() + 60_000);
+    await parley.archiver.drain();
+    await messages.revise(r, message.id, "u5", { text: "second edit" }, Date.now());
+    await parley.archiver.drain();
+    expect((await rows(r)).map((x) => x.body)).to.deep.equal(["second edit"]);
+  });
+
+  it("removes from PostgreSQL a message taken back after the archiver copied it", async () => {
+    const a = await person();
+    const r = room();
+    await call(a.socket, "room:join", { room: r });
+    const messages = store();
+    const kept = await messages.append(r, { id: "u6", username: "t" }, "kept", 1);
+    const taken = await messages.append(r, { id: "u6", username: "t" }, "taken back", 2);
+    await parley.archiver.drain();
+    expect((await rows(r)).length).to.equal(2);
+    // What message-append's caller does when the replicas do not confirm in time.
+    await fencedEval(
+      parley.redis,
+      script("message-take-back"),
+      [keys.roomMessages(r), keys.roomMessages(r), keys.roomPendingEdits(r), keys.roomCounts(r)],
+      [taken.message.id, paddedId(taken.message.id)],
+    );
+    parley.archiver.touch(r);
+    await parley.archiver.drain();
+    expect((await rows(r)).map((x) => x.body)).to.deep.equal(["kept"]);
+    const history = await call(a.socket, "message:history", { room: r });
+    if (!history.ok) throw new Error(JSON.stringify(history));
+    expect(history.messages.map((m) => m.id)).to.deep.equal([kept.message.id]);
+  });
+
+  it("exports a room past its window, in order, once each, with the part not archived yet", async () => {
+    const owner = await person();
+    const r = room();
+    await call(owner.socket, "room:create", { room: r, kind: "public" });
+    const messages = store();
+    const ids: string[] = [];
+    for (let i = 0; i < 1200; i++) {
+      ids.push((await messages.append(r, { id: "u7", username: "x" }, `e${i}`, i)).message.id);
+    }
+    await messages.revise(r, ids[3] as string, "u7", { delete: true, moderator: false }, 1);
+    await parley.archiver.drain();
+    expect(await redis.xLen(keys.roomMessages(r))).to.be.below(1200);
+    ids.push((await messages.append(r, { id: "u7", username: "x" }, "tail", 1)).message.id);
+    const res = await owner.browser.get(`/rooms/${r}/export`);
+    expect(res.status).to.equal(200);
+    const lines = res.body
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Message);
+    expect(lines.map((m) => m.id)).to.deep.equal(ids);
+    expect(lines[3]).to.include({ deleted: true, text: "" });
+    expect(lines.at(-1)?.text).to.equal("tail");
   });
 });

@@ -159,6 +159,9 @@ describe("search, permalinks and export", function () {
       { query: "   " },
       { query: "x".repeat(201) },
       { query: "ok", before: "not-a-cursor" },
+      // Exclusions alone cannot use the index (they would read every message): refused.
+      { query: "-zzz" },
+      { query: "-a -b" },
       { query: 5 },
     ]) {
       const r = await call(a.socket, "message:search", payload as never);

@@ -1,5 +1,6 @@
 // Message events: sending (with mentions), editing, deleting, history, and typing.
 
+import { QueryWithoutWords } from "../../archive/store.js";
 import type { Message, SearchResult } from "../../contract/events.js";
 import { userRoom } from "../../contract/events.js";
 import { DatabaseUnavailableError } from "../../db/database.js";
@@ -202,6 +203,7 @@ export function messageHandlers(d: HandlerDeps): Family<MessageEvent> {
               "search is unavailable right now: try again shortly",
             );
           }
+          if (err instanceof QueryWithoutWords) throw new EventError("invalid", err.message);
           throw err;
         });
       const page = hits.slice(0, SEARCH_PAGE);
@@ -212,20 +214,25 @@ export function messageHandlers(d: HandlerDeps): Family<MessageEvent> {
       for (const h of page) {
         byRoom.set(h.message.room, [...(byRoom.get(h.message.room) ?? []), h.message]);
       }
-      const current = new Map<Message, Message & { revised?: boolean }>();
+      const current = new Map<Message, Message & { revised: boolean }>();
       await Promise.all(
         [...byRoom].map(async ([r, list]) => {
-          const now = await d.messages.withPendingEdits(r, list);
-          const shown = await d.messages.attribute(now);
-          list.forEach((m, i) => {
-            const n = now[i] as Message;
-            current.set(m, { ...(shown[i] as Message), ...(n !== m ? { revised: true } : {}) });
-          });
+          const now = await d.messages.attribute(await d.messages.withPendingEdits(r, list));
+          const byId = new Map(now.map((m) => [m.id, m]));
+          for (const m of list) {
+            const n = byId.get(m.id);
+            // Gone (taken back, or removed by retention since): left out.
+            if (!n) continue;
+            const revised = n.text !== m.text || n.deleted === true || n.edited !== m.edited;
+            current.set(m, { ...n, revised });
+          }
         }),
       );
       const results: SearchResult[] = [];
       for (const h of page) {
-        const { revised, ...message } = current.get(h.message) ?? { ...h.message, revised: false };
+        const found = current.get(h.message);
+        if (!found) continue;
+        const { revised, ...message } = found;
         if (message.deleted) continue;
         const snippet = revised ? [{ text: message.text.slice(0, 200), match: false }] : h.snippet;
         results.push({ message, snippet });

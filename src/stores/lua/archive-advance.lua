@@ -46,12 +46,25 @@ end
 local c = redis.call('HMGET', counts_key, 'aid', 'a', 'n', 'b')
 local trimmed = 0
 if c[1] then
-  local counted = (not c[4]) or tonumber(string.match(c[1], '^(%d+)')) > tonumber(c[4])
-  if counted and tonumber(c[3] or '0') - tonumber(c[2] or '0') <= tonumber(window) then
+  -- The cursor is a counted id (its sequence part is the room's count) only in a room that
+  -- counts (`n`), and after the boundary `b` of messages from before counting began. Only
+  -- then does `n - a` say how many messages follow it; otherwise trim by id alone.
+  local counted = c[3] and ((not c[4]) or tonumber(string.match(c[1], '^(%d+)')) > tonumber(c[4]))
+  if counted and tonumber(c[3]) - tonumber(c[2] or '0') <= tonumber(window) then
     -- At most `window` messages follow the cursor: the ones cut are all archived.
     trimmed = redis.call('XTRIM', stream_key, 'MAXLEN', '~', window)
-  else
+  elseif counted then
+    -- More than `window` messages follow the cursor: everything before it goes.
     trimmed = redis.call('XTRIM', stream_key, 'MINID', '~', c[1])
+  else
+    -- Not counted (a room from before counting): the newest `window` entries say where the
+    -- window starts; trim below it or below the cursor, whichever is older.
+    local w = redis.call('XREVRANGE', stream_key, '+', '-', 'COUNT', window)
+    if #w == tonumber(window) then
+      local from = w[#w][1]
+      if pad(c[1]) < pad(from) then from = c[1] end
+      trimmed = redis.call('XTRIM', stream_key, 'MINID', '~', from)
+    end
   end
   if trimmed > 0 then
     local first = redis.call('XRANGE', stream_key, '-', '+', 'COUNT', 1)

@@ -70,6 +70,7 @@ redis.call('XDEL', stream_key, message_id)
 redis.call('ZREMRANGEBYLEX', edits_key, '[' .. padded_id .. '|', '(' .. padded_id .. '}')
 local json = cjson.encode(rec)
 redis.call('ZADD', edits_key, 0, padded_id .. '|' .. json)
--- Trimmed by the archiver once PostgreSQL holds it and it is older than the window.
+-- Trimmed by the archiver once PostgreSQL holds it and it is older than the window. The
+-- room's edit counter orders versions (PostgreSQL keeps the highest): never a clock.
 redis.call('ZADD', pending_key, redis.call('HINCRBY', counts_key, 'ev', 1), padded_id)
 return {'ok', json}
