@@ -1,13 +1,13 @@
 // The chat page's actions: what happens when the person picks, joins or leaves a room, sends,
 // edits or deletes a message, scrolls up for history, or when the connection comes and goes.
 // They change the state (state.ts), talk to the server (socket.ts) and redraw (views/).
-import { HISTORY_PAGE, MESSAGE_MAX_CHARS } from "../src/domain/limits.js";
+import { HISTORY_MAX, HISTORY_PAGE, MESSAGE_MAX_CHARS } from "../src/domain/limits.js";
 import type { Member, Message, RevokedReason, RoomMember } from "../src/domain/types.js";
 import { clearError, showError, type Ui } from "./dom.js";
 import type { Call, ChatSocket } from "./socket.js";
 import type { ChatState, RoomState } from "./state.js";
 import type { ViewActions } from "./views/actions.js";
-import { renderMessages, showArrival, updateJump } from "./views/messages.js";
+import { renderMessages, showArrival, showOlder, updateJump } from "./views/messages.js";
 import { renderMembers, renderRoomLists } from "./views/rooms.js";
 
 const READ_EVERY_MS = 2000;
@@ -356,19 +356,26 @@ export class App implements ViewActions {
     const oldest = r?.messages[0];
     if (!r || !oldest || r.oldestLoaded || this.loadingOlder) return;
     this.loadingOlder = true;
+    // Pages of the most one request returns: scrolling back a long room takes fewer.
     const res = await this.call("message:history", {
       room: r.name,
       before: oldest.id,
-      limit: HISTORY_PAGE,
+      limit: HISTORY_MAX,
     });
     this.loadingOlder = false;
     if (!res.ok) return;
-    if (res.messages.length < HISTORY_PAGE) r.oldestLoaded = true;
-    const before = ui.scroller.scrollHeight - ui.scroller.scrollTop;
-    for (const m of res.messages) this.state.addMessage(r, m, { history: true });
+    if (res.messages.length < HISTORY_MAX) r.oldestLoaded = true;
+    let added = 0;
+    for (const m of res.messages) if (this.state.addMessage(r, m, { history: true })) added++;
     if (r.name !== this.state.current) return;
-    this.renderMessages(r, false);
-    ui.scroller.scrollTop = ui.scroller.scrollHeight - before;
+    // Older messages only ever go first (each is older than all shown): drawn above them.
+    const first = r.messages[added];
+    if (first?.id === oldest.id) showOlder(this, r, added);
+    else {
+      const before = ui.scroller.scrollHeight - ui.scroller.scrollTop;
+      this.renderMessages(r, false);
+      ui.scroller.scrollTop = ui.scroller.scrollHeight - before;
+    }
   }
 
   /** A message arrived (from anyone, this user's other devices included). */

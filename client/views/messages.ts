@@ -202,6 +202,40 @@ export function renderMessages(app: ViewActions, r: RoomState, stick = true): vo
   updateJump(app);
 }
 
+/**
+ * Adds a page of older messages (the first `count` of the room's messages) above those
+ * shown, without redrawing them: only the message that was first is drawn again (its date
+ * separator and grouping depend on the one before it, which it now has). The view keeps
+ * its place. Falls back to a redraw when the list does not start as expected.
+ */
+export function showOlder(app: ViewActions, r: RoomState, count: number): void {
+  const { ui } = app;
+  const firstOld = r.messages[count];
+  const shownFirst = ui.list.querySelector<HTMLLIElement>("li.message");
+  if (count === 0 || !firstOld || shownFirst?.dataset.id !== firstOld.id) {
+    renderMessages(app, r, false);
+    return;
+  }
+  const fromBottom = ui.scroller.scrollHeight - ui.scroller.scrollTop;
+  const items: HTMLLIElement[] = [];
+  let prev: Message | undefined;
+  for (const m of r.messages.slice(0, count + 1)) {
+    items.push(...before(m, prev, r), messageItem(app, m, prev, r));
+    prev = m;
+  }
+  // What stood before the old first message (its separators) goes with it.
+  while (ui.list.firstElementChild && ui.list.firstElementChild !== shownFirst) {
+    ui.list.firstElementChild.remove();
+  }
+  shownFirst.remove();
+  const log = ui.list.parentElement;
+  log?.setAttribute("aria-live", "off");
+  ui.list.prepend(...items);
+  if (log) requestAnimationFrame(() => log.removeAttribute("aria-live"));
+  ui.loadOlder.hidden = r.oldestLoaded;
+  ui.scroller.scrollTop = ui.scroller.scrollHeight - fromBottom;
+}
+
 /** Adds a message that just arrived: at the end if it is the newest, else redraws. */
 export function showArrival(app: ViewActions, r: RoomState, m: Message): void {
   const { ui } = app;

@@ -102,7 +102,7 @@ describe("history, search and links in Chromium", function () {
       rig.parley.archiver,
       rig.parley.archive,
     );
-    const total = 1000;
+    const total = 2000;
     for (let i = 0; i < total; i++) {
       await store.append(room, { id: "writer", username: "writer" }, `old ${i}`, Date.now());
     }
