@@ -62,11 +62,6 @@ function idParts(id: string): [string, string] {
   return [ms, seq];
 }
 
-// Marks around a match in ts_headline's output: control characters, removed from the text
-// the snippet is made of, so a snippet splits into parts without ambiguity.
-const START = "\u0002";
-const STOP = "\u0003";
-
 /** A search query with no word the index can find (only exclusions, or nothing at all). */
 export class QueryWithoutWords extends Error {
   constructor() {
@@ -107,7 +102,8 @@ export class ArchiveStore {
     await this.db.query(
       `INSERT INTO messages (room, ms, seq, user_id, username, body, sent_at, edited_at, deleted, mentions, version, search)
        SELECT $1, r.ms, r.seq, r.u, r.n, r.t, r.ts, r.ed, r.del, string_to_array(r.men, ','), r.v,
-              CASE WHEN r.del THEN NULL ELSE to_tsvector($2::regconfig, r.t) END
+              -- < and > as spaces: the parser would take "<a b>" for a tag and index nothing of it.
+              CASE WHEN r.del THEN NULL ELSE to_tsvector($2::regconfig, translate(r.t, '<>', '  ')) END
        FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[],
                    $9::bigint[], $10::bool[], $11::text[], $12::bigint[])
             AS r(ms, seq, u, n, t, ts, ed, del, men, v)
@@ -205,6 +201,7 @@ export class ArchiveStore {
       values.push(before.ms, before.seq, before.room);
       cursor = "AND (ms, seq, room) < ($5::bigint, $6::bigint, $7::text)";
     }
+    let lexemes: string[] = [];
     const r = await this.searchDb.withClient(async (c) => {
       // The server stops the query at the same deadline the client gives up at.
       await c.query("BEGIN READ ONLY");
@@ -212,7 +209,7 @@ export class ArchiveStore {
       // A query the index cannot serve (only exclusions: querytree "T") would read every
       // message of the user's rooms: refused.
       const tree = await c.query<{ t: string }>(
-        "SELECT querytree(websearch_to_tsquery($1::regconfig, $2)) AS t",
+        "SELECT querytree(websearch_to_tsquery($1::regconfig, translate($2, '<>', '  '))) AS t",
         [this.searchConfig, query],
       );
       const t = tree.rows[0]?.t ?? "";
@@ -220,23 +217,22 @@ export class ArchiveStore {
         await c.query("ROLLBACK");
         return undefined;
       }
-      const found = await c.query<Row & { snippet: string }>(
-        `WITH q AS (SELECT websearch_to_tsquery($1::regconfig, $2) AS q),
-       hits AS (
+      lexemes = lexemesOf(t);
+      const found = await c.query<Row>(
+        `WITH q AS (SELECT websearch_to_tsquery($1::regconfig, translate($2, '<>', '  ')) AS q)
          SELECT ${COLUMNS} FROM messages, q
          WHERE room = ANY($3::text[]) AND NOT deleted AND search @@ q.q ${cursor}
-         ORDER BY ms DESC, seq DESC, room DESC LIMIT $4
-       )
-       SELECT hits.*, ts_headline($1::regconfig, translate(body, E'\\x02\\x03', ''), q.q,
-         'StartSel=${START}, StopSel=${STOP}, MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "') AS snippet
-       FROM hits, q ORDER BY ms DESC, seq DESC, room DESC`,
+         ORDER BY ms DESC, seq DESC, room DESC LIMIT $4`,
         values,
       );
       await c.query("COMMIT");
       return found;
     }, SEARCH_MS);
     if (!r) throw new QueryWithoutWords();
-    return r.rows.map((row) => ({ message: toMessage(row), snippet: splitSnippet(row.snippet) }));
+    return r.rows.map((row) => {
+      const message = toMessage(row);
+      return { message, snippet: snippetOf(message.text, lexemes) };
+    });
   }
 
   /** Deletes messages sent more than `days` days before `now`, in slices; returns how many. */
@@ -256,18 +252,62 @@ export class ArchiveStore {
   }
 }
 
-/** ts_headline's output, split at its marks into parts. */
-export function splitSnippet(s: string): { text: string; match: boolean }[] {
-  const out: { text: string; match: boolean }[] = [];
-  let match = false;
-  let part = "";
-  for (const ch of s) {
-    if (ch === START || ch === STOP) {
-      if (part) out.push({ text: part, match });
-      part = "";
-      match = ch === START;
-    } else part += ch;
+/** The lexemes of a tsquery as `querytree` prints it ('word' & 'other' <-> 'x'). */
+export function lexemesOf(tree: string): string[] {
+  const out = new Set<string>();
+  for (const m of tree.matchAll(/'((?:[^']|'')*)'/g)) {
+    const lexeme = (m[1] as string).replaceAll("''", "'");
+    if (lexeme) out.add(lexeme);
   }
-  if (part) out.push({ text: part, match });
-  return out;
+  return [...out];
+}
+
+/** Words a snippet shows around its first match, and the most it shows. */
+const SNIPPET_BEFORE = 8;
+const SNIPPET_WORDS = 30;
+
+/**
+ * A snippet of `text` as parts, the words that match one of `lexemes` marked. Made here, from
+ * the text parley returns anyway, in time linear in the text: PostgreSQL's ts_headline could
+ * take seconds on a long phrase over a repetitive message. A word matches when it starts with
+ * a lexeme, ignoring case (lexemes are lower-cased, and stemmed by configurations that stem:
+ * "running" starts with "run"). Nothing is dropped or added: the parts joined are a stretch
+ * of the text, with " … " where it was cut.
+ */
+export function snippetOf(
+  text: string,
+  lexemes: readonly string[],
+): { text: string; match: boolean }[] {
+  const words = text.split(/(\s+)/);
+  const isMatch = (w: string) => {
+    const bare = w.toLowerCase().replace(/^[^\p{L}\p{N}]+/u, "");
+    return bare.length > 0 && lexemes.some((l) => bare.startsWith(l));
+  };
+  // Indexes of word tokens (even positions hold words, odd ones the spaces between).
+  const wordAt: number[] = [];
+  for (let i = 0; i < words.length; i += 2) if (words[i]) wordAt.push(i);
+  const first = wordAt.findIndex((i) => isMatch(words[i] as string));
+  const start = Math.max(0, (first < 0 ? 0 : first) - SNIPPET_BEFORE);
+  const end = Math.min(wordAt.length, start + SNIPPET_WORDS);
+  const parts: { text: string; match: boolean }[] = [];
+  const push = (t: string, match: boolean) => {
+    const last = parts.at(-1);
+    if (last && last.match === match) last.text += t;
+    else parts.push({ text: t, match });
+  };
+  if (start > 0) push("… ", false);
+  for (let k = start; k < end; k++) {
+    const i = wordAt[k] as number;
+    const w = words[i] as string;
+    if (isMatch(w)) {
+      // The word's punctuation, before and after, stays outside the mark.
+      const m = /^([^\p{L}\p{N}]*)(.*?[\p{L}\p{N}])([^\p{L}\p{N}]*)$/u.exec(w);
+      if (m?.[1]) push(m[1], false);
+      push(m ? (m[2] as string) : w, true);
+      if (m?.[3]) push(m[3], false);
+    } else push(w, false);
+    if (k < end - 1) push(words[i + 1] ?? " ", false);
+  }
+  if (end < wordAt.length) push(" …", false);
+  return parts;
 }

@@ -99,7 +99,13 @@ export const schemas = {
     query: z
       .string()
       .max(SEARCH_QUERY_MAX * 2)
-      .transform((q) => q.toWellFormed().replace(/\s+/g, " ").trim())
+      // NUL cannot reach PostgreSQL's text; it separates words like a space.
+      .transform((q) =>
+        q
+          .toWellFormed()
+          .replace(/[\s\u0000]+/g, " ")
+          .trim(),
+      )
       .refine(
         (q) => q.length >= 1 && q.length <= SEARCH_QUERY_MAX,
         `query must be 1–${SEARCH_QUERY_MAX} characters`,

@@ -152,6 +152,28 @@ describe("search, permalinks and export", function () {
     }
   });
 
+  it("answers a long phrase over a repetitive message at once (snippets cost what they show)", async () => {
+    const a = await person();
+    const r = room();
+    await call(a.socket, "room:create", { room: r, kind: "private" });
+    const w = word();
+    for (let i = 0; i < 3; i++) await send(a.socket, r, `${w} ${"aa ".repeat(600)}`.trim());
+    await parley.archiver.drain();
+    const phrase = `"${Array.from({ length: 20 }, () => "aa").join(" ")}"`;
+    // Answered, not `unavailable`: ts_headline took seconds per message on this, past the
+    // search's 2 s deadline.
+    const found = await search(a.socket, phrase);
+    expect(found.results.length).to.equal(3);
+    expect(found.results[0]?.snippet.some((p) => p.match && p.text === "aa")).to.equal(true);
+    // Words inside <...> are words, not a tag to skip; a NUL in a query is a space.
+    await send(a.socket, r, `the transfer was <not${w}> approved`);
+    const tagged = await search(a.socket, `not${w}`);
+    expect(tagged.results.map((x) => x.message.text)).to.deep.equal([
+      `the transfer was <not${w}> approved`,
+    ]);
+    expect((await search(a.socket, `not${w}\u0000`)).results.length).to.equal(1);
+  });
+
   it("refuses empty or oversized queries and malformed cursors, and keeps to a budget", async () => {
     const a = await person();
     for (const payload of [
