@@ -183,14 +183,18 @@ export class Archiver {
     const rooms = [...this.dirty];
     this.dirty.clear();
     let failed = false;
+    // Whether this pass reached PostgreSQL at all (rooms leased by another process do not
+    // tell: that one may be stuck on a PostgreSQL that hangs).
+    let reached = false;
     for (const [i, room] of rooms.entries()) {
       if (this.stopped) {
         for (const r of rooms.slice(i)) this.dirty.add(r);
         break;
       }
       try {
-        const done = await this.archiveRoom(room);
-        if (!done) this.dirty.add(room); // leased elsewhere, or more to do: next pass
+        const outcome = await this.archiveRoom(room);
+        if (outcome !== "done") this.dirty.add(room); // leased elsewhere, or more: next pass
+        if (outcome !== "leased") reached = true;
       } catch (err) {
         // PostgreSQL (or Redis) does not answer: the pass stops here (each further room
         // would wait its own deadline), and the rooms left wait for the next one.
@@ -203,7 +207,7 @@ export class Archiver {
     if (failed) {
       this.failures++;
       this.nextPassAt = this.o.now() + Math.min(5_000, 100 * 2 ** Math.min(this.failures, 6));
-    } else {
+    } else if (reached) {
       if (this.failures > 0) {
         this.logger.info({ event: "archive_recovered" }, "the archive reaches PostgreSQL again");
       }
@@ -224,18 +228,18 @@ export class Archiver {
   }
 
   /**
-   * Archives one room's batches until none is left. False when another process holds the
-   * room's lease, or when this pass stops early (more is left).
+   * Archives one room's batches until none is left ("done"); "leased" when another process
+   * holds the room's lease, "more" when this pass stops early with more left.
    */
-  async archiveRoom(room: string): Promise<boolean> {
+  async archiveRoom(room: string): Promise<"done" | "leased" | "more"> {
     const lease = keys.archiveLease(room);
     const took = await this.redis.set(lease, this.owner, { NX: true, PX: LEASE_MS });
-    if (took === null) return false;
+    if (took === null) return "leased";
     try {
       for (let i = 0; i < 20; i++) {
-        if (!(await this.batch(room))) return true;
+        if (!(await this.batch(room))) return "done";
       }
-      return false;
+      return "more";
     } finally {
       await runScript(this.redis, RELEASE, [lease], [this.owner]).catch(() => undefined);
     }
@@ -259,6 +263,8 @@ export class Archiver {
       string,
     ];
     const [cursor, , n, a] = reply;
+    // Known before PostgreSQL is asked: while it does not answer, readiness tells how many wait.
+    if (Number(n) > Number(a)) this.backlogs.set(room, Number(n) - Number(a));
     const entries = parseEntries(reply[4]);
     const edits = reply[5];
     const now = this.o.now();

@@ -287,7 +287,7 @@ export function snippetOf(
   const wordAt: number[] = [];
   for (let i = 0; i < words.length; i += 2) if (words[i]) wordAt.push(i);
   const first = wordAt.findIndex((i) => isMatch(words[i] as string));
-  const start = Math.max(0, (first < 0 ? 0 : first) - SNIPPET_BEFORE);
+  const start = Math.max(0, first - SNIPPET_BEFORE);
   const end = Math.min(wordAt.length, start + SNIPPET_WORDS);
   const parts: { text: string; match: boolean }[] = [];
   const push = (t: string, match: boolean) => {

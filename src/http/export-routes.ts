@@ -7,6 +7,7 @@
 import type { Request, Response } from "express";
 import { Router } from "express";
 import { DM_ROOM_RE, ROOM_NAME_RE } from "../domain/rooms.js";
+import { keys } from "../stores/keys.js";
 import type { HttpContext } from "./context.js";
 import { HttpError, httpErrors } from "./errors.js";
 import { requireLogin } from "./login-session.js";
@@ -15,6 +16,8 @@ import { requireLogin } from "./login-session.js";
 const EXPORT_PAGE = 500;
 /** Exports running at once in this process, and per user. */
 const MAX_EXPORTS = 4;
+/** A client that reads nothing for this long loses its export (and its slot). */
+const STALL_MS = 15_000;
 
 export function exportRoutes(ctx: HttpContext): Router {
   const r = Router();
@@ -66,13 +69,32 @@ export function exportRoutes(ctx: HttpContext): Router {
       while (page.length > 0 && !gone) {
         const chunk = `${page.map((m) => JSON.stringify(m)).join("\n")}\n`;
         if (!res.write(chunk)) {
-          await new Promise<void>((resolve) => {
-            res.once("drain", resolve);
-            res.once("close", resolve);
+          const drained = await new Promise<boolean>((resolve) => {
+            const stalled = setTimeout(() => resolve(false), STALL_MS);
+            const done = () => {
+              clearTimeout(stalled);
+              resolve(true);
+            };
+            res.once("drain", done);
+            res.once("close", done);
           });
+          if (!drained) {
+            ctx.logger.info(
+              { event: "export_stalled", room },
+              "export stopped: the client reads nothing",
+            );
+            res.destroy();
+            return;
+          }
         }
         const last = page.at(-1);
         if (!last) break;
+        // The login is checked again for every page, as for every request: one that ended
+        // (logout, revocation, a password change) stops the export.
+        if ((await ctx.redis.exists(keys.session(req.sessionID))) === 0) {
+          res.destroy();
+          return;
+        }
         // Until a page comes back empty: a short page can be one that lost a message taken
         // back, not the end.
         page = await ctx.messages.after(room, last.id, EXPORT_PAGE);

@@ -100,12 +100,7 @@ export const schemas = {
       .string()
       .max(SEARCH_QUERY_MAX * 2)
       // NUL cannot reach PostgreSQL's text; it separates words like a space.
-      .transform((q) =>
-        q
-          .toWellFormed()
-          .replace(/[\s\u0000]+/g, " ")
-          .trim(),
-      )
+      .transform((q) => q.toWellFormed().replaceAll("\u0000", " ").replace(/\s+/g, " ").trim())
       .refine(
         (q) => q.length >= 1 && q.length <= SEARCH_QUERY_MAX,
         `query must be 1–${SEARCH_QUERY_MAX} characters`,

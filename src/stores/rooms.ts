@@ -480,6 +480,11 @@ export class RoomStore {
   }
 
   /** A room's topic ("" if none). */
+  /** Whether a named room exists (it has a kind); a DM room exists once opened. */
+  async exists(room: string): Promise<boolean> {
+    return (await this.redis.exists(keys.roomKind(room))) === 1;
+  }
+
   async topic(room: string): Promise<string> {
     return (await this.redis.hGet(keys.roomInfo(room), "topic")) ?? "";
   }

@@ -221,7 +221,8 @@ describe("writes parley gave up on, when a hung Redis resumes (fenced writes)", 
       ),
     );
     expect(outcome.value).not.to.equal("applied");
-    expect(outcome.ms).to.be.below(REDIS_MAX_WAIT_MS + 500);
+    // Answered at its deadline, not later (the margin is for a machine under load).
+    expect(outcome.ms).to.be.below(REDIS_MAX_WAIT_MS + 1000);
     // Redis resumes and reads what was sent to it while it hung.
     proxy.set("pass");
     await clientEvent(client, "ready");

@@ -8,6 +8,7 @@ import { AROUND_DEFAULT, MAX_MENTIONS, SEARCH_PAGE } from "../../domain/limits.j
 import { MENTION_RE } from "../../domain/messages.js";
 import { dmUsers, isDmRoom, isRole } from "../../domain/rooms.js";
 import { ClientIdConflict } from "../../stores/messages.js";
+import { ROOM_REFUSALS } from "../room-policy.js";
 import {
   audience,
   EventError,
@@ -175,7 +176,14 @@ export function messageHandlers(d: HandlerDeps): Family<MessageEvent> {
       requireAccess(room, socket.data.userId);
       const n = context ?? AROUND_DEFAULT;
       const upTo = await d.messages.page(room, n + 1, successor(id)).catch(pastWindow);
-      if (upTo.at(-1)?.id !== id) throw new EventError("not_found", "no such message");
+      if (upTo.at(-1)?.id !== id) {
+        // A room that does not exist answers as a private room one is not in does (the
+        // event's check refuses that one before this runs): nothing tells them apart.
+        if (!isDmRoom(room) && !(await d.rooms.exists(room))) {
+          throw new EventError("not_found", ROOM_REFUSALS.not_found as string);
+        }
+        throw new EventError("not_found", "no such message");
+      }
       const after = await d.messages.after(room, id, n).catch(pastWindow);
       return { ok: true, messages: [...upTo, ...after], id };
     },
