@@ -1,6 +1,7 @@
 // PostgreSQL as the record of messages: the archiver copies messages, edits, deletions and
 // mentions out of Redis, trims each room's stream only behind what it copied, history pages
 // on past the window into PostgreSQL, and no message is dropped for lack of room.
+import http from "node:http";
 import { expect } from "chai";
 import pg from "pg";
 import { Archiver } from "../../src/archive/archiver.js";
@@ -395,5 +396,39 @@ describe("the archive: PostgreSQL as the record of messages", function () {
     expect(lines.map((m) => m.id)).to.deep.equal(ids);
     expect(lines[3]).to.include({ deleted: true, text: "" });
     expect(lines.at(-1)?.text).to.equal("tail");
+  });
+  it("stops an export when its login ends, at the next page", async () => {
+    const owner = await person();
+    const r = room();
+    await call(owner.socket, "room:create", { room: r, kind: "public" });
+    const messages = store(100_000);
+    const long = "x".repeat(1900);
+    for (let i = 0; i < 4000; i++) {
+      await messages.append(r, { id: "u8", username: "x" }, `${i} ${long}`, i);
+    }
+    await parley.archiver.drain();
+    // About 8 MB: far more than the socket buffers hold, so the export is mid-way when the
+    // login ends.
+    const cookie = owner.browser.cookieHeader();
+    const received = await new Promise<number>((resolve, reject) => {
+      const req = http.get(`${parley.url}/rooms/${r}/export`, { headers: { cookie } }, (res) => {
+        expect(res.statusCode).to.equal(200);
+        let bytes = 0;
+        let loggedOut = false;
+        res.on("data", (chunk: Buffer) => {
+          bytes += chunk.length;
+          if (!loggedOut && bytes > 100_000) {
+            loggedOut = true;
+            res.pause();
+            owner.browser.logout().then(() => res.resume(), reject);
+          }
+        });
+        res.on("end", () => resolve(bytes));
+        res.on("error", () => resolve(bytes));
+        res.on("aborted", () => resolve(bytes));
+      });
+      req.on("error", () => undefined);
+    });
+    expect(received).to.be.below(4000 * 1900);
   });
 });
