@@ -93,8 +93,11 @@ const running: ChildProcess[] = [];
 const said: { args: string[]; stdout: () => string; stderr: () => string }[] = [];
 
 export function run(env: Record<string, string>, args: string[] = []): Run {
+  // The run's PostgreSQL, unless a test names its own (or "" for a private one): starting a
+  // private PostgreSQL (initdb) is the subject of one test, not the cost of every one.
+  const database = process.env.PARLEY_TEST_DATABASE_URL ?? "";
   const child = spawn(process.execPath, [entryPoint(), ...args], {
-    env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", ...env },
+    env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", DATABASE_URL: database, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   reapOnExit(child);

@@ -10,7 +10,7 @@ import { createClient } from "redis";
 import { freePort, startRedisServer } from "../../src/redis/server.js";
 import { eventually } from "../helpers/eventually.js";
 import { Browser } from "../helpers/http.js";
-import { PASSWORD } from "../helpers/parley.js";
+import { PASSWORD, testDatabaseUrl } from "../helpers/parley.js";
 import {
   entryPoint,
   killAll,
@@ -83,7 +83,12 @@ describe("the private redis-server", function () {
         "sh",
         ["-c", `"${process.execPath}" "${entryPoint()}" & echo "pid $!"; exec sleep 60`],
         {
-          env: { PATH: process.env.PATH ?? "", PORT: String(port), PARLEY_DATA_DIR: dir },
+          env: {
+            PATH: process.env.PATH ?? "",
+            PORT: String(port),
+            PARLEY_DATA_DIR: dir,
+            DATABASE_URL: testDatabaseUrl(),
+          },
           stdio: ["ignore", "pipe", "ignore"],
         },
       ),
@@ -180,7 +185,12 @@ describe("the private redis-server", function () {
     // Its own process group, as a terminal's foreground job: Ctrl-C signals the whole group.
     const child = track(
       spawn(process.execPath, [entryPoint()], {
-        env: { PATH: process.env.PATH ?? "", PORT: String(port), PARLEY_DATA_DIR: dir },
+        env: {
+          PATH: process.env.PATH ?? "",
+          PORT: String(port),
+          PARLEY_DATA_DIR: dir,
+          DATABASE_URL: testDatabaseUrl(),
+        },
         stdio: ["ignore", "pipe", "pipe"],
         detached: true,
       }),
@@ -225,9 +235,13 @@ describe("the private redis-server", function () {
       if (round === 2) expect(statSync(stamp).mtimeMs).to.equal(builtBefore);
       const { pid } = privateRedisOf(out);
       leftovers.push(pid);
+      // No DATABASE_URL here either: its private PostgreSQL stops with it too.
+      const pgPort = Number(/"event":"private_postgres","port":(\d+)/.exec(out)?.[1]);
+      expect(pgPort).to.be.greaterThan(0);
       const stopped = Date.now();
       npm.kill("SIGTERM");
       await waitFor(() => !alive(pid), 10_000, "the private redis to stop");
+      expect(await portOpen(pgPort)).to.equal(false);
       await eventually(async () => expect(await portOpen(port)).to.equal(false), {
         what: "parley's port to close",
         within: 10_000,

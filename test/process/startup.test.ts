@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, symlinkSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, statSync, symlinkSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -40,14 +40,20 @@ describe("starting parley (its entry point, built)", function () {
     expect(r.stderr()).to.include("apt-get install redis-server");
   });
 
-  it("without REDIS_URL starts a private redis-server, serves, and stops it all on SIGTERM", async () => {
+  it("without REDIS_URL and DATABASE_URL starts a private redis-server and PostgreSQL, serves, and stops it all on SIGTERM", async () => {
     const dir = dataDir();
     const port = await freePort();
-    const r = run({ PORT: String(port), PARLEY_DATA_DIR: dir });
-    await waitFor(() => r.stdout().includes('"event":"listening"'), 20_000, "listening");
+    const r = run({ PORT: String(port), PARLEY_DATA_DIR: dir, DATABASE_URL: "" });
+    await waitFor(() => r.stdout().includes('"event":"listening"'), 30_000, "listening");
     const logged = /"event":"private_redis","port":(\d+)/.exec(r.stdout());
     const redisPort = Number(logged?.[1]);
     expect(redisPort).to.be.greaterThan(0);
+    const pg = /"event":"private_postgres","port":(\d+)/.exec(r.stdout());
+    const pgPort = Number(pg?.[1]);
+    expect(pgPort).to.be.greaterThan(0);
+    // Reachable by parley only: its password is readable by its owner alone.
+    const pwMode = statSync(path.join(dir, "postgres", "password")).mode & 0o777;
+    expect(pwMode).to.equal(0o600);
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).to.equal(200);
     expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).to.equal(200);
     expect(existsSync(path.join(dir, "redis", "appendonlydir"))).to.equal(true);
@@ -57,6 +63,7 @@ describe("starting parley (its entry point, built)", function () {
     expect(await r.exited).to.equal(0);
     expect(Date.now() - started).to.be.below(10_000);
     expect(await portOpen(redisPort)).to.equal(false);
+    expect(await portOpen(pgPort)).to.equal(false);
   });
 
   it("uses REDIS_URL when it is set, starting no Redis of its own", async () => {
