@@ -29,7 +29,7 @@ import { isCluster, type Redis } from "../redis/client.js";
 import { runScript } from "../redis/scripts.js";
 import { keys } from "../stores/keys.js";
 import { script } from "../stores/lua.js";
-import { compareIds, paddedId } from "../stores/messages.js";
+import { compareIds, paddedId, type Revised } from "../stores/messages.js";
 import { type ArchivedRow, type ArchiveStore, DELETED_VERSION } from "./store.js";
 
 const READ = script("archive-read");
@@ -300,14 +300,7 @@ export class Archiver {
         continue;
       }
       try {
-        const rec = JSON.parse(member.slice(34)) as {
-          u?: string;
-          n?: string;
-          t?: string;
-          ts?: number;
-          edited?: number;
-          deleted?: boolean;
-        };
+        const rec = JSON.parse(member.slice(34)) as Revised;
         const text = rec.deleted ? "" : (rec.t ?? "");
         rows.push({
           ms: Number(ms),

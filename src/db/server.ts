@@ -29,7 +29,7 @@ import {
 import path from "node:path";
 import pg from "pg";
 import type { Logger } from "pino";
-import { alive, freePort, lock, waitForExit } from "../redis/server.js";
+import { alive, freePort, lock, restartPolicy, waitForExit } from "../redis/server.js";
 
 export interface PrivatePostgres {
   /** postgres://parley:<password>@127.0.0.1:<port>/parley: never log it. */
@@ -157,8 +157,6 @@ async function waitUntilAccepting(
   );
 }
 
-const MAX_RESTARTS_PER_MINUTE = 5;
-
 export async function startPostgresServer(opts: {
   /** The directory it keeps everything in (made if missing). */
   dir: string;
@@ -189,7 +187,7 @@ export async function startPostgresServer(opts: {
   let unlock: (() => void) | undefined = lock(dir);
   let child: ChildProcess | undefined;
   let stopping = false;
-  const restarts: number[] = [];
+  const died = restartPolicy(opts.logger, "private_postgres", "private PostgreSQL");
   const onExit = () => {
     if (child && child.exitCode === null && child.signalCode === null) child.kill("SIGQUIT");
   };
@@ -264,23 +262,11 @@ export async function startPostgresServer(opts: {
       child = c;
       c.once("exit", (code, signal) => {
         if (stopping || child !== c || !opts.supervise) return;
-        const now = Date.now();
-        while (restarts.length > 0 && now - (restarts[0] as number) > 60_000) restarts.shift();
-        if (restarts.length >= MAX_RESTARTS_PER_MINUTE) {
-          opts.logger?.error(
-            { event: "private_postgres_gave_up", code, signal },
-            "the private PostgreSQL keeps dying: not restarting it again",
-          );
-          return;
-        }
-        restarts.push(now);
-        opts.logger?.error(
-          { event: "private_postgres_exited", code, signal, restart: restarts.length },
-          "the private PostgreSQL exited: restarting it",
-        );
+        const pause = died(code, signal);
+        if (pause === undefined) return;
         setTimeout(() => {
           if (!stopping) launch().catch(() => undefined);
-        }, 250 * restarts.length);
+        }, pause);
       });
       const admin = url.replace(/\/parley$/, "/postgres");
       await waitUntilAccepting(admin, c, 30_000);

@@ -245,6 +245,36 @@ export function loadOrCreateRedisPassword(dataDir: string): string {
 
 const MAX_RESTARTS_PER_MINUTE = 5;
 
+/**
+ * The restart rule of a private server (Redis, PostgreSQL) that died unasked: restarted after
+ * a growing pause, at most 5 times a minute, one log line each; then given up (logged).
+ * Returns what to call on each death: the pause before the restart, or undefined.
+ */
+export function restartPolicy(
+  logger: Logger | undefined,
+  name: string,
+  label: string,
+): (code: number | null, signal: NodeJS.Signals | null) => number | undefined {
+  const restarts: number[] = [];
+  return (code, signal) => {
+    const now = Date.now();
+    while (restarts.length > 0 && now - (restarts[0] as number) > 60_000) restarts.shift();
+    if (restarts.length >= MAX_RESTARTS_PER_MINUTE) {
+      logger?.error(
+        { event: `${name}_gave_up`, code, signal },
+        `the ${label} keeps dying: not restarting it again`,
+      );
+      return undefined;
+    }
+    restarts.push(now);
+    logger?.error(
+      { event: `${name}_exited`, code, signal, restart: restarts.length },
+      `the ${label} exited: restarting it`,
+    );
+    return 250 * restarts.length;
+  };
+}
+
 export async function startRedisServer(opts: {
   dir?: string;
   appendOnly: boolean;
@@ -277,7 +307,7 @@ export async function startRedisServer(opts: {
   let child: ChildProcess | undefined;
   let stopping = false;
   let unlock: (() => void) | undefined;
-  const restarts: number[] = [];
+  const died = restartPolicy(opts.logger, "private_redis", "private redis-server");
 
   // It runs in its own process group, so nothing else stops it if parley exits on a path
   // that skips stop() (a forced exit, a crash): do it here.
@@ -300,23 +330,11 @@ export async function startRedisServer(opts: {
     child = c;
     c.once("exit", (code, signal) => {
       if (stopping || child !== c || !opts.supervise) return;
-      const now = Date.now();
-      while (restarts.length > 0 && now - (restarts[0] as number) > 60_000) restarts.shift();
-      if (restarts.length >= MAX_RESTARTS_PER_MINUTE) {
-        opts.logger?.error(
-          { event: "private_redis_gave_up", code, signal },
-          "the private redis-server keeps dying: not restarting it again",
-        );
-        return;
-      }
-      restarts.push(now);
-      opts.logger?.error(
-        { event: "private_redis_exited", code, signal, restart: restarts.length },
-        "the private redis-server exited: restarting it",
-      );
+      const pause = died(code, signal);
+      if (pause === undefined) return;
       setTimeout(() => {
         if (!stopping) launch().catch(() => undefined);
-      }, 250 * restarts.length);
+      }, pause);
     });
     await waitForPort(port, c, 10_000);
   };

@@ -46,7 +46,8 @@ export function paddedId(id: string): string {
   return `${ms.padStart(16, "0")}-${seq.padStart(16, "0")}`;
 }
 
-interface Revised {
+/** An edited or deleted message's record, as the edits set keeps it (JSON). */
+export interface Revised {
   u?: string;
   n?: string;
   t?: string;
@@ -102,6 +103,33 @@ export interface ArchiveReads {
 
 /** A room has `backlog` messages (or edits) PostgreSQL does not hold yet. */
 const FULL = "this room's newest messages are still being archived: try again shortly";
+
+/**
+ * Stream entries and edits of one read, merged by id (an id in both keeps the edited
+ * version: the stream entry is replaced when edited, but a read may catch both sides).
+ */
+function merged(
+  room: string,
+  entries: { id: string; message: Record<string, string | undefined> }[],
+  edits: string[],
+): Message[] {
+  const byId = new Map<string, Message>();
+  for (const e of entries) {
+    const f = e.message;
+    byId.set(e.id, {
+      id: e.id,
+      room,
+      user: { id: f.u ?? "", username: f.n ?? "" },
+      text: f.t ?? "",
+      ts: Number(f.ts ?? 0),
+    });
+  }
+  for (const member of edits) {
+    const m = parseEdit(room, member);
+    if (m) byId.set(m.id, m);
+  }
+  return [...byId.values()];
+}
 
 export class MessageStore {
   constructor(
@@ -281,23 +309,7 @@ export class MessageStore {
       string[],
       string | null,
     ];
-    const byId = new Map<string, Message>();
-    for (const e of entries) {
-      const f = e.message;
-      byId.set(e.id, {
-        id: e.id,
-        room,
-        user: { id: f.u ?? "", username: f.n ?? "" },
-        text: f.t ?? "",
-        ts: Number(f.ts ?? 0),
-      });
-    }
-    for (const member of edits) {
-      const m = parseEdit(room, member);
-      if (m) byId.set(m.id, m);
-    }
-    let all = [...byId.values()];
-    if (edits.length > 0) all.sort((a, b) => compareIds(b.id, a.id));
+    let all = merged(room, entries, edits).sort((a, b) => compareIds(b.id, a.id));
     if (trimmedAt && this.reads) {
       // What Redis holds from `t` on is whole; below it, only edits not yet archived.
       const recent = all.filter((m) => compareIds(m.id, trimmedAt) >= 0);
@@ -354,22 +366,7 @@ export class MessageStore {
       string[],
       string | null,
     ];
-    const recent = new Map<string, Message>();
-    for (const e of entries) {
-      const f = e.message;
-      recent.set(e.id, {
-        id: e.id,
-        room,
-        user: { id: f.u ?? "", username: f.n ?? "" },
-        text: f.t ?? "",
-        ts: Number(f.ts ?? 0),
-      });
-    }
-    for (const member of edits) {
-      const m = parseEdit(room, member);
-      if (m) recent.set(m.id, m);
-    }
-    let newer = [...recent.values()].sort((a, b) => compareIds(a.id, b.id));
+    let newer = merged(room, entries, edits).sort((a, b) => compareIds(a.id, b.id));
     const older: Message[] = [];
     if (trimmedAt && this.reads && compareIds(after, trimmedAt) < 0) {
       // Below `t` the edits are overlays of PostgreSQL's rows (withPendingEdits reads them).
