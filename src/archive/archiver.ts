@@ -160,8 +160,9 @@ export class Archiver {
 
   /** Starts a pass over the dirty rooms unless one runs (or a failure's backoff holds). */
   kick(): Promise<void> {
-    if (this.running || this.stopped || this.dirty.size === 0)
-      return this.running ?? Promise.resolve();
+    // With nothing dirty a pass runs only to find out whether PostgreSQL is back.
+    const idle = this.dirty.size === 0 && this.failures === 0;
+    if (this.running || this.stopped || idle) return this.running ?? Promise.resolve();
     if (this.o.now() < this.nextPassAt) return Promise.resolve();
     this.running = this.pass().finally(() => {
       this.running = undefined;
@@ -193,8 +194,8 @@ export class Archiver {
       }
       try {
         const outcome = await this.archiveRoom(room);
-        if (outcome !== "done") this.dirty.add(room); // leased elsewhere, or more: next pass
-        if (outcome !== "leased") reached = true;
+        if (outcome === "leased" || outcome === "more") this.dirty.add(room); // next pass
+        if (outcome === "done" || outcome === "more") reached = true;
       } catch (err) {
         // PostgreSQL (or Redis) does not answer: the pass stops here (each further room
         // would wait its own deadline), and the rooms left wait for the next one.
@@ -202,6 +203,16 @@ export class Archiver {
         this.failed("archive", err);
         failed = true;
         break;
+      }
+    }
+    if (!failed && !reached && this.failures > 0) {
+      // Nothing here needed PostgreSQL (rooms idle, or leased elsewhere): ask it directly.
+      try {
+        await this.store.ping();
+        reached = true;
+      } catch (err) {
+        this.failed("archive", err);
+        failed = true;
       }
     }
     if (failed) {
@@ -228,16 +239,20 @@ export class Archiver {
   }
 
   /**
-   * Archives one room's batches until none is left ("done"); "leased" when another process
-   * holds the room's lease, "more" when this pass stops early with more left.
+   * Archives one room's batches until none is left ("done", or "idle" when there was nothing
+   * to copy); "leased" when another process holds the room's lease, "more" when this pass
+   * stops early with more left.
    */
-  async archiveRoom(room: string): Promise<"done" | "leased" | "more"> {
+  async archiveRoom(room: string): Promise<"done" | "idle" | "leased" | "more"> {
     const lease = keys.archiveLease(room);
     const took = await this.redis.set(lease, this.owner, { NX: true, PX: LEASE_MS });
     if (took === null) return "leased";
     try {
       for (let i = 0; i < 20; i++) {
-        if (!(await this.batch(room))) return "done";
+        const b = await this.batch(room);
+        // Nothing to copy at all: PostgreSQL was not asked (so this says nothing of it).
+        if (b === "empty") return i === 0 ? "idle" : "done";
+        if (b === "partial") return "done";
       }
       return "more";
     } finally {
@@ -245,8 +260,8 @@ export class Archiver {
     }
   }
 
-  /** One batch of one room; true when the batch was full (more may follow). */
-  private async batch(room: string): Promise<boolean> {
+  /** One batch of one room: "full" (more may follow), "partial", or "empty" (nothing to copy). */
+  private async batch(room: string): Promise<"full" | "partial" | "empty"> {
     const roomKeys = [
       keys.roomMessages(room),
       keys.roomEdits(room),
@@ -328,7 +343,7 @@ export class Archiver {
     if (aid && cursor && compareIds(aid, cursor) <= 0) aid = "";
     if (!aid && archivedEdits.length === 0) {
       this.backlogs.delete(room);
-      return false;
+      return "empty";
     }
     await this.store.upsert(room, rows);
     if (withdrawn.length > 0) await this.store.remove(room, withdrawn);
@@ -346,7 +361,7 @@ export class Archiver {
     const left = Number(n) - (counted ? seqOf(aid) : Number(a));
     if (left > 0) this.backlogs.set(room, left);
     else this.backlogs.delete(room);
-    return entries.length === BATCH || edits.length / 3 === BATCH;
+    return entries.length === BATCH || edits.length / 3 === BATCH ? "full" : "partial";
   }
 
   /**

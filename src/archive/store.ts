@@ -3,11 +3,16 @@
 // a message in its context, search. Every read is bounded by what it returns (LIMIT on an index order), so nothing a
 // user sends makes PostgreSQL read bodies it does not return; every query has a deadline
 // (src/db/database.ts).
-import type { Database } from "../db/database.js";
+import type pg from "pg";
+import { type Database, QUERY_MS } from "../db/database.js";
 import type { Message } from "../domain/types.js";
 
-/** A message's version: 0 as sent, the edit's time once edited, this once deleted. */
-export const DELETED_VERSION = Number.MAX_SAFE_INTEGER;
+/**
+ * A message's version: 0 as sent, its room's edit count (+1) once edited, this once
+ * deleted, and higher still once withdrawn (taken back, never stored).
+ */
+export const DELETED_VERSION = Number.MAX_SAFE_INTEGER - 1;
+export const WITHDRAWN_VERSION = Number.MAX_SAFE_INTEGER;
 
 /** One message as the archiver writes it. */
 export interface ArchivedRow {
@@ -90,7 +95,7 @@ export class ArchiveStore {
    * to a newer version, so a replay (an archiver that ran twice, or resumed late) changes
    * nothing. Rows of one id are merged first (the newest version wins).
    */
-  async upsert(room: string, rows: ArchivedRow[], ms?: number): Promise<void> {
+  async upsert(room: string, rows: ArchivedRow[]): Promise<void> {
     if (rows.length === 0) return;
     const byId = new Map<string, ArchivedRow>();
     for (const r of rows) {
@@ -99,8 +104,9 @@ export class ArchiveStore {
       if (!prior || prior.version < r.version) byId.set(k, r);
     }
     const list = [...byId.values()];
-    await this.db.query(
-      `INSERT INTO messages (room, ms, seq, user_id, username, body, sent_at, edited_at, deleted, mentions, version, search)
+    await this.inTransaction((c) =>
+      c.query(
+        `INSERT INTO messages (room, ms, seq, user_id, username, body, sent_at, edited_at, deleted, mentions, version, search)
        SELECT $1, r.ms, r.seq, r.u, r.n, r.t, r.ts, r.ed, r.del, string_to_array(r.men, ','), r.v,
               -- < and > as spaces: the parser would take "<a b>" for a tag and index nothing of it.
               CASE WHEN r.del THEN NULL ELSE to_tsvector($2::regconfig, translate(r.t, '<>', '  ')) END
@@ -112,32 +118,60 @@ export class ArchiveStore {
          deleted = EXCLUDED.deleted, mentions = EXCLUDED.mentions, version = EXCLUDED.version,
          search = EXCLUDED.search, archived_at = now()
        WHERE messages.version < EXCLUDED.version`,
-      [
-        room,
-        this.searchConfig,
-        list.map((r) => r.ms),
-        list.map((r) => r.seq),
-        list.map((r) => r.userId),
-        list.map((r) => r.username.replaceAll("\u0000", "\uFFFD")),
-        // PostgreSQL's text cannot hold NUL: it is stored as U+FFFD (Redis keeps the original).
-        list.map((r) => (r.deleted ? "" : r.text.replaceAll("\u0000", "\uFFFD"))),
-        list.map((r) => r.ts),
-        list.map((r) => r.edited ?? null),
-        list.map((r) => r.deleted),
-        list.map((r) => r.mentions.join(",")),
-        list.map((r) => r.version),
-      ],
-      ms,
+        [
+          room,
+          this.searchConfig,
+          list.map((r) => r.ms),
+          list.map((r) => r.seq),
+          list.map((r) => r.userId),
+          list.map((r) => r.username.replaceAll("\u0000", "\uFFFD")),
+          // PostgreSQL's text cannot hold NUL: it is stored as U+FFFD (Redis keeps the original).
+          list.map((r) => (r.deleted ? "" : r.text.replaceAll("\u0000", "\uFFFD"))),
+          list.map((r) => r.ts),
+          list.map((r) => r.edited ?? null),
+          list.map((r) => r.deleted),
+          list.map((r) => r.mentions.join(",")),
+          list.map((r) => r.version),
+        ],
+      ),
     );
   }
 
-  /** Removes messages that were never stored (taken back): a replay is harmless. */
+  /**
+   * Marks messages that were never stored (taken back) as withdrawn: a row at the highest
+   * version, so a copy of one that an earlier archiver commits late (it waits for this row's
+   * lock, then loses the upsert) never comes back. Readers leave withdrawn rows out.
+   */
   async remove(room: string, ids: { ms: number; seq: number }[]): Promise<void> {
-    await this.db.query(
-      `DELETE FROM messages WHERE room = $1
-         AND (ms, seq) IN (SELECT * FROM unnest($2::bigint[], $3::bigint[]))`,
-      [room, ids.map((i) => i.ms), ids.map((i) => i.seq)],
+    await this.inTransaction((c) =>
+      c.query(
+        `INSERT INTO messages (room, ms, seq, user_id, username, body, sent_at, deleted, withdrawn, version)
+         SELECT $1, i.ms, i.seq, '', '', '', 0, true, true, $4
+         FROM unnest($2::bigint[], $3::bigint[]) AS i(ms, seq)
+         ON CONFLICT (room, ms, seq) DO UPDATE SET
+           body = '', deleted = true, withdrawn = true, search = NULL, version = EXCLUDED.version`,
+        [room, ids.map((i) => i.ms), ids.map((i) => i.seq), WITHDRAWN_VERSION],
+      ),
     );
+  }
+
+  /**
+   * Runs a write in a transaction whose statements PostgreSQL itself stops at the client's
+   * deadline: a write the archiver gave up on never commits later.
+   */
+  private inTransaction<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.db.withClient(async (c) => {
+      await c.query("BEGIN");
+      await c.query(`SET LOCAL statement_timeout = ${QUERY_MS}`);
+      const out = await fn(c);
+      await c.query("COMMIT");
+      return out;
+    });
+  }
+
+  /** Whether PostgreSQL answers (the archiver's readiness, when it has nothing to copy). */
+  async ping(): Promise<void> {
+    await this.db.query("SELECT 1");
   }
 
   /** The messages of `room` with these ids (as PostgreSQL holds them now), in no order. */
@@ -145,7 +179,7 @@ export class ArchiveStore {
     if (ids.length === 0) return [];
     const parts = ids.map(idParts);
     const r = await this.db.query<Row>(
-      `SELECT ${COLUMNS} FROM messages WHERE room = $1
+      `SELECT ${COLUMNS} FROM messages WHERE room = $1 AND NOT withdrawn
          AND (ms, seq) IN (SELECT * FROM unnest($2::bigint[], $3::bigint[]))`,
       [room, parts.map((p) => p[0]), parts.map((p) => p[1])],
     );
@@ -157,6 +191,7 @@ export class ArchiveStore {
     const [ms, seq] = idParts(before);
     const r = await this.db.query<Row>(
       `SELECT ${COLUMNS} FROM messages WHERE room = $1 AND (ms, seq) < ($2::bigint, $3::bigint)
+         AND NOT withdrawn
        ORDER BY ms DESC, seq DESC LIMIT $4`,
       [room, ms, seq, limit],
     );
@@ -167,7 +202,7 @@ export class ArchiveStore {
   async one(room: string, id: string): Promise<Message | undefined> {
     const [ms, seq] = idParts(id);
     const r = await this.db.query<Row>(
-      `SELECT ${COLUMNS} FROM messages WHERE room = $1 AND ms = $2 AND seq = $3`,
+      `SELECT ${COLUMNS} FROM messages WHERE room = $1 AND ms = $2 AND seq = $3 AND NOT withdrawn`,
       [room, ms, seq],
     );
     return r.rows[0] ? toMessage(r.rows[0]) : undefined;
@@ -178,6 +213,7 @@ export class ArchiveStore {
     const [ms, seq] = idParts(after);
     const r = await this.db.query<Row>(
       `SELECT ${COLUMNS} FROM messages WHERE room = $1 AND (ms, seq) > ($2::bigint, $3::bigint)
+         AND NOT withdrawn
        ORDER BY ms, seq LIMIT $4`,
       [room, ms, seq, limit],
     );
@@ -206,6 +242,10 @@ export class ArchiveStore {
       // The server stops the query at the same deadline the client gives up at.
       await c.query("BEGIN READ ONLY");
       await c.query(`SET LOCAL statement_timeout = ${SEARCH_MS}`);
+      // A bitmap of the words' index (over room and words, where btree_gin is there), then
+      // the newest of those matches: never a walk down every room's newest messages in
+      // search of a match, which costs the whole table when a query matches nothing.
+      await c.query("SET LOCAL enable_indexscan = off");
       // A query the index cannot serve (only exclusions: querytree "T") would read every
       // message of the user's rooms: refused.
       const tree = await c.query<{ t: string }>(

@@ -7,7 +7,9 @@
 import type { Request, Response } from "express";
 import { Router } from "express";
 import { DM_ROOM_RE, ROOM_NAME_RE } from "../domain/rooms.js";
+import type { Message } from "../domain/types.js";
 import { keys } from "../stores/keys.js";
+import { compareIds } from "../stores/messages.js";
 import type { HttpContext } from "./context.js";
 import { HttpError, httpErrors } from "./errors.js";
 import { requireLogin } from "./login-session.js";
@@ -45,8 +47,13 @@ export function exportRoutes(ctx: HttpContext): Router {
       gone = true;
     });
     try {
+      // The room as it stands when the export starts: messages sent after it are not waited
+      // for (a busy room would keep an export going for ever).
+      const end = await ctx.messages.newestId(room);
+      const upToEnd = (list: Message[]) =>
+        end === undefined ? [] : list.filter((m) => compareIds(m.id, end) <= 0);
       // The first page before any byte is sent: a PostgreSQL that is away answers 503.
-      let page = await ctx.messages.after(room, "0-0", EXPORT_PAGE);
+      let page = upToEnd(await ctx.messages.after(room, "0-0", EXPORT_PAGE));
       res.status(200);
       res.setHeader("content-type", "application/x-ndjson; charset=utf-8");
       res.setHeader(
@@ -97,7 +104,7 @@ export function exportRoutes(ctx: HttpContext): Router {
         }
         // Until a page comes back empty: a short page can be one that lost a message taken
         // back, not the end.
-        page = await ctx.messages.after(room, last.id, EXPORT_PAGE);
+        page = upToEnd(await ctx.messages.after(room, last.id, EXPORT_PAGE));
       }
       res.end();
     } catch (err) {

@@ -14,6 +14,7 @@ import type { Member, Message } from "../domain/types.js";
 import type { Redis } from "../redis/client.js";
 import { RedisUnavailableError } from "../redis/errors.js";
 import { fencedEval } from "../redis/fence.js";
+import { runScript } from "../redis/scripts.js";
 import { keys } from "./keys.js";
 import { script } from "./lua.js";
 import type { ReplicaAcks } from "./replica-acks.js";
@@ -39,6 +40,8 @@ const CONFIRMED = script("message-confirmed");
 const TAKE_BACK = script("message-take-back");
 
 const REVISE = script("message-revise");
+
+const PENDING = script("archive-pending");
 
 /** A message id padded so that byte order is id order: "<16 digits>-<16 digits>". */
 export function paddedId(id: string): string {
@@ -325,6 +328,14 @@ export class MessageStore {
     return this.attribute(all.slice(0, limit).reverse());
   }
 
+  /** The id of the room's newest message now (undefined when it has none). */
+  async newestId(room: string): Promise<string | undefined> {
+    const [ms, n] = await this.redis.hmGet(keys.roomCounts(room), ["ms", "n"]);
+    if (ms && n) return `${ms}-${n}`;
+    const [last] = await this.redis.xRevRange(keys.roomMessages(room), "+", "-", { COUNT: 1 });
+    return last?.id;
+  }
+
   /**
    * Up to `need` messages from PostgreSQL before `below`, newest first, as they stand now. A
    * page that loses rows to withPendingEdits (messages taken back) is topped up, so a short
@@ -396,30 +407,32 @@ export class MessageStore {
   async withPendingEdits(room: string, messages: Message[]): Promise<Message[]> {
     if (messages.length === 0) return messages;
     const padded = messages.map((m) => paddedId(m.id));
-    const scores = await this.redis.zmScore(keys.roomPendingEdits(room), padded);
-    const marked = new Set(padded.filter((_, i) => scores[i] !== null));
-    const records = await Promise.all(
-      [...marked].map((p) =>
-        this.redis.zRangeByLex(keys.roomEdits(room), `[${p}|`, `(${p}}`, {
-          LIMIT: { offset: 0, count: 1 },
-        }),
-      ),
-    );
+    // Marks and records in one script: a mark and its record are cleared together.
+    const reply = (await runScript(
+      this.redis,
+      PENDING,
+      [keys.roomPendingEdits(room), keys.roomEdits(room)],
+      padded,
+    )) as string[];
+    const marked = new Set<string>();
     const current = new Map<string, Message>();
-    for (const [member] of records) {
-      const m = member ? parseEdit(room, member) : undefined;
-      if (m) current.set(m.id, m);
-    }
-    const unmarked = messages.filter((_, i) => !marked.has(padded[i] as string)).map((m) => m.id);
+    messages.forEach((m, i) => {
+      if (reply[2 * i] !== "1") return;
+      marked.add(m.id);
+      const record = reply[2 * i + 1];
+      const now = record ? parseEdit(room, record) : undefined;
+      if (now) current.set(m.id, now);
+    });
+    const unmarked = messages.filter((m) => !marked.has(m.id)).map((m) => m.id);
     const fresh = new Map(
       (this.reads ? await this.reads.many(room, unmarked) : messages).map((m) => [m.id, m]),
     );
     const out: Message[] = [];
-    messages.forEach((m, i) => {
+    for (const m of messages) {
       // Marked with no record: taken back, never stored. Not in PostgreSQL any more: the same.
-      const now = marked.has(padded[i] as string) ? current.get(m.id) : fresh.get(m.id);
+      const now = marked.has(m.id) ? current.get(m.id) : fresh.get(m.id);
       if (now) out.push(now);
-    });
+    }
     return out;
   }
 

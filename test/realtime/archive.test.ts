@@ -5,12 +5,12 @@ import http from "node:http";
 import { expect } from "chai";
 import pg from "pg";
 import { Archiver } from "../../src/archive/archiver.js";
-import type { ArchiveStore } from "../../src/archive/store.js";
+import { type ArchiveStore, DELETED_VERSION } from "../../src/archive/store.js";
 import type { Message } from "../../src/contract/events.js";
 import { fencedEval } from "../../src/redis/fence.js";
 import { keys } from "../../src/stores/keys.js";
 import { script } from "../../src/stores/lua.js";
-import { MessageStore, paddedId } from "../../src/stores/messages.js";
+import { compareIds, MessageStore, paddedId } from "../../src/stores/messages.js";
 import { eventually } from "../helpers/eventually.js";
 import { useParley } from "../helpers/fixtures.js";
 import { Browser } from "../helpers/http.js";
@@ -70,7 +70,7 @@ describe("the archive: PostgreSQL as the record of messages", function () {
   async function rows(r: string): Promise<Row[]> {
     return (
       await db.query<Row>(
-        "SELECT ms, seq, body, deleted, edited_at, mentions, version FROM messages WHERE room = $1 ORDER BY ms, seq",
+        "SELECT ms, seq, body, deleted, edited_at, mentions, version FROM messages WHERE room = $1 AND NOT withdrawn ORDER BY ms, seq",
         [r],
       )
     ).rows;
@@ -124,7 +124,7 @@ describe("the archive: PostgreSQL as the record of messages", function () {
     expect(got[1]?.mentions).to.deep.equal([b.name.toLowerCase()]);
     expect(got[2]?.edited_at).to.not.equal(null);
     expect(got[3]?.deleted).to.equal(true);
-    expect(Number(got[3]?.version)).to.equal(Number.MAX_SAFE_INTEGER);
+    expect(Number(got[3]?.version)).to.equal(DELETED_VERSION);
     // Then Redis hears of it: the cursor is the last message, and nothing is pending.
     await eventually(async () => {
       expect(await redis.hGet(keys.roomCounts(r), "aid")).to.equal(sent[3]);
@@ -369,6 +369,21 @@ describe("the archive: PostgreSQL as the record of messages", function () {
     parley.archiver.touch(r);
     await parley.archiver.drain();
     expect((await rows(r)).map((x) => x.body)).to.deep.equal(["kept"]);
+    // Kept as a withdrawn row at the highest version: an older copy committed late loses.
+    await parley.archive.upsert(r, [
+      {
+        ms: Number(taken.message.id.split("-")[0]),
+        seq: Number(taken.message.id.split("-")[1]),
+        userId: "u6",
+        username: "t",
+        text: "taken back",
+        ts: 2,
+        deleted: false,
+        mentions: [],
+        version: 0,
+      },
+    ]);
+    expect((await rows(r)).map((x) => x.body)).to.deep.equal(["kept"]);
     const history = await call(a.socket, "message:history", { room: r });
     if (!history.ok) throw new Error(JSON.stringify(history));
     expect(history.messages.map((m) => m.id)).to.deep.equal([kept.message.id]);
@@ -430,5 +445,39 @@ describe("the archive: PostgreSQL as the record of messages", function () {
       req.on("error", () => undefined);
     });
     expect(received).to.be.below(4000 * 1900);
+  });
+  it("shows an edit the archiver commits while a page is being read from PostgreSQL", async () => {
+    const r = room();
+    const writer = store();
+    const ids: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      ids.push((await writer.append(r, { id: "u9", username: "x" }, `p${i}`, i)).message.id);
+    }
+    await parley.archiver.drain();
+    const old = ids[10] as string;
+    await writer.revise(r, old, "u9", { text: "p10 edited" }, 1);
+    // A reader whose PostgreSQL page is read just before the archiver copies that edit,
+    // clears its mark and drops its record from Redis (all before the marks are read).
+    let raced = false;
+    const reads = {
+      page: async (room: string, limit: number, before: string) => {
+        const rows = await parley.archive.page(room, limit, before);
+        if (!raced) {
+          raced = true;
+          await parley.archiver.drain();
+        }
+        return rows;
+      },
+      after: parley.archive.after.bind(parley.archive),
+      one: parley.archive.one.bind(parley.archive),
+      many: parley.archive.many.bind(parley.archive),
+    };
+    const reader = new MessageStore(parley.redis, 1000, undefined, parley.archiver, reads);
+    const t = (await redis.hGet(keys.roomCounts(r), "t")) as string;
+    expect(compareIds(old, t)).to.be.below(0);
+    const page = await reader.page(r, 20, ids[20]);
+    expect(raced).to.equal(true);
+    expect(page.map((m) => m.id)).to.deep.equal(ids.slice(0, 20));
+    expect(page[10]?.text).to.equal("p10 edited");
   });
 });

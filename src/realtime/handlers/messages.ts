@@ -1,7 +1,7 @@
 // Message events: sending (with mentions), editing, deleting, history, and typing.
 
 import { QueryWithoutWords } from "../../archive/store.js";
-import type { Message, SearchResult } from "../../contract/events.js";
+import type { AckResult, ClientEventMap, Message, SearchResult } from "../../contract/events.js";
 import { userRoom } from "../../contract/events.js";
 import { DatabaseUnavailableError } from "../../db/database.js";
 import { AROUND_DEFAULT, MAX_MENTIONS, SEARCH_PAGE } from "../../domain/limits.js";
@@ -88,6 +88,77 @@ export function messageHandlers(d: HandlerDeps): Family<MessageEvent> {
         d.io.to(userRoom(id)).emit("mention", { room, message });
       }),
     );
+  };
+
+  const searching = new Set<string>();
+
+  /** message:search for `userId` (one at a time per user: see the handler). */
+  const search = async (
+    userId: string,
+    query: string,
+    room: string | undefined,
+    before: string | undefined,
+  ): Promise<AckResult<ClientEventMap["message:search"]["result"]>> => {
+    // Read now, after the event arrived: a removal or ban before it leaves the room out.
+    const readable = await d.rooms.readable(userId);
+    if (room !== undefined && !readable.includes(room)) {
+      throw new EventError("not_found", "no such room among yours");
+    }
+    const rooms = room !== undefined ? [room] : readable;
+    let cursor: { ms: string; seq: string; room: string } | undefined;
+    if (before) {
+      const at = before.indexOf("@");
+      const [ms = "0", seq = "0"] = before.slice(0, at).split("-");
+      cursor = { ms, seq, room: before.slice(at + 1) };
+    }
+    const hits = await d.archive
+      .search(rooms, query, SEARCH_PAGE + 1, cursor)
+      .catch((err: unknown) => {
+        if (err instanceof DatabaseUnavailableError) {
+          throw new EventError("unavailable", "search is unavailable right now: try again shortly");
+        }
+        if (err instanceof QueryWithoutWords) throw new EventError("invalid", err.message);
+        throw err;
+      });
+    const page = hits.slice(0, SEARCH_PAGE);
+    // An edit or deletion not archived yet: the hit shows what Redis holds now (a deleted
+    // one is left out, an edited one loses the old text's snippet), and deleted accounts
+    // show as such.
+    const byRoom = new Map<string, Message[]>();
+    for (const h of page) {
+      byRoom.set(h.message.room, [...(byRoom.get(h.message.room) ?? []), h.message]);
+    }
+    const current = new Map<Message, Message & { revised: boolean }>();
+    await Promise.all(
+      [...byRoom].map(async ([r, list]) => {
+        const now = await d.messages.attribute(await d.messages.withPendingEdits(r, list));
+        const byId = new Map(now.map((m) => [m.id, m]));
+        for (const m of list) {
+          const n = byId.get(m.id);
+          // Gone (taken back, or removed by retention since): left out.
+          if (!n) continue;
+          const revised = n.text !== m.text || n.deleted === true || n.edited !== m.edited;
+          current.set(m, { ...n, revised });
+        }
+      }),
+    );
+    const results: SearchResult[] = [];
+    for (const h of page) {
+      const found = current.get(h.message);
+      if (!found) continue;
+      const { revised, ...message } = found;
+      if (message.deleted) continue;
+      const snippet = revised ? [{ text: message.text.slice(0, 200), match: false }] : h.snippet;
+      results.push({ message, snippet });
+    }
+    const last = page.at(-1);
+    return {
+      ok: true,
+      results,
+      ...(hits.length > SEARCH_PAGE && last
+        ? { next: `${last.message.id}@${last.message.room}` }
+        : {}),
+    };
   };
 
   return {
@@ -190,69 +261,16 @@ export function messageHandlers(d: HandlerDeps): Family<MessageEvent> {
 
     "message:search": async (socket, { query, room, before }) => {
       const userId = socket.data.userId;
-      // Read now, after the event arrived: a removal or ban before it leaves the room out.
-      const readable = await d.rooms.readable(userId);
-      if (room !== undefined && !readable.includes(room)) {
-        throw new EventError("not_found", "no such room among yours");
+      // One search at a time per user (per process): the next waits for the answer.
+      if (searching.has(userId)) {
+        throw new EventError("rate_limited", "a search of yours is still running");
       }
-      const rooms = room !== undefined ? [room] : readable;
-      let cursor: { ms: string; seq: string; room: string } | undefined;
-      if (before) {
-        const at = before.indexOf("@");
-        const [ms = "0", seq = "0"] = before.slice(0, at).split("-");
-        cursor = { ms, seq, room: before.slice(at + 1) };
+      searching.add(userId);
+      try {
+        return await search(userId, query, room, before);
+      } finally {
+        searching.delete(userId);
       }
-      const hits = await d.archive
-        .search(rooms, query, SEARCH_PAGE + 1, cursor)
-        .catch((err: unknown) => {
-          if (err instanceof DatabaseUnavailableError) {
-            throw new EventError(
-              "unavailable",
-              "search is unavailable right now: try again shortly",
-            );
-          }
-          if (err instanceof QueryWithoutWords) throw new EventError("invalid", err.message);
-          throw err;
-        });
-      const page = hits.slice(0, SEARCH_PAGE);
-      // An edit or deletion not archived yet: the hit shows what Redis holds now (a deleted
-      // one is left out, an edited one loses the old text's snippet), and deleted accounts
-      // show as such.
-      const byRoom = new Map<string, Message[]>();
-      for (const h of page) {
-        byRoom.set(h.message.room, [...(byRoom.get(h.message.room) ?? []), h.message]);
-      }
-      const current = new Map<Message, Message & { revised: boolean }>();
-      await Promise.all(
-        [...byRoom].map(async ([r, list]) => {
-          const now = await d.messages.attribute(await d.messages.withPendingEdits(r, list));
-          const byId = new Map(now.map((m) => [m.id, m]));
-          for (const m of list) {
-            const n = byId.get(m.id);
-            // Gone (taken back, or removed by retention since): left out.
-            if (!n) continue;
-            const revised = n.text !== m.text || n.deleted === true || n.edited !== m.edited;
-            current.set(m, { ...n, revised });
-          }
-        }),
-      );
-      const results: SearchResult[] = [];
-      for (const h of page) {
-        const found = current.get(h.message);
-        if (!found) continue;
-        const { revised, ...message } = found;
-        if (message.deleted) continue;
-        const snippet = revised ? [{ text: message.text.slice(0, 200), match: false }] : h.snippet;
-        results.push({ message, snippet });
-      }
-      const last = page.at(-1);
-      return {
-        ok: true,
-        results,
-        ...(hits.length > SEARCH_PAGE && last
-          ? { next: `${last.message.id}@${last.message.room}` }
-          : {}),
-      };
     },
 
     typing: (socket, { room }) => {

@@ -57,13 +57,12 @@ if c[1] then
     -- More than `window` messages follow the cursor: everything before it goes.
     trimmed = redis.call('XTRIM', stream_key, 'MINID', '~', c[1])
   else
-    -- Not counted (a room from before counting): the newest `window` entries say where the
-    -- window starts; trim below it or below the cursor, whichever is older.
-    local w = redis.call('XREVRANGE', stream_key, '+', '-', 'COUNT', window)
-    if #w == tonumber(window) then
-      local from = w[#w][1]
-      if pad(c[1]) < pad(from) then from = c[1] end
-      trimmed = redis.call('XTRIM', stream_key, 'MINID', '~', from)
+    -- Not counted (a room from before counting): nothing says how many follow the cursor,
+    -- so the window is cut to its size only once the whole stream is archived (its last
+    -- entry is at or before the cursor). Until then the room keeps what it has.
+    local last = redis.call('XREVRANGE', stream_key, '+', '-', 'COUNT', 1)
+    if #last == 0 or pad(last[1][1]) <= pad(c[1]) then
+      trimmed = redis.call('XTRIM', stream_key, 'MAXLEN', '~', window)
     end
   end
   if trimmed > 0 then
