@@ -61,8 +61,13 @@ describe("search, permalinks and export", function () {
     const dm = await call(a.socket, "dm:open", { username: b.name });
     if (!dm.ok) throw new Error("dm");
     await call(b.socket, "room:join", { room: dm.room });
+    // A few ms apart: results across rooms are ordered by time (then by id and room), and
+    // messages of different rooms in the same millisecond have no order of their own.
+    const tick = () => new Promise((r) => setTimeout(r, 5));
     await send(a.socket, pub, `public ${w} one`);
+    await tick();
     await send(a.socket, priv, `private ${w} two`);
+    await tick();
     await send(b.socket, dm.room, `direct ${w} three`);
     await send(c.socket, other, `elsewhere ${w} four`);
     await send(a.socket, pub, "nothing to see");
