@@ -35,6 +35,7 @@ import { type ArchivedRow, type ArchiveStore, DELETED_VERSION } from "./store.js
 const READ = script("archive-read");
 const ADVANCE = script("archive-advance");
 const RELEASE = script("archive-release");
+const REBASE = script("archive-rebase");
 
 /** How often dirty rooms are archived. */
 export const ARCHIVE_EVERY_MS = 100;
@@ -345,7 +346,30 @@ export class Archiver {
       this.backlogs.delete(room);
       return "empty";
     }
-    await this.store.upsert(room, rows);
+    const refused = await this.store.upsert(room, rows);
+    let remarked = 0;
+    if (refused.length > 0) {
+      // The room's edit counter went back (a failover): those edits are marked again, higher.
+      const scoreOf = new Map<string, string>();
+      for (let i = 0; i + 1 < archivedEdits.length; i += 2) {
+        scoreOf.set(archivedEdits[i] as string, archivedEdits[i + 1] as string);
+      }
+      const args = refused.flatMap((r) => {
+        const padded = paddedId(`${r.ms}-${r.seq}`);
+        const score = scoreOf.get(padded);
+        return score === undefined ? [] : [padded, score, String(r.version)];
+      });
+      if (args.length > 0) {
+        remarked = Number(
+          await runScript(
+            this.redis,
+            REBASE,
+            [keys.roomPendingEdits(room), keys.roomCounts(room)],
+            args,
+          ),
+        );
+      }
+    }
     if (withdrawn.length > 0) await this.store.remove(room, withdrawn);
     // As in archive-advance.lua: a counted id needs a room that counts (`n`), past `b`.
     const boundary = Number(reply[1] || -1);
@@ -361,7 +385,10 @@ export class Archiver {
     const left = Number(n) - (counted ? seqOf(aid) : Number(a));
     if (left > 0) this.backlogs.set(room, left);
     else this.backlogs.delete(room);
-    return entries.length === BATCH || edits.length / 3 === BATCH ? "full" : "partial";
+    // Edits marked again (above) are written by the next batch, at once.
+    return entries.length === BATCH || edits.length / 3 === BATCH || remarked > 0
+      ? "full"
+      : "partial";
   }
 
   /**

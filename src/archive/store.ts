@@ -93,10 +93,15 @@ export class ArchiveStore {
   /**
    * Writes a room's batch in one statement: an upsert by room and id that only moves a row
    * to a newer version, so a replay (an archiver that ran twice, or resumed late) changes
-   * nothing. Rows of one id are merged first (the newest version wins).
+   * nothing. Rows of one id are merged first (the newest version wins). Returns the edits
+   * refused because PostgreSQL holds a higher version of their message
+   * than theirs (with that version): see archive-rebase.lua.
    */
-  async upsert(room: string, rows: ArchivedRow[]): Promise<void> {
-    if (rows.length === 0) return;
+  async upsert(
+    room: string,
+    rows: ArchivedRow[],
+  ): Promise<{ ms: number; seq: number; version: number }[]> {
+    if (rows.length === 0) return [];
     const byId = new Map<string, ArchivedRow>();
     for (const r of rows) {
       const k = `${r.ms}-${r.seq}`;
@@ -104,8 +109,8 @@ export class ArchiveStore {
       if (!prior || prior.version < r.version) byId.set(k, r);
     }
     const list = [...byId.values()];
-    await this.inTransaction((c) =>
-      c.query(
+    return this.inTransaction(async (c) => {
+      const written = await c.query<{ ms: string; seq: string }>(
         `INSERT INTO messages (room, ms, seq, user_id, username, body, sent_at, edited_at, deleted, mentions, version, search)
        SELECT $1, r.ms, r.seq, r.u, r.n, r.t, r.ts, r.ed, r.del, string_to_array(r.men, ','), r.v,
               -- < and > as spaces: the parser would take "<a b>" for a tag and index nothing of it.
@@ -117,7 +122,8 @@ export class ArchiveStore {
          username = EXCLUDED.username, body = EXCLUDED.body, edited_at = EXCLUDED.edited_at,
          deleted = EXCLUDED.deleted, mentions = EXCLUDED.mentions, version = EXCLUDED.version,
          search = EXCLUDED.search, archived_at = now()
-       WHERE messages.version < EXCLUDED.version`,
+       WHERE messages.version < EXCLUDED.version
+       RETURNING ms, seq`,
         [
           room,
           this.searchConfig,
@@ -133,8 +139,26 @@ export class ArchiveStore {
           list.map((r) => r.mentions.join(",")),
           list.map((r) => r.version),
         ],
-      ),
-    );
+      );
+      // Edits not written: PostgreSQL's version is higher (a replay, or a counter that went
+      // back). Their versions there tell the archiver which.
+      const done = new Set(written.rows.map((r) => `${r.ms}-${r.seq}`));
+      const edits = list.filter(
+        (r) => r.version > 0 && r.version < DELETED_VERSION && !done.has(`${r.ms}-${r.seq}`),
+      );
+      if (edits.length === 0) return [];
+      const held = await c.query<{ ms: string; seq: string; version: string }>(
+        `SELECT ms, seq, version FROM messages WHERE room = $1 AND NOT withdrawn
+           AND version < $4
+           AND (ms, seq) IN (SELECT * FROM unnest($2::bigint[], $3::bigint[]))`,
+        [room, edits.map((r) => r.ms), edits.map((r) => r.seq), DELETED_VERSION],
+      );
+      return held.rows.map((r) => ({
+        ms: Number(r.ms),
+        seq: Number(r.seq),
+        version: Number(r.version),
+      }));
+    });
   }
 
   /**

@@ -482,4 +482,20 @@ describe("the archive: PostgreSQL as the record of messages", function () {
     expect(page.map((m) => m.id)).to.deep.equal(ids.slice(0, 20));
     expect(page[10]?.text).to.equal("p10 edited");
   });
+  it("writes an edit made after the room's edit counter went back (a failover lost increments)", async () => {
+    const r = room();
+    const messages = store();
+    const { message } = await messages.append(r, { id: "u10", username: "e" }, "v0", 1);
+    for (const text of ["one", "two", "three"]) {
+      await messages.revise(r, message.id, "u10", { text }, Date.now());
+    }
+    await parley.archiver.drain();
+    expect((await rows(r)).map((x) => x.body)).to.deep.equal(["three"]);
+    // The replica that took over had not seen the last increments.
+    await redis.hSet(keys.roomCounts(r), "ev", "1");
+    await messages.revise(r, message.id, "u10", { text: "after the failover" }, Date.now());
+    await parley.archiver.drain();
+    expect((await rows(r)).map((x) => x.body)).to.deep.equal(["after the failover"]);
+    expect(await redis.zCard(keys.roomPendingEdits(r))).to.equal(0);
+  });
 });
