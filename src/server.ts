@@ -113,7 +113,9 @@ export async function createServer({
     const searchDatabase = openDatabase(config.databaseUrl, logger, { max: 3 });
     opened.push(() => searchDatabase.close());
     const archive = new ArchiveStore(database, config.searchConfig, searchDatabase);
-    await migrate(database, logger).catch((err: unknown) => {
+    // At most 10 s at start-up (a hung PostgreSQL must not hold the service back); after
+    // that the migrations are retried in the background.
+    await migrate(database, logger, 10_000).catch((err: unknown) => {
       logger.warn(
         { event: "postgres_unavailable", err: (err as Error).message },
         "cannot reach PostgreSQL (DATABASE_URL): chat runs from Redis; history past the window and search wait for it",

@@ -43,8 +43,12 @@ export const ARCHIVE_EVERY_MS = 100;
 export const BATCH = 500;
 /** How long a room's lease lasts: longer than a batch's PostgreSQL deadline. */
 const LEASE_MS = 30_000;
-/** How often the sweep looks through every room. */
-export const SWEEP_EVERY_MS = 10_000;
+/**
+ * How often the sweep looks through every room (two small reads a room, one process at a
+ * time): it finds only what a process that died, or one cut off from PostgreSQL, left; the
+ * live work is found by the processes that store it.
+ */
+export const SWEEP_EVERY_MS = 60_000;
 /** How often retention runs (when MESSAGE_RETENTION_DAYS is set). */
 const RETENTION_EVERY_MS = 3_600_000;
 
@@ -413,15 +417,23 @@ export class Archiver {
             Promise.all([
               this.redis.hmGet(keys.roomCounts(room), ["n", "a", "aid"]),
               this.redis.zCard(keys.roomPendingEdits(room)),
-              this.redis.xRevRange(keys.roomMessages(room), "+", "-", { COUNT: 1 }),
             ]),
           ),
         );
+        // Rooms from before counting began (no `n`): their stream's last entry against the
+        // cursor, one more read for those only.
+        const uncounted = rooms.filter((_, i) => !counts[i]?.[0]?.[0]);
+        const lasts = await Promise.all(
+          uncounted.map((room) =>
+            this.redis.xRevRange(keys.roomMessages(room), "+", "-", { COUNT: 1 }),
+          ),
+        );
+        const newestOf = new Map(uncounted.map((room, i) => [room, lasts[i]?.[0]?.id]));
         rooms.forEach((room, i) => {
-          const [[n, a, aid] = [], pending = 0, last = []] = counts[i] ?? [];
-          // Behind: counted messages after the cursor, edits pending, or a stream whose last
-          // entry is past the cursor (a room from before counting began has no `n`).
-          const newest = last[0]?.id;
+          const [[n, a, aid] = [], pending = 0] = counts[i] ?? [];
+          // Behind: counted messages after the cursor, edits pending, or (uncounted) a stream
+          // whose last entry is past the cursor.
+          const newest = newestOf.get(room);
           const behind =
             Number(n ?? 0) > Number(a ?? 0) ||
             pending > 0 ||

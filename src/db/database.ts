@@ -156,7 +156,7 @@ const MIGRATIONS = fileURLToPath(new URL("./migrations", import.meta.url));
  * (node-pg-migrate's), so several parley processes may start at once: one migrates, the
  * others wait for it and then find nothing to do. Logs each migration it runs.
  */
-export async function migrate(db: Database, logger: Logger): Promise<string[]> {
+export async function migrate(db: Database, logger: Logger, ms = 60_000): Promise<string[]> {
   return db.withClient(async (client) => {
     const ran = await runner({
       dbClient: client as unknown as pg.Client,
@@ -177,5 +177,5 @@ export async function migrate(db: Database, logger: Logger): Promise<string[]> {
       logger.info({ event: "migration_applied", migration: m.name }, `applied migration ${m.name}`);
     }
     return ran.map((m) => m.name);
-  }, 60_000);
+  }, ms);
 }

@@ -141,6 +141,18 @@ describe("the archive while PostgreSQL is stopped, hung or slow", function () {
     expect(search.ms).to.be.below(4000);
     const history = await call(sockets[2] as ClientSocket, "message:history", { room, limit: 5 });
     expect(history.ok).to.equal(true);
+    // A parley started now (its migrations cannot reach PostgreSQL) serves all the same, after
+    // at most the 10 s it gives them, and its chat runs from Redis.
+    const url = new URL(postgres.url);
+    url.port = String(proxy.port);
+    const started = Date.now();
+    const late = await startParley({ databaseUrl: url.toString() });
+    try {
+      expect(Date.now() - started).to.be.below(15_000);
+      expect((await fetch(`${late.url}/readyz`)).status).to.equal(200);
+    } finally {
+      await late.close();
+    }
     const hung = await during;
     proxy.set("pass");
     await expectAllArchived(hung, "a hang");
