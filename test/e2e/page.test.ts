@@ -184,7 +184,28 @@ describe("the chat page as people use it, in Chromium", function () {
     await a.page.keyboard.press("Tab");
     expect(await a.page.inputValue("#text")).to.equal(`hello @${b.name} `);
     await a.page.keyboard.press("Enter");
-    await b.page.waitForSelector("#message-list .mention-me");
+    // Stored (acked) on the sender's side first, then shown to the named person. (This test
+    // failed twice in CI under load with no trace of where: the error now says what each
+    // page shows.)
+    const where = async (p: typeof a.page) =>
+      p.evaluate(() => ({
+        title: document.getElementById("room-title")?.textContent,
+        status: document.getElementById("status")?.textContent,
+        last: Array.from(document.querySelectorAll("#message-list .message"))
+          .slice(-3)
+          .map((m) => `${m.className}: ${m.textContent}`),
+        error: document.getElementById("send-error")?.textContent,
+      }));
+    try {
+      await a.page.waitForSelector(
+        `#message-list .message:not(.pending) .text:has-text('@${b.name}')`,
+      );
+      await b.page.waitForSelector("#message-list .mention-me");
+    } catch (err) {
+      throw new Error(
+        `${(err as Error).message}\nsender: ${JSON.stringify(await where(a.page))}\nnamed: ${JSON.stringify(await where(b.page))}`,
+      );
+    }
     expect(await b.page.textContent("#message-list .mention-me")).to.equal(`@${b.name}`);
   });
 

@@ -78,12 +78,12 @@ describe("what one account or address can cost everyone else", function () {
     return (await stop()).p99;
   };
   /**
-   * What the bystander's p99 must stay under: 100 ms (the suite's other half and both
-   * halves' PostgreSQL share this machine's two cores; what these bounds catch took
-   * seconds), or on a machine busier still (its quiet p99 over 33 ms), three times that quiet
-   * p99, so the test measures what the attack adds, not the machine.
+   * What the bystander's p99 must stay under: 250 ms (the suite's other half, Chromium and
+   * both halves' PostgreSQL share this machine's two cores, and a quiet p99 measured a
+   * moment before says little about the next seconds; what these bounds catch took
+   * seconds), or on a machine busier still, three times the quiet p99.
    */
-  const bound = (quiet: number) => Math.max(100, 3 * quiet);
+  const bound = (quiet: number) => Math.max(250, 3 * quiet);
 
   before(async () => {
     // Behind one trusted proxy: each simulated client has its own address.
