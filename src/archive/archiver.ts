@@ -49,6 +49,8 @@ const LEASE_MS = 30_000;
  * live work is found by the processes that store it.
  */
 export const SWEEP_EVERY_MS = 60_000;
+/** How long one sweep may hold the others off. */
+const SWEEP_LEASE_MS = 30_000;
 /** How often retention runs (when MESSAGE_RETENTION_DAYS is set). */
 const RETENTION_EVERY_MS = 3_600_000;
 
@@ -161,6 +163,22 @@ export class Archiver {
     clearInterval(this.sweepTimer);
     clearInterval(this.retentionTimer);
     await this.running;
+    // A sweep under way ends (its lease released) before the Redis connection does.
+    await this.sweeping;
+  }
+
+  private sweeping: Promise<void> | undefined;
+
+  /** Marks a sweep under way; the function returned marks it done. */
+  private sweepDone(): () => void {
+    let done: () => void = () => undefined;
+    this.sweeping = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    return () => {
+      this.sweeping = undefined;
+      done();
+    };
   }
 
   /** Starts a pass over the dirty rooms unless one runs (or a failure's backoff holds). */
@@ -401,11 +419,14 @@ export class Archiver {
    */
   async sweep(): Promise<void> {
     if (this.stopped) return;
+    // A lease of its own length (a sweep takes a moment): one left by a process that died
+    // mid-sweep holds the others back no longer than that.
     const took = await this.redis.set(keys.archiveSweepLease, this.owner, {
       NX: true,
-      PX: (this.o.sweepEveryMs ?? SWEEP_EVERY_MS) * 3,
+      PX: SWEEP_LEASE_MS,
     });
     if (took === null) return;
+    const sweeping = this.sweepDone();
     try {
       let cursor = "0";
       do {
@@ -445,6 +466,7 @@ export class Archiver {
       await runScript(this.redis, RELEASE, [keys.archiveSweepLease], [this.owner]).catch(
         () => undefined,
       );
+      sweeping();
     }
     await this.kick();
   }
@@ -475,6 +497,8 @@ export class Archiver {
       }
     }
     await this.redis.set(keys.archiveImported, String(this.o.now()));
+    // This process does the import's work (a sweep elsewhere may be under way).
+    for (const room of rooms) this.dirty.add(room);
     if (rooms.length > 0) {
       this.logger.info(
         { event: "archive_import", rooms: rooms.length },
