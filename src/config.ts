@@ -59,6 +59,32 @@ export interface Config {
   readonly roomBacklog: number;
   /** PostgreSQL's text-search configuration for message search ("simple": any language). */
   readonly searchConfig: string;
+  /** Files: limits, and where their bytes live. */
+  readonly files: FilesConfig;
+}
+
+export interface FilesConfig {
+  readonly maxBytes: number;
+  readonly quotaBytes: number;
+  readonly uploadsPerMinute: number;
+  readonly roomPerDay: number;
+  readonly pendingSeconds: number;
+  readonly maxPixels: number;
+  /** Local disk (unset: <dataDir>/files), used when no bucket is set. */
+  readonly dir: string | undefined;
+  /** S3-compatible storage, when FILES_S3_BUCKET is set. */
+  readonly s3:
+    | {
+        readonly bucket: string;
+        readonly region: string;
+        readonly endpoint: string | undefined;
+        readonly accessKeyId: string | undefined;
+        readonly secretAccessKey: string | undefined;
+        readonly prefix: string;
+        readonly forcePathStyle: boolean;
+        readonly signedUrls: boolean;
+      }
+    | undefined;
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -70,6 +96,13 @@ const intIn = (min: number, max: number) =>
     .regex(/^\d+$/, `must be a whole number from ${min} to ${max}`)
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
+
+const bool = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((v) => ["true", "false", "1", "0"].includes(v), "must be true or false")
+  .transform((v) => v === "true" || v === "1");
 
 const list = z
   .string()
@@ -151,6 +184,33 @@ const schema = z.object({
       "must be a text-search configuration name like simple or english",
     )
     .default("simple"),
+  FILE_MAX_BYTES: intIn(1024, 10 * 1024 ** 3).default(25 * 1024 * 1024),
+  FILE_QUOTA_BYTES: intIn(1024, 1024 ** 4).default(1024 ** 3),
+  FILE_UPLOADS_PER_MINUTE: intIn(1, 100_000).default(30),
+  ROOM_FILES_PER_DAY: intIn(1, 10_000_000).default(2_000),
+  FILE_PENDING_SECONDS: intIn(60, 86_400).default(3_600),
+  FILE_MAX_PIXELS: intIn(1_000_000, 1_000_000_000).default(50_000_000),
+  FILES_DIR: z.string().trim().min(1).optional(),
+  FILES_S3_BUCKET: z
+    .string()
+    .trim()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "must be an S3 bucket name (3–63 a-z 0-9 . -)")
+    .optional(),
+  FILES_S3_REGION: z.string().trim().min(1).default("us-east-1"),
+  FILES_S3_ENDPOINT: z
+    .string()
+    .trim()
+    .refine((u) => /^https?:\/\//.test(u), "must start with http:// or https://")
+    .optional(),
+  FILES_S3_ACCESS_KEY_ID: z.string().trim().min(1).optional(),
+  FILES_S3_SECRET_ACCESS_KEY: z.string().trim().min(1).optional(),
+  FILES_S3_PREFIX: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9!_.*'()/-]{0,200}$/, "must be a key prefix of letters, digits and !_.*'()/-")
+    .default(""),
+  FILES_S3_PATH_STYLE: bool.optional(),
+  FILES_S3_SIGNED_URLS: bool.default(false),
 });
 
 export class ConfigError extends Error {
@@ -173,7 +233,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       const name = String(issue.path[0] ?? "configuration");
       const value = cleaned[name];
       // Secrets and URLs (which may carry a password) are never repeated.
-      const secret = /SECRET|PASSWORD|^REDIS_URL$|^DATABASE_URL$/.test(name);
+      const secret = /SECRET|PASSWORD|^REDIS_URL$|^DATABASE_URL$|ACCESS_KEY/.test(name);
       const shown = secret || value === undefined ? "" : ` (got "${value}")`;
       problems.push(`${name} ${issue.message}${shown}`);
     }
@@ -243,6 +303,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       "PARLEY_BENCH_BUDGET_SCALE is for benchmarks and cannot be set when NODE_ENV=production",
     );
   }
+  if (e.FILES_S3_SIGNED_URLS && !e.FILES_S3_BUCKET) {
+    problems.push("FILES_S3_SIGNED_URLS needs FILES_S3_BUCKET");
+  }
+  if ((e.FILES_S3_ACCESS_KEY_ID === undefined) !== (e.FILES_S3_SECRET_ACCESS_KEY === undefined)) {
+    problems.push("FILES_S3_ACCESS_KEY_ID and FILES_S3_SECRET_ACCESS_KEY go together");
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     port: e.PORT,
@@ -275,5 +341,26 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     roomWindow: e.ROOM_WINDOW,
     roomBacklog: e.ROOM_BACKLOG,
     searchConfig: e.SEARCH_CONFIG,
+    files: Object.freeze({
+      maxBytes: e.FILE_MAX_BYTES,
+      quotaBytes: e.FILE_QUOTA_BYTES,
+      uploadsPerMinute: e.FILE_UPLOADS_PER_MINUTE,
+      roomPerDay: e.ROOM_FILES_PER_DAY,
+      pendingSeconds: e.FILE_PENDING_SECONDS,
+      maxPixels: e.FILE_MAX_PIXELS,
+      dir: e.FILES_DIR,
+      s3: e.FILES_S3_BUCKET
+        ? Object.freeze({
+            bucket: e.FILES_S3_BUCKET,
+            region: e.FILES_S3_REGION,
+            endpoint: e.FILES_S3_ENDPOINT,
+            accessKeyId: e.FILES_S3_ACCESS_KEY_ID,
+            secretAccessKey: e.FILES_S3_SECRET_ACCESS_KEY,
+            prefix: e.FILES_S3_PREFIX,
+            forcePathStyle: e.FILES_S3_PATH_STYLE ?? e.FILES_S3_ENDPOINT !== undefined,
+            signedUrls: e.FILES_S3_SIGNED_URLS,
+          })
+        : undefined,
+    }),
   });
 }

@@ -32,6 +32,24 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly fileUploads = new Counter({
+    name: "parley_file_uploads_total",
+    help: "Files stored by uploads",
+    registers: [this.registry],
+  });
+
+  readonly fileUploadBytes = new Counter({
+    name: "parley_file_upload_bytes_total",
+    help: "Bytes of files stored by uploads (originals)",
+    registers: [this.registry],
+  });
+
+  readonly fileDownloads = new Counter({
+    name: "parley_file_downloads_total",
+    help: "File downloads allowed by the per-request check",
+    registers: [this.registry],
+  });
+
   readonly guardRoundTrips = new Counter({
     name: "parley_guard_redis_round_trips_total",
     help: "Redis round trips made by the guard (batched reads); divide by checks for trips per event",

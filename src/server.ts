@@ -3,6 +3,7 @@
 // instances per process if they like.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import path from "node:path";
 import type { RedisClientType } from "redis";
 import { Archiver } from "./archive/archiver.js";
 import { ArchiveStore } from "./archive/store.js";
@@ -14,10 +15,14 @@ import { Revocation } from "./auth/revocation.js";
 import { cookieName, createSessionMiddleware } from "./auth/session.js";
 import type { Config } from "./config.js";
 import { type Database, migrate, openDatabase } from "./db/database.js";
+import { type BlobStore, DiskBlobs, openS3Blobs } from "./files/blobs.js";
+import { Files } from "./files/files.js";
+import { FileRecords } from "./files/records.js";
 import { createApp } from "./http/app.js";
 import type { HttpContext } from "./http/context.js";
 import type { Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
+import { SessionGuard } from "./realtime/guard.js";
 import { createRealtime, type Realtime } from "./realtime/realtime.js";
 import { isCluster, type Redis } from "./redis/client.js";
 import { connectRedisCluster } from "./redis/cluster.js";
@@ -51,6 +56,8 @@ export interface ParleyServer {
   readonly archiver: Archiver;
   /** The record of messages in PostgreSQL. */
   readonly archive: ArchiveStore;
+  /** Files shared in rooms. */
+  readonly files: Files;
   readonly database: Database;
   /** http://host:port of the admin listener serving GET /metrics, when METRICS_PORT is set. */
   readonly metricsUrl: string | undefined;
@@ -65,6 +72,9 @@ export interface ServerDeps {
   sweepIntervalMs?: number;
   /** How often the archiver looks through every room (ms). */
   archiveSweepMs?: number;
+  /** How often files are swept (ms), and how old an upload never sent must be to go. */
+  fileSweepMs?: number;
+  fileUnsentMs?: number;
   /** false: do not listen (a cluster worker gets its connections from the primary). */
   listen?: boolean;
 }
@@ -84,6 +94,8 @@ export async function createServer({
   now = Date.now,
   sweepIntervalMs = config.sweepSeconds * 1000,
   archiveSweepMs,
+  fileSweepMs = 60_000,
+  fileUnsentMs = 86_400_000,
   listen = true,
 }: ServerDeps): Promise<ParleyServer> {
   const metrics = new Metrics();
@@ -137,6 +149,37 @@ export async function createServer({
       acks = new ReplicaAcks(durable, config.redisAckReplicas);
     }
     const messages = new MessageStore(redis, config.roomBacklog, acks, archiver, archive);
+    const fc = config.files;
+    const filesDir = path.resolve(fc.dir ?? path.join(config.dataDir, "files"));
+    const blobs: BlobStore = fc.s3 ? await openS3Blobs(fc.s3) : new DiskBlobs(filesDir);
+    const files = new Files(
+      redis,
+      new FileRecords(database),
+      blobs,
+      // Uploads are spooled on local disk (beside the blobs on disk: the copy stays local).
+      fc.s3 ? path.resolve(config.dataDir, "files-spool") : path.join(filesDir, "spool"),
+      {
+        maxBytes: fc.maxBytes,
+        quotaBytes: fc.quotaBytes,
+        uploadsPerWindow: fc.uploadsPerMinute,
+        windowSeconds: 60,
+        roomPerDay: fc.roomPerDay,
+        pendingSeconds: fc.pendingSeconds,
+        maxPixels: fc.maxPixels,
+      },
+      logger,
+      now,
+    );
+    opened.push(() => files.stop());
+    // Downloads' batched session check: its own guard (same rule and batching as events').
+    const fileGuard = new SessionGuard(redis, {
+      idleSeconds: config.sessionIdleSeconds,
+      absoluteSeconds: config.sessionAbsoluteSeconds,
+      now,
+    });
+    const pruneGuard = setInterval(() => fileGuard.prune(600_000), 60_000);
+    pruneGuard.unref();
+    opened.push(async () => clearInterval(pruneGuard));
     const users = new AccountStore(redis, config.adminUsernames);
     const sessionIndex = new SessionIndex(redis, config.sessionAbsoluteSeconds);
     const revocation = new Revocation(redis, sessionIndex, users);
@@ -167,6 +210,10 @@ export async function createServer({
       messages,
       rooms: new RoomStore(redis),
       archive: archiver,
+      files,
+      fileGuard,
+      signedUrls: fc.s3?.signedUrls === true,
+      sessionCookie: cookieName(config.production),
     };
     const {
       middleware: sessionMiddleware,
@@ -184,13 +231,16 @@ export async function createServer({
     const app = createApp(ctx, sessionMiddleware);
     const server = http.createServer(app);
     server.headersTimeout = 10_000;
-    server.requestTimeout = 30_000;
+    // Uploads may take minutes on a slow link: they have their own stall timeout
+    // (file-routes.ts), and every other request's body its 30 s (app.ts).
+    server.requestTimeout = 600_000;
     const realtime = await createRealtime({
       httpServer: server,
       redis,
       users,
       messages,
       archive,
+      files,
       revocation,
       sessionMiddleware: engineSessionMiddleware,
       sessionIdMiddleware: engineIdMiddleware,
@@ -209,6 +259,7 @@ export async function createServer({
     opened.push(() => realtime.close());
     archiver.start();
     opened.push(() => archiver.stop());
+    files.start(fileSweepMs, fileUnsentMs, () => archiver.healthy);
 
     const port = listen ? await listenOn(server, config.port, config.host) : config.port;
     if (listen) opened.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
@@ -256,6 +307,8 @@ export async function createServer({
         server.closeIdleConnections();
         await realtime.close();
         await archiver.stop();
+        await files.stop();
+        clearInterval(pruneGuard);
         admin?.close();
         const force = setTimeout(() => server.closeAllConnections(), 2000);
         force.unref();
@@ -280,6 +333,7 @@ export async function createServer({
       metricsUrl,
       archiver,
       archive,
+      files,
       database,
       close,
     };

@@ -8,12 +8,17 @@
 // per event, with nothing in front of it. Never a server to run for people: once connected, a
 // socket here is never checked again (the problem parley solves).
 import http from "node:http";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { Server } from "socket.io";
 import { ArchiveStore } from "../../src/archive/store.js";
 import { sessionRoom, userRoom } from "../../src/contract/events.js";
 import { openDatabase } from "../../src/db/database.js";
 import { MAX_PACKET_BYTES } from "../../src/domain/limits.js";
 import { parseLoginRecord } from "../../src/domain/login.js";
+import { DiskBlobs } from "../../src/files/blobs.js";
+import { Files } from "../../src/files/files.js";
+import { FileRecords } from "../../src/files/records.js";
 import { createLogger } from "../../src/logger.js";
 import { attachAdapter } from "../../src/realtime/adapter.js";
 import { SessionGuard } from "../../src/realtime/guard.js";
@@ -49,6 +54,23 @@ const handlers: Handlers = createHandlers({
   // Search is not measured against this server; the store is here for the handlers' type.
   archive: new ArchiveStore(openDatabase(process.env.DATABASE_URL ?? "", logger), "simple"),
   rooms: new RoomStore(redis),
+  // Files are not measured against this server; the service is here for the handlers' type.
+  files: new Files(
+    redis,
+    new FileRecords(openDatabase(process.env.DATABASE_URL ?? "", logger)),
+    new DiskBlobs(path.join(tmpdir(), "parley-unguarded-files")),
+    path.join(tmpdir(), "parley-unguarded-spool"),
+    {
+      maxBytes: 1024,
+      quotaBytes: 1024,
+      uploadsPerWindow: 1,
+      windowSeconds: 60,
+      roomPerDay: 1,
+      pendingSeconds: 60,
+      maxPixels: 1_000_000,
+    },
+    logger,
+  ),
   // The handlers read its count of batches sent; no check ever runs through it here.
   guard: new SessionGuard(redis, { idleSeconds: 1800, absoluteSeconds: 43_200, now: Date.now }),
   presence: new Presence(io),

@@ -320,6 +320,7 @@ export class Archiver {
         deleted: false,
         mentions: mentionedNames(text, MAX_MENTIONS),
         version: 0,
+        ...(e.fields.f ? { files: e.fields.f } : {}),
       });
       this.metrics.archiveLagSeconds.observe(Math.max(0, now - Number(ms)) / 1000);
     }
@@ -353,6 +354,7 @@ export class Archiver {
           // The room's edit counter orders versions (never a clock): a later edit, made on any
           // process, always wins; a deletion wins over everything.
           version: rec.deleted ? DELETED_VERSION : Number(score) + 1,
+          ...(rec.f && !rec.deleted ? { files: rec.f } : {}),
         });
       } catch {
         // a damaged record: nothing to write, its mark is cleared below

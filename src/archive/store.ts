@@ -5,7 +5,7 @@
 // (src/db/database.ts).
 import type pg from "pg";
 import { type Database, QUERY_MS } from "../db/database.js";
-import type { Message } from "../domain/types.js";
+import type { FileRef, Message } from "../domain/types.js";
 
 /**
  * A message's version: 0 as sent, its room's edit count (+1) once edited, this once
@@ -26,6 +26,8 @@ export interface ArchivedRow {
   deleted: boolean;
   mentions: string[];
   version: number;
+  /** Its attachments' JSON (a message's `f` field); absent: none. */
+  files?: string;
 }
 
 /** A search hit: the message (its text is the snippet's source) and the snippet, as parts. */
@@ -45,9 +47,10 @@ interface Row {
   sent_at: string;
   edited_at: string | null;
   deleted: boolean;
+  files: unknown;
 }
 
-const COLUMNS = "room, ms, seq, user_id, username, body, sent_at, edited_at, deleted";
+const COLUMNS = "room, ms, seq, user_id, username, body, sent_at, edited_at, deleted, files";
 
 function toMessage(r: Row): Message {
   const m: Message = {
@@ -59,12 +62,56 @@ function toMessage(r: Row): Message {
   };
   if (r.edited_at !== null && !r.deleted) m.edited = Number(r.edited_at);
   if (r.deleted) m.deleted = true;
+  else if (Array.isArray(r.files) && r.files.length > 0) m.files = r.files as FileRef[];
   return m;
 }
 
 function idParts(id: string): [string, string] {
   const [ms = "0", seq = "0"] = id.split("-");
   return [ms, seq];
+}
+
+/**
+ * In the archiver's transaction: a message's files learn which message carries them (until
+ * then they count as not sent yet), and a deleted message's files are marked deleted (no longer
+ * served; the file sweep removes their bytes).
+ */
+async function linkFiles(c: pg.PoolClient, room: string, list: ArchivedRow[]): Promise<void> {
+  const carried: { id: string; ms: number; seq: number }[] = [];
+  const gone: { ms: number; seq: number }[] = [];
+  for (const r of list) {
+    if (r.deleted) gone.push(r);
+    else
+      for (const f of parseRefs(r.files))
+        if (typeof f.id === "string") carried.push({ id: f.id, ms: r.ms, seq: r.seq });
+  }
+  if (carried.length > 0) {
+    await c.query(
+      `UPDATE files SET msg_ms = x.ms, msg_seq = x.seq
+       FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS x(id, ms, seq)
+       WHERE files.room = $1 AND files.id = x.id AND files.msg_ms IS NULL`,
+      [room, carried.map((x) => x.id), carried.map((x) => x.ms), carried.map((x) => x.seq)],
+    );
+  }
+  if (gone.length > 0) {
+    await c.query(
+      `UPDATE files SET deleted_at = now()
+       FROM unnest($2::bigint[], $3::bigint[]) AS x(ms, seq)
+       WHERE files.room = $1 AND files.msg_ms = x.ms AND files.msg_seq = x.seq
+         AND files.deleted_at IS NULL`,
+      [room, gone.map((x) => x.ms), gone.map((x) => x.seq)],
+    );
+  }
+}
+
+function parseRefs(json: string | undefined): { id?: unknown }[] {
+  if (!json) return [];
+  try {
+    const list = JSON.parse(json) as unknown;
+    return Array.isArray(list) ? (list as { id?: unknown }[]) : [];
+  } catch {
+    return [];
+  }
 }
 
 /** A search query with no word the index can find (only exclusions, or nothing at all). */
@@ -111,17 +158,18 @@ export class ArchiveStore {
     const list = [...byId.values()];
     return this.inTransaction(async (c) => {
       const written = await c.query<{ ms: string; seq: string }>(
-        `INSERT INTO messages (room, ms, seq, user_id, username, body, sent_at, edited_at, deleted, mentions, version, search)
+        `INSERT INTO messages (room, ms, seq, user_id, username, body, sent_at, edited_at, deleted, mentions, version, files, search)
        SELECT $1, r.ms, r.seq, r.u, r.n, r.t, r.ts, r.ed, r.del, string_to_array(r.men, ','), r.v,
+              CASE WHEN r.del THEN NULL ELSE r.f::jsonb END,
               -- < and > as spaces: the parser would take "<a b>" for a tag and index nothing of it.
               CASE WHEN r.del THEN NULL ELSE to_tsvector($2::regconfig, translate(r.t, '<>', '  ')) END
        FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[],
-                   $9::bigint[], $10::bool[], $11::text[], $12::bigint[])
-            AS r(ms, seq, u, n, t, ts, ed, del, men, v)
+                   $9::bigint[], $10::bool[], $11::text[], $12::bigint[], $13::text[])
+            AS r(ms, seq, u, n, t, ts, ed, del, men, v, f)
        ON CONFLICT (room, ms, seq) DO UPDATE SET
          username = EXCLUDED.username, body = EXCLUDED.body, edited_at = EXCLUDED.edited_at,
          deleted = EXCLUDED.deleted, mentions = EXCLUDED.mentions, version = EXCLUDED.version,
-         search = EXCLUDED.search, archived_at = now()
+         files = EXCLUDED.files, search = EXCLUDED.search, archived_at = now()
        WHERE messages.version < EXCLUDED.version
        RETURNING ms, seq`,
         [
@@ -138,8 +186,10 @@ export class ArchiveStore {
           list.map((r) => r.deleted),
           list.map((r) => r.mentions.join(",")),
           list.map((r) => r.version),
+          list.map((r) => (r.files && !r.deleted ? r.files : null)),
         ],
       );
+      await linkFiles(c, room, list);
       // Edits not written: PostgreSQL's version is higher (a replay, or a counter that went
       // back). Their versions there tell the archiver which.
       const done = new Set(written.rows.map((r) => `${r.ms}-${r.seq}`));
@@ -311,8 +361,15 @@ export class ArchiveStore {
         30_000,
       );
       total += r.rowCount ?? 0;
-      if ((r.rowCount ?? 0) < slice) return total;
+      if ((r.rowCount ?? 0) < slice) break;
     }
+    // Their files go with them (the file sweep removes the bytes).
+    await this.db.query(
+      "UPDATE files SET deleted_at = now() WHERE msg_ms < $1 AND deleted_at IS NULL",
+      [cutoff],
+      30_000,
+    );
+    return total;
   }
 }
 

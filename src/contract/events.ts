@@ -88,7 +88,9 @@ export interface ClientEventMap {
   "room:read": { payload: { room: string; id: string }; result: object };
   /** `clientId`: the sender's own id for this message; a retry with it is stored once. */
   "message:send": {
-    payload: { room: string; text: string; clientId?: string };
+    /** `files`: ids of the sender's uploads to this room (POST /rooms/:room/files), up to 10;
+     * `text` may then be empty. */
+    payload: { room: string; text: string; clientId?: string; files?: string[] };
     result: { message: Message };
   };
   /** Edits one's own message. */

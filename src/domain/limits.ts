@@ -105,3 +105,6 @@ export const MAX_FAILS_PER_IP_PER_HOUR = 100;
 
 /** The most accounts one message mentions. */
 export const MAX_MENTIONS = 10;
+
+/** Files one message may carry. */
+export const MAX_ATTACHMENTS = 10;

@@ -19,3 +19,6 @@ export function mentionedNames(text: string, max: number): string[] {
   }
   return [...out];
 }
+
+/** A file's id: 32 lower-case hex digits (128 random bits), never a path of anyone's choosing. */
+export const FILE_ID_RE = /^[0-9a-f]{32}$/;

@@ -19,6 +19,26 @@ export interface Message {
   edited?: number;
   /** Deleted: a tombstone (text ""); the original text is not kept. */
   deleted?: boolean;
+  /** Its attachments (absent: none); a deleted message has none. */
+  files?: FileRef[];
+}
+
+/**
+ * A file attached to a message, as every reader sees it. Its bytes are served at
+ * `/rooms/<room>/files/<id>` (and, for images, `/thumb` and `/image`), each request checked.
+ */
+export interface FileRef {
+  /** 32 hex digits, random. */
+  id: string;
+  /** The name it was uploaded with, cleaned for display (never used as a path). */
+  name: string;
+  /** Bytes. */
+  size: number;
+  /** The type its bytes show (never the one the client claimed). */
+  type: string;
+  /** Raster images (PNG, JPEG, GIF, WebP) only: shown inline, with a thumbnail. */
+  width?: number;
+  height?: number;
 }
 
 /** A room's kind: public rooms are listed and open; private ones admit invited members. */

@@ -27,6 +27,7 @@ import type { HttpContext } from "./context.js";
 import { createCsrf } from "./csrf.js";
 import { HttpError, httpErrors } from "./errors.js";
 import { exportRoutes } from "./export-routes.js";
+import { fileDownloads, fileUploads } from "./file-routes.js";
 import { loginLifecycle } from "./login-session.js";
 import { originCheck } from "./origin.js";
 import { render, type TokenGenerator } from "./render.js";
@@ -34,6 +35,8 @@ import { render, type TokenGenerator } from "./render.js";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 /** Works from src/ (tsx) and from dist/src/ (built). */
 const projectRoot = path.basename(ROOT) === "dist" ? path.dirname(ROOT) : ROOT;
+
+const UPLOAD_PATH = /^\/rooms\/[^/]+\/files\/?$/;
 
 export function createApp(ctx: HttpContext, sessionMiddleware: RequestHandler): express.Express {
   const app = express();
@@ -131,6 +134,25 @@ export function createApp(ctx: HttpContext, sessionMiddleware: RequestHandler): 
     formSeconds: ctx.formSeconds,
   });
 
+  // Every request's body arrives within 30 s, but an upload's (it has its own stall timeout:
+  // file-routes.ts); the server's own limit is long enough for a large upload on a slow link.
+  app.use((req, res, next) => {
+    if (!req.complete && !(req.method === "POST" && UPLOAD_PATH.test(req.path))) {
+      const late = setTimeout(() => {
+        if (!req.complete) req.socket.destroy();
+      }, 30_000);
+      late.unref();
+      const done = () => clearTimeout(late);
+      req.once("end", done);
+      res.once("close", done);
+    }
+    next();
+  });
+
+  // Downloads of files: checked in one batched Redis read of their own, without the session
+  // middleware (file-routes.ts).
+  app.use(fileDownloads(ctx, csrf.cookies));
+
   app.use(express.urlencoded({ extended: false, limit: "16kb", parameterLimit: 20 }));
   app.use(originCheck(ctx.allowedOrigins));
   // Fail closed and fast: with Redis disconnected no page can be served correctly (an
@@ -176,6 +198,7 @@ export function createApp(ctx: HttpContext, sessionMiddleware: RequestHandler): 
   app.use(accountRoutes(ctx, csrfToken));
   app.use(adminRoutes(ctx, csrfToken));
   app.use(exportRoutes(ctx));
+  app.use(fileUploads(ctx));
 
   app.use((_req, _res, next) => next(httpErrors.notFound()));
   app.use(errorHandler(ctx, csrfToken));

@@ -3,8 +3,10 @@ import type { Passport } from "passport";
 import type { LoginLimiter } from "../auth/login-limiter.js";
 import type { RegistrationLimiter } from "../auth/registration-limiter.js";
 import type { Revocation } from "../auth/revocation.js";
+import type { Files } from "../files/files.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
+import type { SessionGuard } from "../realtime/guard.js";
 import type { Redis } from "../redis/client.js";
 import type { AccountStore } from "../stores/accounts.js";
 import type { AuditLog } from "../stores/audit.js";
@@ -43,6 +45,14 @@ export interface HttpContext {
   readonly messages: MessageStore;
   /** Standing in rooms (export: the room's owner). */
   readonly rooms: RoomStore;
+  /** Files shared in rooms (uploads, records, blobs). */
+  readonly files: Files;
+  /** The batched session check downloads go through (its own instance of the per-event guard). */
+  readonly fileGuard: SessionGuard;
+  /** Originals in object storage are fetched by the browser from a 5-minute signed URL. */
+  readonly signedUrls: boolean;
+  /** The session cookie's name. */
+  readonly sessionCookie: string;
   /** The archiver's state, for /readyz. */
   readonly archive: { readonly healthy: boolean; readonly backlog: number };
 }

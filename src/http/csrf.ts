@@ -36,8 +36,13 @@ export interface CsrfOptions {
 
 const csrfCookieName = (production: boolean) => (production ? "__Host-parley.csrf" : "parley.csrf");
 
-const fromBody = (req: Request) =>
-  typeof req.body?._csrf === "string" ? (req.body._csrf as string) : undefined;
+/** A form's token field, or (uploads, whose multipart body is not parsed before the check) the
+ * X-CSRF-Token header. */
+const fromBody = (req: Request) => {
+  if (typeof req.body?._csrf === "string") return req.body._csrf as string;
+  const header = req.get("x-csrf-token");
+  return typeof header === "string" && header.length <= 256 ? header : undefined;
+};
 
 function loggedIn(req: Request): boolean {
   return req.user !== undefined && req.session?.login !== undefined;

@@ -104,6 +104,11 @@ export class SessionGuard {
     this.known.delete(sid);
   }
 
+  /** The user a session belonged to when this guard last read it (a hint: checks confirm it). */
+  knownUser(sid: string): string | undefined {
+    return this.known.get(sid)?.userId;
+  }
+
   /** Sessions whose last read this guard remembers. */
   get cachedSessions(): number {
     return this.known.size;

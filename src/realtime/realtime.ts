@@ -34,6 +34,7 @@ import type {
 import { userRoom } from "../contract/events.js";
 import { budgetAddress } from "../domain/address.js";
 import { MAX_PACKET_BYTES } from "../domain/limits.js";
+import type { Files } from "../files/files.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import type { Redis } from "../redis/client.js";
@@ -65,6 +66,7 @@ export interface RealtimeDeps {
   users: AccountStore;
   messages: MessageStore;
   archive: ArchiveStore;
+  files: Files;
   revocation: Revocation;
   /** express-session over the read-only engine store (transport traffic is not activity). */
   sessionMiddleware: RequestHandler;
@@ -177,6 +179,7 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
       users: d.users,
       messages: d.messages,
       archive: d.archive,
+      files: d.files,
       rooms,
       guard,
       presence,

@@ -5,12 +5,13 @@ import { z } from "zod";
 import {
   AROUND_MAX,
   HISTORY_MAX,
+  MAX_ATTACHMENTS,
   MEMBER_PAGE_MAX,
   MESSAGE_MAX_CHARS,
   SEARCH_QUERY_MAX,
   TOPIC_MAX_CHARS,
 } from "../domain/limits.js";
-import { CLIENT_ID_RE, STREAM_ID_RE } from "../domain/messages.js";
+import { CLIENT_ID_RE, FILE_ID_RE, STREAM_ID_RE } from "../domain/messages.js";
 import { ROOM_NAME_RE } from "../domain/rooms.js";
 
 const room = z.string().max(100);
@@ -77,12 +78,34 @@ export const schemas = {
   "room:unban": z.object({ room: namedRoom, username }),
   "room:role": z.object({ room: namedRoom, username, role: z.enum(["moderator", "member"]) }),
   "room:read": z.object({ room, id: messageId }),
-  "message:send": z.object({
-    room,
-    text: messageText,
-    // The sender's own id for this message: a retry with the same id is stored once.
-    clientId: z.string().regex(CLIENT_ID_RE, "clientId is 8–64 letters, digits, - or _").optional(),
-  }),
+  "message:send": z
+    .object({
+      room,
+      // May be empty when the message carries files.
+      text: z
+        .string()
+        .max(4000)
+        .transform((t) => t.toWellFormed().trim())
+        .refine(
+          (t) => [...t].length <= MESSAGE_MAX_CHARS,
+          `text must be 1–${MESSAGE_MAX_CHARS} characters`,
+        ),
+      // The sender's own id for this message: a retry with the same id is stored once.
+      clientId: z
+        .string()
+        .regex(CLIENT_ID_RE, "clientId is 8–64 letters, digits, - or _")
+        .optional(),
+      // Uploads of the sender's to this room (POST /rooms/:room/files), at most 10.
+      files: z
+        .array(z.string().regex(FILE_ID_RE, "files are upload ids (32 hex digits)"))
+        .max(MAX_ATTACHMENTS, `a message carries at most ${MAX_ATTACHMENTS} files`)
+        .refine((l) => new Set(l).size === l.length, "a file is attached once")
+        .optional(),
+    })
+    .refine(
+      (m) => m.text.length >= 1 || (m.files?.length ?? 0) > 0,
+      `text must be 1–${MESSAGE_MAX_CHARS} characters`,
+    ),
   "message:edit": z.object({ room, id: messageId, text: messageText }),
   "message:delete": z.object({ room, id: messageId }),
   "message:history": z.object({

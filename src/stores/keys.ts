@@ -100,6 +100,19 @@ export const keys = {
    */
   sentByClient: (room: string, userId: string, clientId: string) =>
     `${P}sent:{${P}room:${room}:messages}:${userId}:${clientId}`,
+  /**
+   * String: an upload waiting to be sent (FILE_PENDING_SECONDS): "<uploader id>|<JSON of its
+   * FileRef>". In the room's stream slot: message-append.lua takes it with the send.
+   */
+  fileUpload: (room: string, fileId: string) => `${P}upload:{${P}room:${room}:messages}:${fileId}`,
+  /** String: bytes `userId` uploaded on day `day` (UTC, yyyy-mm-dd): the daily quota. */
+  fileQuota: (userId: string, day: string) => `${P}file-quota:{${user(userId)}}:${day}`,
+  /** String: uploads `userId` began in the current window (the upload budget). */
+  fileBudget: (userId: string) => `${P}file-budget:{${user(userId)}}`,
+  /** String: files uploaded to `room` on day `day`: the per-room count. */
+  roomFiles: (room: string, day: string) => `${P}room-files:{${P}room:${room}}:${day}`,
+  /** String: which process sweeps files now (a lease, PX). */
+  fileSweepLease: `${P}files:sweep`,
   /** rate-limiter-flexible key prefixes. */
   loginFailsByUserAndIp: `${P}rl:login-user-ip`,
   loginFailsByIp: `${P}rl:login-ip`,

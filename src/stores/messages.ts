@@ -10,7 +10,7 @@
 // taken back (a fenced XDEL) and refused as `unavailable`: an acked message survives a
 // failover. (A take-back that cannot reach Redis leaves the message on that primary.)
 
-import type { Member, Message } from "../domain/types.js";
+import type { FileRef, Member, Message } from "../domain/types.js";
 import type { Redis } from "../redis/client.js";
 import { RedisUnavailableError } from "../redis/errors.js";
 import { fencedEval } from "../redis/fence.js";
@@ -51,6 +51,8 @@ export function paddedId(id: string): string {
 
 /** An edited or deleted message's record, as the edits set keeps it (JSON). */
 export interface Revised {
+  /** Attachments: their JSON, as the stream entry holds it. */
+  f?: string;
   u?: string;
   n?: string;
   t?: string;
@@ -69,7 +71,32 @@ function fromRecord(room: string, id: string, r: Revised): Message {
   };
   if (r.edited) m.edited = r.edited;
   if (r.deleted) m.deleted = true;
+  else {
+    const files = parseFiles(r.f);
+    if (files) m.files = files;
+  }
   return m;
+}
+
+/** A message's attachments from their JSON (undefined: none, or damaged). */
+export function parseFiles(json: string | undefined | null): FileRef[] | undefined {
+  if (!json) return undefined;
+  try {
+    const list = JSON.parse(json) as unknown;
+    return Array.isArray(list) && list.length > 0 ? (list as FileRef[]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** An attachment named in a send is not an upload of the sender's into that room (any more). */
+export class FileNotAvailable extends Error {
+  constructor(readonly index: number) {
+    super(
+      `attachment ${index} is not an upload of yours to this room (it expired, or was sent already)`,
+    );
+    this.name = "FileNotAvailable";
+  }
 }
 
 /** An entry of the edits set: its message id and record (undefined if damaged). */
@@ -119,13 +146,16 @@ function merged(
   const byId = new Map<string, Message>();
   for (const e of entries) {
     const f = e.message;
-    byId.set(e.id, {
+    const m: Message = {
       id: e.id,
       room,
       user: { id: f.u ?? "", username: f.n ?? "" },
       text: f.t ?? "",
       ts: Number(f.ts ?? 0),
-    });
+    };
+    const files = parseFiles(f.f);
+    if (files) m.files = files;
+    byId.set(e.id, m);
   }
   for (const member of edits) {
     const m = parseEdit(room, member);
@@ -159,6 +189,8 @@ export class MessageStore {
     text: string,
     ts: number,
     clientId?: string,
+    /** Uploads of the sender's to this room to attach (taken with the send). */
+    fileIds: readonly string[] = [],
   ): Promise<{ message: Message; fresh: boolean; redeliver: boolean }> {
     const acks = this.acks;
     const registering = this.hooks?.register(room);
@@ -168,7 +200,13 @@ export class MessageStore {
     const stored = fencedEval(
       acks?.client ?? this.redis,
       APPEND,
-      [key, dedupeKey, keys.roomEdits(room), keys.roomCounts(room)],
+      [
+        key,
+        dedupeKey,
+        keys.roomEdits(room),
+        keys.roomCounts(room),
+        ...fileIds.map((id) => keys.fileUpload(room, id)),
+      ],
       [
         String(this.backlog),
         user.id,
@@ -178,11 +216,13 @@ export class MessageStore {
         clientId === undefined ? "0" : "1",
         acks ? "1" : "0",
         String(DEDUPE_SECONDS),
+        fileIds.join(","),
       ],
     ).then((reply) => reply as string[]);
     const confirmed = acks?.confirm();
     const reply = await stored;
     if (reply[0] === "conflict") throw new ClientIdConflict();
+    if (reply[0] === "nofile") throw new FileNotAvailable(Number(reply[1]));
     if (reply[0] === "full") throw new RedisUnavailableError(FULL);
     if (reply[0] === "pending") {
       throw new RedisUnavailableError("that message is still being confirmed by the replicas");
@@ -190,7 +230,9 @@ export class MessageStore {
     const id = String(reply[1]);
     if (reply[0] === "dup") {
       // Stored as sent: delivered again (the first delivery may have been lost with it).
-      const message = { id, room, user, text, ts: Number(reply[2]) };
+      const message: Message = { id, room, user, text, ts: Number(reply[2]) };
+      const files = parseFiles(reply[3]);
+      if (files) message.files = files;
       return { message, fresh: false, redeliver: true };
     }
     if (reply[0] === "revised") {
@@ -226,7 +268,10 @@ export class MessageStore {
       await fencedEval(this.redis, CONFIRMED, [dedupeKey], [id]).catch(() => undefined);
     }
     this.hooks?.touch(room);
-    return { message: { id, room, user, text, ts }, fresh: true, redeliver: false };
+    const message: Message = { id, room, user, text, ts };
+    const files = parseFiles(reply[2]);
+    if (files) message.files = files;
+    return { message, fresh: true, redeliver: false };
   }
 
   /**
@@ -240,6 +285,8 @@ export class MessageStore {
     actorId: string,
     change: { text: string } | { delete: true; moderator: boolean },
     now: number,
+    /** Told the attachments a deletion dropped (their files are to be deleted). */
+    onDropped?: (files: FileRef[]) => void,
   ): Promise<Message | "not_found" | "forbidden"> {
     const edit = "text" in change;
     const registering = this.hooks?.register(room);
@@ -276,6 +323,7 @@ export class MessageStore {
         if (old && !old.deleted) {
           const record: Revised = { u: old.user.id, n: old.user.username, t: old.text, ts: old.ts };
           if (old.edited) record.edited = old.edited;
+          if (old.files) record.f = JSON.stringify(old.files);
           reply = await run(JSON.stringify(record));
         }
       }
@@ -283,6 +331,8 @@ export class MessageStore {
     if (reply[0] === "full") throw new RedisUnavailableError(FULL);
     if (reply[0] === "ok") this.hooks?.touch(room);
     if (reply[0] !== "ok") return reply[0] === "forbidden" ? "forbidden" : "not_found";
+    const dropped = parseFiles(reply[2]);
+    if (dropped && onDropped) onDropped(dropped);
     return (
       await this.attribute([fromRecord(room, id, JSON.parse(reply[1] ?? "{}"))])
     )[0] as Message;

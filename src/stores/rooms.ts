@@ -508,6 +508,15 @@ export class RoomStore {
     return rooms.map((r) => isDmRoom(r) || isRole(standing.get(r)));
   }
 
+  /** The room's kind and the user's standing there now (null: none), in one read (one slot). */
+  async kindAndStanding(room: string, userId: string): Promise<[string | null, string | null]> {
+    const [kind, standing] = await this.redis.mGet([
+      keys.roomKind(room),
+      keys.roomAccess(room, userId),
+    ]);
+    return [kind ?? null, standing ?? null];
+  }
+
   /** The user's standing in a room now ("" none). */
   async standing(room: string, userId: string): Promise<string> {
     return (await this.redis.get(keys.roomAccess(room, userId))) ?? "";

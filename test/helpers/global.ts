@@ -27,6 +27,10 @@ export async function mochaGlobalSetup(): Promise<void> {
 export async function mochaGlobalTeardown(): Promise<void> {
   await Promise.all([redis?.stop(), postgres?.stop()]);
   if (pgDir) rmSync(pgDir, { recursive: true, force: true });
+  rmSync(path.join(os.tmpdir(), `parley-test-files-${process.pid}`), {
+    recursive: true,
+    force: true,
+  });
   // No mocha config uses `exit`, so a handle a test leaves open (a socket, a timer, a child
   // process) would keep this process, and CI, waiting for ever; a failing test is the usual
   // way to leave one. This timer does not itself hold the process: it fires only when

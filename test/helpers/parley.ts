@@ -1,5 +1,7 @@
 // Starts a parley instance in-process on port 0 against the test run's private Redis.
 import { randomBytes } from "node:crypto";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { Writable } from "node:stream";
 import { loadConfig } from "../../src/config.js";
 import { createLogger, type Logger } from "../../src/logger.js";
@@ -32,7 +34,12 @@ export interface StartOptions {
   databaseUrl?: string;
   sweepIntervalMs?: number;
   archiveSweepMs?: number;
+  fileSweepMs?: number;
+  fileUnsentMs?: number;
 }
+
+/** Where test instances keep files (unless a test sets FILES_DIR): never the project's ./data. */
+export const TEST_FILES_DIR = path.join(tmpdir(), `parley-test-files-${process.pid}`);
 
 /** The session secret of every instance startParley makes (unless a test sets its own). */
 export const TEST_SECRET = "test-secret-0123456789abcdefghijklmnopqrstuvwxyz";
@@ -52,6 +59,7 @@ export async function startParley(opts: StartOptions = {}): Promise<TestParley> 
     PORT: "0",
     LOG_LEVEL: "debug",
     REGISTRATIONS_PER_ADDRESS: "0",
+    FILES_DIR: TEST_FILES_DIR,
     ...opts.env,
   });
   const rawLogs: string[] = [];
@@ -78,6 +86,8 @@ export async function startParley(opts: StartOptions = {}): Promise<TestParley> 
     ...(opts.now ? { now: opts.now } : {}),
     ...(opts.sweepIntervalMs ? { sweepIntervalMs: opts.sweepIntervalMs } : {}),
     ...(opts.archiveSweepMs ? { archiveSweepMs: opts.archiveSweepMs } : {}),
+    ...(opts.fileSweepMs ? { fileSweepMs: opts.fileSweepMs } : {}),
+    ...(opts.fileUnsentMs ? { fileUnsentMs: opts.fileUnsentMs } : {}),
   });
   return Object.assign(server, { logs, rawLogs });
 }

@@ -17,6 +17,7 @@ import {
   ROOMS_PER_DAY,
 } from "../../domain/limits.js";
 import { dmUsers, isDmRoom, roomAccess } from "../../domain/rooms.js";
+import type { Files } from "../../files/files.js";
 import type { AccountStore } from "../../stores/accounts.js";
 import type { MessageStore } from "../../stores/messages.js";
 import type { RoomStore } from "../../stores/rooms.js";
@@ -32,6 +33,8 @@ export interface HandlerDeps {
   /** The record of messages in PostgreSQL (search). */
   archive: ArchiveStore;
   rooms: RoomStore;
+  /** Files: a deleted message's are deleted with it. */
+  files: Files;
   /** Its count of batches sent marks a socket's own joins (see room-policy.ts). */
   guard: SessionGuard;
   presence: Presence;

@@ -7,7 +7,8 @@ import { DatabaseUnavailableError } from "../../db/database.js";
 import { AROUND_DEFAULT, MAX_MENTIONS, SEARCH_PAGE } from "../../domain/limits.js";
 import { MENTION_RE } from "../../domain/messages.js";
 import { dmUsers, isDmRoom, isRole } from "../../domain/rooms.js";
-import { ClientIdConflict } from "../../stores/messages.js";
+import type { FileRef } from "../../domain/types.js";
+import { ClientIdConflict, FileNotAvailable } from "../../stores/messages.js";
 import { ROOM_REFUSALS } from "../room-policy.js";
 import {
   audience,
@@ -162,13 +163,14 @@ export function messageHandlers(d: HandlerDeps): Family<MessageEvent> {
   };
 
   return {
-    "message:send": async (socket, { room, text, clientId }) => {
+    "message:send": async (socket, { room, text, clientId, files }) => {
       requireAccess(room, socket.data.userId);
       requireJoined(socket, room);
       const { message, fresh, redeliver } = await d.messages
-        .append(room, member(socket), text, d.now(), clientId)
+        .append(room, member(socket), text, d.now(), clientId, files)
         .catch((err: unknown) => {
           if (err instanceof ClientIdConflict) throw new EventError("invalid", err.message);
+          if (err instanceof FileNotAvailable) throw new EventError("invalid", err.message);
           throw err;
         });
       // A retry of a message edited or deleted since is answered with its current version,
@@ -216,21 +218,37 @@ export function messageHandlers(d: HandlerDeps): Family<MessageEvent> {
       // One's own message first; only when it is someone else's does the moderator's power
       // matter, and then the standing is read again now (the event's batch may predate the
       // socket's own leave): the one Redis read more is paid by moderators' deletions alone.
+      // Its files go with it: no longer served from now on, their bytes removed.
+      let dropped: FileRef[] = [];
+      const dropFiles = (list: FileRef[]) => {
+        dropped = list;
+      };
       let r = await d.messages.revise(
         room,
         id,
         userId,
         { delete: true, moderator: false },
         d.now(),
+        dropFiles,
       );
       const mayModerate = (x: string | null | undefined) => x === "owner" || x === "moderator";
       if (r === "forbidden" && !isDmRoom(room) && mayModerate(standing)) {
         if (!mayModerate(await d.rooms.standing(room, userId))) {
           throw new EventError("forbidden", refusal);
         }
-        r = await d.messages.revise(room, id, userId, { delete: true, moderator: true }, d.now());
+        r = await d.messages.revise(
+          room,
+          id,
+          userId,
+          { delete: true, moderator: true },
+          d.now(),
+          dropFiles,
+        );
       }
       const message = revised(r, refusal);
+      // Marked deleted before the answer: a download after it is refused. (If PostgreSQL does
+      // not answer now, the archiver marks them when it copies the deletion.)
+      if (dropped.length > 0) await d.files.discard(room, dropped).catch(() => undefined);
       d.io.to(audience(room)).emit("message:updated", message);
       return { ok: true, message };
     },

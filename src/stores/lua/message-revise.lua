@@ -3,7 +3,9 @@
   its author edits; its author or a moderator deletes), and replaced: the stream entry is
   deleted, so the original text is not kept, and the edits hold the new version (or a
   tombstone), and the pending set marks it for the archiver (scored by the room's edit
-  counter). Returns {"ok", JSON record} or {"not_found"} / {"forbidden"}, or {"full"} when
+  counter). An edit keeps the message's attachments (`f`, their JSON); a deletion drops them
+  and returns them as a third element, for their files to be deleted. Returns {"ok", JSON
+  record[, attachments]} or {"not_found"} / {"forbidden"}, or {"full"} when
   `backlog` edits wait for PostgreSQL already. (XDEL only marks
   a stream entry deleted: Redis frees its bytes when the stream's node empties or is
   trimmed, so the old text can linger in memory, and in snapshots or an append-only file
@@ -39,13 +41,14 @@ local may_delete_others = ARGV[7]
 local backlog = ARGV[8]
 local archived = ARGV[9]
 if redis.call('ZCARD', pending_key) >= tonumber(backlog) then return {'full'} end
+local dropped_files = ''
 local rec
 local found = redis.call('XRANGE', stream_key, message_id, message_id)
 if #found > 0 then
   local f = found[1][2]
   local m = {}
   for i = 1, #f, 2 do m[f[i]] = f[i + 1] end
-  rec = { u = m.u, n = m.n, t = m.t, ts = tonumber(m.ts) }
+  rec = { u = m.u, n = m.n, t = m.t, ts = tonumber(m.ts), f = m.f }
 else
   local prior = redis.call('ZRANGE', edits_key, '[' .. padded_id .. '|', '(' .. padded_id .. '}', 'BYLEX', 'LIMIT', 0, 1)
   if #prior > 0 then
@@ -64,6 +67,7 @@ if action == 'edit' then
   rec.edited = tonumber(now)
 else
   if rec.u ~= actor_id and may_delete_others ~= '1' then return {'forbidden'} end
+  dropped_files = rec.f or ''
   rec = { u = rec.u, n = rec.n, t = '', ts = rec.ts, deleted = true }
 end
 redis.call('XDEL', stream_key, message_id)
@@ -73,4 +77,4 @@ redis.call('ZADD', edits_key, 0, padded_id .. '|' .. json)
 -- Trimmed by the archiver once PostgreSQL holds it and it is older than the window. The
 -- room's edit counter orders versions (PostgreSQL keeps the highest): never a clock.
 redis.call('ZADD', pending_key, redis.call('HINCRBY', counts_key, 'ev', 1), padded_id)
-return {'ok', json}
+return {'ok', json, dropped_files}

@@ -1,0 +1,126 @@
+// What a file is, from its bytes alone (file-type reads its magic numbers; the name and the
+// type the client sent are never trusted), and, for raster images, the variants shown inline:
+// a thumbnail and a full-size copy, both decoded and encoded anew by sharp (libvips), which
+// drops every piece of metadata (EXIF, with any location in it, XMP, ICC comments) and refuses
+// an image of more than `maxPixels` decoded pixels before decoding it (a decompression bomb).
+// Only PNG, JPEG, GIF and WebP are ever shown inline; everything else (SVG and HTML included)
+// is served only as a download.
+import { fileTypeFromFile } from "file-type";
+import sharp, { type Metadata } from "sharp";
+
+/** The types shown inline, as file-type names them and as sharp reads them. */
+const RASTER: Record<string, "png" | "jpeg" | "gif" | "webp"> = {
+  "image/png": "png",
+  "image/jpeg": "jpeg",
+  "image/gif": "gif",
+  "image/webp": "webp",
+};
+
+/** The longest side of a thumbnail (px). */
+export const THUMB_SIZE = 480;
+
+/** An image sharp refused: too many pixels, or not decodable. */
+export class ImageRefused extends Error {
+  constructor(
+    readonly reason: "too_large" | "damaged",
+    message: string,
+  ) {
+    super(message);
+    this.name = "ImageRefused";
+  }
+}
+
+/** The MIME type of the spooled file at `file`, from its bytes ("application/octet-stream" when unknown). */
+export async function detectType(file: string): Promise<string> {
+  const found = await fileTypeFromFile(file);
+  return found?.mime ?? "application/octet-stream";
+}
+
+export function isRaster(type: string): boolean {
+  return type in RASTER;
+}
+
+export interface Rendered {
+  width: number;
+  height: number;
+  /** WebP thumbnail, at most THUMB_SIZE on its longest side. */
+  thumb: string;
+  /** The full image re-encoded in its own format, without metadata. */
+  image: string;
+}
+
+/**
+ * Makes the inline variants of the raster image at `file` (of detected `type`), written beside
+ * it as `<file>.thumb` and `<file>.image`. Refuses (ImageRefused) an image of more than
+ * `maxPixels` pixels (per frame, times its frames for an animation) or one that does not
+ * decode as the type its bytes claim.
+ */
+export async function renderImage(
+  file: string,
+  type: string,
+  maxPixels: number,
+): Promise<Rendered> {
+  const format = RASTER[type];
+  if (!format) throw new Error(`not a raster image type: ${type}`);
+  const animated = format === "gif" || format === "webp";
+  const input = () =>
+    sharp(file, {
+      // Checked by libvips from the header, before any pixel is decoded.
+      limitInputPixels: maxPixels,
+      failOn: "error",
+      animated,
+      sequentialRead: true,
+    });
+  let meta: Metadata;
+  try {
+    meta = await input().metadata();
+  } catch (err) {
+    throw refusal(err);
+  }
+  // What libvips decodes must be what the bytes were detected as: a file whose magic says PNG
+  // but which another loader would read is refused, never passed on to that loader.
+  if (meta.format !== format) {
+    throw new ImageRefused("damaged", "the image's contents do not match its type");
+  }
+  const width = meta.width ?? 0;
+  const height = meta.pageHeight ?? meta.height ?? 0;
+  const frames = meta.pages ?? 1;
+  if (width * height * frames > maxPixels) {
+    throw new ImageRefused(
+      "too_large",
+      `the image has more than ${maxPixels.toLocaleString("en")} pixels`,
+    );
+  }
+  const thumb = `${file}.thumb`;
+  const image = `${file}.image`;
+  try {
+    // autoOrient applies the EXIF orientation to the pixels (the tag itself is dropped).
+    await input()
+      .autoOrient()
+      .resize(THUMB_SIZE, THUMB_SIZE, { fit: "inside", withoutEnlargement: true })
+      .webp({ quality: 80 })
+      .toFile(thumb);
+    const full = input().autoOrient();
+    const encoded =
+      format === "png"
+        ? full.png()
+        : format === "jpeg"
+          ? full.jpeg({ quality: 90 })
+          : format === "gif"
+            ? full.gif()
+            : full.webp({ quality: 90 });
+    await encoded.toFile(image);
+  } catch (err) {
+    throw refusal(err);
+  }
+  const rotated = meta.orientation !== undefined && meta.orientation >= 5;
+  return { width: rotated ? height : width, height: rotated ? width : height, thumb, image };
+}
+
+function refusal(err: unknown): ImageRefused {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/pixel limit/i.test(message)) {
+    return new ImageRefused("too_large", "the image has too many pixels to be shown");
+  }
+  return new ImageRefused("damaged", "the image could not be read");
+}
