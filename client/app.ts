@@ -2,10 +2,11 @@
 // edits or deletes a message, scrolls up for history, or when the connection comes and goes.
 // They change the state (state.ts), talk to the server (socket.ts) and redraw (views/).
 import { HISTORY_MAX, HISTORY_PAGE, MESSAGE_MAX_CHARS } from "../src/domain/limits.js";
-import type { Member, Message, RevokedReason, RoomMember } from "../src/domain/types.js";
+import type { FileRef, Member, Message, RevokedReason, RoomMember } from "../src/domain/types.js";
 import { clearError, showError, type Ui } from "./dom.js";
 import type { Call, ChatSocket } from "./socket.js";
 import type { ChatState, RoomState } from "./state.js";
+import { renderTray, Uploads } from "./uploads.js";
 import type { ViewActions } from "./views/actions.js";
 import { renderMessages, showArrival, showOlder, updateJump } from "./views/messages.js";
 import { renderMembers, renderRoomLists } from "./views/rooms.js";
@@ -41,6 +42,13 @@ export class App implements ViewActions {
   private loadingOlder = false;
   private flushing = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Files attached to the messages being written, per room. */
+  readonly uploads = new Uploads(
+    () => this.renderTray(),
+    () =>
+      document.querySelector<HTMLInputElement>('form[action="/logout"] input[name="_csrf"]')
+        ?.value ?? "",
+  );
 
   constructor(
     readonly ui: Ui,
@@ -78,6 +86,8 @@ export class App implements ViewActions {
     const usable = inRoom && state !== "signed-out";
     ui.text.disabled = !usable;
     ui.send.disabled = !usable;
+    // Uploads need the server: not while offline.
+    ui.attach.disabled = !usable || state !== "connected";
     // The message box can take focus only once it is enabled: give it focus then, unless the
     // person is already somewhere else on the page.
     const idle = document.activeElement === null || document.activeElement === document.body;
@@ -143,6 +153,21 @@ export class App implements ViewActions {
 
   renderMessages(r: RoomState, stick = true): void {
     renderMessages(this, r, stick);
+    this.renderTray();
+  }
+
+  /** The current room's attachments, under the message box. */
+  renderTray(): void {
+    renderTray(this.ui.tray, this.uploads, this.state.shown?.name);
+  }
+
+  /** Attaches files (the button, a paste, a drop) to the message being written here. */
+  attach(files: Iterable<File>): void {
+    const r = this.state.shown;
+    if (!r || this.ui.attach.disabled) return;
+    clearError(this.ui.sendError);
+    const refused = this.uploads.add(r.name, files);
+    if (refused) showError(this.ui.sendError, refused);
   }
 
   renderTopic(r: RoomState): void {
@@ -481,7 +506,13 @@ export class App implements ViewActions {
     clearError(ui.sendError);
     const r = state.shown;
     const text = ui.text.value.trim();
-    if (!r || !text) return;
+    if (!r) return;
+    if (this.uploads.busy(r.name)) {
+      showError(ui.sendError, "Wait until your files have uploaded, or cancel them.");
+      return;
+    }
+    const files: FileRef[] = this.uploads.ready(r.name);
+    if (!text && files.length === 0) return;
     if ([...text].length > MESSAGE_MAX_CHARS) {
       showError(ui.sendError, `Messages can be at most ${MESSAGE_MAX_CHARS} characters.`);
       return;
@@ -489,12 +520,13 @@ export class App implements ViewActions {
     // Cleared at once, so whatever is typed next is never lost when this one is answered.
     ui.text.value = "";
     this.autosize();
-    if (!state.queue(r.name, text, this.newId(), Date.now())) {
+    if (!state.queue(r.name, text, this.newId(), Date.now(), files)) {
       ui.text.value = text;
       this.autosize();
       showError(ui.sendError, "Too many messages are waiting to be sent. Wait until they are.");
       return;
     }
+    this.uploads.sent(r.name);
     this.saveOutbox();
     this.renderMessages(r);
     // Offline: the banner says how many are waiting.
@@ -520,6 +552,7 @@ export class App implements ViewActions {
           room: p.room,
           text: p.text,
           clientId: p.clientId,
+          ...(p.files ? { files: p.files.map((f) => f.id) } : {}),
         });
         p.sending = false;
         if (res.ok) {
@@ -565,11 +598,12 @@ export class App implements ViewActions {
 
   saveOutbox(): void {
     try {
-      const list = this.state.outbox.map(({ clientId, room, text, ts }) => ({
+      const list = this.state.outbox.map(({ clientId, room, text, ts, files }) => ({
         clientId,
         room,
         text,
         ts,
+        files,
       }));
       sessionStorage.setItem(OUTBOX_KEY(this.me.id), JSON.stringify(list));
     } catch {
@@ -590,7 +624,13 @@ export class App implements ViewActions {
           typeof p.ts === "number" &&
           now - p.ts < OUTBOX_KEEP_MS
         ) {
-          this.state.queue(p.room, p.text, p.clientId, p.ts);
+          this.state.queue(
+            p.room,
+            p.text,
+            p.clientId,
+            p.ts,
+            Array.isArray(p.files) ? (p.files as FileRef[]) : undefined,
+          );
         }
       }
     } catch {

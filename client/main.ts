@@ -231,6 +231,49 @@ ui.composer.addEventListener("submit", (e) => {
   app.sendCurrent();
 });
 
+// ---- files: the button (file picker, or a phone's camera), paste, drag and drop ------------
+
+ui.attach.addEventListener("click", () => ui.attachInput.click());
+ui.attachInput.addEventListener("change", () => {
+  app.attach(ui.attachInput.files ?? []);
+  ui.attachInput.value = "";
+});
+ui.text.addEventListener("paste", (e) => {
+  const files = e.clipboardData?.files;
+  if (!files || files.length === 0) return;
+  // A screenshot (or files copied in a file manager): attached, not pasted as text.
+  e.preventDefault();
+  app.attach(files);
+});
+ui.tray.addEventListener("click", (e) => {
+  const b = (e.target as HTMLElement).closest<HTMLButtonElement>("button[data-remove]");
+  if (b) app.uploads.remove(Number(b.dataset.remove));
+});
+const carriesFiles = (e: DragEvent) => e.dataTransfer?.types.includes("Files") === true;
+let dragDepth = 0;
+ui.chat.addEventListener("dragenter", (e) => {
+  if (!carriesFiles(e) || ui.attach.disabled) return;
+  dragDepth++;
+  ui.dropHint.hidden = false;
+});
+ui.chat.addEventListener("dragleave", (e) => {
+  if (!carriesFiles(e)) return;
+  dragDepth = Math.max(0, dragDepth - 1);
+  if (dragDepth === 0) ui.dropHint.hidden = true;
+});
+ui.chat.addEventListener("dragover", (e) => {
+  if (!carriesFiles(e) || ui.attach.disabled) return;
+  e.preventDefault();
+  if (e.dataTransfer) e.dataTransfer.dropEffect = "copy";
+});
+ui.chat.addEventListener("drop", (e) => {
+  dragDepth = 0;
+  ui.dropHint.hidden = true;
+  if (!carriesFiles(e)) return;
+  e.preventDefault();
+  app.attach(e.dataTransfer?.files ?? []);
+});
+
 /** The @name being typed at the caret, if any: its start and the letters so far. */
 function mentionAtCaret(): { start: number; prefix: string } | undefined {
   const t = ui.text;

@@ -2,7 +2,7 @@
 // unread and mention counts, who is typing where, and the outbox of messages not yet sent.
 // The server's events and the person's actions change it; the views draw from it. It is
 // unit-tested under mocha without a browser (test/unit/client-state.test.ts).
-import type { Member, Message, RoomRole, RoomSummary } from "../src/domain/types.js";
+import type { FileRef, Member, Message, RoomRole, RoomSummary } from "../src/domain/types.js";
 
 export interface RoomState {
   name: string;
@@ -44,6 +44,8 @@ export interface Pending {
   clientId: string;
   room: string;
   text: string;
+  /** Files uploaded for it (their ids go with the send). */
+  files?: FileRef[];
   /** When it was written (ms). */
   ts: number;
   /** Being sent now (an answer is awaited). */
@@ -285,9 +287,16 @@ export class ChatState {
    * Keeps a message to send (now or once the connection is back), in writing order;
    * undefined when the outbox is full.
    */
-  queue(room: string, text: string, clientId: string, ts: number): Pending | undefined {
+  queue(
+    room: string,
+    text: string,
+    clientId: string,
+    ts: number,
+    files?: FileRef[],
+  ): Pending | undefined {
     if (this.outbox.length >= MAX_OUTBOX) return undefined;
     const p: Pending = { clientId, room, text, ts, sending: false };
+    if (files && files.length > 0) p.files = files;
     this.outbox.push(p);
     return p;
   }

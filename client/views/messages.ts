@@ -5,6 +5,7 @@
 import type { Message } from "../../src/domain/types.js";
 import type { Pending, RoomState } from "../state.js";
 import type { ViewActions } from "./actions.js";
+import { renderFiles } from "./files.js";
 import { renderText } from "./text.js";
 
 const GROUP_WITHIN_MS = 5 * 60_000;
@@ -101,7 +102,9 @@ export function messageItem(
     }
     if (body.querySelector(".mention-me")) li.classList.add("mentions-me");
   }
-  li.append(body);
+  // A message of files alone has no text to show.
+  if (m.deleted || m.text !== "" || !m.files) li.append(body);
+  if (m.files && !m.deleted) li.append(renderFiles(r.name, m.files));
   if (r.linked === m.id) li.classList.add("linked");
   if (!m.deleted) li.append(actions(app, m, r, mine));
   return li;
@@ -147,6 +150,12 @@ function pendingItem(app: ViewActions, p: Pending): HTMLLIElement {
   body.className = "text";
   body.textContent = p.text;
   li.append(head, body);
+  if (p.files) {
+    const names = document.createElement("p");
+    names.className = "pending-files";
+    names.textContent = `Files: ${p.files.map((f) => f.name).join(", ")}`;
+    li.append(names);
+  }
   if (p.failed) {
     li.classList.add("failed");
     const box = document.createElement("span");
