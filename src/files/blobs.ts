@@ -47,6 +47,11 @@ export class DiskBlobs implements BlobStore {
   readonly kind = "disk" as const;
   constructor(private readonly dir: string) {}
 
+  /** Whether `file` is in this store's spool (files.ts spools there): it may be moved. */
+  private owns(file: string): boolean {
+    return path.dirname(path.resolve(file)) === path.join(path.resolve(this.dir), "spool");
+  }
+
   /** Two levels of fan-out by the id's first bytes: no directory grows past 65,536 entries' worth. */
   private pathOf(key: string): string {
     checkKey(key);
@@ -57,6 +62,15 @@ export class DiskBlobs implements BlobStore {
     const to = this.pathOf(key);
     await mkdir(path.dirname(to), { recursive: true, mode: 0o700 });
     const part = `${to}.part`;
+    if (this.owns(from)) {
+      // A spool file of ours on the same filesystem: moved, not copied.
+      try {
+        await rename(from, to);
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
+      }
+    }
     try {
       // Copied, then renamed: a reader sees the whole blob or none (the spool may be on
       // another filesystem, so a rename of the spool itself is not always possible).
@@ -106,6 +120,9 @@ export interface S3Options {
   prefix: string;
 }
 
+/** The size of one part of a multipart upload to S3 (files.ts's UPLOAD_CHUNK_BYTES). */
+const S3_PART_BYTES = 8 * 1024 * 1024;
+
 /** How long one S3 request may take before it counts as failed (ms). */
 const S3_REQUEST_MS = 15_000;
 
@@ -140,7 +157,7 @@ export async function openS3Blobs(o: S3Options): Promise<BlobStore> {
   return {
     kind: "s3",
     async put(key, from, type) {
-      // Multipart in 8 MiB parts, two at a time: at most ~16 MiB of a file in memory.
+      // Multipart in 8 MiB parts, one at a time: at most one part of a file in memory.
       await new Upload({
         client,
         params: {
@@ -149,8 +166,8 @@ export async function openS3Blobs(o: S3Options): Promise<BlobStore> {
           Body: createReadStream(from),
           ContentType: type,
         },
-        partSize: 8 * 1024 * 1024,
-        queueSize: 2,
+        partSize: S3_PART_BYTES,
+        queueSize: 1,
       }).done();
     },
     async open(key, range) {

@@ -25,6 +25,12 @@ import { detectType, ImageRefused, isRaster, renderImage } from "./inspect.js";
 import type { FileRecord, FileRecords } from "./records.js";
 
 const RESERVE = script("upload-reserve");
+
+/**
+ * The most of one upload parley holds in memory at once: the S3 part size (blobs.ts), and the
+ * bound the streaming test holds RSS growth to (twice this, for a 200 MB upload).
+ */
+export const UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024;
 const ROOM_COUNT = script("room-file-count");
 
 export interface FileLimits {

@@ -112,7 +112,7 @@ export function fileUploads(ctx: HttpContext): Router {
     }
     const { spooled, name } = outcome;
     try {
-      if (spooled.truncated) {
+      if (spooled.truncated || spooled.size > max) {
         throw new HttpError(413, "too_large", `Files may be at most ${formatLimit(max)}.`);
       }
       if (spooled.size === 0) throw new HttpError(400, "invalid", "The file is empty.");
@@ -142,7 +142,9 @@ export function fileUploads(ctx: HttpContext): Router {
             headers: req.headers,
             // Browsers send a file's name as raw UTF-8 (busboy's default reads it as Latin-1).
             defParamCharset: "utf8",
-            limits: { fileSize: max, files: 1, fields: 4, parts: 5, fieldSize: 1024 },
+            // busboy counts a file that reaches its limit as cut: one byte more tells a file of
+            // exactly FILE_MAX_BYTES from a larger one.
+            limits: { fileSize: max + 1, files: 1, fields: 4, parts: 5, fieldSize: 1024 },
           });
         } catch {
           reject(new HttpError(400, "invalid", "The upload is not valid multipart/form-data."));
