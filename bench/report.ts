@@ -286,6 +286,22 @@ export function renderDetails(m: Row): string {
     `${ms("parley.search_p50_ms", "parley.search_p99_ms")} / ${ms("sql.search_p50_ms", "sql.search_p99_ms")}`,
   );
   one(
+    "files, 20 clients × 1 MB: upload MB/s and p99 ms, parley / static server",
+    `${f(m["parley.upload_mb_per_s"], 0)}, ${f(m["parley.upload_p99_ms"], 1)} / ${f(m["static.upload_mb_per_s"], 0)}, ${f(m["static.upload_p99_ms"], 1)}`,
+  );
+  one(
+    "files, 20 clients × 1 MB: download MB/s and p99 ms, parley / static server",
+    `${f(m["parley.download_mb_per_s"], 0)}, ${f(m["parley.download_p99_ms"], 1)} / ${f(m["static.download_mb_per_s"], 0)}, ${f(m["static.download_p99_ms"], 1)}`,
+  );
+  one(
+    "files: server CPU µs per 1 MB download, parley (checked) / static server (no check)",
+    `${f(m["parley.cpu_us_per_download"], 0)} / ${f(m["static.cpu_us_per_download"], 0)}`,
+  );
+  one(
+    "files: a checked request alone (HEAD): server CPU µs, p99 ms; /healthz's CPU µs",
+    `${f(m["parley.cpu_us_per_check"], 0)}, ${f(m["parley.check_p99_ms"], 1)}; ${f(m["parley.cpu_us_per_healthz"], 0)}`,
+  );
+  one(
     "archive: messages read for PostgreSQL, lag p99 s (bucket)",
     `${f(m["parley.archived_messages"], 0)}, ${f(m["parley.archive_lag_p99_s"], 2)}`,
   );

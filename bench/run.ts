@@ -41,6 +41,7 @@ import { median, render } from "./report.js";
 import { abuse } from "./scenarios/abuse.js";
 import { events, history, send } from "./scenarios/events.js";
 import { fanout } from "./scenarios/fanout.js";
+import { files } from "./scenarios/files.js";
 import { handshakes } from "./scenarios/handshakes.js";
 import { idle } from "./scenarios/idle.js";
 import { messages } from "./scenarios/messages.js";
@@ -88,7 +89,19 @@ const SIZES: Sizes = args.quick
     };
 if (args.sockets) SIZES.idle = Math.max(100, Number.parseInt(args.sockets, 10) || SIZES.idle);
 /** The scenarios, in the order each run measures them. */
-const ALL = [handshakes, events, history, send, messages, fanout, idle, revocation, abuse, search];
+const ALL = [
+  handshakes,
+  events,
+  history,
+  send,
+  messages,
+  fanout,
+  idle,
+  revocation,
+  abuse,
+  search,
+  files,
+];
 const only = args.only?.split(",").map((s) => s.trim());
 const SCENARIOS = only ? ALL.filter((s) => only.includes(s.name)) : ALL;
 if (only && SCENARIOS.length !== only.length)

@@ -86,9 +86,11 @@ export class DiskBlobs implements BlobStore {
     const p = this.pathOf(key);
     try {
       const s = await stat(p);
-      const stream = range
-        ? createReadStream(p, { start: range.start, end: range.end })
-        : createReadStream(p);
+      // Read in 256 KiB pieces (Node's default is 64 KiB): a quarter of the reads and writes.
+      const stream = createReadStream(p, {
+        highWaterMark: 256 * 1024,
+        ...(range ? { start: range.start, end: range.end } : {}),
+      });
       return { stream, size: s.size };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
