@@ -137,6 +137,13 @@ export class Uploads {
     if (!a) return;
     a.xhr?.abort();
     this.list.splice(i, 1);
+    if (a.state === "done" && a.file) {
+      // Uploaded but not sent: deleted on the server now (else it goes within a day).
+      void fetch(`/rooms/${encodeURIComponent(a.room)}/files/${a.file.id}`, {
+        method: "DELETE",
+        headers: { "X-CSRF-Token": this.token(), Accept: "application/json" },
+      }).catch(() => undefined);
+    }
     this.changed();
   }
 

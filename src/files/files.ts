@@ -32,6 +32,7 @@ const RESERVE = script("upload-reserve");
  */
 export const UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024;
 const ROOM_COUNT = script("room-file-count");
+const WITHDRAW = script("upload-withdraw");
 
 export interface FileLimits {
   /** FILE_MAX_BYTES: the largest file. */
@@ -277,6 +278,18 @@ export class Files {
         [spooled.path, ...made].map((p) => rm(p, { force: true }).catch(() => undefined)),
       );
     }
+  }
+
+  /**
+   * `userId` takes their upload `id` off the message being written (before it was sent): it
+   * can no longer be attached, and it is deleted. False when it is not such an upload (sent
+   * already, expired, someone else's).
+   */
+  async withdraw(userId: string, room: string, id: string): Promise<boolean> {
+    const done = await runScript(this.redis, WITHDRAW, [keys.fileUpload(room, id)], [userId]);
+    if (Number(done) !== 1) return false;
+    await this.discard(room, [{ id, name: "", size: 0, type: "" }]);
+    return true;
   }
 
   /**

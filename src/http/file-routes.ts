@@ -129,6 +129,20 @@ export function fileUploads(ctx: HttpContext): Router {
     }
   });
 
+  // The uploader takes an upload off the message being written (Remove in the tray): it is
+  // deleted at once rather than swept a day later.
+  r.delete("/rooms/:room/files/:id", async (req: Request, res: Response) => {
+    const user = req.user;
+    if (!user || !req.session?.login) {
+      throw new HttpError(401, "unauthorized", "Log in to manage your uploads.");
+    }
+    const room = String(req.params.room ?? "");
+    const id = String(req.params.id ?? "");
+    if (!validRoom(room) || !FILE_ID_RE.test(id)) throw httpErrors.notFound();
+    if (!(await files.withdraw(user.id, room, id))) throw httpErrors.notFound();
+    res.json({ ok: true });
+  });
+
   /**
    * Reads the multipart body: one file, spooled to disk as it comes. Rejects on a client that
    * goes away or stalls (the spool is removed), and on a body with no file.

@@ -73,7 +73,7 @@ describe("files in Chromium", function () {
       offline: false,
       latency: 20,
       downloadThroughput: -1,
-      uploadThroughput: 400 * 1024,
+      uploadThroughput: 200 * 1024,
     });
     return async () => {
       await cdp.send("Network.emulateNetworkConditions", {
@@ -85,38 +85,43 @@ describe("files in Chromium", function () {
     };
   }
 
-  it("pastes a screenshot, shows its progress, and another member's tab shows the thumbnail", async () => {
-    const a = await person();
-    const b = await person();
-    const room = `shot-${Date.now().toString(36)}`;
-    await joinRoom(a.page, room);
-    await joinRoom(b.page, room);
-    const fast = await slowUploads(a.ctx, a.page);
-    await pasteScreenshot(a.page, 900, 600);
-    const bar = a.page.locator("#attachments .attachment.uploading progress");
-    await bar.waitFor();
-    // Part way: a value between 0 and 1.
-    await a.page.waitForFunction(() => {
-      const p = document.querySelector<HTMLProgressElement>("#attachments progress");
-      return p !== null && p.value > 0 && p.value < 1;
+  for (const [size, viewport] of [
+    ["desktop", DESKTOP],
+    ["phone", PHONE],
+  ] as const) {
+    it(`${size}: pastes a screenshot, shows its progress, and another member's tab shows the thumbnail`, async () => {
+      const a = await person(viewport);
+      const b = await person(viewport);
+      const room = `shot-${Date.now().toString(36)}`;
+      await joinRoom(a.page, room);
+      await joinRoom(b.page, room);
+      const fast = await slowUploads(a.ctx, a.page);
+      await pasteScreenshot(a.page, 900, 600);
+      const bar = a.page.locator("#attachments .attachment.uploading progress");
+      await bar.waitFor();
+      // Part way: a value between 0 and 1.
+      await a.page.waitForFunction(() => {
+        const p = document.querySelector<HTMLProgressElement>("#attachments progress");
+        return p !== null && p.value > 0 && p.value < 1;
+      });
+      await a.page.screenshot({ path: `${SHOTS}/files-progress-${size}.png` });
+      await a.page.locator("#attachments .attachment.done").waitFor({ timeout: 30_000 });
+      await fast();
+      expect(await a.page.textContent("#attachments .attachment-name")).to.match(
+        /^screenshot-.*\.png$/,
+      );
+      await a.page.fill("#text", "have a look");
+      await a.page.press("#text", "Enter");
+      const theirs = b.page.locator("#message-list .message .file-image img");
+      await theirs.waitFor();
+      await imageShown(b.page);
+      // The thumbnail is drawn at its shown size (no layout jump), from the server's webp.
+      expect(await theirs.getAttribute("width")).to.equal("320");
+      expect(await theirs.getAttribute("src")).to.match(/\/files\/[0-9a-f]{32}\/thumb$/);
+      expect(await a.page.isHidden("#attachments")).to.equal(true);
+      await b.page.screenshot({ path: `${SHOTS}/files-thumbnail-${size}.png` });
     });
-    await a.page.screenshot({ path: `${SHOTS}/files-progress.png` });
-    await a.page.locator("#attachments .attachment.done").waitFor({ timeout: 30_000 });
-    await fast();
-    expect(await a.page.textContent("#attachments .attachment-name")).to.match(
-      /^screenshot-.*\.png$/,
-    );
-    await a.page.fill("#text", "have a look");
-    await a.page.press("#text", "Enter");
-    const theirs = b.page.locator("#message-list .message .file-image img");
-    await theirs.waitFor();
-    await imageShown(b.page);
-    // The thumbnail is drawn at its shown size (no layout jump), from the server's webp.
-    expect(await theirs.getAttribute("width")).to.equal("320");
-    expect(await theirs.getAttribute("src")).to.match(/\/files\/[0-9a-f]{32}\/thumb$/);
-    expect(await a.page.isHidden("#attachments")).to.equal(true);
-    await b.page.screenshot({ path: `${SHOTS}/files-thumbnail.png` });
-  });
+  }
 
   it("cancels an upload in progress, and says why a file was refused", async () => {
     const a = await person();
@@ -128,7 +133,10 @@ describe("files in Chromium", function () {
       mimeType: "application/octet-stream",
       buffer: Buffer.alloc(2 * 1024 * 1024, 7),
     });
-    await a.page.locator("#attachments .attachment.uploading").waitFor();
+    await a.page.waitForFunction(() => {
+      const p = document.querySelector<HTMLProgressElement>("#attachments progress");
+      return p !== null && p.value > 0 && p.value < 0.5;
+    });
     await a.page.click("#attachments button[data-remove]");
     expect(await a.page.isHidden("#attachments")).to.equal(true);
     await fast();
@@ -195,38 +203,46 @@ describe("files in Chromium", function () {
     await page.waitForSelector(`#manage-note:has-text('${username}')`);
   }
 
-  it("a removed member's open tab can no longer load the image", async () => {
-    const owner = await person();
-    const member = await person();
-    const room = `gone-${Date.now().toString(36)}`;
-    await joinRoom(owner.page, room, { private: true });
-    await manage(owner.page, member.name, "invite");
-    const invited = member.page.locator(`.room-button[data-room="${room}"]`);
-    await invited.waitFor();
-    await invited.click();
-    await member.page.waitForSelector(`#room-title:has-text('# ${room}')`);
-    await pasteScreenshot(owner.page, 120, 90);
-    await owner.page.locator("#attachments .attachment.done").waitFor();
-    await owner.page.press("#text", "Enter");
-    await imageShown(member.page);
-    const src = await member.page.getAttribute("#message-list .file-image img", "src");
-    if (!src) throw new Error("no thumbnail");
-    expect(await member.page.evaluate(async (url) => (await fetch(url)).status, src)).to.equal(200);
-    // Removed while the tab stays open: nothing more loads from it.
-    await manage(owner.page, member.name, "remove");
-    rig.problems.allow(/status of 40[34]/);
-    const status = await member.page.evaluate(async (url) => (await fetch(url)).status, src);
-    expect(status).to.be.oneOf([403, 404]);
-    const loads = await member.page.evaluate(
-      (url) =>
-        new Promise<boolean>((resolve) => {
-          const img = new Image();
-          img.onload = () => resolve(true);
-          img.onerror = () => resolve(false);
-          img.src = url;
-        }),
-      src,
-    );
-    expect(loads).to.equal(false);
-  });
+  for (const [size, viewport] of [
+    ["desktop", DESKTOP],
+    ["phone", PHONE],
+  ] as const) {
+    it(`${size}: a removed member's open tab can no longer load the image`, async () => {
+      const owner = await person(viewport);
+      const member = await person(viewport);
+      const room = `gone-${Date.now().toString(36)}`;
+      await joinRoom(owner.page, room, { private: true });
+      await manage(owner.page, member.name, "invite");
+      const invited = member.page.locator(`.room-button[data-room="${room}"]`);
+      await invited.waitFor({ state: "attached" });
+      if (await member.page.isVisible("#drawer-toggle")) await member.page.click("#drawer-toggle");
+      await invited.click();
+      await member.page.waitForSelector(`#room-title:has-text('# ${room}')`);
+      await pasteScreenshot(owner.page, 120, 90);
+      await owner.page.locator("#attachments .attachment.done").waitFor();
+      await owner.page.press("#text", "Enter");
+      await imageShown(member.page);
+      const src = await member.page.getAttribute("#message-list .file-image img", "src");
+      if (!src) throw new Error("no thumbnail");
+      expect(await member.page.evaluate(async (url) => (await fetch(url)).status, src)).to.equal(
+        200,
+      );
+      // Removed while the tab stays open: nothing more loads from it.
+      await manage(owner.page, member.name, "remove");
+      rig.problems.allow(/status of 40[34]/);
+      const status = await member.page.evaluate(async (url) => (await fetch(url)).status, src);
+      expect(status).to.be.oneOf([403, 404]);
+      const loads = await member.page.evaluate(
+        (url) =>
+          new Promise<boolean>((resolve) => {
+            const img = new Image();
+            img.onload = () => resolve(true);
+            img.onerror = () => resolve(false);
+            img.src = url;
+          }),
+        src,
+      );
+      expect(loads).to.equal(false);
+    });
+  }
 });

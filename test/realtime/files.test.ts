@@ -415,6 +415,38 @@ for (const storage of ["disk", "s3"] as const) {
       expect(await parley.files.blobs.open(unsent.id)).to.equal(undefined);
     });
 
+    it("lets the uploader take an unsent upload back (deleted at once), never a sent one or someone else's", async () => {
+      const a = await person();
+      const b = await person();
+      const r = room();
+      await call(a.socket, "room:join", { room: r });
+      await call(b.socket, "room:join", { room: r });
+      const withdraw = async (who: typeof a, id: string, token?: string | null) => {
+        const t = token === undefined ? await pageToken(who.browser) : token;
+        const res = await fetch(new URL(`/rooms/${r}/files/${id}`, parley.url), {
+          method: "DELETE",
+          headers: {
+            cookie: who.browser.cookieHeader(),
+            origin: parley.url,
+            accept: "application/json",
+            ...(t ? { "x-csrf-token": t } : {}),
+          },
+        });
+        return res.status;
+      };
+      const f = await uploaded(a.browser, r, "oops.txt", "wrong file");
+      expect(await withdraw(a, f.id, null)).to.equal(403);
+      expect(await withdraw(b, f.id)).to.equal(404);
+      expect(await withdraw(a, f.id)).to.equal(200);
+      expect((await download(a.browser, r, f.id)).status).to.equal(404);
+      const refused = await call(a.socket, "message:send", { room: r, text: "x", files: [f.id] });
+      expect(refused.ok).to.equal(false);
+      const sent = await uploaded(a.browser, r, "kept.txt", "right file");
+      await send(a.socket, r, "here", [sent.id]);
+      expect(await withdraw(a, sent.id)).to.equal(404);
+      expect((await download(b.browser, r, sent.id)).status).to.equal(200);
+    });
+
     it("keeps nothing of an upload whose client goes away in the middle, and gives its quota back", async () => {
       const a = await person();
       const r = room();
