@@ -164,7 +164,11 @@ export class App implements ViewActions {
   /** Attaches files (the button, a paste, a drop) to the message being written here. */
   attach(files: Iterable<File>): void {
     const r = this.state.shown;
-    if (!r || this.ui.attach.disabled) return;
+    if (!r) return;
+    if (this.ui.attach.disabled) {
+      showError(this.ui.sendError, "Files can be attached once the connection is back.");
+      return;
+    }
     clearError(this.ui.sendError);
     const refused = this.uploads.add(r.name, files);
     if (refused) showError(this.ui.sendError, refused);

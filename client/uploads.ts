@@ -26,6 +26,7 @@ export interface Attachment {
 function refusal(status: number, body: string): string {
   try {
     const e = (JSON.parse(body) as { error?: { code?: string; message?: string } }).error;
+    if (e?.code === "csrf") return "This page is out of date: reload it and attach the file again.";
     if (e?.message) return e.message;
   } catch {
     // not JSON
@@ -66,6 +67,10 @@ export class Uploads {
   /** Starts uploading `files` into `room`; returns why some were not (too many). */
   add(room: string, files: Iterable<File>): string | undefined {
     let refused: string | undefined;
+    // Failed ones from before leave the tray once something new is attached.
+    for (let i = this.list.length - 1; i >= 0; i--) {
+      if (this.list[i]?.room === room && this.list[i]?.state === "failed") this.list.splice(i, 1);
+    }
     for (const f of files) {
       if (this.of(room).filter((a) => a.state !== "failed").length >= MAX_ATTACHMENTS) {
         refused = `A message can carry at most ${MAX_ATTACHMENTS} files.`;

@@ -19,6 +19,7 @@ import { type BlobStore, DiskBlobs, openS3Blobs } from "./files/blobs.js";
 import { Files } from "./files/files.js";
 import { FileRecords } from "./files/records.js";
 import { createApp } from "./http/app.js";
+import { startBodyDeadline } from "./http/body-deadline.js";
 import type { HttpContext } from "./http/context.js";
 import type { Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
@@ -95,7 +96,9 @@ export async function createServer({
   sweepIntervalMs = config.sweepSeconds * 1000,
   archiveSweepMs,
   fileSweepMs = 60_000,
-  fileUnsentMs = 86_400_000,
+  // An upload can be sent for FILE_PENDING_SECONDS; an hour more covers a message that
+  // carries it reaching PostgreSQL (and the sweep waits while the archive is behind).
+  fileUnsentMs = config.files.pendingSeconds * 1000 + 3_600_000,
   listen = true,
 }: ServerDeps): Promise<ParleyServer> {
   const metrics = new Metrics();
@@ -149,6 +152,7 @@ export async function createServer({
       acks = new ReplicaAcks(durable, config.redisAckReplicas);
     }
     const messages = new MessageStore(redis, config.roomBacklog, acks, archiver, archive);
+    messages.uploadSeconds = config.files.pendingSeconds;
     const fc = config.files;
     const filesDir = path.resolve(fc.dir ?? path.join(config.dataDir, "files"));
     const blobs: BlobStore = fc.s3 ? await openS3Blobs(fc.s3) : new DiskBlobs(filesDir);
@@ -156,8 +160,8 @@ export async function createServer({
       redis,
       new FileRecords(database),
       blobs,
-      // Uploads are spooled on local disk (beside the blobs on disk: the copy stays local).
-      fc.s3 ? path.resolve(config.dataDir, "files-spool") : path.join(filesDir, "spool"),
+      // Uploads are spooled on local disk (beside the blobs on disk: moved, not copied).
+      path.join(filesDir, "spool"),
       {
         maxBytes: fc.maxBytes,
         quotaBytes: fc.quotaBytes,
@@ -232,7 +236,7 @@ export async function createServer({
     const server = http.createServer(app);
     server.headersTimeout = 10_000;
     // Uploads may take minutes on a slow link: they have their own stall timeout
-    // (file-routes.ts), and every other request's body its 30 s (app.ts).
+    // (file-routes.ts), and every other request's body its 30 s (http/body-deadline.ts).
     server.requestTimeout = 600_000;
     const realtime = await createRealtime({
       httpServer: server,
@@ -257,6 +261,9 @@ export async function createServer({
       budgetScale: config.budgetScale,
     });
     opened.push(() => realtime.close());
+    // Before anything else, engine.io's listener included (it replaced the server's listeners
+    // with its own when it attached, just now): every request's body has 30 s.
+    server.prependListener("request", (req) => startBodyDeadline(req));
     archiver.start();
     opened.push(() => archiver.stop());
     files.start(fileSweepMs, fileUnsentMs, () => archiver.healthy);

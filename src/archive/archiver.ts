@@ -355,6 +355,7 @@ export class Archiver {
           // process, always wins; a deletion wins over everything.
           version: rec.deleted ? DELETED_VERSION : Number(score) + 1,
           ...(rec.f && !rec.deleted ? { files: rec.f } : {}),
+          ...(rec.fd && rec.deleted ? { droppedFiles: rec.fd } : {}),
         });
       } catch {
         // a damaged record: nothing to write, its mark is cleared below

@@ -28,6 +28,8 @@ export interface ArchivedRow {
   version: number;
   /** Its attachments' JSON (a message's `f` field); absent: none. */
   files?: string;
+  /** A deleted message's: the attachments its deletion dropped (JSON). */
+  droppedFiles?: string;
 }
 
 /** A search hit: the message (its text is the snippet's source) and the snippet, as parts. */
@@ -79,9 +81,12 @@ function idParts(id: string): [string, string] {
 async function linkFiles(c: pg.PoolClient, room: string, list: ArchivedRow[]): Promise<void> {
   const carried: { id: string; ms: number; seq: number }[] = [];
   const gone: { ms: number; seq: number }[] = [];
+  const dropped: string[] = [];
   for (const r of list) {
-    if (r.deleted) gone.push(r);
-    else
+    if (r.deleted) {
+      gone.push(r);
+      for (const f of parseRefs(r.droppedFiles)) if (typeof f.id === "string") dropped.push(f.id);
+    } else
       for (const f of parseRefs(r.files))
         if (typeof f.id === "string") carried.push({ id: f.id, ms: r.ms, seq: r.seq });
   }
@@ -100,6 +105,12 @@ async function linkFiles(c: pg.PoolClient, room: string, list: ArchivedRow[]): P
        WHERE files.room = $1 AND files.msg_ms = x.ms AND files.msg_seq = x.seq
          AND files.deleted_at IS NULL`,
       [room, gone.map((x) => x.ms), gone.map((x) => x.seq)],
+    );
+  }
+  if (dropped.length > 0) {
+    await c.query(
+      "UPDATE files SET deleted_at = now() WHERE room = $1 AND id = ANY($2::text[]) AND deleted_at IS NULL",
+      [room, dropped],
     );
   }
 }
@@ -223,9 +234,18 @@ export class ArchiveStore {
          SELECT $1, i.ms, i.seq, '', '', '', 0, true, true, $4
          FROM unnest($2::bigint[], $3::bigint[]) AS i(ms, seq)
          ON CONFLICT (room, ms, seq) DO UPDATE SET
-           body = '', deleted = true, withdrawn = true, search = NULL, version = EXCLUDED.version`,
+           body = '', deleted = true, withdrawn = true, search = NULL, files = NULL,
+           version = EXCLUDED.version`,
         [room, ids.map((i) => i.ms), ids.map((i) => i.seq), WITHDRAWN_VERSION],
       ),
+    );
+    // Its files carried no message after all: unsent again (offered to their sender again by
+    // the take-back, and swept if never sent).
+    await this.db.query(
+      `UPDATE files SET msg_ms = NULL, msg_seq = NULL
+       FROM unnest($2::bigint[], $3::bigint[]) AS i(ms, seq)
+       WHERE files.room = $1 AND files.msg_ms = i.ms AND files.msg_seq = i.seq`,
+      [room, ids.map((i) => i.ms), ids.map((i) => i.seq)],
     );
   }
 

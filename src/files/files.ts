@@ -10,13 +10,14 @@
 // reserved quota back.
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { FileRef } from "../domain/types.js";
 import type { Logger } from "../logger.js";
 import type { Redis } from "../redis/client.js";
+import { within } from "../redis/errors.js";
 import { runScript } from "../redis/scripts.js";
 import { keys } from "../stores/keys.js";
 import { script } from "../stores/lua.js";
@@ -33,6 +34,12 @@ const RESERVE = script("upload-reserve");
 export const UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024;
 const ROOM_COUNT = script("room-file-count");
 const WITHDRAW = script("upload-withdraw");
+const RELEASE = script("archive-release");
+
+/** How long the file sweep's lease lasts (renewed each round of a sweep). */
+const SWEEP_LEASE_MS = 30_000;
+/** A spool file nothing has written to for this long belongs to an upload that is gone. */
+const SPOOL_ABANDONED_MS = 3_600_000;
 
 export interface FileLimits {
   /** FILE_MAX_BYTES: the largest file. */
@@ -164,22 +171,28 @@ export class Files {
       );
     }
     let open = true;
-    const giveBack = async (n: number) => {
+    let roomCounted = false;
+    const roomKey = keys.roomFiles(room, day);
+    // Settled: the quota takes the bytes stored. Given back (nothing stored): the quota and
+    // the room's count both. The upload budget keeps every attempt.
+    const giveBack = async (n: number, stored: boolean) => {
       if (!open) return;
       open = false;
       if (n !== 0) await this.redis.incrBy(quotaKey, n).catch(() => undefined);
+      if (!stored && roomCounted) await this.redis.decr(roomKey).catch(() => undefined);
     };
     const counted = await runScript(
       this.redis,
       ROOM_COUNT,
-      [keys.roomFiles(room, day)],
+      [roomKey],
       [String(l.roomPerDay), String(2 * 86_400)],
     ).catch(async (err: unknown) => {
-      await giveBack(-bytes);
+      await giveBack(-bytes, false);
       throw err;
     });
-    if (Number(counted) !== 1) {
-      await giveBack(-bytes);
+    roomCounted = Number(counted) === 1;
+    if (!roomCounted) {
+      await giveBack(-bytes, false);
       throw new UploadRefused(
         429,
         "room_limit",
@@ -188,8 +201,8 @@ export class Files {
       );
     }
     return {
-      settle: (actual) => giveBack(actual - bytes),
-      release: () => giveBack(-bytes),
+      settle: (actual) => giveBack(actual - bytes, true),
+      release: () => giveBack(-bytes, false),
     };
   }
 
@@ -205,12 +218,25 @@ export class Files {
   }
 
   /** Writes `stream` to `to`, counting its bytes (the stream itself stops at the size limit). */
-  async spool(stream: Readable & { truncated?: boolean }, to: string): Promise<Spooled> {
+  async spool(
+    stream: Readable & { truncated?: boolean },
+    to: string,
+    /** Aborted: the upload ended early (both streams are destroyed, the promise rejects). */
+    signal?: AbortSignal,
+  ): Promise<Spooled> {
     let size = 0;
     stream.on("data", (chunk: Buffer) => {
       size += chunk.length;
     });
-    await pipeline(stream, createWriteStream(to, { mode: 0o600 }));
+    const out = createWriteStream(to, { mode: 0o600 });
+    try {
+      await pipeline(stream, out, signal ? { signal } : {});
+    } catch (err) {
+      // Not before the file is closed (it may not even be open yet): a caller that removes
+      // it now must not see it created after.
+      if (!out.closed) await new Promise<void>((resolve) => out.once("close", () => resolve()));
+      throw err;
+    }
     return { path: to, size, truncated: stream.truncated === true };
   }
 
@@ -306,6 +332,16 @@ export class Files {
     void this.removeBytes(ids.map((id) => ({ id, variants: ["thumb", "image"] })));
   }
 
+  /** discard, waiting `ms` at most; never throws (what it could not do is logged). */
+  async discardWithin(room: string, files: readonly FileRef[], ms: number): Promise<void> {
+    await within(this.discard(room, files), ms).catch((err: unknown) => {
+      this.logger.warn(
+        { event: "files_not_marked", room, err: (err as Error).message },
+        "a deleted message's files are marked deleted by the archiver instead",
+      );
+    });
+  }
+
   private async removeBytes(list: { id: string; variants: string[] }[]): Promise<string[]> {
     const done: string[] = [];
     await Promise.all(
@@ -333,7 +369,9 @@ export class Files {
    * that carries a file may be in Redis only, so nothing is taken as unsent.
    */
   async sweep(unsentAfterMs: number, archiveHealthy: boolean): Promise<void> {
-    const got = await this.redis.set(keys.fileSweepLease, this.me, { NX: true, PX: 30_000 });
+    await this.sweepSpool();
+    const lease = keys.fileSweepLease;
+    const got = await this.redis.set(lease, this.me, { NX: true, PX: SWEEP_LEASE_MS });
     if (got !== "OK") return;
     try {
       if (archiveHealthy) await this.records.markUnsent(this.now() - unsentAfterMs, 1_000);
@@ -343,17 +381,35 @@ export class Files {
         const done = await this.removeBytes(list);
         await this.records.forget(done);
         if (done.length < list.length) break;
+        // Still ours for another round (a round against a slow object store takes a while)?
+        if ((await this.redis.get(lease)) !== this.me) break;
+        await this.redis.pExpire(lease, SWEEP_LEASE_MS);
       }
     } finally {
-      if ((await this.redis.get(keys.fileSweepLease).catch(() => null)) === this.me) {
-        await this.redis.del(keys.fileSweepLease).catch(() => undefined);
-      }
+      await runScript(this.redis, RELEASE, [lease], [this.me]).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Removes spool files of uploads that are gone (this machine's: a process that died in the
+   * middle of one). One untouched for an hour is no upload's any more: a live upload writes
+   * at least every 30 s, or ends.
+   */
+  private async sweepSpool(): Promise<void> {
+    const names = await readdir(this.spoolDir).catch(() => [] as string[]);
+    const before = Date.now() - SPOOL_ABANDONED_MS;
+    for (const n of names) {
+      const p = path.join(this.spoolDir, n);
+      const s = await stat(p).catch(() => undefined);
+      if (s?.isFile() && s.mtimeMs < before) await rm(p, { force: true }).catch(() => undefined);
     }
   }
 
   /** Sweeps every `everyMs`; an upload unsent for `unsentAfterMs` is swept. */
   start(everyMs: number, unsentAfterMs: number, archiveHealthy: () => boolean): void {
     const run = () => {
+      // One sweep at a time in this process: a tick that finds one running waits for the next.
+      if (this.sweepRun) return;
       this.sweepRun = this.sweep(unsentAfterMs, archiveHealthy())
         .catch((err: unknown) => {
           this.logger.warn(

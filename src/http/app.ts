@@ -36,8 +36,6 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 /** Works from src/ (tsx) and from dist/src/ (built). */
 const projectRoot = path.basename(ROOT) === "dist" ? path.dirname(ROOT) : ROOT;
 
-const UPLOAD_PATH = /^\/rooms\/[^/]+\/files\/?$/;
-
 export function createApp(ctx: HttpContext, sessionMiddleware: RequestHandler): express.Express {
   const app = express();
   app.disable("x-powered-by");
@@ -132,21 +130,6 @@ export function createApp(ctx: HttpContext, sessionMiddleware: RequestHandler): 
     production: ctx.production,
     sessionCookie,
     formSeconds: ctx.formSeconds,
-  });
-
-  // Every request's body arrives within 30 s, but an upload's (it has its own stall timeout:
-  // file-routes.ts); the server's own limit is long enough for a large upload on a slow link.
-  app.use((req, res, next) => {
-    if (!req.complete && !(req.method === "POST" && UPLOAD_PATH.test(req.path))) {
-      const late = setTimeout(() => {
-        if (!req.complete) req.socket.destroy();
-      }, 30_000);
-      late.unref();
-      const done = () => clearTimeout(late);
-      req.once("end", done);
-      res.once("close", done);
-    }
-    next();
   });
 
   // Downloads of files: checked in one batched Redis read of their own, without the session

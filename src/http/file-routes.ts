@@ -15,6 +15,8 @@
 // sent. A removal, ban, logout, revocation or password change holds from the next request,
 // on every process. (The first download of a login on a process reads its record once more,
 // to learn whose it is; the guard then remembers.)
+
+import type { Readable } from "node:stream";
 import busboy from "busboy";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import { Router } from "express";
@@ -23,11 +25,12 @@ import { budgetAddress } from "../domain/address.js";
 import { parseLoginRecord } from "../domain/login.js";
 import { DM_ROOM_RE, dmUsers, ROOM_NAME_RE } from "../domain/rooms.js";
 import { FILE_ID_RE } from "../files/blobs.js";
-import { UploadRefused } from "../files/files.js";
+import { type Spooled, UploadRefused } from "../files/files.js";
 import { admit } from "../realtime/room-policy.js";
 import { isRedisUnavailable, within } from "../redis/errors.js";
 import { REDIS_MAX_WAIT_MS } from "../redis/watchdog.js";
 import { keys } from "../stores/keys.js";
+import { clearBodyDeadline } from "./body-deadline.js";
 import type { HttpContext } from "./context.js";
 import { HttpError, httpErrors } from "./errors.js";
 
@@ -111,6 +114,7 @@ export function fileUploads(ctx: HttpContext): Router {
       throw err;
     }
     const { spooled, name } = outcome;
+    // (spooled.truncated cannot be true here: the limit ends the upload at once.)
     try {
       if (spooled.truncated || spooled.size > max) {
         throw new HttpError(413, "too_large", `Files may be at most ${formatLimit(max)}.`);
@@ -147,85 +151,119 @@ export function fileUploads(ctx: HttpContext): Router {
    * Reads the multipart body: one file, spooled to disk as it comes. Rejects on a client that
    * goes away or stalls (the spool is removed), and on a body with no file.
    */
-  const receive = (req: Request, _res: Response, max: number) =>
-    new Promise<{ spooled: Awaited<ReturnType<typeof files.spool>>; name: string }>(
-      (resolve, reject) => {
-        let bb: busboy.Busboy;
-        try {
-          bb = busboy({
-            headers: req.headers,
-            // Browsers send a file's name as raw UTF-8 (busboy's default reads it as Latin-1).
-            defParamCharset: "utf8",
-            // busboy counts a file that reaches its limit as cut: one byte more tells a file of
-            // exactly FILE_MAX_BYTES from a larger one.
-            limits: { fileSize: max + 1, files: 1, fields: 4, parts: 5, fieldSize: 1024 },
-          });
-        } catch {
-          reject(new HttpError(400, "invalid", "The upload is not valid multipart/form-data."));
+  const receive = (req: Request, res: Response, max: number) =>
+    new Promise<{ spooled: Spooled; name: string }>((resolve, reject) => {
+      let bb: busboy.Busboy;
+      try {
+        bb = busboy({
+          headers: req.headers,
+          // Browsers send a file's name as raw UTF-8 (busboy's default reads it as Latin-1).
+          defParamCharset: "utf8",
+          // busboy counts a file that reaches its limit as cut: one byte more tells a file of
+          // exactly FILE_MAX_BYTES from a larger one.
+          limits: { fileSize: max + 1, files: 1, fields: 4, parts: 5, fieldSize: 1024 },
+        });
+      } catch {
+        reject(new HttpError(400, "invalid", "The upload is not valid multipart/form-data."));
+        return;
+      }
+      // The body is read from here on, under its own stall timeout (not the 30 s every other
+      // request's body gets: server.ts).
+      clearBodyDeadline(req);
+      let spooling: Promise<{ spooled: Spooled; name: string }> | undefined;
+      let file: Readable | undefined;
+      const ended = new AbortController();
+      let settled = false;
+      let stall: NodeJS.Timeout | undefined;
+      const arm = () => {
+        if (settled) return;
+        clearTimeout(stall);
+        stall = setTimeout(() => {
+          fail(new HttpError(408, "timeout", "The upload stalled."));
+          req.destroy();
+        }, STALL_MS);
+      };
+      /**
+       * Ends the upload: nothing more is read or written. The file stream is destroyed, so the
+       * spool's write ends (and its file is removed: see the spool below); the rest of the
+       * body is not read: the connection closes once the answer (if any) is sent.
+       */
+      const fail = (err: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(stall);
+        req.off("data", arm);
+        req.unpipe(bb);
+        // Not from inside busboy's own callbacks (a 'limit' is emitted mid-write, and busboy
+        // goes on using the file stream after it): on the next turn.
+        setImmediate(() => {
+          ended.abort();
+          file?.destroy();
+          bb.destroy();
+        });
+        res.setHeader("Connection", "close");
+        res.once("finish", () => req.destroy());
+        reject(err);
+      };
+      arm();
+      req.on("data", arm);
+      req.on("aborted", () => fail(new HttpError(400, "aborted", "The upload was cancelled.")));
+      req.on("close", () => {
+        if (!req.complete) fail(new HttpError(400, "aborted", "The upload was cancelled."));
+      });
+      bb.on("file", (field, stream, info) => {
+        if (field !== "file" || spooling) {
+          stream.resume();
           return;
         }
-        let spooling:
-          | Promise<{ spooled: Awaited<ReturnType<typeof files.spool>>; name: string }>
-          | undefined;
-        let spoolPath: string | undefined;
-        let settled = false;
-        let stall: NodeJS.Timeout | undefined;
-        const fail = (err: Error) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(stall);
-          req.unpipe(bb);
-          req.resume();
-          if (spoolPath) void files.discardSpool(spoolPath);
-          reject(err);
-        };
-        const arm = () => {
-          clearTimeout(stall);
-          stall = setTimeout(() => {
-            fail(new HttpError(408, "timeout", "The upload stalled."));
-            req.destroy();
-          }, STALL_MS);
-        };
-        arm();
-        req.on("data", arm);
-        req.on("aborted", () => fail(new HttpError(400, "aborted", "The upload was cancelled.")));
-        req.on("close", () => {
-          if (!req.complete) fail(new HttpError(400, "aborted", "The upload was cancelled."));
-        });
-        bb.on("file", (field, stream, info) => {
-          if (field !== "file" || spooling) {
-            stream.resume();
-            return;
-          }
-          spooling = files.spoolPath().then((to) => {
-            spoolPath = to;
-            return files
-              .spool(stream, to)
-              .then((spooled) => ({ spooled, name: info.filename ?? "" }));
-          });
-          spooling.catch((err: unknown) => fail(err as Error));
-        });
-        bb.on("error", () =>
-          fail(new HttpError(400, "invalid", "The upload is not valid multipart/form-data.")),
+        file = stream;
+        // Past the limit: answered at once, the rest of the body unread.
+        stream.on("limit", () =>
+          fail(new HttpError(413, "too_large", `Files may be at most ${formatLimit(max)}.`)),
         );
-        bb.on("close", () => {
-          if (!spooling) {
-            fail(new HttpError(400, "invalid", "Send the file in the field named file."));
-            return;
-          }
-          spooling.then(
-            (out) => {
-              if (settled) return;
-              settled = true;
-              clearTimeout(stall);
-              resolve(out);
-            },
-            (err: unknown) => fail(err as Error),
-          );
-        });
-        req.pipe(bb);
-      },
-    );
+        let to: string | undefined;
+        spooling = files
+          .spoolPath()
+          .then((path) => {
+            // Gone meanwhile: no spool file is made.
+            if (settled) throw new Error("the upload ended");
+            to = path;
+            return files.spool(stream, path, ended.signal);
+          })
+          .then((spooled) => ({ spooled, name: info.filename ?? "" }));
+        // Whatever ends it early, its spool file goes (the write has ended: the stream was
+        // destroyed, or the pipeline failed).
+        spooling.then(
+          (out) => {
+            if (settled) void files.discardSpool(out.spooled.path);
+          },
+          (err: unknown) => {
+            if (to) void files.discardSpool(to);
+            fail(err as Error);
+          },
+        );
+      });
+      bb.on("error", () =>
+        fail(new HttpError(400, "invalid", "The upload is not valid multipart/form-data.")),
+      );
+      bb.on("close", () => {
+        if (!spooling) {
+          fail(new HttpError(400, "invalid", "Send the file in the field named file."));
+          return;
+        }
+        spooling.then(
+          (out) => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(stall);
+            req.off("data", arm);
+            resolve(out);
+          },
+          () => undefined,
+        );
+      });
+      req.pipe(bb);
+    });
 
   return r;
 }

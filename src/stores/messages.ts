@@ -53,6 +53,8 @@ export function paddedId(id: string): string {
 export interface Revised {
   /** Attachments: their JSON, as the stream entry holds it. */
   f?: string;
+  /** A tombstone's: the attachments its deletion dropped (JSON), for the archiver. */
+  fd?: string;
   u?: string;
   n?: string;
   t?: string;
@@ -165,6 +167,10 @@ function merged(
 }
 
 export class MessageStore {
+  /** How long an upload is offered to its sender (FILE_PENDING_SECONDS): a take-back offers
+   * a message's files again for that long. */
+  uploadSeconds = 3_600;
+
   constructor(
     private readonly redis: Redis,
     /** Messages (and edits) of a room Redis may hold that PostgreSQL does not yet. */
@@ -249,8 +255,14 @@ export class MessageStore {
       const takenBack = await fencedEval(
         this.redis,
         TAKE_BACK,
-        [key, dedupeKey, keys.roomPendingEdits(room), keys.roomCounts(room)],
-        [id, paddedId(id)],
+        [
+          key,
+          dedupeKey,
+          keys.roomPendingEdits(room),
+          keys.roomCounts(room),
+          ...fileIds.map((f) => keys.fileUpload(room, f)),
+        ],
+        [id, paddedId(id), user.id, String(this.uploadSeconds)],
       ).then(
         () => {
           // Marked for the archiver, which may have copied it already.

@@ -127,19 +127,27 @@ describe("files in Chromium", function () {
     const a = await person();
     const room = `cancel-${Date.now().toString(36)}`;
     await joinRoom(a.page, room);
-    const fast = await slowUploads(a.ctx, a.page);
+    // The upload is held on its way (it never reaches parley) until it is cancelled.
+    let held = false;
+    await a.page.route("**/rooms/*/files", () => {
+      held = true;
+    });
     await a.page.setInputFiles("#attach-input", {
       name: "logs.bin",
       mimeType: "application/octet-stream",
       buffer: Buffer.alloc(2 * 1024 * 1024, 7),
     });
-    await a.page.waitForFunction(() => {
-      const p = document.querySelector<HTMLProgressElement>("#attachments progress");
-      return p !== null && p.value > 0 && p.value < 0.5;
-    });
+    const uploading = a.page.locator("#attachments .attachment.uploading");
+    await uploading.waitFor();
+    expect(await uploading.locator("button").textContent()).to.equal("Cancel");
+    await a.page.waitForFunction(() => document.querySelector("#attachments progress") !== null);
+    expect(held).to.equal(true);
     await a.page.click("#attachments button[data-remove]");
     expect(await a.page.isHidden("#attachments")).to.equal(true);
-    await fast();
+    await a.page.unroute("**/rooms/*/files");
+    // Nothing waits to go with the next message: Enter on an empty box sends nothing.
+    await a.page.press("#text", "Enter");
+    expect(await a.page.locator("#message-list .message").count()).to.equal(0);
     await a.page.setInputFiles("#attach-input", {
       name: "huge.bin",
       mimeType: "application/octet-stream",

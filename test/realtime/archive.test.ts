@@ -366,7 +366,7 @@ describe("the archive: PostgreSQL as the record of messages", function () {
       parley.redis,
       script("message-take-back"),
       [keys.roomMessages(r), keys.roomMessages(r), keys.roomPendingEdits(r), keys.roomCounts(r)],
-      [taken.message.id, paddedId(taken.message.id)],
+      [taken.message.id, paddedId(taken.message.id), "u6", "3600"],
     );
     parley.archiver.touch(r);
     await parley.archiver.drain();

@@ -2,13 +2,16 @@
 // tests, twice): uploads checked before a byte is stored, downloads checked on every request,
 // the type from the bytes, inline only for raster images re-encoded without metadata, limits,
 // hostile files, and nothing left behind that no message refers to.
-import { readdir } from "node:fs/promises";
+import { readdir, readlink } from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { expect } from "chai";
 import sharp from "sharp";
 import type { Message } from "../../src/contract/events.js";
+import { fencedEval } from "../../src/redis/fence.js";
 import { keys } from "../../src/stores/keys.js";
+import { script } from "../../src/stores/lua.js";
+import { paddedId } from "../../src/stores/messages.js";
 import { eventually } from "../helpers/eventually.js";
 import {
   download,
@@ -58,6 +61,17 @@ for (const storage of ["disk", "s3"] as const) {
       const socket = await connect(on.url, browser);
       sockets.push(socket);
       return { name, browser, socket };
+    }
+    /** The spool's files, and those this process (parley runs in it) holds open. */
+    const spool = path.join(TEST_FILES_DIR, "spool");
+    async function spoolLeft(): Promise<{ files: string[]; open: number }> {
+      const files = await readdir(spool);
+      let open = 0;
+      for (const fd of await readdir("/proc/self/fd")) {
+        const target = await readlink(`/proc/self/fd/${fd}`).catch(() => "");
+        if (target.startsWith(spool)) open++;
+      }
+      return { files, open };
     }
     let n = 0;
     const room = () => `files-${storage}-${Date.now().toString(36)}-${n++}`;
@@ -215,15 +229,15 @@ for (const storage of ["disk", "s3"] as const) {
       expect(long.name.endsWith(".txt")).to.equal(true);
       // Nothing of the refused ones is left: no record, no blob, no spool file.
       const rows = await parley.database.query<{ name: string }>(
-        "SELECT name FROM files WHERE room = $1 AND deleted_at IS NULL",
+        "SELECT name FROM files WHERE room = $1",
         [r],
       );
       expect(rows.rows.map((x) => x.name).sort()).to.deep.equal(
         [traversal.name, windows.name, bidi.name, long.name].sort(),
       );
-      if (storage === "disk") {
-        expect(await readdir(path.join(TEST_FILES_DIR, "spool")).catch(() => [])).to.deep.equal([]);
-      }
+      await eventually(async () => {
+        expect(await spoolLeft()).to.deep.equal({ files: [], open: 0 });
+      });
     });
 
     it("checks the login, its CSRF token and the right to write before storing anything", async () => {
@@ -447,6 +461,44 @@ for (const storage of ["disk", "s3"] as const) {
       expect((await download(b.browser, r, sent.id)).status).to.equal(200);
     });
 
+    it("offers a message's files again when the message is taken back (its replicas never confirmed it)", async () => {
+      const a = await person();
+      const r = room();
+      await call(a.socket, "room:join", { room: r });
+      const f = await uploaded(a.browser, r, "again.png", await png());
+      const sent = await send(a.socket, r, "soon taken back", [f.id]);
+      await parley.archiver.drain();
+      const linked = async () =>
+        (
+          await parley.database.query<{ msg_ms: string | null }>(
+            "SELECT msg_ms FROM files WHERE id = $1",
+            [f.id],
+          )
+        ).rows[0]?.msg_ms ?? null;
+      expect(await linked()).to.equal(sent.id.split("-")[0]);
+      // What message-append's caller does when the replicas do not confirm in time.
+      await fencedEval(
+        parley.redis,
+        script("message-take-back"),
+        [
+          keys.roomMessages(r),
+          keys.roomMessages(r),
+          keys.roomPendingEdits(r),
+          keys.roomCounts(r),
+          keys.fileUpload(r, f.id),
+        ],
+        [sent.id, paddedId(sent.id), sent.user.id, "3600"],
+      );
+      parley.archiver.touch(r);
+      await parley.archiver.drain();
+      expect(await linked()).to.equal(null);
+      // The retry attaches it again, and the archive links it to the new message.
+      const retry = await send(a.socket, r, "sent again", [f.id]);
+      expect(retry.files?.[0]?.id).to.equal(f.id);
+      await parley.archiver.drain();
+      expect(await linked()).to.equal(retry.id.split("-")[0]);
+    });
+
     it("keeps nothing of an upload whose client goes away in the middle, and gives its quota back", async () => {
       const a = await person();
       const r = room();
@@ -467,13 +519,9 @@ for (const storage of ["disk", "s3"] as const) {
       });
       const rows = await parley.database.query("SELECT 1 FROM files WHERE uploader = $1", [id]);
       expect(rows.rowCount).to.equal(0);
-      if (storage === "disk") {
-        await eventually(async () => {
-          expect(await readdir(path.join(TEST_FILES_DIR, "spool")).catch(() => [])).to.deep.equal(
-            [],
-          );
-        });
-      }
+      await eventually(async () => {
+        expect(await spoolLeft()).to.deep.equal({ files: [], open: 0 });
+      });
     });
   });
 }

@@ -246,9 +246,11 @@ export function messageHandlers(d: HandlerDeps): Family<MessageEvent> {
         );
       }
       const message = revised(r, refusal);
-      // Marked deleted before the answer: a download after it is refused. (If PostgreSQL does
-      // not answer now, the archiver marks them when it copies the deletion.)
-      if (dropped.length > 0) await d.files.discard(room, dropped).catch(() => undefined);
+      // Marked deleted before the answer (a download after it is refused), waiting a second at
+      // most: chat does not wait on PostgreSQL. If it does not answer, the archiver marks
+      // them when it copies the deletion (the tombstone names them), and until then no
+      // download can be served either (each reads the file's record there).
+      if (dropped.length > 0) await d.files.discardWithin(room, dropped, 1_000);
       d.io.to(audience(room)).emit("message:updated", message);
       return { ok: true, message };
     },

@@ -68,7 +68,9 @@ if action == 'edit' then
 else
   if rec.u ~= actor_id and may_delete_others ~= '1' then return {'forbidden'} end
   dropped_files = rec.f or ''
-  rec = { u = rec.u, n = rec.n, t = '', ts = rec.ts, deleted = true }
+  -- The tombstone keeps which files it dropped (`fd`, never shown): the archiver marks them
+  -- deleted in PostgreSQL even if their message was never archived with them.
+  rec = { u = rec.u, n = rec.n, t = '', ts = rec.ts, deleted = true, fd = rec.f }
 end
 redis.call('XDEL', stream_key, message_id)
 redis.call('ZREMRANGEBYLEX', edits_key, '[' .. padded_id .. '|', '(' .. padded_id .. '}')
