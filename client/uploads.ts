@@ -143,7 +143,7 @@ export class Uploads {
     a.xhr?.abort();
     this.list.splice(i, 1);
     if (a.state === "done" && a.file) {
-      // Uploaded but not sent: deleted on the server now (else it goes within a day).
+      // Uploaded but not sent: deleted on the server now (else the sweep deletes it later).
       void fetch(`/rooms/${encodeURIComponent(a.room)}/files/${a.file.id}`, {
         method: "DELETE",
         headers: { "X-CSRF-Token": this.token(), Accept: "application/json" },

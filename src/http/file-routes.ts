@@ -134,7 +134,7 @@ export function fileUploads(ctx: HttpContext): Router {
   });
 
   // The uploader takes an upload off the message being written (Remove in the tray): it is
-  // deleted at once rather than swept a day later.
+  // deleted at once rather than swept later.
   r.delete("/rooms/:room/files/:id", async (req: Request, res: Response) => {
     const user = req.user;
     if (!user || !req.session?.login) {
