@@ -22,7 +22,7 @@ import { runScript } from "../redis/scripts.js";
 import { keys } from "../stores/keys.js";
 import { script } from "../stores/lua.js";
 import type { BlobStore } from "./blobs.js";
-import { detectType, ImageRefused, isRaster, renderImage } from "./inspect.js";
+import { detectType, ImageRefused, isRaster, RenderBusy, renderImage } from "./inspect.js";
 import type { FileRecord, FileRecords } from "./records.js";
 
 const RESERVE = script("upload-reserve");
@@ -263,6 +263,14 @@ export class Files {
       if (isRaster(type)) {
         const r = await renderImage(spooled.path, type, this.limits.maxPixels).catch(
           (err: unknown) => {
+            if (err instanceof RenderBusy) {
+              throw new UploadRefused(
+                503,
+                "unavailable",
+                "parley is busy with other images: try again in a moment.",
+                2,
+              );
+            }
             if (err instanceof ImageRefused) {
               made.push(`${spooled.path}.thumb`, `${spooled.path}.image`);
               throw new UploadRefused(

@@ -5,6 +5,7 @@
 // an image of more than `maxPixels` decoded pixels before decoding it (a decompression bomb).
 // Only PNG, JPEG, GIF and WebP are ever shown inline; everything else (SVG and HTML included)
 // is served only as a download.
+import { availableParallelism } from "node:os";
 import { fileTypeFromFile } from "file-type";
 import sharp, { type Metadata } from "sharp";
 
@@ -15,6 +16,46 @@ const RASTER: Record<string, "png" | "jpeg" | "gif" | "webp"> = {
   "image/gif": "gif",
   "image/webp": "webp",
 };
+
+/**
+ * Images rendered at once in this process: half the cores (at least one). sharp runs on
+ * libuv's thread pool, which file reads and password hashing share; a crowd of large images
+ * must not take all of it. Others wait their turn, at most RENDER_QUEUE of them; past that an
+ * upload is refused as busy (a moment later it goes through).
+ */
+export const RENDERS = Math.max(1, Math.floor(availableParallelism() / 2));
+const RENDER_QUEUE = 32;
+let rendering = 0;
+const waiting: (() => void)[] = [];
+
+/** Images being rendered now, and waiting their turn (tests, metrics). */
+export function renderLoad(): { running: number; waiting: number } {
+  return { running: rendering, waiting: waiting.length };
+}
+
+/** Too many images wait to be rendered: try again shortly. */
+export class RenderBusy extends Error {
+  constructor() {
+    super("too many images are being processed: try again in a moment");
+    this.name = "RenderBusy";
+  }
+}
+
+async function turn<T>(work: () => Promise<T>): Promise<T> {
+  if (rendering >= RENDERS) {
+    if (waiting.length >= RENDER_QUEUE) throw new RenderBusy();
+    await new Promise<void>((resolve) => waiting.push(resolve));
+  } else {
+    rendering++;
+  }
+  try {
+    return await work();
+  } finally {
+    const next = waiting.shift();
+    if (next) next();
+    else rendering--;
+  }
+}
 
 /** The longest side of a thumbnail (px). */
 export const THUMB_SIZE = 480;
@@ -55,11 +96,11 @@ export interface Rendered {
  * `maxPixels` pixels (per frame, times its frames for an animation) or one that does not
  * decode as the type its bytes claim.
  */
-export async function renderImage(
-  file: string,
-  type: string,
-  maxPixels: number,
-): Promise<Rendered> {
+export function renderImage(file: string, type: string, maxPixels: number): Promise<Rendered> {
+  return turn(() => render(file, type, maxPixels));
+}
+
+async function render(file: string, type: string, maxPixels: number): Promise<Rendered> {
   const format = RASTER[type];
   if (!format) throw new Error(`not a raster image type: ${type}`);
   const animated = format === "gif" || format === "webp";

@@ -23,7 +23,7 @@ import { Router } from "express";
 import { RateLimiterMemory } from "rate-limiter-flexible";
 import { budgetAddress } from "../domain/address.js";
 import { parseLoginRecord } from "../domain/login.js";
-import { DM_ROOM_RE, dmUsers, ROOM_NAME_RE } from "../domain/rooms.js";
+import { DM_ROOM_RE, dmUsers, ROOM_NAME_RE, roomAccess } from "../domain/rooms.js";
 import { FILE_ID_RE } from "../files/blobs.js";
 import { type Spooled, UploadRefused } from "../files/files.js";
 import { admit } from "../realtime/room-policy.js";
@@ -75,7 +75,11 @@ export function fileUploads(ctx: HttpContext): Router {
     if (!validRoom(room)) throw httpErrors.notFound();
     // The right to write there, read now: a member of the room, or one of a DM's two users.
     if (DM_ROOM_RE.test(room)) {
-      if (!dmUsers(room).includes(user.id)) throw httpErrors.notFound();
+      // A DM's name as message:send takes it (its two ids in order, one of them the user's),
+      // with someone at the other end.
+      if (roomAccess(room, user.id) !== "ok") throw httpErrors.notFound();
+      const other = dmUsers(room).find((id) => id !== user.id);
+      if (!other || !(await ctx.users.exists(other))) throw httpErrors.notFound();
     } else {
       const [kind, standing] = await ctx.rooms.kindAndStanding(room, user.id);
       const no = admit("member", kind, standing, false);
@@ -128,7 +132,10 @@ export function fileUploads(ctx: HttpContext): Router {
     } catch (err) {
       await reservation.release();
       await files.discardSpool(spooled.path);
-      if (err instanceof UploadRefused) throw refused(err);
+      if (err instanceof UploadRefused) {
+        if (err.retryAfter) res.set("Retry-After", String(err.retryAfter));
+        throw refused(err);
+      }
       throw err;
     }
   });
@@ -212,6 +219,11 @@ export function fileUploads(ctx: HttpContext): Router {
         if (!req.complete) fail(new HttpError(400, "aborted", "The upload was cancelled."));
       });
       bb.on("file", (field, stream, info) => {
+        // A part cut short (a body that ends before its boundary) errors its stream: heard
+        // here, at once, for every part (an unheard stream error would end the process).
+        stream.on("error", () =>
+          fail(new HttpError(400, "invalid", "The upload is not valid multipart/form-data.")),
+        );
         if (field !== "file" || spooling) {
           stream.resume();
           return;

@@ -240,6 +240,48 @@ for (const storage of ["disk", "s3"] as const) {
       });
     });
 
+    it("answers a multipart body cut short (no closing boundary) with 400, in any part, and keeps serving", async () => {
+      const a = await person();
+      const r = room();
+      await call(a.socket, "room:join", { room: r });
+      const token = await pageToken(a.browser);
+      for (const field of ["file", "other"]) {
+        const body = `--BND\r\nContent-Disposition: form-data; name="${field}"; filename="a.txt"\r\n\r\nAAA\r\n`;
+        const res = await fetch(new URL(`/rooms/${r}/files`, parley.url), {
+          method: "POST",
+          headers: {
+            cookie: a.browser.cookieHeader(),
+            origin: parley.url,
+            accept: "application/json",
+            "x-csrf-token": token,
+            "content-type": "multipart/form-data; boundary=BND",
+          },
+          body,
+        });
+        expect(res.status, field).to.equal(400);
+      }
+      expect((await fetch(new URL("/healthz", parley.url))).status).to.equal(200);
+      await eventually(async () => {
+        expect(await spoolLeft()).to.deep.equal({ files: [], open: 0 });
+      });
+    });
+
+    it("takes uploads to a DM only under the name message:send takes, with someone at the other end", async () => {
+      const a = await person();
+      const b = await person();
+      const dm = await call(a.socket, "dm:open", { username: b.name });
+      if (!dm.ok) throw new Error(JSON.stringify(dm));
+      const [x, y] = dm.room.slice(3).split(":") as [string, string];
+      const me = (await idOf(a.browser)) as string;
+      const image = await png();
+      expect((await upload(a.browser, dm.room, "ok.png", image)).status).to.equal(201);
+      expect((await upload(a.browser, `dm:${y}:${x}`, "x.png", image)).status).to.equal(404);
+      expect((await upload(a.browser, `dm:${me}:${me}`, "x.png", image)).status).to.equal(404);
+      const nobody = "ffffffff-ffff-4fff-bfff-ffffffffffff";
+      const [lo, hi] = me < nobody ? [me, nobody] : [nobody, me];
+      expect((await upload(a.browser, `dm:${lo}:${hi}`, "x.png", image)).status).to.equal(404);
+    });
+
     it("checks the login, its CSRF token and the right to write before storing anything", async () => {
       const a = await person();
       const outsider = await person();
