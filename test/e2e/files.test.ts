@@ -3,7 +3,7 @@
 // member's open tab that can no longer load the image.
 import { expect } from "chai";
 import type { BrowserContext, Page } from "playwright-core";
-import { registerInChat, SHOTS, useChromium } from "../helpers/browser.js";
+import { manage, registerInChat, SHOTS, useChromium } from "../helpers/browser.js";
 import { PASSWORD, uniqueName } from "../helpers/parley.js";
 
 const DESKTOP = { width: 1280, height: 800 };
@@ -201,15 +201,6 @@ describe("files in Chromium", function () {
     expect(box?.width ?? 999).to.be.at.most(PHONE.width);
     await b.page.screenshot({ path: `${SHOTS}/files-phone.png` });
   });
-
-  async function manage(page: Page, username: string, action: string): Promise<void> {
-    if (!(await page.$eval("#manage", (d) => (d as HTMLDetailsElement).open))) {
-      await page.click("#manage summary");
-    }
-    await page.fill("#manage-user", username);
-    await page.click(`#manage-${action}`);
-    await page.waitForSelector(`#manage-note:has-text('${username}')`);
-  }
 
   for (const [size, viewport] of [
     ["desktop", DESKTOP],

@@ -3,7 +3,7 @@
 // edited and deleted under another person's eyes.
 import { expect } from "chai";
 import type { Page } from "playwright-core";
-import { registerInChat, useChromium } from "../helpers/browser.js";
+import { manage, registerInChat, useChromium } from "../helpers/browser.js";
 import { PASSWORD, uniqueName } from "../helpers/parley.js";
 
 describe("rooms and moderation in Chromium", function () {
@@ -18,15 +18,6 @@ describe("rooms and moderation in Chromium", function () {
   async function send(page: Page, text: string): Promise<void> {
     await page.fill("#text", text);
     await page.press("#text", "Enter");
-  }
-
-  async function manage(page: Page, username: string, action: string): Promise<void> {
-    if (!(await page.$eval("#manage", (d) => (d as HTMLDetailsElement).open))) {
-      await page.click("#manage summary");
-    }
-    await page.fill("#manage-user", username);
-    await page.click(`#manage-${action}`);
-    await page.waitForSelector(`#manage-note:has-text('${username}')`);
   }
 
   it("makes a private room, invites someone who takes it up, and removes them: their tab shows it at once", async () => {

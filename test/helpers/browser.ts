@@ -155,6 +155,19 @@ export async function registerInChat(
   return page;
 }
 
+/**
+ * Invites, removes, bans or unbans `username` from the room shown, through its "Manage this
+ * room" panel, and waits for the panel's note naming them.
+ */
+export async function manage(page: Page, username: string, action: string): Promise<void> {
+  if (!(await page.$eval("#manage", (d) => (d as HTMLDetailsElement).open))) {
+    await page.click("#manage summary");
+  }
+  await page.fill("#manage-user", username);
+  await page.click(`#manage-${action}`);
+  await page.waitForSelector(`#manage-note:has-text('${username}')`);
+}
+
 /** Where Chromium tests leave their screenshots (kept by CI as the run's artefacts). */
 export const SHOTS = "test-results";
 

@@ -33,6 +33,16 @@ import {
 import { startS3, type TestS3 } from "../helpers/s3.js";
 import { type ClientSocket, call, connect, once } from "../helpers/socket.js";
 
+/** A new account on `on`, logged in, with a socket (closed by the describe's `after`). */
+async function personOn(on: TestParley, sockets: ClientSocket[]) {
+  const name = uniqueName("fi");
+  const browser = new Browser(on.url);
+  await browser.register(name, PASSWORD);
+  const socket = await connect(on.url, browser);
+  sockets.push(socket);
+  return { name, browser, socket };
+}
+
 for (const storage of ["disk", "s3"] as const) {
   describe(`files (${storage})`, function () {
     this.timeout(30_000);
@@ -54,14 +64,7 @@ for (const storage of ["disk", "s3"] as const) {
       await s3?.stop();
     });
 
-    async function person(on: TestParley = parley) {
-      const name = uniqueName("fi");
-      const browser = new Browser(on.url);
-      await browser.register(name, PASSWORD);
-      const socket = await connect(on.url, browser);
-      sockets.push(socket);
-      return { name, browser, socket };
-    }
+    const person = (on: TestParley = parley) => personOn(on, sockets);
     /** The spool's files, and those this process (parley runs in it) holds open. */
     const spool = path.join(TEST_FILES_DIR, "spool");
     async function spoolLeft(): Promise<{ files: string[]; open: number }> {
@@ -576,14 +579,7 @@ describe("files: limits, signed URLs and two processes", function () {
     for (const s of sockets) s.close();
     for (const p of started.reverse()) await p.close();
   });
-  async function person(on: TestParley) {
-    const name = uniqueName("fl");
-    const browser = new Browser(on.url);
-    await browser.register(name, PASSWORD);
-    const socket = await connect(on.url, browser);
-    sockets.push(socket);
-    return { name, browser, socket };
-  }
+  const person = (on: TestParley) => personOn(on, sockets);
   const room = () => `flim-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
 
   it("counts a daily quota, an upload budget and a room's daily count, each refused with its code and nothing stored", async () => {

@@ -36,11 +36,15 @@ describe("the archive's database", function () {
     dbs.push(...four);
     const ran = await Promise.all(four.map((d) => migrate(d, logger)));
     // One of them applied the migration; the others found it applied.
-    expect(ran.flat()).to.deep.equal(["001_messages", "002_withdrawn_and_room_search"]);
+    expect(ran.flat()).to.deep.equal([
+      "001_messages",
+      "002_withdrawn_and_room_search",
+      "003_files",
+    ]);
     const tables = await four[0]?.query<{ n: string }>(
       "SELECT count(*) AS n FROM parley_migrations",
     );
-    expect(Number(tables?.rows[0]?.n)).to.equal(2);
+    expect(Number(tables?.rows[0]?.n)).to.equal(3);
     expect(await migrate(four[1] as Database, logger)).to.deep.equal([]);
   });
 
