@@ -4,7 +4,7 @@
 //
 // An upload is spooled to a file on local disk as it arrives (never held whole in memory),
 // then its type is read from its bytes, raster images get their inline variants (inspect.ts),
-// the blobs go to the store (disk or S3), the record to PostgreSQL, and a key in Redis offers
+// the record goes to PostgreSQL, the blobs to the store (disk or S3), and a key in Redis offers
 // it to its uploader's next message in that room for FILE_PENDING_SECONDS. The spool is
 // removed whatever happens; a failure leaves no blob and no record behind, and gives the
 // reserved quota back.
@@ -288,14 +288,18 @@ export class Files {
         ref.width = r.width;
         ref.height = r.height;
         ref.variants = ["thumb", "image"];
-        await this.blobs.put(`${id}.thumb`, r.thumb, "image/webp");
+      }
+      // The record first: a process that dies before the blobs are all written leaves a
+      // record the sweep finds (never sent), never a blob nothing names.
+      await this.records.insert(ref);
+      if (ref.variants.length > 0) {
+        await this.blobs.put(`${id}.thumb`, `${spooled.path}.thumb`, "image/webp");
         stored.push(`${id}.thumb`);
-        await this.blobs.put(`${id}.image`, r.image, type);
+        await this.blobs.put(`${id}.image`, `${spooled.path}.image`, type);
         stored.push(`${id}.image`);
       }
       await this.blobs.put(id, spooled.path, type);
       stored.push(id);
-      await this.records.insert(ref);
       const { room: _r, uploader: _u, variants: _v, ...shown } = ref;
       await this.redis.set(keys.fileUpload(room, id), `${uploader}|${JSON.stringify(shown)}`, {
         EX: this.limits.pendingSeconds,
