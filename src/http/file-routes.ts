@@ -26,6 +26,7 @@ import { parseLoginRecord } from "../domain/login.js";
 import { DM_ROOM_RE, dmUsers, ROOM_NAME_RE, roomAccess } from "../domain/rooms.js";
 import { FILE_ID_RE } from "../files/blobs.js";
 import { type Spooled, UploadRefused } from "../files/files.js";
+import { isRaster } from "../files/inspect.js";
 import { admit } from "../realtime/room-policy.js";
 import { isRedisUnavailable, within } from "../redis/errors.js";
 import { REDIS_MAX_WAIT_MS } from "../redis/watchdog.js";
@@ -364,14 +365,16 @@ export function fileDownloads(ctx: HttpContext, cookies: RequestHandler): Router
       return next(httpErrors.notFound());
     }
     const inline = variant !== "";
-    const type = variant === "thumb" ? "image/webp" : variant === "image" ? file.type : file.type;
-    // The original is always a download; only the re-encoded variants of raster images are
-    // shown inline. Nothing served here may run: a sandbox CSP and nosniff on every answer.
-    const served = inline
-      ? type
-      : file.type.startsWith("image/")
-        ? type
-        : "application/octet-stream";
+    // The original is always a download, typed as what it is only when it is one of the four
+    // raster types (anything else, other image types included, is application/octet-stream);
+    // only the re-encoded variants of raster images are shown inline. Nothing served here
+    // may run: a sandbox CSP and nosniff on every answer.
+    const served =
+      variant === "thumb"
+        ? "image/webp"
+        : variant === "image" || isRaster(file.type)
+          ? file.type
+          : "application/octet-stream";
     const key = variant === "" ? id : `${id}.${variant}`;
     res.set("Cache-Control", "private, no-store");
     res.set("Content-Security-Policy", "default-src 'none'; sandbox");

@@ -179,7 +179,16 @@ for (const storage of ["disk", "s3"] as const) {
         '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
       );
       expect(svg.type).to.not.match(/^image\//);
-      for (const f of [html, svg]) {
+      // An image type other than the four (a BMP's header): a download, typed as bytes.
+      const bmpHeader = Buffer.alloc(64);
+      bmpHeader.write("BM", 0, "latin1");
+      bmpHeader.writeUInt32LE(64, 2);
+      bmpHeader.writeUInt32LE(54, 10);
+      bmpHeader.writeUInt32LE(40, 14);
+      const bmp = await uploaded(a.browser, r, "old.bmp", new Uint8Array(bmpHeader));
+      expect(bmp.type).to.equal("image/bmp");
+      expect(bmp).to.not.have.property("width");
+      for (const f of [html, svg, bmp]) {
         expect((await download(a.browser, r, f.id, "thumb")).status).to.equal(404);
         expect((await download(a.browser, r, f.id, "image")).status).to.equal(404);
         const d = await download(a.browser, r, f.id);
