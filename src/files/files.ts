@@ -318,6 +318,20 @@ export class Files {
     }
   }
 
+  private lastPing = { at: -Infinity, ok: true };
+
+  /** Whether the blob store answers (for /readyz): asked at most every 2 s, 2 s to answer. */
+  async reachable(): Promise<boolean> {
+    const now = Date.now();
+    if (now - this.lastPing.at < 2_000) return this.lastPing.ok;
+    const ok = await within(this.blobs.ping(), 2_000).then(
+      () => true,
+      () => false,
+    );
+    this.lastPing = { at: now, ok };
+    return ok;
+  }
+
   /**
    * `userId` takes their upload `id` off the message being written (before it was sent): it
    * can no longer be attached, and it is deleted. False when it is not such an upload (sent

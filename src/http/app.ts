@@ -106,6 +106,8 @@ export function createApp(ctx: HttpContext, sessionMiddleware: RequestHandler): 
       // Chat runs from Redis: a PostgreSQL that is away keeps parley ready, and says so.
       const archive = ctx.archive;
       res.setHeader("x-parley-archive", archive.healthy ? "ok" : "behind");
+      // Files too: uploads and downloads need their store (chat does not).
+      res.setHeader("x-parley-files", (await ctx.files.reachable()) ? "ok" : "unavailable");
       res
         .type("text/plain")
         .send(

@@ -281,6 +281,34 @@ export function fileUploads(ctx: HttpContext): Router {
   return r;
 }
 
+/**
+ * The one byte range a `Range` header asks for within `size` bytes (inclusive offsets);
+ * undefined to send the whole (no header, several ranges, or one that is not understood), or
+ * "unsatisfiable" (416).
+ */
+export function byteRange(
+  header: string | undefined,
+  size: number,
+): { start: number; end: number } | "unsatisfiable" | undefined {
+  const m = header === undefined ? null : /^bytes=(\d{0,15})-(\d{0,15})$/.exec(header.trim());
+  if (!m || (m[1] === "" && m[2] === "")) return undefined;
+  let start: number;
+  let end: number;
+  if (m[1] === "") {
+    // The last n bytes.
+    const n = Number(m[2]);
+    if (n === 0) return "unsatisfiable";
+    start = Math.max(0, size - n);
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
+    if (m[2] !== "" && Number(m[2]) < start) return undefined;
+  }
+  if (start >= size || size === 0) return "unsatisfiable";
+  return { start, end };
+}
+
 function formatLimit(n: number): string {
   return n >= 1024 * 1024 ? `${Math.round(n / (1024 * 1024))} MB` : `${Math.round(n / 1024)} KB`;
 }
@@ -393,14 +421,29 @@ export function fileDownloads(ctx: HttpContext, cookies: RequestHandler): Router
       res.redirect(302, url);
       return;
     }
-    const opened = await blobs.open(key).catch(() => {
+    // An original may be read in part (a download that resumes, a player that seeks): one
+    // range of its bytes, as its record states its size.
+    const range = variant === "" ? byteRange(req.get("range"), file.size) : undefined;
+    if (range === "unsatisfiable") {
+      res.set("Content-Range", `bytes */${file.size}`);
+      res.status(416).end();
+      return;
+    }
+    const opened = await blobs.open(key, range).catch(() => {
       throw httpErrors.unavailable();
     });
     if (!opened) return next(httpErrors.notFound());
-    res.status(200);
+    if (variant === "") res.set("Accept-Ranges", "bytes");
     res.set("Content-Type", served);
-    res.set("Content-Length", String(opened.size));
     res.set("Content-Disposition", how);
+    if (range) {
+      res.status(206);
+      res.set("Content-Range", `bytes ${range.start}-${range.end}/${file.size}`);
+      res.set("Content-Length", String(range.end - range.start + 1));
+    } else {
+      res.status(200);
+      res.set("Content-Length", String(opened.size));
+    }
     if (req.method === "HEAD") {
       opened.stream.destroy();
       res.end();

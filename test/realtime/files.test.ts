@@ -15,6 +15,7 @@ import { paddedId } from "../../src/stores/messages.js";
 import { eventually } from "../helpers/eventually.js";
 import {
   download,
+  fileUrl,
   jpegWithLocation,
   pageToken,
   png,
@@ -124,6 +125,24 @@ for (const storage of ["disk", "s3"] as const) {
         /^attachment; filename="screenshot.png"/,
       );
       expect(original.bytes.equals(image)).to.equal(true);
+      expect(original.headers.get("accept-ranges")).to.equal("bytes");
+      // Part of it (a download that resumes), the end of it, and past its end.
+      const part = async (range: string) => {
+        const res = await fetch(new URL(fileUrl(r, file.id), parley.url), {
+          headers: { cookie: b.browser.cookieHeader(), range },
+        });
+        return { res, bytes: Buffer.from(await res.arrayBuffer()) };
+      };
+      const head = await part("bytes=0-99");
+      expect(head.res.status).to.equal(206);
+      expect(head.res.headers.get("content-range")).to.equal(`bytes 0-99/${image.length}`);
+      expect(head.bytes.equals(image.subarray(0, 100))).to.equal(true);
+      const tail = await part("bytes=-10");
+      expect(tail.res.status).to.equal(206);
+      expect(tail.bytes.equals(image.subarray(image.length - 10))).to.equal(true);
+      const past = await part(`bytes=${image.length}-`);
+      expect(past.res.status).to.equal(416);
+      expect(past.res.headers.get("content-range")).to.equal(`bytes */${image.length}`);
 
       // History carries the files too (from Redis, and from PostgreSQL once archived).
       const h = await call(b.socket, "message:history", { room: r });
@@ -656,6 +675,24 @@ describe("files: limits, signed URLs and two processes", function () {
     expect(refused.headers.get("location")).to.equal(null);
     // Thumbnails are still served by parley (inline, with its headers).
     expect((await download(a.browser, r, file.id, "thumb")).status).to.equal(200);
+  });
+
+  it("says in /readyz when the object store does not answer (still ready: chat does not need it)", async () => {
+    const s3 = await startS3();
+    const parley = await startParley({ env: s3.env });
+    started.push(parley);
+    const ready = async () => {
+      const res = await fetch(new URL("/readyz", parley.url));
+      return { status: res.status, files: res.headers.get("x-parley-files") };
+    };
+    expect(await ready()).to.deep.equal({ status: 200, files: "ok" });
+    await s3.stop();
+    await eventually(
+      async () => expect(await ready()).to.deep.equal({ status: 200, files: "unavailable" }),
+      {
+        within: 10_000,
+      },
+    );
   });
 
   it("across two processes: a ban between upload and send refuses the send; a removal on one process refuses the next download on the other", async () => {

@@ -2,7 +2,7 @@
 // able to break the header.
 import { expect } from "chai";
 import { cleanName } from "../../src/files/files.js";
-import { disposition } from "../../src/http/file-routes.js";
+import { byteRange, disposition } from "../../src/http/file-routes.js";
 
 describe("file names", () => {
   it("keeps the last path segment only, without control, bidi or zero-width characters", () => {
@@ -31,5 +31,23 @@ describe("file names", () => {
     const hostile = disposition("inline", 'a"; filename=evil.html\\x');
     expect(hostile).to.match(/^inline; filename="a_; filename=evil.html_x"; filename\*=UTF-8''/);
     expect(hostile).to.not.match(/[\r\n]/);
+  });
+});
+
+describe("byte ranges", () => {
+  it("reads one range, a suffix or an open end; whole for none, several or nonsense; 416 past the end", () => {
+    expect(byteRange("bytes=0-9", 100)).to.deep.equal({ start: 0, end: 9 });
+    expect(byteRange("bytes=90-", 100)).to.deep.equal({ start: 90, end: 99 });
+    expect(byteRange("bytes=90-500", 100)).to.deep.equal({ start: 90, end: 99 });
+    expect(byteRange("bytes=-10", 100)).to.deep.equal({ start: 90, end: 99 });
+    expect(byteRange("bytes=-500", 100)).to.deep.equal({ start: 0, end: 99 });
+    expect(byteRange(undefined, 100)).to.equal(undefined);
+    expect(byteRange("bytes=0-1,5-6", 100)).to.equal(undefined);
+    expect(byteRange("bytes=9-0", 100)).to.equal(undefined);
+    expect(byteRange("items=0-1", 100)).to.equal(undefined);
+    expect(byteRange("bytes=-", 100)).to.equal(undefined);
+    expect(byteRange("bytes=100-", 100)).to.equal("unsatisfiable");
+    expect(byteRange("bytes=-0", 100)).to.equal("unsatisfiable");
+    expect(byteRange(`bytes=${"9".repeat(20)}-`, 100)).to.equal(undefined);
   });
 });
