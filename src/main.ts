@@ -18,6 +18,7 @@ import {
 } from "./redis/server.js";
 import { loadOrCreateSecret } from "./secrets.js";
 import { createServer, type RuntimeConfig } from "./server.js";
+import { VERSION } from "./version.js";
 
 function fail(message: string): never {
   process.stderr.write(`parley: ${message}\n`);
@@ -167,8 +168,8 @@ async function main(): Promise<void> {
       return startFailure(err, config, runtime.redisUrl);
     });
     logger.info(
-      { event: "listening", url: primary.url, workers },
-      `parley is listening on ${primary.url} with ${workers} workers`,
+      { event: "listening", url: primary.url, workers, version: VERSION },
+      `parley ${VERSION} is listening on ${primary.url} with ${workers} workers`,
     );
     onSignals(logger, async () => {
       await primary.close();
@@ -181,7 +182,10 @@ async function main(): Promise<void> {
     await stopPrivate();
     return startFailure(err, config, runtime.redisUrl);
   });
-  logger.info({ event: "listening", url: server.url }, `parley is listening on ${server.url}`);
+  logger.info(
+    { event: "listening", url: server.url, version: VERSION },
+    `parley ${VERSION} is listening on ${server.url}`,
+  );
   onSignals(logger, async () => {
     await server.close();
     await stopPrivate();

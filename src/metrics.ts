@@ -2,9 +2,18 @@
 // registry, so several instances can live in one test process). Served on the admin listener
 // only (METRICS_PORT), never on the public port.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { VERSION } from "./version.js";
 
 export class Metrics {
   readonly registry = new Registry();
+
+  /** Always 1; its labels say which parley this is. */
+  readonly buildInfo = new Gauge({
+    name: "parley_build_info",
+    help: "Which parley this is: its version and Node.js's",
+    labelNames: ["version", "node"],
+    registers: [this.registry],
+  });
 
   readonly connectedSockets = new Gauge({
     name: "parley_connected_sockets",
@@ -121,6 +130,7 @@ export class Metrics {
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    this.buildInfo.set({ version: VERSION, node: process.version }, 1);
   }
 
   /**

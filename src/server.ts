@@ -37,6 +37,7 @@ import { migrateLayout } from "./stores/migrations.js";
 import { ReplicaAcks } from "./stores/replica-acks.js";
 import { RoomStore } from "./stores/rooms.js";
 import { SessionIndex } from "./stores/session-index.js";
+import { NewerDataError } from "./version.js";
 
 /** Config with the parts main.ts resolves (a Redis and a PostgreSQL to use, secrets to sign with). */
 export interface RuntimeConfig extends Config {
@@ -131,6 +132,8 @@ export async function createServer({
     // At most 10 s at start-up (a hung PostgreSQL must not hold the service back); after
     // that the migrations are retried in the background.
     await migrate(database, logger, 10_000).catch((err: unknown) => {
+      // Data from a newer parley: not a PostgreSQL that is away, a reason not to start.
+      if (err instanceof NewerDataError) throw err;
       logger.warn(
         { event: "postgres_unavailable", err: (err as Error).message },
         "cannot reach PostgreSQL (DATABASE_URL): chat runs from Redis; history past the window and search wait for it",

@@ -10,10 +10,12 @@
 //   (a hung server still holds the socket open): `query()` here destroys that connection's
 //   socket, so the pool never hands it out again;
 // - on the server, `statement_timeout` stops a query the client gave up on.
+import { readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { runner } from "node-pg-migrate";
 import pg from "pg";
 import type { Logger } from "pino";
+import { NewerDataError } from "../version.js";
 
 /** How long connecting may take. */
 export const CONNECT_MS = 3_000;
@@ -126,6 +128,11 @@ export function openDatabase(url: string, logger: Logger, opts: { max?: number }
       return out;
     } catch (err) {
       work.catch(() => undefined);
+      // Not about the connection: PostgreSQL answered, with data this parley must not touch.
+      if (err instanceof NewerDataError) {
+        healthy = true;
+        throw err;
+      }
       const code = String((err as { code?: unknown }).code ?? "");
       if (/^[0-9A-Z]{5}$/.test(code) && !/^(08|57P|53)/.test(code)) {
         // PostgreSQL answered (an SQLSTATE about the query, not the connection): it is up.
@@ -158,6 +165,22 @@ const MIGRATIONS = fileURLToPath(new URL("./migrations", import.meta.url));
  */
 export async function migrate(db: Database, logger: Logger, ms = 60_000): Promise<string[]> {
   return db.withClient(async (client) => {
+    // Migrations this parley does not have were applied by a newer one: refuse.
+    const table = await client.query<{ t: string | null }>(
+      "SELECT to_regclass('parley_migrations')::text AS t",
+    );
+    if (table.rows[0]?.t) {
+      const known = new Set(
+        readdirSync(MIGRATIONS)
+          .filter((f) => f.endsWith(".sql"))
+          .map((f) => f.replace(/\.sql$/, "")),
+      );
+      const applied = await client.query<{ name: string }>("SELECT name FROM parley_migrations");
+      const unknown = applied.rows.map((r) => r.name).filter((n) => !known.has(n));
+      if (unknown.length > 0) {
+        throw new NewerDataError(`PostgreSQL holds migration ${unknown.join(", ")}`);
+      }
+    }
     const ran = await runner({
       dbClient: client as unknown as pg.Client,
       dir: MIGRATIONS,

@@ -20,6 +20,7 @@ import { isRedisReady } from "../redis/client.js";
 import { pingRedis } from "../redis/connect.js";
 import { isRedisUnavailable, within } from "../redis/errors.js";
 import { REDIS_MAX_WAIT_MS } from "../redis/watchdog.js";
+import { VERSION } from "../version.js";
 import { accountRoutes } from "./account-routes.js";
 import { adminRoutes } from "./admin-routes.js";
 import { authRoutes } from "./auth-routes.js";
@@ -97,7 +98,14 @@ export function createApp(ctx: HttpContext, sessionMiddleware: RequestHandler): 
     }),
   );
 
-  app.get("/healthz", (_req, res) => {
+  // Alive, and which parley this is: the X-Parley-Version header, and JSON for clients that
+  // ask for it (the plain answer stays "ok").
+  app.get("/healthz", (req, res) => {
+    res.set("X-Parley-Version", VERSION);
+    if (req.accepts(["text", "json"]) === "json") {
+      res.json({ status: "ok", version: VERSION });
+      return;
+    }
     res.type("text/plain").send("ok");
   });
   app.get("/readyz", async (_req, res) => {

@@ -3,6 +3,7 @@
 import type { Logger } from "pino";
 import { isCluster, type Redis } from "../redis/client.js";
 import { runScript } from "../redis/scripts.js";
+import { NewerDataError } from "../version.js";
 import { isAccountId } from "./accounts.js";
 import { keys } from "./keys.js";
 import { script } from "./lua.js";
@@ -21,6 +22,16 @@ const MIGRATION_LOCK_MS = 60_000;
  * writing the old names, and would create accounts that are not listed.
  */
 export async function migrateLayout(redis: Redis, logger: Logger): Promise<void> {
+  const found = await redis.get(keys.layout);
+  if (found !== null && /^\d+$/.test(found) && Number(found) > Number(LAYOUT)) {
+    throw new NewerDataError(`Redis holds key layout ${found} (this parley writes ${LAYOUT})`);
+  }
+  if (found !== LAYOUT) {
+    logger.info(
+      { event: "redis_layout", from: found ?? "none", to: LAYOUT },
+      `moving Redis from key layout ${found ?? "none"} to ${LAYOUT}`,
+    );
+  }
   if (isCluster(redis)) {
     if ((await redis.get(keys.layout)) !== LAYOUT) {
       await listAccounts(redis, logger);

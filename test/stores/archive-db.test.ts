@@ -48,6 +48,27 @@ describe("the archive's database", function () {
     expect(await migrate(four[1] as Database, logger)).to.deep.equal([]);
   });
 
+  it("refuses to start on a database a newer parley migrated (a migration it does not have)", async () => {
+    const db = openDatabase(url, logger, { max: 1 });
+    dbs.push(db);
+    await migrate(db, logger);
+    await db.query(
+      "INSERT INTO parley_migrations (name, run_on) VALUES ('999_from_the_future', now())",
+    );
+    try {
+      const refused = await migrate(db, logger).then(
+        () => undefined,
+        (err: unknown) => err as Error,
+      );
+      expect(refused?.name).to.equal("NewerDataError");
+      expect(refused?.message).to.match(
+        /^PostgreSQL holds migration 999_from_the_future, newer than parley \d+\.\d+\.\d+ understands/,
+      );
+    } finally {
+      await db.query("DELETE FROM parley_migrations WHERE name = '999_from_the_future'");
+    }
+  });
+
   it("deletes what is older than the retention, and nothing newer", async () => {
     const db = dbs[0] as Database;
     const store = new ArchiveStore(db, "simple");
