@@ -61,6 +61,8 @@ export interface Config {
   readonly searchConfig: string;
   /** Files: limits, and where their bytes live. */
   readonly files: FilesConfig;
+  /** The level successful requests are logged at (the access log); "silent": not at all. */
+  readonly accessLogLevel: "info" | "debug" | "silent";
 }
 
 export interface FilesConfig {
@@ -184,6 +186,9 @@ const schema = z.object({
       "must be a text-search configuration name like simple or english",
     )
     .default("simple"),
+  ACCESS_LOG_LEVEL: z
+    .enum(["info", "debug", "silent"], "must be info, debug or silent")
+    .default("info"),
   FILE_MAX_BYTES: intIn(1024, 10 * 1024 ** 3).default(25 * 1024 * 1024),
   FILE_QUOTA_BYTES: intIn(1024, 1024 ** 4).default(1024 ** 3),
   FILE_UPLOADS_PER_MINUTE: intIn(1, 100_000).default(30),
@@ -341,6 +346,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     roomWindow: e.ROOM_WINDOW,
     roomBacklog: e.ROOM_BACKLOG,
     searchConfig: e.SEARCH_CONFIG,
+    accessLogLevel: e.ACCESS_LOG_LEVEL,
     files: Object.freeze({
       maxBytes: e.FILE_MAX_BYTES,
       quotaBytes: e.FILE_QUOTA_BYTES,

@@ -4,6 +4,9 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { VERSION } from "./version.js";
 
+/** Methods counted by name (any other is "other": a label's values stay few). */
+const METHODS = new Set(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]);
+
 export class Metrics {
   readonly registry = new Registry();
 
@@ -40,6 +43,39 @@ export class Metrics {
     help: "Session checks made by the per-event guard",
     registers: [this.registry],
   });
+
+  readonly httpRequests = new Histogram({
+    name: "parley_http_request_duration_seconds",
+    help: "HTTP requests (pages, forms, files, probes) by method, route template and status class",
+    labelNames: ["method", "route", "status"],
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    registers: [this.registry],
+  });
+
+  readonly messagesSent = new Counter({
+    name: "parley_messages_sent_total",
+    help: "Messages stored by message:send (a retry of one already stored is not counted again)",
+    registers: [this.registry],
+  });
+
+  private readonly redisConnections = new Map<string, () => boolean>();
+
+  readonly redisUp = new Gauge({
+    name: "parley_redis_up",
+    help: "1 while this Redis connection is ready, 0 while it is not",
+    labelNames: ["connection"],
+    registers: [this.registry],
+    collect: () => {
+      for (const [name, ready] of this.redisConnections) {
+        this.redisUp.set({ connection: name }, ready() ? 1 : 0);
+      }
+    },
+  });
+
+  /** Reports connection `name`'s readiness as parley_redis_up at each scrape. */
+  watchRedis(name: string, ready: () => boolean): void {
+    this.redisConnections.set(name, ready);
+  }
 
   readonly fileUploads = new Counter({
     name: "parley_file_uploads_total",
@@ -132,6 +168,20 @@ export class Metrics {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
     this.buildInfo.set({ version: VERSION, node: process.version }, 1);
   }
+
+  /** Observes one HTTP request (its route template, or "other" for what no route matched). */
+  readonly observeRequest = (
+    method: string,
+    route: string,
+    status: number,
+    seconds: number,
+  ): void => {
+    const m = method === "HEAD" ? "GET" : METHODS.has(method) ? method : "other";
+    this.httpRequests.observe(
+      { method: m, route, status: `${Math.floor(status / 100)}xx` },
+      seconds,
+    );
+  };
 
   /**
    * Counts a socket event's outcome and observes its guard time. Labelled children are

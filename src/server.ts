@@ -25,7 +25,7 @@ import type { Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
 import { SessionGuard } from "./realtime/guard.js";
 import { createRealtime, type Realtime } from "./realtime/realtime.js";
-import { isCluster, type Redis } from "./redis/client.js";
+import { isCluster, isRedisReady, type Redis } from "./redis/client.js";
 import { connectRedisCluster } from "./redis/cluster.js";
 import { closeRedis, connectRedis, connectWithin, duplicateRedis } from "./redis/connect.js";
 import { SentinelEndpoint } from "./redis/sentinel.js";
@@ -120,6 +120,7 @@ export async function createServer({
       ? connectRedisCluster(config.redisClusterNodes, redisUrl, logger, "main", onRedisError)
       : connectRedis(redisUrl, logger, "main", onRedisError));
     opened.push(() => closeRedis(redis));
+    metrics.watchRedis("main", () => isRedisReady(redis));
     await migrateLayout(redis, logger);
     // PostgreSQL holds the record of messages; chat itself runs from Redis, so a PostgreSQL
     // that is away at start-up delays the archive (it retries), never the service.
@@ -152,6 +153,7 @@ export async function createServer({
       const durable = duplicateRedis(redis, logger, "durable", { fenced: true }) as RedisClientType;
       await connectWithin(durable, "durable");
       opened.push(() => closeRedis(durable));
+      metrics.watchRedis("durable", () => isRedisReady(durable));
       acks = new ReplicaAcks(durable, config.redisAckReplicas);
     }
     const messages = new MessageStore(redis, config.roomBacklog, acks, archiver, archive);
@@ -221,6 +223,7 @@ export async function createServer({
       fileGuard,
       signedUrls: fc.s3?.signedUrls === true,
       sessionCookie: cookieName(config.production),
+      accessLogLevel: config.accessLogLevel,
     };
     const {
       middleware: sessionMiddleware,

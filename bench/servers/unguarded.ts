@@ -20,6 +20,7 @@ import { DiskBlobs } from "../../src/files/blobs.js";
 import { Files } from "../../src/files/files.js";
 import { FileRecords } from "../../src/files/records.js";
 import { createLogger } from "../../src/logger.js";
+import { Metrics } from "../../src/metrics.js";
 import { attachAdapter } from "../../src/realtime/adapter.js";
 import { SessionGuard } from "../../src/realtime/guard.js";
 import { createHandlers, EventError, type Handlers } from "../../src/realtime/handlers/index.js";
@@ -71,6 +72,7 @@ const handlers: Handlers = createHandlers({
     },
     logger,
   ),
+  metrics: new Metrics({ defaultMetrics: false }),
   // The handlers read its count of batches sent; no check ever runs through it here.
   guard: new SessionGuard(redis, { idleSeconds: 1800, absoluteSeconds: 43_200, now: Date.now }),
   presence: new Presence(io),

@@ -22,7 +22,14 @@ import { runScript } from "../redis/scripts.js";
 import { keys } from "../stores/keys.js";
 import { script } from "../stores/lua.js";
 import type { BlobStore } from "./blobs.js";
-import { detectType, ImageRefused, isRaster, RenderBusy, renderImage } from "./inspect.js";
+import {
+  detectType,
+  ImageRefused,
+  imageVariantType,
+  isRaster,
+  RenderBusy,
+  renderImage,
+} from "./inspect.js";
 import type { FileRecord, FileRecords } from "./records.js";
 
 const RESERVE = script("upload-reserve");
@@ -261,7 +268,7 @@ export class Files {
         variants: [],
       };
       if (isRaster(type)) {
-        const r = await renderImage(spooled.path, type, this.limits.maxPixels).catch(
+        const r = await renderImage(spooled.path, type, this.limits.maxPixels, uploader).catch(
           (err: unknown) => {
             if (err instanceof RenderBusy) {
               throw new UploadRefused(
@@ -295,7 +302,7 @@ export class Files {
       if (ref.variants.length > 0) {
         await this.blobs.put(`${id}.thumb`, `${spooled.path}.thumb`, "image/webp");
         stored.push(`${id}.thumb`);
-        await this.blobs.put(`${id}.image`, `${spooled.path}.image`, type);
+        await this.blobs.put(`${id}.image`, `${spooled.path}.image`, imageVariantType(type));
         stored.push(`${id}.image`);
       }
       await this.blobs.put(id, spooled.path, type);

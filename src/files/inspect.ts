@@ -12,6 +12,8 @@ import sharp, { type Metadata } from "sharp";
 /** The types shown inline, as file-type names them and as sharp reads them. */
 const RASTER: Record<string, "png" | "jpeg" | "gif" | "webp"> = {
   "image/png": "png",
+  // An animated PNG (an acTL chunk): read as a PNG, its first frame (libvips reads no more).
+  "image/apng": "png",
   "image/jpeg": "jpeg",
   "image/gif": "gif",
   "image/webp": "webp",
@@ -41,21 +43,36 @@ export class RenderBusy extends Error {
   }
 }
 
-async function turn<T>(work: () => Promise<T>): Promise<T> {
-  if (rendering >= RENDERS) {
-    if (waiting.length >= RENDER_QUEUE) throw new RenderBusy();
-    await new Promise<void>((resolve) => waiting.push(resolve));
-  } else {
-    rendering++;
-  }
+/** Renders each uploader has running or waiting: a share of the queue, not all of it. */
+const PER_OWNER = 2;
+const byOwner = new Map<string, number>();
+
+async function turn<T>(owner: string, work: () => Promise<T>): Promise<T> {
+  const mine = byOwner.get(owner) ?? 0;
+  if (mine >= PER_OWNER) throw new RenderBusy();
+  if (rendering >= RENDERS && waiting.length >= RENDER_QUEUE) throw new RenderBusy();
+  byOwner.set(owner, mine + 1);
   try {
-    return await work();
+    if (rendering >= RENDERS) await new Promise<void>((resolve) => waiting.push(resolve));
+    else rendering++;
+    try {
+      return await work();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else rendering--;
+    }
   } finally {
-    const next = waiting.shift();
-    if (next) next();
-    else rendering--;
+    const left = (byOwner.get(owner) ?? 1) - 1;
+    if (left > 0) byOwner.set(owner, left);
+    else byOwner.delete(owner);
   }
 }
+
+/** The most frames an animation may have (each is decoded and encoded again, twice). */
+export const MAX_FRAMES = 1_000;
+/** How long one image's rendering may take (s): past it, libvips stops and it is refused. */
+const RENDER_SECONDS = 20;
 
 /** The longest side of a thumbnail (px). */
 export const THUMB_SIZE = 480;
@@ -81,6 +98,11 @@ export function isRaster(type: string): boolean {
   return type in RASTER;
 }
 
+/** The type of an image's re-encoded full-size copy (an animated PNG's is a still PNG). */
+export function imageVariantType(type: string): string {
+  return type === "image/apng" ? "image/png" : type;
+}
+
 export interface Rendered {
   width: number;
   height: number;
@@ -96,8 +118,14 @@ export interface Rendered {
  * `maxPixels` pixels (per frame, times its frames for an animation) or one that does not
  * decode as the type its bytes claim.
  */
-export function renderImage(file: string, type: string, maxPixels: number): Promise<Rendered> {
-  return turn(() => render(file, type, maxPixels));
+export function renderImage(
+  file: string,
+  type: string,
+  maxPixels: number,
+  /** Whose upload it is (each has a share of the queue). */
+  owner = "",
+): Promise<Rendered> {
+  return turn(owner, () => render(file, type, maxPixels));
 }
 
 async function render(file: string, type: string, maxPixels: number): Promise<Rendered> {
@@ -111,7 +139,7 @@ async function render(file: string, type: string, maxPixels: number): Promise<Re
       failOn: "error",
       animated,
       sequentialRead: true,
-    });
+    }).timeout({ seconds: RENDER_SECONDS });
   let meta: Metadata;
   try {
     meta = await input().metadata();
@@ -126,6 +154,12 @@ async function render(file: string, type: string, maxPixels: number): Promise<Re
   const width = meta.width ?? 0;
   const height = meta.pageHeight ?? meta.height ?? 0;
   const frames = meta.pages ?? 1;
+  if (frames > MAX_FRAMES) {
+    throw new ImageRefused(
+      "too_large",
+      `the animation has more than ${MAX_FRAMES.toLocaleString("en")} frames`,
+    );
+  }
   if (width * height * frames > maxPixels) {
     throw new ImageRefused(
       "too_large",
@@ -162,6 +196,9 @@ function refusal(err: unknown): ImageRefused {
   const message = err instanceof Error ? err.message : String(err);
   if (/pixel limit/i.test(message)) {
     return new ImageRefused("too_large", "the image has too many pixels to be shown");
+  }
+  if (/timeout/i.test(message)) {
+    return new ImageRefused("too_large", "the image takes too long to process");
   }
   return new ImageRefused("damaged", "the image could not be read");
 }

@@ -92,14 +92,35 @@ export function createApp(ctx: HttpContext, sessionMiddleware: RequestHandler): 
         }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
+      // The access log: successful requests at ACCESS_LOG_LEVEL (info by default), refusals at
+      // info, failures at error.
       customLogLevel: (_req, res, err) =>
-        err || res.statusCode >= 500 ? "error" : res.statusCode >= 400 ? "info" : "debug",
+        err || res.statusCode >= 500
+          ? "error"
+          : res.statusCode >= 400
+            ? "info"
+            : ctx.accessLogLevel,
       autoLogging: { ignore: (req) => req.url === "/healthz" || req.url === "/readyz" },
     }),
   );
 
   // Alive, and which parley this is: the X-Parley-Version header, and JSON for clients that
   // ask for it (the plain answer stays "ok").
+  // Requests by route template (never the path itself: no ids or names as labels).
+  app.use((req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.once("finish", () => {
+      const route = (req.route as { path?: unknown } | undefined)?.path;
+      ctx.metrics.observeRequest(
+        req.method,
+        typeof route === "string" ? route : req.path.startsWith("/static/") ? "/static" : "other",
+        res.statusCode,
+        Number(process.hrtime.bigint() - started) / 1e9,
+      );
+    });
+    next();
+  });
+
   app.get("/healthz", (req, res) => {
     res.set("X-Parley-Version", VERSION);
     if (req.accepts(["text", "json"]) === "json") {

@@ -53,6 +53,8 @@ export interface HttpContext {
   readonly signedUrls: boolean;
   /** The session cookie's name. */
   readonly sessionCookie: string;
+  /** The level successful requests are logged at (ACCESS_LOG_LEVEL). */
+  readonly accessLogLevel: "info" | "debug" | "silent";
   /** The archiver's state, for /readyz. */
   readonly archive: { readonly healthy: boolean; readonly backlog: number };
 }

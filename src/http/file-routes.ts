@@ -26,7 +26,7 @@ import { parseLoginRecord } from "../domain/login.js";
 import { DM_ROOM_RE, dmUsers, ROOM_NAME_RE, roomAccess } from "../domain/rooms.js";
 import { FILE_ID_RE } from "../files/blobs.js";
 import { type Spooled, UploadRefused } from "../files/files.js";
-import { isRaster } from "../files/inspect.js";
+import { imageVariantType, isRaster } from "../files/inspect.js";
 import { admit } from "../realtime/room-policy.js";
 import { isRedisUnavailable, within } from "../redis/errors.js";
 import { REDIS_MAX_WAIT_MS } from "../redis/watchdog.js";
@@ -37,6 +37,8 @@ import { HttpError, httpErrors } from "./errors.js";
 
 /** A client that sends nothing of its upload for this long loses it. */
 const STALL_MS = 30_000;
+/** Uploads one user may have under way at once (per process). */
+const UPLOADS_AT_ONCE = 4;
 /** Downloads one user may make per 10 s (a page of thumbnails is a few dozen). */
 const DOWNLOADS_PER_USER = 600;
 /** How long a signed URL to object storage lives (s). */
@@ -66,6 +68,7 @@ function refused(err: UploadRefused): HttpError {
 export function fileUploads(ctx: HttpContext): Router {
   const r = Router();
   const files = ctx.files;
+  const inFlight = new Map<string, number>();
 
   r.post("/rooms/:room/files", async (req: Request, res: Response) => {
     const user = req.user;
@@ -102,6 +105,23 @@ export function fileUploads(ctx: HttpContext): Router {
     if (Number.isFinite(declared) && declared > max + 16 * 1024) {
       throw new HttpError(413, "too_large", `Files may be at most ${formatLimit(max)}.`);
     }
+    // A few uploads at once per user (in this process): each holds a connection and a spool
+    // file for as long as its body takes.
+    const going = inFlight.get(user.id) ?? 0;
+    if (going >= UPLOADS_AT_ONCE) {
+      res.set("Retry-After", "5");
+      throw new HttpError(
+        429,
+        "rate_limited",
+        `At most ${UPLOADS_AT_ONCE} uploads at once: wait for one to finish.`,
+      );
+    }
+    inFlight.set(user.id, going + 1);
+    res.once("close", () => {
+      const left = (inFlight.get(user.id) ?? 1) - 1;
+      if (left > 0) inFlight.set(user.id, left);
+      else inFlight.delete(user.id);
+    });
     const reservation = await files
       .reserve(user.id, room, Number.isFinite(declared) ? Math.min(declared, max) : max)
       .catch((err: unknown) => {
@@ -400,9 +420,11 @@ export function fileDownloads(ctx: HttpContext, cookies: RequestHandler): Router
     const served =
       variant === "thumb"
         ? "image/webp"
-        : variant === "image" || isRaster(file.type)
-          ? file.type
-          : "application/octet-stream";
+        : variant === "image"
+          ? imageVariantType(file.type)
+          : isRaster(file.type)
+            ? file.type
+            : "application/octet-stream";
     const key = variant === "" ? id : `${id}.${variant}`;
     res.set("Cache-Control", "private, no-store");
     res.set("Content-Security-Policy", "default-src 'none'; sandbox");

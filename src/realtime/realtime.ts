@@ -180,6 +180,7 @@ export async function createRealtime(d: RealtimeDeps): Promise<Realtime> {
       messages: d.messages,
       archive: d.archive,
       files: d.files,
+      metrics: d.metrics,
       rooms,
       guard,
       presence,

@@ -47,4 +47,46 @@ describe("GET /metrics", () => {
       s.close();
     }
   });
+
+  it("counts HTTP requests by route template, messages sent, Redis connections up, and says which parley", async () => {
+    const b = new Browser(parley.url);
+    await b.register(uniqueName("m"), "correct horse battery");
+    const s = await connect(parley.url, b);
+    try {
+      await call(s, "room:join", { room: "metrics-room" });
+      const scrape = async () => {
+        const text = await (await fetch(`${parley.metricsUrl}/metrics`)).text();
+        return (re: RegExp) => Number(re.exec(text)?.[1] ?? Number.NaN);
+      };
+      const then = await scrape();
+      const sent = then(/^parley_messages_sent_total (\d+)/m);
+      await call(s, "message:send", { room: "metrics-room", text: "counted" });
+      await call(s, "message:send", { room: "metrics-room", text: "counted too" });
+      await b.get("/chat");
+      await b.get(`/rooms/metrics-room/files/${"0".repeat(32)}`);
+      await fetch(`${parley.url}/no/such/${uniqueName("path")}`);
+      const now = await scrape();
+      expect(now(/^parley_messages_sent_total (\d+)/m)).to.equal(sent + 2);
+      expect(
+        now(
+          /^parley_http_request_duration_seconds_count\{method="GET",route="\/chat",status="2xx"\} (\d+)/m,
+        ),
+      ).to.be.at.least(1);
+      expect(
+        now(
+          /^parley_http_request_duration_seconds_count\{method="GET",route="\/rooms\/:room\/files\/:id",status="4xx"\} (\d+)/m,
+        ),
+      ).to.be.at.least(1);
+      // A path no route matched is "other": no path ever becomes a label.
+      expect(
+        now(
+          /^parley_http_request_duration_seconds_count\{method="GET",route="other",status="4xx"\} (\d+)/m,
+        ),
+      ).to.be.at.least(1);
+      expect(now(/^parley_redis_up\{connection="main"\} (\d+)/m)).to.equal(1);
+      expect(now(/^parley_build_info\{version="[^"]+",node="v\d+[^"]*"\} (\d+)/m)).to.equal(1);
+    } finally {
+      s.close();
+    }
+  });
 });

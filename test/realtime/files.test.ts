@@ -34,6 +34,21 @@ import {
 import { startS3, type TestS3 } from "../helpers/s3.js";
 import { type ClientSocket, call, connect, once } from "../helpers/socket.js";
 
+/** A PNG chunk: length, type, data and its CRC-32. */
+function pngChunk(type: string, data: Buffer): Buffer {
+  const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
+  let c = 0xffffffff;
+  for (const byte of body) {
+    c ^= byte;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  }
+  const out = Buffer.alloc(12 + data.length);
+  out.writeUInt32BE(data.length, 0);
+  body.copy(out, 4);
+  out.writeUInt32BE((c ^ 0xffffffff) >>> 0, 8 + data.length);
+  return out;
+}
+
 /** A new account on `on`, logged in, with a socket (closed by the describe's `after`). */
 async function personOn(on: TestParley, sockets: ClientSocket[]) {
   const name = uniqueName("fi");
@@ -222,6 +237,18 @@ for (const storage of ["disk", "s3"] as const) {
         await png(32, 32),
         Buffer.from("<html><script>alert(1)</script></html>"),
       ]);
+      // An animated PNG (an acTL chunk after the header): shown, as its first frame, a PNG.
+      const still = await png(40, 30);
+      const apng = Buffer.concat([
+        still.subarray(0, 33),
+        pngChunk("acTL", Buffer.from([0, 0, 0, 1, 0, 0, 0, 0])),
+        still.subarray(33),
+      ]);
+      const animated = await uploaded(a.browser, r, "moving.png", apng);
+      expect(animated).to.include({ type: "image/apng", width: 40, height: 30 });
+      const firstFrame = await download(a.browser, r, animated.id, "image");
+      expect(firstFrame.headers.get("content-type")).to.equal("image/png");
+      expect((await sharp(firstFrame.bytes).metadata()).format).to.equal("png");
       const p = await uploaded(a.browser, r, "poly.png", polyglot);
       expect(p.type).to.equal("image/png");
       const shown = await download(a.browser, r, p.id, "image");
@@ -570,6 +597,35 @@ for (const storage of ["disk", "s3"] as const) {
       expect(retry.files?.[0]?.id).to.equal(f.id);
       await parley.archiver.drain();
       expect(await linked()).to.equal(retry.id.split("-")[0]);
+    });
+
+    it("takes at most 4 uploads of one user at once", async () => {
+      const a = await person();
+      const r = room();
+      await call(a.socket, "room:join", { room: r });
+      const token = await pageToken(a.browser);
+      const held = Array.from({ length: 4 }, () => {
+        const source = new Readable({ read() {} });
+        const up = rawUpload(a.browser, r, token, source, { contentLength: 1000 });
+        up.reply.catch(() => undefined);
+        source.push(Buffer.alloc(10, 1));
+        return { source, up };
+      });
+      // All four are under way once each has reserved its bytes of the quota.
+      const id = await idOf(a.browser);
+      const quota = keys.fileQuota(id, new Date().toISOString().slice(0, 10));
+      await eventually(async () =>
+        expect(Number(await parley.redis.get(quota))).to.be.at.least(4 * 1000),
+      );
+      const fifth = await upload(a.browser, r, "fifth.txt", "five");
+      expect(fifth.status).to.equal(429);
+      expect(fifth.body.error?.message).to.match(/^At most 4 uploads at once/);
+      for (const h of held) h.up.request.destroy();
+      await eventually(async () => expect(Number(await parley.redis.get(quota))).to.equal(0));
+      expect((await upload(a.browser, r, "later.txt", "later")).status).to.equal(201);
+      await eventually(async () => {
+        expect(await spoolLeft()).to.deep.equal({ files: [], open: 0 });
+      });
     });
 
     it("keeps nothing of an upload whose client goes away in the middle, and gives its quota back", async () => {

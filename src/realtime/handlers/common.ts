@@ -18,6 +18,7 @@ import {
 } from "../../domain/limits.js";
 import { dmUsers, isDmRoom, roomAccess } from "../../domain/rooms.js";
 import type { Files } from "../../files/files.js";
+import type { Metrics } from "../../metrics.js";
 import type { AccountStore } from "../../stores/accounts.js";
 import type { MessageStore } from "../../stores/messages.js";
 import type { RoomStore } from "../../stores/rooms.js";
@@ -35,6 +36,8 @@ export interface HandlerDeps {
   rooms: RoomStore;
   /** Files: a deleted message's are deleted with it. */
   files: Files;
+  /** Counts what the handlers do (messages sent). */
+  metrics: Metrics;
   /** Its count of batches sent marks a socket's own joins (see room-policy.ts). */
   guard: SessionGuard;
   presence: Presence;

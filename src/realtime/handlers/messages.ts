@@ -173,6 +173,7 @@ export function messageHandlers(d: HandlerDeps): Family<MessageEvent> {
           if (err instanceof FileNotAvailable) throw new EventError("invalid", err.message);
           throw err;
         });
+      if (fresh) d.metrics.messagesSent.inc();
       // A retry of a message edited or deleted since is answered with its current version,
       // and nothing is delivered again.
       if (!fresh && !redeliver) return { ok: true, message };
