@@ -35,6 +35,16 @@ function newest(...paths) {
 
 function build(what, args) {
   const bin = at("node_modules", ".bin", args[0]);
+  try {
+    statSync(bin);
+  } catch {
+    // A production install (npm ci --omit=dev) has no compiler: it runs what `npm run build`
+    // made, and says so if that is missing or older than the sources.
+    process.stderr.write(
+      `parley: ${what} needs building, and ${args[0]} is not installed (a production install): run \`npm run build\` where the dev dependencies are, or \`npm install\`\n`,
+    );
+    process.exit(1);
+  }
   const run = spawnSync(bin, args.slice(1), { cwd: root, stdio: "inherit" });
   if (run.status !== 0) {
     process.stderr.write(`parley: building ${what} failed\n`);

@@ -92,11 +92,16 @@ export interface Run {
 const running: ChildProcess[] = [];
 const said: { args: string[]; stdout: () => string; stderr: () => string }[] = [];
 
-export function run(env: Record<string, string>, args: string[] = []): Run {
+export function run(
+  env: Record<string, string>,
+  args: string[] = [],
+  /** Another built server's main.js (a copy elsewhere). */
+  main = entryPoint(),
+): Run {
   // The run's PostgreSQL, unless a test names its own (or "" for a private one): starting a
   // private PostgreSQL (initdb) is the subject of one test, not the cost of every one.
   const database = process.env.PARLEY_TEST_DATABASE_URL ?? "";
-  const child = spawn(process.execPath, [entryPoint(), ...args], {
+  const child = spawn(process.execPath, [main, ...args], {
     env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", DATABASE_URL: database, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -157,8 +162,12 @@ export async function waitFor(
 }
 
 /** Starts parley and resolves once it logged that it listens. */
-export async function runListening(env: Record<string, string>, args: string[] = []): Promise<Run> {
-  const r = run(env, args);
+export async function runListening(
+  env: Record<string, string>,
+  args: string[] = [],
+  main = entryPoint(),
+): Promise<Run> {
+  const r = run(env, args, main);
   await waitFor(() => r.stdout().includes('"event":"listening"'), 20_000, "parley to listen", r);
   return r;
 }
