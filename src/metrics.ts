@@ -15,6 +15,7 @@ export class Metrics {
     name: "parley_build_info",
     help: "Which parley this is: its version and Node.js's",
     labelNames: ["version", "node"],
+    aggregator: "first",
     registers: [this.registry],
   });
 
@@ -64,6 +65,7 @@ export class Metrics {
     name: "parley_redis_up",
     help: "1 while this Redis connection is ready, 0 while it is not",
     labelNames: ["connection"],
+    aggregator: "min",
     registers: [this.registry],
     collect: () => {
       for (const [name, ready] of this.redisConnections) {

@@ -73,6 +73,23 @@ describe("operating parley as processes", function () {
     expect(Date.now() - started).to.be.below(10_000);
   });
 
+  it("serves a cluster's metrics added up over its workers at every scrape", async () => {
+    const metrics = await freePort();
+    const p = await parley({ PARLEY_WORKERS: "2", METRICS_PORT: String(metrics) }, ["--cluster"]);
+    const a = new Browser(p.url);
+    await a.register(uniqueName("cm"), PASSWORD);
+    // Three sockets: the primary spreads them over both workers (least connections).
+    for (let i = 0; i < 3; i++) await open(p.url, a);
+    for (let i = 0; i < 4; i++) {
+      const text = await (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text();
+      expect(/^parley_connected_sockets (\d+)/m.exec(text)?.[1], text.slice(0, 200)).to.equal("3");
+      expect(/^parley_build_info\{[^}]*\} (\d+)/m.exec(text)?.[1]).to.equal("1");
+      expect(/^parley_redis_up\{connection="main"\} (\d+)/m.exec(text)?.[1]).to.equal("1");
+    }
+    // The workers themselves serve no metrics of their own (they never listen on the port).
+    expect(p.stdout()).to.not.include("EADDRINUSE");
+  });
+
   it("on SIGTERM tells sockets, answers every event already sent, and exits 0 within 10 s", async () => {
     const p = await parley();
     const b = new Browser(p.url);
