@@ -91,9 +91,19 @@ export function createApp(ctx: HttpContext, sessionMiddleware: RequestHandler): 
           path: req.url.split("?")[0],
         }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+        err: (err: { type?: string; message?: string }) => ({
+          type: err.type,
+          message: err.message,
+        }),
       },
       // The access log: successful requests at ACCESS_LOG_LEVEL (info by default), refusals at
       // info, failures at error.
+      // A failed request's line names its cause (set by the error handler) without a stack,
+      // and the code it was answered with.
+      customProps: (_req, res) => {
+        const code = (res as Response).locals?.errorCode;
+        return typeof code === "string" ? { event: "http_error", code } : {};
+      },
       customLogLevel: (_req, res, err) =>
         err || res.statusCode >= 500
           ? "error"
@@ -277,18 +287,10 @@ function errorHandler(ctx: HttpContext, csrfToken: TokenGenerator): ErrorRequest
   return (err: unknown, req: Request, res: Response, next) => {
     const e = classify(err, ctx);
     if (e.status >= 500) {
-      const detail = err instanceof Error ? { name: err.name, message: err.message } : {};
-      req.log.error(
-        {
-          event: "http_error",
-          status: e.status,
-          code: e.code,
-          method: req.method,
-          path: req.path,
-          ...detail,
-        },
-        "request failed",
-      );
+      // One line per failed request: the access log's own (pino-http, at error), carrying
+      // the cause's name and message (never a stack) and the code answered.
+      res.err = err instanceof Error ? err : new Error(String(err));
+      res.locals.errorCode = e.code;
     } else if (e.code === "csrf" || e.code === "forbidden_origin") {
       req.log.warn(
         {

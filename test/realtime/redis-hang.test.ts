@@ -116,6 +116,14 @@ describe("Redis that hangs, lags or resets (through a fault proxy)", function ()
     for (const r of [await page, await anonymous, await login]) {
       expect(r.value.status).to.equal(503);
       expect(r.ms).to.be.below(PAGE_LIMIT_MS);
+      // One log line for the refused request, naming its cause, without a stack.
+      const id = r.value.headers.get("x-request-id");
+      const lines = parley.logs.filter(
+        (l) => (l.req as { id?: unknown } | undefined)?.id === id && Number(l.level) >= 40,
+      );
+      expect(lines, JSON.stringify(lines)).to.have.length(1);
+      expect(lines[0]).to.include({ event: "http_error", code: "unavailable" });
+      expect(JSON.stringify(lines[0])).to.not.include('"stack"');
     }
     expect((await ready).value.status).to.equal(503);
     expect((await ready).ms).to.be.below(PAGE_LIMIT_MS);
