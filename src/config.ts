@@ -91,13 +91,15 @@ export interface FilesConfig {
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
-const intIn = (min: number, max: number) =>
-  z
+const intIn = (min: number, max: number) => {
+  const said = `must be a whole number from ${min} to ${max}`;
+  return z
     .string()
     .trim()
-    .regex(/^\d+$/, `must be a whole number from ${min} to ${max}`)
+    .regex(/^\d+$/, said)
     .transform(Number)
-    .pipe(z.number().int().min(min).max(max));
+    .pipe(z.number().int(said).min(min, said).max(max, said));
+};
 
 const bool = z
   .string()

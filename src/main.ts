@@ -59,9 +59,30 @@ function withoutPassword(url: string): string {
 
 function startFailure(err: unknown, config: Config, redisUrl: string): never {
   const e = err as NodeJS.ErrnoException;
+  const message = e.message ?? String(err);
   if (e.code === "EADDRINUSE") fail(`PORT ${config.port} is already in use on ${config.host}`);
-  if (e.code === "ECONNREFUSED") fail(`REDIS_URL: cannot connect to ${withoutPassword(redisUrl)}`);
-  fail(`could not start: ${e.message}`);
+  const nodes = config.redisClusterNodes?.map((n) => `${n.host}:${n.port}`).join(", ");
+  if (nodes && /root nodes are unavailable|cannot connect to the Redis Cluster/i.test(message)) {
+    fail(`REDIS_CLUSTER_NODES: no Redis Cluster node answers at ${nodes}`);
+  }
+  // Sentinels and cluster nodes name their own addresses; REDIS_URL otherwise.
+  const where = nodes ? `the Redis Cluster at ${nodes}` : withoutPassword(redisUrl);
+  const setting = nodes ? "REDIS_CLUSTER_NODES" : "REDIS_URL";
+  if (e.code === "ECONNREFUSED") fail(`${setting}: cannot connect to ${where}`);
+  if (/NOAUTH/.test(message)) {
+    fail(
+      `${setting}: ${where} requires a password: put it in REDIS_URL (redis://:password@host:port)`,
+    );
+  }
+  if (/WRONGPASS|invalid username-password/i.test(message)) {
+    fail(`${setting}: ${where} refused the password in REDIS_URL`);
+  }
+  if (/Socket closed unexpectedly|did not answer/i.test(message)) {
+    fail(
+      `${setting}: ${where} accepted the connection but did not answer as Redis does (is it Redis, on that port? does it need TLS, rediss://?)`,
+    );
+  }
+  fail(`could not start: ${message}`);
 }
 
 async function main(): Promise<void> {

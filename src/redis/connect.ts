@@ -21,6 +21,16 @@ export async function connectRedis(
     onReady: () => measureClock(client, (offset) => clockOffsets.set(client, offset)),
   });
   await firstConnect(client);
+  // Connected is not answering: a server that needs a password (NOAUTH), or something on
+  // that port that is not Redis, shows only at the first command. Asked once now, so start-up
+  // fails with one line that says which (main.ts).
+  await within(client.ping(), REDIS_MAX_WAIT_MS).catch((err: unknown) => {
+    client.destroy();
+    const message = err instanceof Error ? err.message : String(err);
+    throw new Error(
+      /NOAUTH|WRONGPASS/.test(message) ? message : `Redis did not answer: ${message}`,
+    );
+  });
   return client;
 }
 

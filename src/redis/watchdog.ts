@@ -80,6 +80,7 @@ export function supervise<C extends RedisClientType>(
   let firstSentAt = 0; // when the PING in flight was sent (progress never moves this)
   let pingEpoch = 0;
   let closing = false;
+  let everUp = false;
   pingsInFlight.set(client, () => pingSentAt);
 
   const connected = () => {
@@ -97,8 +98,15 @@ export function supervise<C extends RedisClientType>(
   client.on("ready", () => {
     connectedAt = 0;
     pingSentAt = 0;
-    if (!up) info({ event: "redis_up", client: name }, "redis connection ready");
+    // The first connection is not news (start-up says so when it listens, or why it cannot);
+    // coming back after a loss is.
+    if (!up)
+      (everUp ? info : logger.debug.bind(logger))(
+        { event: "redis_up", client: name },
+        "redis connection ready",
+      );
     up = true;
+    everUp = true;
     hooks.onReady?.();
   });
   client.on("error", (err: Error) => {

@@ -99,4 +99,74 @@ describe("starting parley (its entry point, built)", function () {
       blocker.close();
     }
   });
+
+  describe("says what is wrong with Redis in one line naming the setting and the address", () => {
+    /** What it printed: the lines of stderr, and stdout's lines (JSON logs) above debug. */
+    async function refused(env: Record<string, string>) {
+      const r = run({
+        PARLEY_DATA_DIR: dataDir(),
+        SESSION_SECRET: "startup-test-secret-0123456789ab",
+        ...env,
+      });
+      expect(await r.exited).to.equal(1);
+      const logged = r
+        .stdout()
+        .split("\n")
+        .filter((l) => l.length > 0)
+        .map((l) => JSON.parse(l) as { level: number; msg: string })
+        .filter((l) => l.level >= 30);
+      return { lines: r.stderr().trim().split("\n"), logged };
+    }
+
+    it("a port that accepts but never answers", async () => {
+      const silent = net
+        .createServer((socket) => socket.on("error", () => undefined))
+        .listen(0, "127.0.0.1");
+      await new Promise((r) => silent.once("listening", r));
+      const port = (silent.address() as net.AddressInfo).port;
+      try {
+        const { lines, logged } = await refused({ REDIS_URL: `redis://127.0.0.1:${port}` });
+        expect(lines).to.have.length(1);
+        expect(lines[0]).to.match(
+          new RegExp(
+            `^parley: REDIS_URL: redis://127\\.0\\.0\\.1:${port} accepted the connection but did not answer`,
+          ),
+        );
+        expect(logged.map((l) => l.msg)).to.not.include("redis connection ready");
+      } finally {
+        silent.close();
+      }
+    });
+
+    it("a Redis that needs a password REDIS_URL does not give (NOAUTH)", async () => {
+      const { startRedisServer } = await import("../../src/redis/server.js");
+      const locked = await startRedisServer({ appendOnly: false, password: "the-password-0123" });
+      try {
+        const { lines, logged } = await refused({ REDIS_URL: `redis://127.0.0.1:${locked.port}` });
+        expect(lines).to.deep.equal([
+          `parley: REDIS_URL: redis://127.0.0.1:${locked.port} requires a password: put it in REDIS_URL (redis://:password@host:port)`,
+        ]);
+        expect(logged.map((l) => l.msg)).to.not.include("redis connection ready");
+      } finally {
+        await locked.stop();
+      }
+    });
+
+    it("cluster nodes none of which answers", async () => {
+      const a = await freePort();
+      const b = await freePort();
+      const { lines } = await refused({ REDIS_CLUSTER_NODES: `127.0.0.1:${a},127.0.0.1:${b}` });
+      expect(lines).to.deep.equal([
+        `parley: REDIS_CLUSTER_NODES: no Redis Cluster node answers at 127.0.0.1:${a}, 127.0.0.1:${b}`,
+      ]);
+    });
+
+    it("a port out of range, in words", async () => {
+      const r = run({ PORT: "70000", PARLEY_DATA_DIR: dataDir() });
+      expect(await r.exited).to.equal(1);
+      expect(r.stderr().trim()).to.equal(
+        'parley: PORT must be a whole number from 0 to 65535 (got "70000")',
+      );
+    });
+  });
 });
