@@ -63,6 +63,8 @@ export interface Config {
   readonly files: FilesConfig;
   /** The level successful requests are logged at (the access log); "silent": not at all. */
   readonly accessLogLevel: "info" | "debug" | "silent";
+  /** Where people reach parley (an origin: scheme, host, port); unset: not known. */
+  readonly publicUrl: string | undefined;
 }
 
 export interface FilesConfig {
@@ -148,6 +150,12 @@ const schema = z.object({
     .pipe(z.array(z.string().min(32, "each secret must be at least 32 characters long")))
     .optional(),
   ALLOWED_ORIGINS: list.pipe(z.array(origin)).optional(),
+  PUBLIC_URL: z
+    .string()
+    .trim()
+    .transform((u) => u.replace(/\/+$/, ""))
+    .pipe(origin)
+    .optional(),
   SESSION_IDLE_SECONDS: intIn(1, 31_536_000).default(1800),
   SESSION_ABSOLUTE_SECONDS: intIn(1, 31_536_000).default(43_200),
   SESSION_ANONYMOUS_SECONDS: intIn(1, 900).default(900),
@@ -310,6 +318,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       "PARLEY_BENCH_BUDGET_SCALE is for benchmarks and cannot be set when NODE_ENV=production",
     );
   }
+  if (production && e.PUBLIC_URL?.startsWith("http://")) {
+    problems.push(
+      `PUBLIC_URL is plain HTTP (got "${e.PUBLIC_URL}"), but NODE_ENV=production makes cookies Secure, which browsers never send over it: every login would fail. Serve parley over HTTPS (TLS at a proxy, with TRUST_PROXY) and say https://, or leave NODE_ENV unset`,
+    );
+  }
   if (e.FILES_S3_SIGNED_URLS && !e.FILES_S3_BUCKET) {
     problems.push("FILES_S3_SIGNED_URLS needs FILES_S3_BUCKET");
   }
@@ -349,6 +362,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     roomBacklog: e.ROOM_BACKLOG,
     searchConfig: e.SEARCH_CONFIG,
     accessLogLevel: e.ACCESS_LOG_LEVEL,
+    publicUrl: e.PUBLIC_URL,
     files: Object.freeze({
       maxBytes: e.FILE_MAX_BYTES,
       quotaBytes: e.FILE_QUOTA_BYTES,

@@ -276,7 +276,19 @@ export async function createServer({
 
     const port = listen ? await listenOn(server, config.port, config.host) : config.port;
     if (listen) opened.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
-    if (!config.allowedOrigins) origins = new Set(defaultOrigins(config.host, port));
+    if (!config.allowedOrigins) {
+      origins = new Set([
+        ...defaultOrigins(config.host, port),
+        ...(config.publicUrl ? [config.publicUrl] : []),
+      ]);
+    }
+    if (config.production && config.trustProxy === false) {
+      // parley speaks no TLS itself: production's Secure cookies need a TLS proxy it trusts.
+      logger.warn(
+        { event: "production_without_proxy" },
+        "NODE_ENV=production with TRUST_PROXY unset: cookies are Secure, so logins work only through an HTTPS proxy that parley trusts (set TRUST_PROXY to its hop count); over plain HTTP every login fails",
+      );
+    }
     const shownHost = config.host.includes(":") ? `[${config.host}]` : config.host;
     const url = `http://${shownHost === "0.0.0.0" ? "127.0.0.1" : shownHost}:${port}`;
     const unclaimed = await users.unclaimedAdminNames();

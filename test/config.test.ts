@@ -79,6 +79,28 @@ describe("loadConfig", () => {
     expect(p.some((l) => l.startsWith("SESSION_SECRET"))).to.equal(true);
   });
 
+  it("refuses a plain-HTTP PUBLIC_URL in production (Secure cookies would never come back), and takes an https one", () => {
+    const prod = {
+      NODE_ENV: "production",
+      REDIS_URL: "redis://127.0.0.1:6379",
+      SESSION_SECRET: "x".repeat(32),
+    };
+    const p = problems({ ...prod, PUBLIC_URL: "http://chat.example.com" });
+    expect(p).to.have.length(1);
+    expect(p[0]).to.match(
+      /^PUBLIC_URL is plain HTTP \(got "http:\/\/chat.example.com"\), but NODE_ENV=production makes cookies Secure/,
+    );
+    expect(loadConfig({ ...prod, PUBLIC_URL: "https://chat.example.com/" }).publicUrl).to.equal(
+      "https://chat.example.com",
+    );
+    expect(loadConfig({ PUBLIC_URL: "http://localhost:3000" }).publicUrl).to.equal(
+      "http://localhost:3000",
+    );
+    expect(problems({ PUBLIC_URL: "chat.example.com/path" })[0]).to.match(
+      /^PUBLIC_URL must be origins/,
+    );
+  });
+
   it("scales event budgets only outside production (PARLEY_BENCH_BUDGET_SCALE, benchmarks)", () => {
     expect(loadConfig({}).budgetScale).to.equal(1);
     expect(loadConfig({ PARLEY_BENCH_BUDGET_SCALE: "1000" }).budgetScale).to.equal(1000);

@@ -286,12 +286,23 @@ function staleForm(path: string): "login" | "register" | undefined {
 function errorHandler(ctx: HttpContext, csrfToken: TokenGenerator): ErrorRequestHandler {
   return (err: unknown, req: Request, res: Response, next) => {
     const e = classify(err, ctx);
+    const plainHttp = e.code === "csrf" && ctx.production && !req.secure;
+    if (plainHttp) {
+      // Production's cookies are Secure: over plain HTTP the browser never sends them back,
+      // so every form looks forged. Say that, not "the form expired".
+      e.message =
+        "This parley is set up for HTTPS (NODE_ENV=production), but this page came over plain HTTP, where browsers do not send its cookies back. Open it through its https:// address.";
+      req.log.warn(
+        { event: "csrf_failed", reason: "plain_http", method: req.method, path: req.path },
+        "a form came over plain HTTP to a parley set up for HTTPS",
+      );
+    }
     if (e.status >= 500) {
       // One line per failed request: the access log's own (pino-http, at error), carrying
       // the cause's name and message (never a stack) and the code answered.
       res.err = err instanceof Error ? err : new Error(String(err));
       res.locals.errorCode = e.code;
-    } else if (e.code === "csrf" || e.code === "forbidden_origin") {
+    } else if ((e.code === "csrf" && !plainHttp) || e.code === "forbidden_origin") {
       req.log.warn(
         {
           event: e.code === "csrf" ? "csrf_failed" : "origin_refused",
@@ -331,7 +342,7 @@ function errorHandler(ctx: HttpContext, csrfToken: TokenGenerator): ErrorRequest
         csrfToken: csrfToken(req),
         values: { username, next },
         invite,
-        notice: STALE_FORM_NOTE,
+        notice: plainHttp ? e.message : STALE_FORM_NOTE,
       });
       return;
     }
