@@ -430,6 +430,11 @@ function closeSwitcher(): void {
   ui.switcher.hidden = true;
   const back = focusBeforeSwitcher;
   focusBeforeSwitcher = null;
+  restoreFocus(back);
+}
+
+/** Focus back where it was before a dialog opened (or to the message box). */
+function restoreFocus(back: HTMLElement | null): void {
   if (back?.isConnected && !(back as HTMLInputElement).disabled) back.focus();
   else if (!ui.text.disabled) ui.text.focus();
 }
@@ -496,8 +501,7 @@ function closeSearch(): void {
   ui.search.hidden = true;
   const back = focusBeforeSearch;
   focusBeforeSearch = null;
-  if (back?.isConnected && !(back as HTMLInputElement).disabled) back.focus();
-  else if (!ui.text.disabled) ui.text.focus();
+  restoreFocus(back);
 }
 
 async function runSearch(more: boolean): Promise<void> {

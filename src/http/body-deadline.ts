@@ -12,11 +12,19 @@ export const BODY_MS = 30_000;
 const deadlines = new WeakMap<IncomingMessage, NodeJS.Timeout>();
 
 /** Starts `req`'s deadline (the server's first `request` listener). */
-export function startBodyDeadline(req: IncomingMessage): void {
-  if (req.complete) return;
+export function startBodyDeadline(req: IncomingMessage, ms = BODY_MS): void {
+  // A request with no body (no Content-Length, no chunked encoding: most GETs) has nothing
+  // to wait for: no timer.
+  const declared = req.headers["content-length"];
+  if (
+    req.complete ||
+    (req.headers["transfer-encoding"] === undefined && (declared === undefined || declared === "0"))
+  ) {
+    return;
+  }
   const late = setTimeout(() => {
     if (!req.complete) req.socket.destroy();
-  }, BODY_MS);
+  }, ms);
   late.unref();
   deadlines.set(req, late);
   const done = () => clearBodyDeadline(req);

@@ -28,7 +28,7 @@ import { FILE_ID_RE } from "../files/blobs.js";
 import { type Spooled, UploadRefused } from "../files/files.js";
 import { imageVariantType, isRaster } from "../files/inspect.js";
 import { admit } from "../realtime/room-policy.js";
-import { isRedisUnavailable, within } from "../redis/errors.js";
+import { within } from "../redis/errors.js";
 import { REDIS_MAX_WAIT_MS } from "../redis/watchdog.js";
 import { keys } from "../stores/keys.js";
 import { clearBodyDeadline } from "./body-deadline.js";
@@ -362,14 +362,10 @@ export function fileDownloads(ctx: HttpContext, cookies: RequestHandler): Router
     let userId = ctx.fileGuard.knownUser(sid);
     if (userId === undefined) {
       // First sight of this login on this process: whose is it?
-      const raw = await within(ctx.redis.get(keys.session(sid)), REDIS_MAX_WAIT_MS).catch(
-        (err: unknown) => {
-          if (isRedisUnavailable(err, ctx.redis) || (err as Error).name === "TimeoutError") {
-            throw httpErrors.unavailable();
-          }
-          throw httpErrors.unavailable();
-        },
-      );
+      // Redis away, hung or slow: refused (fail closed), never served.
+      const raw = await within(ctx.redis.get(keys.session(sid)), REDIS_MAX_WAIT_MS).catch(() => {
+        throw httpErrors.unavailable();
+      });
       userId = parseLoginRecord(raw)?.userId;
       if (!userId) return next(new HttpError(401, "unauthorized", "Log in to see this file."));
     }
